@@ -1,0 +1,117 @@
+/**
+ * Typed errors with stable codes, in the style of undici and fastify: callers
+ * branch on `err.code`, never on message text. Every message says what
+ * happened and what to do about it.
+ */
+
+export type TesseraErrorCode =
+  | 'ERR_TESSERA_PROTOCOL'
+  | 'ERR_TESSERA_FRAME_TOO_LARGE'
+  | 'ERR_TESSERA_HANDSHAKE'
+  | 'ERR_TESSERA_AUTH'
+  | 'ERR_TESSERA_CONNECTION_CLOSED'
+  | 'ERR_TESSERA_CONNECT'
+  | 'ERR_TESSERA_TIMEOUT'
+  | 'ERR_TESSERA_TASK_FAILED'
+  | 'ERR_TESSERA_KILLED_WORKER'
+  | 'ERR_TESSERA_CANCELLED'
+  | 'ERR_TESSERA_CLOSURE'
+  | 'ERR_TESSERA_FUNCTION'
+  | 'ERR_TESSERA_SERIALIZE'
+  | 'ERR_TESSERA_INVALID_ARGUMENT'
+  | 'ERR_TESSERA_SCHEDULER_FILE'
+  | 'ERR_TESSERA_INTERFACE'
+  | 'ERR_TESSERA_NO_CLIENT'
+  | 'ERR_TESSERA_MISSING_DATA'
+  | 'ERR_TESSERA_WORLD_TOO_SMALL'
+  | 'ERR_TESSERA_MPI'
+  | 'ERR_TESSERA_SLURM'
+  | 'ERR_TESSERA_DATAFRAME'
+  | 'ERR_TESSERA_ENGINE';
+
+export class TesseraError extends Error {
+  readonly code: TesseraErrorCode;
+  constructor(code: TesseraErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A malformed message, an unknown op, a frame header that makes no sense. */
+export class ProtocolError extends TesseraError {
+  constructor(message: string) {
+    super('ERR_TESSERA_PROTOCOL', message);
+  }
+}
+
+export class FrameTooLargeError extends TesseraError {
+  constructor(size: number, limit: number) {
+    super(
+      'ERR_TESSERA_FRAME_TOO_LARGE',
+      `a frame of ${size} bytes exceeds the limit of ${limit} bytes; split the data into smaller pieces ` +
+        `(e.g. more partitions) or raise maxFrameBytes on every process of the cluster`,
+    );
+  }
+}
+
+export class HandshakeError extends TesseraError {
+  constructor(message: string, code: 'ERR_TESSERA_HANDSHAKE' | 'ERR_TESSERA_AUTH' = 'ERR_TESSERA_HANDSHAKE') {
+    super(code, message);
+  }
+}
+
+export class ConnectionClosedError extends TesseraError {
+  constructor(message: string) {
+    super('ERR_TESSERA_CONNECTION_CLOSED', message);
+  }
+}
+
+export class TimeoutError extends TesseraError {
+  constructor(message: string) {
+    super('ERR_TESSERA_TIMEOUT', message);
+  }
+}
+
+/**
+ * A task raised. Re-created on the client with the remote error's name,
+ * message and stack, so `err.stack` shows where on the worker it failed.
+ */
+export class TaskError extends TesseraError {
+  readonly key: string;
+  readonly remoteName: string;
+  readonly remoteStack: string;
+  constructor(key: string, remoteName: string, remoteMessage: string, remoteStack: string) {
+    super('ERR_TESSERA_TASK_FAILED', `task ${key} failed: ${remoteName}: ${remoteMessage}`);
+    this.key = key;
+    this.remoteName = remoteName;
+    this.remoteStack = remoteStack;
+    this.stack = `${this.name}: ${this.message}\n    --- remote stack (on the worker) ---\n${remoteStack}`;
+  }
+}
+
+/** A task that was running on workers which died too many times. */
+export class KilledWorkerError extends TesseraError {
+  readonly key: string;
+  constructor(key: string, attempts: number, lastWorker: string) {
+    super(
+      'ERR_TESSERA_KILLED_WORKER',
+      `task ${key} was running on ${attempts} workers that died (the last was ${lastWorker}); ` +
+        `it probably crashes its process or exceeds the memory limit. Check the worker logs, ` +
+        `reduce the task's memory use, or raise allowedFailures on the scheduler`,
+    );
+    this.key = key;
+  }
+}
+
+export class CancelledError extends TesseraError {
+  constructor(key: string) {
+    super('ERR_TESSERA_CANCELLED', `task ${key} was cancelled`);
+  }
+}
+
+export class InvalidArgumentError extends TesseraError {
+  constructor(message: string) {
+    super('ERR_TESSERA_INVALID_ARGUMENT', message);
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * How a function travels to a worker. Two ways (DESIGN.md "Functions"):
+ * inline functions go as source text after a free-variable check on the
+ * client; module functions go as a module URL plus export name and are
+ * `import()`ed by the worker, which is how real code with dependencies and
+ * types reaches workers.
+ */
+
+export type FunctionSpec =
+  | { readonly kind: 'inline'; readonly source: string; readonly name: string }
+  | { readonly kind: 'module'; readonly url: string; readonly export: string };
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyFunction = (...args: any[]) => any;
+
+/**
+ * A typed reference to an exported function of a module. The phantom `__fn`
+ * member carries the function's type so `client.submit(ref, ...args)`
+ * checks arguments and result types on the client.
+ */
+export interface ModuleFunction<F extends AnyFunction = AnyFunction> {
+  readonly kind: 'module';
+  readonly url: string;
+  readonly export: string;
+  readonly __fn?: F;
+}
+
+/** What `submit`, `map` and `delayed` accept as the function to run. */
+export type TaskFunction<F extends AnyFunction = AnyFunction> = F | ModuleFunction<F>;
+
+/** The plain function type behind a TaskFunction. */
+export type FunctionOf<T> = T extends ModuleFunction<infer F> ? F : T extends AnyFunction ? T : never;
+
+export function isModuleFunction(x: unknown): x is ModuleFunction {
+  return typeof x === 'object' && x !== null && (x as { kind?: unknown }).kind === 'module' &&
+    typeof (x as { url?: unknown }).url === 'string' && typeof (x as { export?: unknown }).export === 'string';
+}
