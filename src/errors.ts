@@ -115,3 +115,38 @@ export class InvalidArgumentError extends TesseraError {
     super('ERR_TESSERA_INVALID_ARGUMENT', message);
   }
 }
+
+/** Where a refused function uses something from the scope it was defined in. */
+export interface CapturedVariable {
+  readonly name: string;
+  /** 1-based, counted within the function's own source text. */
+  readonly line: number;
+  /** 1-based, counted within the function's own source text. */
+  readonly column: number;
+}
+
+/**
+ * An inline function that cannot run on a worker because it depends on the
+ * scope it was defined in (a captured variable, `this`, `super`,
+ * `import.meta`). `variables` lists every captured name and where it is used.
+ */
+export class ClosureError extends TesseraError {
+  readonly functionName: string;
+  readonly variables: readonly CapturedVariable[];
+  constructor(functionName: string, message: string, variables: readonly CapturedVariable[] = []) {
+    super('ERR_TESSERA_CLOSURE', message);
+    this.functionName = functionName;
+    this.variables = variables;
+  }
+}
+
+/**
+ * A function that cannot be shipped or loaded: a native, bound or class
+ * value on the client; a module that fails to import or lacks the export on
+ * a worker.
+ */
+export class FunctionError extends TesseraError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_TESSERA_FUNCTION', message, options);
+  }
+}
