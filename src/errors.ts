@@ -150,3 +150,26 @@ export class FunctionError extends TesseraError {
     super('ERR_TESSERA_FUNCTION', message, options);
   }
 }
+
+/**
+ * The MPI library could not be loaded or used: no libmpi found (the message
+ * lists every name tried and how to set TESSERA_MPI_LIB), a library that
+ * does not match the launcher (every process sees a world of 1), an MPI
+ * call that failed, or MPI used after it was finalized.
+ */
+export class MpiError extends TesseraError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_TESSERA_MPI', message, options);
+  }
+}
+
+/** Fewer MPI ranks than the requested roles (scheduler, client, workers) need. */
+export class WorldTooSmallError extends TesseraError {
+  readonly required: number;
+  readonly actual: number;
+  constructor(required: number, actual: number, message: string) {
+    super('ERR_TESSERA_WORLD_TOO_SMALL', message);
+    this.required = required;
+    this.actual = actual;
+  }
+}
