@@ -1,0 +1,551 @@
+/**
+ * The Client: connects to a scheduler, submits tasks and graphs, tracks
+ * Futures, and fetches results directly from the workers that hold them.
+ */
+import { connect } from '../comm/connect.js';
+import type { Comm } from '../comm/comm.js';
+import { errorFromInfo } from '../comm/comm.js';
+import { ConnectionPool } from '../comm/pool.js';
+import { parseAddress } from '../comm/address.js';
+import { RawFrames } from '../protocol/codec.js';
+import type { ErrorInfo, Msg, TaskDef, WireValue } from '../protocol/messages.js';
+import { serializeFunction, functionName } from '../graph/functions.js';
+import type { AnyFunction, FunctionOf, TaskFunction } from '../graph/function-spec.js';
+import { KeyRef, deserializeValue, encodeArgs, serializeValue, valueType } from '../graph/serialize.js';
+import { Delayed, collectGraph, type LazyArgs } from '../graph/delayed.js';
+import { safeName, tokenize, uniqueToken } from '../graph/keys.js';
+import { readSchedulerFile } from '../scheduler/scheduler-file.js';
+import { Future, KeyState } from './future.js';
+import { formatBytes } from '../worker/memory.js';
+import { InvalidArgumentError, TaskError, TesseraError, TimeoutError, KilledWorkerError } from '../errors.js';
+
+/** Anything that knows where its scheduler is: LocalCluster, SlurmRunner, ... */
+export interface ClusterLike {
+  readonly schedulerAddress: string;
+  readonly token: string;
+}
+
+export type ConnectTarget =
+  | ClusterLike
+  | string
+  | { address: string; token?: string }
+  | { schedulerFile: string; jobId?: string }
+  | undefined;
+
+export interface ConnectOptions {
+  token?: string;
+  timeoutMs?: number;
+  /** Become the current client used by compute()/Delayed.compute() (default true). */
+  setAsCurrent?: boolean;
+}
+
+export interface SubmitOptions<TF extends TaskFunction> {
+  fn: TF;
+  args?: LazyArgs<Parameters<FunctionOf<TF>>>;
+  /** Explicit key; default is derived from function and arguments (pure) or unique. */
+  key?: string;
+  /** Worker names or addresses the task must run on. */
+  workers?: string[];
+  /** With `workers`, allow others when none of those can run it. */
+  allowOtherWorkers?: boolean;
+  retries?: number;
+  /** Higher runs earlier. */
+  priority?: number;
+  /** Same function and arguments share one key and one computation (default true, as Dask). */
+  pure?: boolean;
+}
+
+export interface SchedulerInfo {
+  type: 'Scheduler';
+  id: string;
+  address: string;
+  version: string;
+  started: number;
+  services: { dashboard?: number };
+  dashboardHost?: string;
+  workers: Record<string, {
+    name: string; host: string; nthreads: number; memoryLimit: number; pid: number; localDirectory: string;
+    status: string; nbytes: number; processing: number; inMemory: number; lastSeen: number;
+    metrics: { rss: number; cpu: number; executing: number; managedBytes: number; spilledBytes: number };
+  }>;
+  tasksByState: Record<string, number>;
+}
+
+let current: Client | null = null;
+
+const finalizer = new FinalizationRegistry<{ client: WeakRef<Client>; key: string }>(({ client, key }) => {
+  client.deref()?._decref(key);
+});
+
+function isClusterLike(x: unknown): x is ClusterLike {
+  return typeof x === 'object' && x !== null && typeof (x as ClusterLike).schedulerAddress === 'string' && typeof (x as ClusterLike).token === 'string';
+}
+
+function remoteError(key: string, info: ErrorInfo): Error {
+  if (info.code === 'ERR_TESSERA_KILLED_WORKER') {
+    const e = new KilledWorkerError(key, 0, '');
+    e.message = info.message;
+    return e;
+  }
+  if (info.code && info.code.startsWith('ERR_TESSERA') && !info.stack) return errorFromInfo(info);
+  return new TaskError(key, info.name, info.message, info.stack || `${info.name}: ${info.message}`);
+}
+
+export class Client implements AsyncDisposable {
+  readonly keys = new Map<string, KeyState>();
+  id = '';
+  private closed = false;
+  private readonly peers: ConnectionPool;
+  private readonly weakSelf = new WeakRef(this);
+  private info: SchedulerInfo | null = null;
+  private readonly idReady: Promise<void>;
+  private resolveId!: () => void;
+  private pendingRelease = new Set<string>();
+  private releaseScheduled = false;
+
+  private constructor(private readonly comm: Comm, readonly schedulerAddress: string, readonly token: string) {
+    this.peers = new ConnectionPool({ role: 'client', token });
+    this.idReady = new Promise((r) => (this.resolveId = r));
+    comm.onMessage = (msg) => this.onMessage(msg);
+    comm.onClose = () => this.onSchedulerClosed();
+  }
+
+  /**
+   * Connects to a cluster: a LocalCluster (or any object with schedulerAddress
+   * and token), an address 'tcp://host:port', `{ schedulerFile }`, or nothing
+   * (TESSERA_SCHEDULER_ADDRESS / TESSERA_SCHEDULER_FILE and TESSERA_TOKEN).
+   */
+  static async connect(target?: ConnectTarget, opts: ConnectOptions = {}): Promise<Client> {
+    let address: string;
+    let token: string | undefined = opts.token;
+    if (isClusterLike(target)) {
+      address = target.schedulerAddress;
+      token ??= target.token;
+    } else if (typeof target === 'string') {
+      address = target;
+    } else if (target && 'schedulerFile' in target) {
+      const info = await readSchedulerFile(target.schedulerFile, target.jobId ? { jobId: target.jobId } : {});
+      address = info.address;
+      token ??= info.token;
+    } else if (target && 'address' in target) {
+      address = target.address;
+      token ??= target.token;
+    } else if (process.env.TESSERA_SCHEDULER_ADDRESS) {
+      address = process.env.TESSERA_SCHEDULER_ADDRESS;
+    } else if (process.env.TESSERA_SCHEDULER_FILE) {
+      const info = await readSchedulerFile(process.env.TESSERA_SCHEDULER_FILE);
+      address = info.address;
+      token ??= info.token;
+    } else {
+      throw new TesseraError('ERR_TESSERA_NO_CLIENT',
+        'Client.connect() was given no cluster and neither TESSERA_SCHEDULER_ADDRESS nor TESSERA_SCHEDULER_FILE is set; ' +
+        'pass a LocalCluster, an address like tcp://host:8786, or { schedulerFile }');
+    }
+    parseAddress(address);
+    token ??= process.env.TESSERA_TOKEN ?? '';
+    const { comm } = await connect(address, { role: 'client', token, timeoutMs: opts.timeoutMs ?? 10_000 });
+    comm.label = `scheduler ${address}`;
+    const client = new Client(comm, address, token);
+    await client.idReady;
+    client.info = await client.schedulerInfo();
+    if (opts.setAsCurrent !== false) current = client;
+    return client;
+  }
+
+  /** The client compute() and Delayed.compute() use: the most recently connected one. */
+  static current(): Client {
+    if (!current || current.closed) {
+      throw new TesseraError('ERR_TESSERA_NO_CLIENT', 'no connected client: call `await Client.connect(cluster)` first');
+    }
+    return current;
+  }
+
+  // ------------------------------------------------------------- messages
+
+  private onMessage(msg: Msg): void {
+    switch (msg.op) {
+      case 'client-id':
+        this.id = String(msg.id);
+        this.resolveId();
+        break;
+      case 'key-in-memory':
+        this.keys.get(String(msg.key))?.finish(String(msg.type ?? ''));
+        break;
+      case 'task-erred': {
+        const key = String(msg.key);
+        const st = this.keys.get(key);
+        if (st && st.status === 'pending') st.fail(remoteError(String(msg.blame ?? key), msg.exception as ErrorInfo));
+        break;
+      }
+      case 'lost-data':
+        this.keys.get(String(msg.key))?.reset();
+        break;
+      case 'scheduler-closing':
+        break;
+      default:
+        break;
+    }
+  }
+
+  private onSchedulerClosed(): void {
+    const err = new TesseraError('ERR_TESSERA_CONNECTION_CLOSED', `the connection to the scheduler at ${this.schedulerAddress} closed`);
+    for (const st of this.keys.values()) if (st.status === 'pending') st.fail(err);
+    this.closed = true;
+    void this.peers.close();
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new TesseraError('ERR_TESSERA_CONNECTION_CLOSED', 'this client is closed; connect a new one');
+  }
+
+  // --------------------------------------------------------- reference counts
+
+  private stateFor(key: string): KeyState {
+    let st = this.keys.get(key);
+    if (!st) this.keys.set(key, (st = new KeyState(key)));
+    return st;
+  }
+
+  /** @internal */
+  _retain(f: Future<unknown>): void {
+    f.state.refcount++;
+    finalizer.register(f, { client: this.weakSelf, key: f.key }, f);
+  }
+
+  /** @internal */
+  _release(f: Future<unknown>): void {
+    finalizer.unregister(f);
+    this._decref(f.key);
+  }
+
+  /** @internal */
+  _decref(key: string): void {
+    const st = this.keys.get(key);
+    if (!st) return;
+    if (--st.refcount > 0) return;
+    this.keys.delete(key);
+    if (this.closed) return;
+    // Batch releases: dropping 10,000 futures is one message.
+    this.pendingRelease.add(key);
+    if (!this.releaseScheduled) {
+      this.releaseScheduled = true;
+      setImmediate(() => {
+        this.releaseScheduled = false;
+        const keys = [...this.pendingRelease].filter((k) => !this.keys.has(k));
+        this.pendingRelease.clear();
+        if (keys.length && !this.closed) this.comm.send({ op: 'client-releases-keys', keys });
+      });
+    }
+  }
+
+  /** @internal */
+  _cancel(keys: string[]): void {
+    if (!this.closed) this.comm.send({ op: 'client-releases-keys', keys });
+  }
+
+  private futureFor<T>(key: string): Future<T> {
+    this.pendingRelease.delete(key);
+    return new Future<T>(key, this, this.stateFor(key));
+  }
+
+  // ----------------------------------------------------------------- submit
+
+  submit<TF extends TaskFunction>(opts: SubmitOptions<TF>): Future<Awaited<ReturnType<FunctionOf<TF>>>>;
+  submit<TF extends TaskFunction>(fn: TF, ...args: LazyArgs<Parameters<FunctionOf<TF>>>): Future<Awaited<ReturnType<FunctionOf<TF>>>>;
+  submit(fnOrOpts: unknown, ...rest: unknown[]): Future<unknown> {
+    this.ensureOpen();
+    const isOpts = typeof fnOrOpts === 'object' && fnOrOpts !== null && 'fn' in fnOrOpts && !('kind' in fnOrOpts);
+    const o = (isOpts ? fnOrOpts : { fn: fnOrOpts, args: rest }) as SubmitOptions<TaskFunction>;
+    const spec = serializeFunction(o.fn as TaskFunction<AnyFunction>);
+    const { bytes, refs } = encodeArgs((o.args ?? []) as unknown[]);
+    const name = safeName(functionName(spec));
+    const key = o.key ?? (o.pure === false ? `${name}-${uniqueToken()}` : `${name}-${tokenize(spec.kind === 'inline' ? spec.source : `${spec.url}#${spec.export}`, bytes)}`);
+    const tasks: TaskDef[] = collectGraph(refs);
+    const def: TaskDef = { key, fn: spec, args: bytes, deps: refs.map((r) => r.key) };
+    if (o.retries) def.retries = o.retries;
+    if (o.workers?.length) def.workers = o.workers;
+    if (o.allowOtherWorkers) def.allowOtherWorkers = true;
+    tasks.push(def);
+    const fut = this.futureFor(key);
+    this.comm.send({ op: 'update-graph', tasks, keys: [key], priority: o.priority ?? 0 });
+    return fut;
+  }
+
+  /** Applies `fn` to every item: one task per item, submitted as one graph. */
+  map<TF extends TaskFunction>(
+    fn: TF,
+    items: Iterable<LazyArgs<Parameters<FunctionOf<TF>>>[0]>,
+    opts: { pure?: boolean; retries?: number; workers?: string[]; priority?: number; key?: string } = {},
+  ): Future<Awaited<ReturnType<FunctionOf<TF>>>>[] {
+    this.ensureOpen();
+    const spec = serializeFunction(fn as TaskFunction<AnyFunction>);
+    const name = safeName(opts.key ?? functionName(spec));
+    const specId = spec.kind === 'inline' ? spec.source : `${spec.url}#${spec.export}`;
+    const tasks: TaskDef[] = [];
+    const keys: string[] = [];
+    const futures: Future<Awaited<ReturnType<FunctionOf<TF>>>>[] = [];
+    for (const item of items) {
+      const { bytes, refs } = encodeArgs([item]);
+      const key = opts.pure === false ? `${name}-${uniqueToken()}` : `${name}-${tokenize(specId, bytes)}`;
+      for (const d of collectGraph(refs)) tasks.push(d);
+      const def: TaskDef = { key, fn: spec, args: bytes, deps: refs.map((r) => r.key) };
+      if (opts.retries) def.retries = opts.retries;
+      if (opts.workers?.length) def.workers = opts.workers;
+      tasks.push(def);
+      keys.push(key);
+      futures.push(this.futureFor(key));
+    }
+    this.comm.send({ op: 'update-graph', tasks, keys, priority: opts.priority ?? 0 });
+    return futures;
+  }
+
+  /** Submits Delayed graphs; returns one Future per output. */
+  compute<T>(value: Delayed<T>, opts?: { priority?: number }): Future<T>;
+  compute<T extends readonly Delayed<unknown>[]>(values: T, opts?: { priority?: number }): { [K in keyof T]: T[K] extends Delayed<infer R> ? Future<R> : never };
+  compute(values: Delayed<unknown> | readonly Delayed<unknown>[], opts: { priority?: number } = {}): Future<unknown> | Future<unknown>[] {
+    this.ensureOpen();
+    const list = Array.isArray(values) ? values : [values as Delayed<unknown>];
+    const tasks = collectGraph(list);
+    const keys = list.map((d) => d.key);
+    const futures = keys.map((k) => this.futureFor(k));
+    this.comm.send({ op: 'update-graph', tasks, keys, priority: opts.priority ?? 0 });
+    return Array.isArray(values) ? futures : futures[0]!;
+  }
+
+  /** Starts computing and keeps results on the workers; returns Futures for them. */
+  persist<T>(value: Delayed<T>): Future<T>;
+  persist<T extends readonly Delayed<unknown>[]>(values: T): { [K in keyof T]: T[K] extends Delayed<infer R> ? Future<R> : never };
+  persist(values: Delayed<unknown> | readonly Delayed<unknown>[]): Future<unknown> | Future<unknown>[] {
+    return this.compute(values as Delayed<unknown>);
+  }
+
+  /** Computes one Delayed value and returns its result. */
+  async computeValue<T>(value: Delayed<T>): Promise<T> {
+    const f = this.compute(value);
+    try {
+      return await f.result();
+    } finally {
+      f.release();
+    }
+  }
+
+  // ----------------------------------------------------------------- gather
+
+  /** Results of futures, fetched directly from the workers that hold them. */
+  async gather<T>(futures: readonly Future<T>[], opts: { timeoutMs?: number } = {}): Promise<T[]> {
+    this.ensureOpen();
+    const states = futures.map((f) => f.state);
+    const waitAll = Promise.all(states.map((s) => s.wait()));
+    if (opts.timeoutMs) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new TimeoutError(`results not ready within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+      });
+      try {
+        await Promise.race([waitAll, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    } else await waitAll;
+    const unique = [...new Set(futures.map((f) => f.key))];
+    const values = await this.fetchValues(unique);
+    return futures.map((f) => values.get(f.key) as T);
+  }
+
+  private async fetchValues(keys: string[], attempt = 0): Promise<Map<string, unknown>> {
+    const out = new Map<string, unknown>();
+    if (keys.length === 0) return out;
+    const reply = await this.comm.request({ op: 'who-has', keys });
+    const whoHas = reply.whoHas as Record<string, string[]>;
+    const byWorker = new Map<string, string[]>();
+    const missing: string[] = [];
+    for (const key of keys) {
+      const w = whoHas[key]?.[0];
+      if (!w) {
+        missing.push(key);
+        continue;
+      }
+      let list = byWorker.get(w);
+      if (!list) byWorker.set(w, (list = []));
+      list.push(key);
+    }
+    await Promise.all([...byWorker].map(async ([worker, list]) => {
+      try {
+        const comm = await this.peers.get(worker);
+        const r = await comm.request({ op: 'get-data', keys: list }, 120_000);
+        const data = r.data as Record<string, WireValue>;
+        for (const key of list) {
+          const w = data[key];
+          if (w) out.set(key, deserializeValue({ kind: w.kind, frames: w.data.frames }));
+          else missing.push(key);
+        }
+      } catch {
+        this.peers.discard(worker);
+        missing.push(...list);
+      }
+    }));
+    if (missing.length) {
+      // The holder died or freed it; the scheduler recomputes lost data: wait for it and retry.
+      if (attempt >= 20) throw new TesseraError('ERR_TESSERA_MISSING_DATA', `could not fetch ${missing.length} results (e.g. ${missing[0]}) from the workers after ${attempt} attempts`);
+      await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 1000)));
+      for (const k of missing) await this.keys.get(k)?.wait();
+      const more = await this.fetchValues(missing, attempt + 1);
+      for (const [k, v] of more) out.set(k, v);
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- scatter
+
+  /** Places local data on workers; returns Futures for it (one per element for an array). */
+  async scatter<T>(data: T, opts?: { workers?: string[]; broadcast?: boolean }): Promise<Future<T>>;
+  async scatter<T>(data: T[], opts?: { workers?: string[]; broadcast?: boolean; list: true }): Promise<Future<T>[]>;
+  async scatter(data: unknown, opts: { workers?: string[]; broadcast?: boolean; list?: boolean } = {}): Promise<Future<unknown> | Future<unknown>[]> {
+    this.ensureOpen();
+    const list = opts.list && Array.isArray(data) ? data : [data];
+    const items = list.map((v) => {
+      const sv = serializeValue(v);
+      const type = valueType(v);
+      const key = `${safeName(type)}-${tokenize(...sv.frames)}`;
+      return { key, type, value: { kind: sv.kind, data: new RawFrames(sv.frames) } satisfies WireValue };
+    });
+    const futures = items.map((it) => this.futureFor(it.key));
+    await this.comm.request({ op: 'scatter', items, workers: opts.workers ?? [], broadcast: opts.broadcast ?? false });
+    return opts.list && Array.isArray(data) ? futures : futures[0]!;
+  }
+
+  // --------------------------------------------------------------------- run
+
+  /** Runs `fn` on every worker (or those named); results keyed by worker address. */
+  async run<TF extends TaskFunction>(fn: TF, ...args: Parameters<FunctionOf<TF>>): Promise<Record<string, Awaited<ReturnType<FunctionOf<TF>>>>>;
+  async run(fn: TaskFunction, ...args: unknown[]): Promise<Record<string, unknown>> {
+    return this.runOn(fn, args);
+  }
+
+  async runOn(fn: TaskFunction, args: unknown[], workers?: string[]): Promise<Record<string, unknown>> {
+    this.ensureOpen();
+    const spec = serializeFunction(fn as TaskFunction<AnyFunction>);
+    const { bytes } = encodeArgs(args);
+    const r = await this.comm.request({ op: 'broadcast-run', fn: spec, args: bytes, ...(workers ? { workers } : {}) });
+    const out: Record<string, unknown> = {};
+    for (const [addr, res] of Object.entries(r.results as Record<string, { ok: boolean; value?: WireValue; error?: ErrorInfo }>)) {
+      if (!res.ok) throw new TaskError(`run on ${addr}`, res.error!.name, res.error!.message, res.error!.stack);
+      out[addr] = deserializeValue({ kind: res.value!.kind, frames: res.value!.data.frames });
+    }
+    return out;
+  }
+
+  async runOnScheduler<TF extends TaskFunction>(fn: TF, ...args: Parameters<FunctionOf<TF>>): Promise<Awaited<ReturnType<FunctionOf<TF>>>>;
+  async runOnScheduler(fn: TaskFunction, ...args: unknown[]): Promise<unknown> {
+    this.ensureOpen();
+    const spec = serializeFunction(fn as TaskFunction<AnyFunction>);
+    const { bytes } = encodeArgs(args);
+    try {
+      const r = await this.comm.request({ op: 'run-on-scheduler', fn: spec, args: bytes });
+      const v = r.value as WireValue;
+      return deserializeValue({ kind: v.kind, frames: v.data.frames });
+    } catch (err) {
+      const e = err as Error;
+      throw new TaskError('run-on-scheduler', e.name, e.message, e.stack ?? '');
+    }
+  }
+
+  // ------------------------------------------------------------------- info
+
+  async schedulerInfo(): Promise<SchedulerInfo> {
+    this.ensureOpen();
+    const r = await this.comm.request({ op: 'identity' });
+    this.info = r.info as SchedulerInfo;
+    return this.info;
+  }
+
+  async waitForWorkers(n: number, opts: { timeoutMs?: number } = {}): Promise<void> {
+    this.ensureOpen();
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`waitForWorkers needs a worker count, got ${n}`);
+    try {
+      await this.comm.request({ op: 'wait-for-workers', n }, opts.timeoutMs ?? 0);
+    } catch (err) {
+      if (err instanceof TimeoutError) {
+        const info = await this.schedulerInfo();
+        throw new TimeoutError(`only ${Object.keys(info.workers).length} of ${n} workers connected within ${opts.timeoutMs} ms; check the worker logs`);
+      }
+      throw err;
+    }
+  }
+
+  /** http://<scheduler-host>:<port>/status, or undefined when the dashboard is off. */
+  get dashboardLink(): string | undefined {
+    const port = this.info?.services.dashboard;
+    if (port === undefined) return undefined;
+    const host = this.info?.dashboardHost ?? parseAddress(this.schedulerAddress).host;
+    return `http://${host}:${port}/status`;
+  }
+
+  /** Releases futures' keys now rather than at garbage collection. */
+  release(futures: readonly Future<unknown>[]): void {
+    for (const f of futures) f.release();
+  }
+
+
+  toString(): string {
+    const workers = Object.values(this.info?.workers ?? {});
+    const threads = workers.reduce((a, w) => a + w.nthreads, 0);
+    const memory = workers.reduce((a, w) => a + w.memoryLimit, 0);
+    return `<Client: '${this.schedulerAddress}' processes=${workers.length} threads=${threads}, memory=${formatBytes(memory)}>`;
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+
+  // ------------------------------------------------------------------ close
+
+  /** Stops the scheduler and all workers, then disconnects. */
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.comm.request({ op: 'shutdown' }, 10_000);
+    } catch {
+      // The scheduler may close the connection before the reply arrives.
+    }
+    await this.close();
+  }
+
+  /** Disconnects; the cluster keeps running. */
+  async close(): Promise<void> {
+    if (current === this) current = null;
+    if (this.closed) return;
+    this.closed = true;
+    await this.comm.close();
+    await this.peers.close();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** Computes Delayed values with the current client: one value, or several as an array. */
+export async function compute<T>(value: Delayed<T>): Promise<T>;
+export async function compute<T extends readonly Delayed<unknown>[]>(...values: T): Promise<{ [K in keyof T]: T[K] extends Delayed<infer R> ? R : never }>;
+export async function compute(...values: Delayed<unknown>[]): Promise<unknown> {
+  const client = Client.current();
+  if (values.length === 1) return client.computeValue(values[0]!);
+  const futures = client.compute(values);
+  try {
+    return await client.gather(futures);
+  } finally {
+    client.release(futures);
+  }
+}
+
+/** Starts Delayed values computing on the current client; returns their Futures. */
+export function persist<T>(value: Delayed<T>): Future<T> {
+  return Client.current().persist(value);
+}
+
+export { KeyRef };

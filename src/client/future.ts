@@ -1,0 +1,109 @@
+/**
+ * Futures: handles to task results that live on workers. Several Future
+ * objects may share one key; the client counts them and tells the scheduler
+ * to release the key when the last one is released or garbage-collected.
+ */
+import { KeyRef } from '../graph/serialize.js';
+import { CancelledError } from '../errors.js';
+import type { Client } from './client.js';
+
+export type FutureStatus = 'pending' | 'finished' | 'error' | 'cancelled';
+
+/** Client-side state of one key, shared by all Futures of that key. */
+export class KeyState {
+  status: FutureStatus = 'pending';
+  type = '';
+  error: Error | null = null;
+  refcount = 0;
+  private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+
+  constructor(readonly key: string) {}
+
+  /** Resolves when the result is in memory; rejects with the task's error or a cancellation. */
+  wait(): Promise<void> {
+    if (this.status === 'finished') return Promise.resolve();
+    if (this.status === 'error' || this.status === 'cancelled') return Promise.reject(this.error!);
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  finish(type: string): void {
+    this.status = 'finished';
+    this.type = type;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const x of w) x.resolve();
+  }
+
+  fail(err: Error, status: 'error' | 'cancelled' = 'error'): void {
+    this.status = status;
+    this.error = err;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const x of w) x.reject(err);
+  }
+
+  /** The data was lost and is being recomputed. */
+  reset(): void {
+    if (this.status === 'finished') this.status = 'pending';
+  }
+}
+
+export class Future<T = unknown> extends KeyRef {
+  private released = false;
+
+  /** @internal use client.submit / client.map / client.compute */
+  constructor(readonly key: string, readonly client: Client, readonly state: KeyState) {
+    super();
+    client._retain(this);
+  }
+
+  get status(): FutureStatus {
+    return this.state.status;
+  }
+
+  /** True once the task finished, failed or was cancelled. */
+  done(): boolean {
+    return this.state.status !== 'pending';
+  }
+
+  /** The task's result, fetched from the worker that holds it. */
+  async result(opts: { timeoutMs?: number } = {}): Promise<T> {
+    const [v] = await this.client.gather([this], opts);
+    return v as T;
+  }
+
+  /** The task's error, or null if it succeeded. */
+  async exception(): Promise<Error | null> {
+    try {
+      await this.state.wait();
+      return null;
+    } catch (err) {
+      return err as Error;
+    }
+  }
+
+  /** Stops the computation (if no other future wants it) and makes result() reject with CancelledError. */
+  async cancel(): Promise<void> {
+    if (this.state.status === 'pending') this.state.fail(new CancelledError(this.key), 'cancelled');
+    this.client._cancel([this.key]);
+  }
+
+  /** Drops this reference; when every Future of the key is released the data is freed. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.client._release(this);
+  }
+
+  get isReleased(): boolean {
+    return this.released;
+  }
+
+  override toString(): string {
+    return `<Future: ${this.state.status}, key: ${this.key}>`;
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+}

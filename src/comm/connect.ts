@@ -1,0 +1,82 @@
+/**
+ * Opens a connection and performs the handshake. Connection refusals are
+ * retried until the deadline (a worker may start before its scheduler); a
+ * refusal by the peer (wrong token or version) is final and says why.
+ */
+import { connect as netConnect } from 'node:net';
+import { Comm } from './comm.js';
+import { parseAddress } from './address.js';
+import { makeHello, type Refused, type Role } from '../protocol/handshake.js';
+import type { Msg } from '../protocol/messages.js';
+import { HandshakeError, TesseraError } from '../errors.js';
+
+export interface ConnectOptions {
+  role: Role;
+  token: string;
+  name?: string;
+  /** Total time to keep retrying refused connections (default 10 s). */
+  timeoutMs?: number;
+  maxFrameBytes?: number;
+}
+
+export interface Connected {
+  comm: Comm;
+  peerId: string;
+}
+
+function once(address: string, opts: ConnectOptions): Promise<Connected> {
+  const { host, port } = parseAddress(address);
+  return new Promise((resolve, reject) => {
+    const socket = netConnect({ host, port });
+    let settled = false;
+    const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      socket.destroy();
+      reject(err);
+    };
+    socket.once('error', fail);
+    socket.once('connect', () => {
+      socket.off('error', fail);
+      const comm = new Comm(socket, { label: address, ...(opts.maxFrameBytes !== undefined ? { maxFrameBytes: opts.maxFrameBytes } : {}) });
+      comm.onClose = (err) => fail(new TesseraError('ERR_TESSERA_CONNECT', `${address} closed the connection during the handshake${err ? `: ${err.message}` : ''}`));
+      comm.onMessage = (msg: Msg) => {
+        if (settled) return;
+        settled = true;
+        comm.onMessage = null;
+        comm.onClose = () => {};
+        if (msg.op === 'welcome') resolve({ comm, peerId: String(msg.id) });
+        else if (msg.op === 'refused') {
+          const r = msg as unknown as Refused;
+          comm.abort(new Error('refused'));
+          reject(new HandshakeError(`${address}: ${r.message}`, r.code));
+        } else {
+          comm.abort(new Error('bad handshake'));
+          reject(new HandshakeError(`${address} answered the handshake with '${msg.op}'; is it a Tessera ${opts.role === 'worker' || opts.role === 'client' ? 'scheduler' : 'process'}?`));
+        }
+      };
+      comm.sendNow(makeHello(opts.role, opts.token, opts.name) as unknown as Msg);
+    });
+  });
+}
+
+export async function connect(address: string, opts: ConnectOptions): Promise<Connected> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+  let delay = 20;
+  for (;;) {
+    try {
+      return await once(address, opts);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const retryable = code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EHOSTUNREACH' || code === 'ETIMEDOUT';
+      if (!retryable || Date.now() + delay > deadline) {
+        if (retryable) {
+          throw new TesseraError('ERR_TESSERA_CONNECT', `could not connect to ${address} within ${opts.timeoutMs ?? 10_000} ms (${code}); is the scheduler running there and reachable?`, { cause: err });
+        }
+        throw err;
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 500);
+    }
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * A TCP server whose connections must pass the handshake before anything
+ * else reaches the owner. Refused peers get the reason and are disconnected;
+ * the refusal is logged, and the server keeps serving.
+ */
+import { createServer, type Server } from 'node:net';
+import { Comm } from './comm.js';
+import { checkHello, type Hello } from '../protocol/handshake.js';
+import type { Msg } from '../protocol/messages.js';
+import { PROTOCOL_VERSION } from '../version.js';
+import type { Logger } from '../logging.js';
+
+export interface ListenOptions {
+  host: string;
+  port: number;
+  token: string;
+  /** 'scheduler' or 'worker', for messages. */
+  role: string;
+  id: string;
+  logger: Logger;
+  maxFrameBytes?: number;
+  handshakeTimeoutMs?: number;
+  onComm: (comm: Comm, hello: Hello) => void;
+}
+
+export interface Listener {
+  server: Server;
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function listen(opts: ListenOptions): Promise<Listener> {
+  const sockets = new Set<import('node:net').Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    const comm = new Comm(socket, { ...(opts.maxFrameBytes !== undefined ? { maxFrameBytes: opts.maxFrameBytes } : {}) });
+    const timer = setTimeout(() => {
+      opts.logger.warn(`closing connection from ${comm.remote}: no handshake within ${opts.handshakeTimeoutMs ?? 10_000} ms`);
+      comm.abort(new Error('handshake timeout'));
+    }, opts.handshakeTimeoutMs ?? 10_000);
+    comm.onClose = (err) => {
+      clearTimeout(timer);
+      if (err) opts.logger.warn(`connection from ${comm.remote} closed before the handshake: ${err.message}`);
+    };
+    comm.onMessage = (msg: Msg) => {
+      clearTimeout(timer);
+      const result = checkHello(msg, opts.token, opts.role);
+      if (result.op === 'refused') {
+        opts.logger.warn(`refused connection from ${comm.remote}: ${result.message}`);
+        comm.sendNow(result as unknown as Msg);
+        comm.close();
+        comm.onMessage = () => {};
+        return;
+      }
+      comm.onMessage = null;
+      comm.onClose = () => {};
+      comm.peerName = result.name;
+      comm.sendNow({ op: 'welcome', protocol: PROTOCOL_VERSION, id: opts.id });
+      opts.onComm(comm, result);
+    };
+  });
+  server.on('error', (err) => opts.logger.error(`server error: ${err.message}`));
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      reject(err.code === 'EADDRINUSE'
+        ? Object.assign(new Error(`port ${opts.port} on ${opts.host} is already in use; choose another port (or 0 for any free port)`), { code: 'ERR_TESSERA_CONNECT' })
+        : err);
+    };
+    server.once('error', onError);
+    server.listen({ host: opts.host, port: opts.port }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  return {
+    server,
+    port,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      // server.close() waits for open connections; peers may hold theirs open indefinitely.
+      for (const s of sockets) s.destroy();
+    }),
+  };
+}

@@ -1,0 +1,48 @@
+/**
+ * Entry point of the processes a LocalCluster starts. It runs a scheduler or
+ * a worker, reports readiness over the IPC channel, and exits when its
+ * parent goes away (the IPC channel disconnects), so a killed parent never
+ * leaves orphans behind.
+ */
+import { SchedulerServer } from '../scheduler/server.js';
+import { WorkerServer } from '../worker/server.js';
+import type { SchedulerOptions } from '../scheduler/options.js';
+import type { WorkerOptions } from '../worker/options.js';
+
+type ChildSpec = { role: 'scheduler'; options: SchedulerOptions } | { role: 'worker'; options: WorkerOptions };
+
+const spec = JSON.parse(process.env.TESSERA_CHILD_SPEC ?? '{}') as ChildSpec;
+
+function send(msg: unknown): void {
+  if (process.send && process.connected) process.send(msg);
+}
+
+// The parent died or closed us: leave at once.
+process.on('disconnect', () => process.exit(0));
+
+async function main(): Promise<void> {
+  if (spec.role === 'scheduler') {
+    const s = await SchedulerServer.start(spec.options);
+    process.on('message', (m: { type?: string }) => {
+      if (m?.type === 'close') void s.close('cluster closed');
+    });
+    send({ type: 'ready', address: s.address, token: s.token, dashboardPort: s.dashboardPort, dashboardHost: s.dashboardHost, id: s.id });
+    await s.finished;
+  } else if (spec.role === 'worker') {
+    const w = await WorkerServer.start(spec.options);
+    process.on('message', (m: { type?: string }) => {
+      if (m?.type === 'close') void w.close();
+    });
+    send({ type: 'ready', address: w.address, name: w.name });
+    await w.finished;
+  } else {
+    throw new Error(`unknown child role in TESSERA_CHILD_SPEC`);
+  }
+  process.exit(0);
+}
+
+main().catch((err: unknown) => {
+  send({ type: 'error', message: (err as Error).message, code: (err as { code?: string }).code });
+  console.error(err);
+  process.exit(1);
+});

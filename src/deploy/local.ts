@@ -1,0 +1,192 @@
+/**
+ * LocalCluster: a scheduler and N worker processes on this machine, the
+ * laptop end of the story. Children are forked with an IPC channel; when the
+ * parent dies the channel closes and they exit, so nothing is left behind.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { cpus } from 'node:os';
+import type { SchedulerOptions } from '../scheduler/options.js';
+import type { WorkerOptions } from '../worker/options.js';
+import { parseMemoryLimit, formatBytes } from '../worker/memory.js';
+import type { ClusterLike } from '../client/client.js';
+import { TesseraError } from '../errors.js';
+
+export interface LocalClusterOptions {
+  /** Worker processes (default: one per CPU core, at most 4). */
+  nWorkers?: number;
+  /** Executor threads per worker (default 1). */
+  threadsPerWorker?: number;
+  /** Per worker: bytes, '4GB', or 'auto' (system memory / nWorkers; the default). */
+  memoryLimit?: number | string;
+  /** Dashboard address (default ':8787'; falls back to a free port if taken). */
+  dashboardAddress?: string;
+  /** Serve the dashboard (default true). */
+  dashboard?: boolean;
+  /** Scheduler port (default 0: any free port). */
+  schedulerPort?: number;
+  /** Where workers spill (default the OS temp directory). */
+  localDirectory?: string;
+  /** Log INFO lines from the scheduler and workers (default false: warnings and errors only). */
+  verbose?: boolean;
+  /** Check the scheduler's state-machine invariants after every transition (slow; for tests). */
+  validate?: boolean;
+  /** Allowed worker deaths per task before it errs (default 3). */
+  allowedFailures?: number;
+  /** Seconds a worker may go without heartbeat (ms; default 60 s). */
+  workerTtlMs?: number;
+}
+
+const CHILD_ENTRY = new URL('./child.js', import.meta.url);
+const START_TIMEOUT_MS = 30_000;
+
+interface Ready {
+  type: 'ready';
+  address: string;
+  token?: string;
+  dashboardPort?: number;
+  dashboardHost?: string;
+  name?: string;
+}
+
+function startChild(spec: unknown, token: string, label: string): Promise<{ child: ChildProcess; ready: Ready }> {
+  const child = fork(CHILD_ENTRY, [], {
+    env: { ...process.env, TESSERA_CHILD_SPEC: JSON.stringify(spec), TESSERA_TOKEN: token },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new TesseraError('ERR_TESSERA_TIMEOUT', `${label} did not start within ${START_TIMEOUT_MS / 1000} s`));
+    }, START_TIMEOUT_MS);
+    const onExit = (code: number | null) => {
+      clearTimeout(timer);
+      reject(new TesseraError('ERR_TESSERA_CONNECT', `${label} exited during start-up (code ${code}); see its error above`));
+    };
+    child.once('exit', onExit);
+    child.on('message', (m: { type: string; message?: string }) => {
+      if (m.type === 'ready') {
+        clearTimeout(timer);
+        child.off('exit', onExit);
+        resolve({ child, ready: m as Ready });
+      } else if (m.type === 'error') {
+        clearTimeout(timer);
+        child.off('exit', onExit);
+        child.kill('SIGKILL');
+        reject(new TesseraError('ERR_TESSERA_CONNECT', `${label} failed to start: ${m.message}`));
+      }
+    });
+  });
+}
+
+const liveChildren = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function trackChild(child: ChildProcess): void {
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    // A script that ends without close(): take the children down with it.
+    process.once('exit', () => {
+      for (const c of liveChildren) c.kill('SIGKILL');
+    });
+  }
+}
+
+export class LocalCluster implements ClusterLike, AsyncDisposable {
+  readonly workers: { name: string; address: string; process: ChildProcess }[] = [];
+  private closedFlag = false;
+
+  private constructor(
+    readonly schedulerAddress: string,
+    readonly token: string,
+    readonly dashboardPort: number | undefined,
+    private readonly dashboardHost: string | undefined,
+    private readonly scheduler: ChildProcess,
+    private readonly opts: LocalClusterOptions,
+  ) {}
+
+  static async start(opts: LocalClusterOptions = {}): Promise<LocalCluster> {
+    const nWorkers = opts.nWorkers ?? Math.min(4, cpus().length);
+    if (!Number.isInteger(nWorkers) || nWorkers < 0) throw new TesseraError('ERR_TESSERA_INVALID_ARGUMENT', `nWorkers must be a non-negative integer, got ${nWorkers}`);
+    const token = randomBytes(24).toString('hex');
+    const schedOpts: SchedulerOptions = {
+      host: '127.0.0.1',
+      port: opts.schedulerPort ?? 0,
+      token,
+      dashboard: opts.dashboard ?? true,
+      dashboardAddress: opts.dashboardAddress ?? ':8787',
+      quiet: !opts.verbose,
+      ...(opts.validate ? { validate: true } : {}),
+      ...(opts.allowedFailures !== undefined ? { allowedFailures: opts.allowedFailures } : {}),
+      ...(opts.workerTtlMs !== undefined ? { workerTtlMs: opts.workerTtlMs } : {}),
+    };
+    const { child, ready } = await startChild({ role: 'scheduler', options: schedOpts }, token, 'the scheduler');
+    trackChild(child);
+    const cluster = new LocalCluster(ready.address, token, ready.dashboardPort, ready.dashboardHost, child, opts);
+    try {
+      await cluster.scale(nWorkers);
+    } catch (err) {
+      await cluster.close();
+      throw err;
+    }
+    return cluster;
+  }
+
+  /** Starts or stops worker processes until there are `n`. */
+  async scale(n: number): Promise<void> {
+    const memoryLimit = parseMemoryLimit(this.opts.memoryLimit ?? 'auto', Math.max(n, 1));
+    const starting: Promise<void>[] = [];
+    for (let i = this.workers.length; i < n; i++) {
+      const name = String(i);
+      const wopts: WorkerOptions = {
+        schedulerAddress: this.schedulerAddress, token: this.token, name, nthreads: this.opts.threadsPerWorker ?? 1,
+        memoryLimit, quiet: !this.opts.verbose, host: '127.0.0.1',
+        ...(this.opts.localDirectory ? { localDirectory: this.opts.localDirectory } : {}),
+      };
+      starting.push(startChild({ role: 'worker', options: wopts }, this.token, `worker ${name}`).then(({ child, ready }) => {
+        trackChild(child);
+        this.workers.push({ name, address: ready.address, process: child });
+      }));
+    }
+    await Promise.all(starting);
+    this.workers.sort((a, b) => Number(a.name) - Number(b.name));
+    while (this.workers.length > n) {
+      const w = this.workers.pop()!;
+      await stopChild(w.process);
+    }
+  }
+
+  get dashboardLink(): string | undefined {
+    return this.dashboardPort === undefined ? undefined : `http://${this.dashboardHost ?? '127.0.0.1'}:${this.dashboardPort}/status`;
+  }
+
+  toString(): string {
+    const threads = this.workers.length * (this.opts.threadsPerWorker ?? 1);
+    const mem = parseMemoryLimit(this.opts.memoryLimit ?? 'auto', Math.max(this.workers.length, 1)) * this.workers.length;
+    return `LocalCluster(${this.schedulerAddress}, workers=${this.workers.length}, threads=${threads}, memory=${formatBytes(mem)})`;
+  }
+
+  /** Stops every worker and the scheduler; no process is left behind. */
+  async close(): Promise<void> {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    if (this.scheduler.connected) this.scheduler.send({ type: 'close' });
+    await Promise.all([stopChild(this.scheduler), ...this.workers.map((w) => stopChild(w.process))]);
+    this.workers.length = 0;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** Waits for a child to exit after asking it to close; kills it if it takes too long. */
+async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  if (child.connected) child.send({ type: 'close' });
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}

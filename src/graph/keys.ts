@@ -1,0 +1,37 @@
+/**
+ * Task keys. A key is a string '<name>-<token>' or '<name>-<token>-<index>';
+ * its group (what the dashboard aggregates by) is the name with the trailing
+ * tokens and indices removed: 'read-csv-1a2b3c4d-3' -> 'read-csv'.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+
+const HEXISH = /^[0-9a-f]{8,}$/;
+const DIGITS = /^\d+$/;
+
+export function keyGroup(key: string): string {
+  const parts = key.split('-');
+  let end = parts.length;
+  while (end > 1 && (DIGITS.test(parts[end - 1]!) || HEXISH.test(parts[end - 1]!))) end--;
+  return parts.slice(0, end).join('-');
+}
+
+/** A deterministic token for pure tasks: same function and arguments, same key. */
+export function tokenize(...parts: (string | Uint8Array)[]): string {
+  const h = createHash('sha1');
+  for (const p of parts) h.update(p);
+  return h.digest('hex').slice(0, 24);
+}
+
+// Random keys come from a per-process random prefix plus a counter: unique
+// across processes, and far cheaper than a fresh UUID for every task.
+const sessionPrefix = randomBytes(6).toString('hex');
+let counter = 0;
+export function uniqueToken(): string {
+  return sessionPrefix + (counter++).toString(16).padStart(8, '0');
+}
+
+/** A key-safe name for a function: letters, digits, '_' and '.', never empty. */
+export function safeName(name: string): string {
+  const s = name.replace(/[^A-Za-z0-9_.]/g, '_');
+  return s.length ? s : 'lambda';
+}

@@ -1,0 +1,79 @@
+/**
+ * Message shapes. Every protocol message is a msgpack map with an `op`.
+ * Requests that expect an answer carry `rid`; the answer is
+ * `{ op: 'reply', rid, ok, ... }` or `{ op: 'reply', rid, ok: false, error }`.
+ */
+import type { FunctionSpec } from '../graph/function-spec.js';
+import type { RawFrames } from './codec.js';
+
+export interface Msg {
+  op: string;
+  rid?: number;
+  [field: string]: unknown;
+}
+
+export interface ErrorInfo {
+  name: string;
+  message: string;
+  stack: string;
+  code?: string;
+}
+
+/** A task as submitted by a client: function, encoded arguments, dependency keys. */
+export interface TaskDef {
+  key: string;
+  fn: FunctionSpec;
+  /** msgpack bytes of the argument list, dependency references as TaskRef extensions. */
+  args: Uint8Array;
+  deps: string[];
+  retries?: number;
+  workers?: string[];
+  /** Workers are a preference, not a requirement. */
+  allowOtherWorkers?: boolean;
+}
+
+/** A serialized value: raw bytes (Uint8Array results) or msgpack. */
+export interface SerializedValue {
+  kind: 'bytes' | 'msgpack';
+  frames: Uint8Array[];
+}
+
+export interface WireValue {
+  kind: 'bytes' | 'msgpack';
+  data: RawFrames;
+}
+
+export interface DepInfo {
+  key: string;
+  nbytes: number;
+  who: string[];
+}
+
+export interface ComputeTaskMsg extends Msg {
+  op: 'compute-task';
+  key: string;
+  fn: FunctionSpec;
+  args: Uint8Array;
+  deps: DepInfo[];
+  priority: number[];
+}
+
+export interface StartStop {
+  action: 'compute' | 'transfer';
+  start: number;
+  stop: number;
+  thread?: number;
+  source?: string;
+  nbytes?: number;
+}
+
+export interface WorkerMetrics {
+  rss: number;
+  cpu: number;
+  executing: number;
+  ready: number;
+  managedBytes: number;
+  spilledBytes: number;
+  inMemory: number;
+  paused: boolean;
+}

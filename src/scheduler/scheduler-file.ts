@@ -1,0 +1,79 @@
+/**
+ * The scheduler file: how processes of one cluster find the scheduler on a
+ * shared file system. Written atomically (temp file + rename) with mode 0600
+ * because it carries the auth token, replacing any stale file from an
+ * earlier run. Readers can refuse a file from another job.
+ */
+import { promises as fs } from 'node:fs';
+import { dirname, join, basename } from 'node:path';
+import { hostname } from 'node:os';
+import { TesseraError } from '../errors.js';
+
+export interface SchedulerFileContents {
+  type: 'Scheduler';
+  id: string;
+  address: string;
+  services: { dashboard?: number };
+  started: number;
+  pid: number;
+  host: string;
+  jobId?: string;
+  token: string;
+}
+
+export async function writeSchedulerFile(path: string, info: Omit<SchedulerFileContents, 'type' | 'pid' | 'host'>): Promise<void> {
+  const contents: SchedulerFileContents = { type: 'Scheduler', pid: process.pid, host: hostname(), ...info };
+  await fs.mkdir(dirname(path), { recursive: true });
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  await fs.writeFile(tmp, JSON.stringify(contents, null, 2) + '\n', { mode: 0o600 });
+  await fs.rename(tmp, path);
+}
+
+function fileError(path: string, problem: string): TesseraError {
+  return new TesseraError('ERR_TESSERA_SCHEDULER_FILE', `scheduler file ${path}: ${problem}`);
+}
+
+/** Reads and validates a scheduler file; throws a clear error for a malformed file or another job's file. */
+export async function readSchedulerFile(path: string, opts: { jobId?: string } = {}): Promise<SchedulerFileContents> {
+  let text: string;
+  try {
+    text = await fs.readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw fileError(path, code === 'ENOENT' ? 'does not exist (has the scheduler started? is the path on a file system every node shares?)' : (err as Error).message);
+  }
+  let parsed: Partial<SchedulerFileContents>;
+  try {
+    parsed = JSON.parse(text) as Partial<SchedulerFileContents>;
+  } catch {
+    throw fileError(path, 'is not valid JSON (perhaps partially written by an older tool); delete it and restart the scheduler');
+  }
+  if (parsed.type !== 'Scheduler' || typeof parsed.address !== 'string' || typeof parsed.token !== 'string') {
+    throw fileError(path, 'is not a Tessera scheduler file (missing type, address or token)');
+  }
+  if (opts.jobId && parsed.jobId && parsed.jobId !== opts.jobId) {
+    throw fileError(path, `was written by job ${parsed.jobId}, but this is job ${opts.jobId}: it is stale, from an earlier run. ` +
+      `Delete it or use a per-job file name (e.g. scheduler-{jobId}.json)`);
+  }
+  return parsed as SchedulerFileContents;
+}
+
+/** Waits for a scheduler file to appear (workers may start before the scheduler), then reads it. */
+export async function waitForSchedulerFile(
+  path: string,
+  opts: { jobId?: string; timeoutMs?: number; notBefore?: number } = {},
+): Promise<SchedulerFileContents> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  for (;;) {
+    try {
+      const info = await readSchedulerFile(path, opts);
+      // A file older than our own start may be a stale one about to be replaced.
+      if (opts.notBefore === undefined || info.started >= opts.notBefore) return info;
+    } catch (err) {
+      const e = err as TesseraError;
+      if (!/does not exist|not valid JSON/.test(e.message) || Date.now() > deadline) throw err;
+    }
+    if (Date.now() > deadline) throw fileError(path, `no scheduler file newer than our start appeared within ${opts.timeoutMs ?? 60_000} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,465 @@
+/**
+ * The scheduler process: listens for workers and clients, feeds their
+ * messages to the state machine (state.ts) and sends out the resulting
+ * Effects. Also: heartbeat checks, work stealing, scatter/run/who-has
+ * requests, the scheduler file and the dashboard.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+
+import type { Comm } from '../comm/comm.js';
+import { errorToInfo } from '../comm/comm.js';
+import { listen, type Listener } from '../comm/server.js';
+import { formatAddress, parseHostPortSpec, resolveListenHost } from '../comm/address.js';
+import type { Hello } from '../protocol/handshake.js';
+import type { ErrorInfo, Msg, StartStop, TaskDef, WorkerMetrics, WireValue } from '../protocol/messages.js';
+import { RawFrames } from '../protocol/codec.js';
+import { createLogger, type Logger } from '../logging.js';
+import { VERSION } from '../version.js';
+import { Effects, SchedulerState } from './state.js';
+import type { SchedulerOptions } from './options.js';
+import { writeSchedulerFile } from './scheduler-file.js';
+import type { ClusterSnapshot, DashboardSource, TaskGroupSnapshot, WorkerSnapshot } from '../dashboard/source.js';
+import { loadFunction } from '../worker/function-loader.js';
+import { decodeArgs, deserializeValue, serializeValue } from '../graph/serialize.js';
+import { ProtocolError } from '../errors.js';
+
+const HEARTBEAT_CHECK_MS = 1000;
+const STEAL_INTERVAL_MS = 100;
+
+interface ClientSession {
+  id: string;
+  comm: Comm;
+}
+
+export class SchedulerServer implements DashboardSource {
+  readonly id = `scheduler-${randomUUID()}`;
+  readonly state: SchedulerState;
+  readonly token: string;
+  readonly startedAt = Date.now();
+  address = '';
+  dashboardPort: number | undefined;
+  dashboardHost: string | undefined;
+  readonly finished: Promise<void>;
+
+  private resolveFinished!: () => void;
+  private listener: Listener | null = null;
+  private readonly workerComms = new Map<string, Comm>();
+  private readonly clientSessions = new Map<string, ClientSession>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly stealsInFlight = new Map<string, { victim: string; thief: string }>();
+  private readonly workerWaiters: { n: number; resolve: () => void }[] = [];
+  private dashboardClose: (() => Promise<void>) | null = null;
+  private closing = false;
+  private readonly log: Logger;
+  private readonly workerTtlMs: number;
+
+  private constructor(private readonly opts: SchedulerOptions) {
+    this.token = opts.token ?? process.env.TESSERA_TOKEN ?? randomBytes(24).toString('hex');
+    this.state = new SchedulerState({
+      ...(opts.allowedFailures !== undefined ? { allowedFailures: opts.allowedFailures } : {}),
+      validate: opts.validate ?? process.env.TESSERA_VALIDATE === '1',
+    });
+    this.log = createLogger('scheduler', opts.quiet ? 'warn' : undefined);
+    this.workerTtlMs = opts.workerTtlMs ?? 60_000;
+    this.finished = new Promise((r) => (this.resolveFinished = r));
+  }
+
+  static async start(opts: SchedulerOptions = {}): Promise<SchedulerServer> {
+    const s = new SchedulerServer(opts);
+    await s.startServing();
+    return s;
+  }
+
+  private async startServing(): Promise<void> {
+    const { bind, advertise } = resolveListenHost(this.opts);
+    this.listener = await listen({
+      host: bind,
+      port: this.opts.port ?? 0,
+      token: this.token,
+      role: 'scheduler',
+      id: this.id,
+      logger: this.log,
+      onComm: (comm, hello) => this.onComm(comm, hello),
+    });
+    this.address = formatAddress(advertise, this.listener.port);
+    this.log.info(`scheduler at ${this.address}`);
+    if (this.opts.dashboard !== false) await this.startDashboard(advertise);
+    if (this.opts.schedulerFile) {
+      await writeSchedulerFile(this.opts.schedulerFile, {
+        id: this.id,
+        address: this.address,
+        services: this.dashboardPort !== undefined ? { dashboard: this.dashboardPort } : {},
+        started: this.startedAt,
+        token: this.token,
+        ...(this.opts.jobId ? { jobId: this.opts.jobId } : {}),
+      });
+      this.log.info(`scheduler file written to ${this.opts.schedulerFile}`);
+    }
+    this.timers.push(setInterval(() => this.checkHeartbeats(), HEARTBEAT_CHECK_MS));
+    this.timers.push(setInterval(() => this.balance(), STEAL_INTERVAL_MS));
+    for (const t of this.timers) t.unref();
+  }
+
+  private async startDashboard(advertise: string): Promise<void> {
+    const spec = parseHostPortSpec(this.opts.dashboardAddress ?? ':8787');
+    const host = spec.host ?? (this.opts.host === undefined && !this.opts.interface ? '127.0.0.1' : '0.0.0.0');
+    try {
+      const { startDashboard } = await import('../dashboard/server.js');
+      const d = await startDashboard(this, { address: `${host}:${spec.port}`, logger: this.log });
+      this.dashboardPort = d.port;
+      this.dashboardHost = host === '0.0.0.0' ? advertise : host;
+      this.dashboardClose = d.close;
+      this.log.info(`dashboard at http://${this.dashboardHost}:${d.port}/status`);
+    } catch (err) {
+      this.log.warn(`dashboard not started: ${(err as Error).message}`);
+    }
+  }
+
+  get services(): { dashboard?: number } {
+    return this.dashboardPort !== undefined ? { dashboard: this.dashboardPort } : {};
+  }
+
+  // -------------------------------------------------------------- connections
+
+  private onComm(comm: Comm, hello: Hello): void {
+    if (this.closing) {
+      comm.close();
+      return;
+    }
+    if (hello.role === 'worker') {
+      comm.label = `worker ${hello.name ?? comm.remote}`;
+      comm.onMessage = (msg) => this.onWorkerRegistration(comm, msg);
+      comm.onClose = () => {};
+    } else if (hello.role === 'client') {
+      const session: ClientSession = { id: `client-${randomUUID()}`, comm };
+      comm.label = `client ${session.id}`;
+      this.clientSessions.set(session.id, session);
+      this.state.addClient(session.id);
+      comm.onMessage = (msg) => this.onClientMessage(session, msg);
+      comm.onClose = () => this.removeClient(session);
+      comm.send({ op: 'client-id', id: session.id });
+    } else {
+      comm.close();
+    }
+  }
+
+  private onWorkerRegistration(comm: Comm, msg: Msg): void {
+    if (msg.op !== 'register-worker') throw new ProtocolError(`expected register-worker, got ${msg.op}`);
+    const address = String(msg.address);
+    const name = String(msg.name ?? address);
+    for (const ws of this.state.workers.values()) {
+      if (ws.name === name && ws.address !== address) {
+        comm.replyError(msg, new ProtocolError(`a worker named '${name}' is already registered (${ws.address}); give each worker a unique --name`));
+        comm.close();
+        return;
+      }
+    }
+    if (this.state.workers.has(address)) this.removeWorker(address, 'replaced by a new registration');
+    comm.label = `worker ${name} (${address})`;
+    this.workerComms.set(address, comm);
+    comm.onMessage = (m) => this.onWorkerMessage(address, m);
+    comm.onClose = (err) => this.removeWorker(address, err ? err.message : 'connection closed');
+    const eff = this.state.addWorker({
+      address,
+      name,
+      nthreads: Number(msg.nthreads) || 1,
+      memoryLimit: Number(msg.memoryLimit) || 0,
+      host: String(msg.host ?? ''),
+      pid: Number(msg.pid) || 0,
+      localDirectory: String(msg.localDirectory ?? ''),
+    });
+    comm.reply(msg, { id: this.id, workerName: name });
+    this.apply(eff);
+    this.log.info(`worker ${name} joined from ${address} (${msg.nthreads} threads)`);
+    this.notifyWorkerWaiters();
+  }
+
+  private removeWorker(address: string, reason: string): void {
+    const ws = this.state.workers.get(address);
+    const comm = this.workerComms.get(address);
+    this.workerComms.delete(address);
+    if (!ws) return;
+    const graceful = ws.status === 'closing';
+    const eff = this.state.removeWorker(address);
+    if (!this.closing && !graceful) this.log.warn(`worker ${ws.name} (${address}) removed: ${reason}`);
+    else if (!this.closing) this.log.info(`worker ${ws.name} (${address}) left`);
+    comm?.close();
+    this.apply(eff);
+  }
+
+  private removeClient(session: ClientSession): void {
+    if (!this.clientSessions.delete(session.id)) return;
+    this.apply(this.state.removeClient(session.id));
+  }
+
+  private apply(eff: Effects): void {
+    for (const [ws, msgs] of eff.toWorkers) {
+      const comm = this.workerComms.get(ws.address);
+      if (comm) for (const m of msgs) comm.send(m);
+    }
+    for (const [cs, msgs] of eff.toClients) {
+      const session = this.clientSessions.get(cs.id);
+      if (session) for (const m of msgs) session.comm.send(m);
+    }
+  }
+
+  // --------------------------------------------------------------- messages
+
+  private onWorkerMessage(address: string, msg: Msg): void {
+    switch (msg.op) {
+      case 'task-finished':
+        this.apply(this.state.taskFinished(address, String(msg.key), Number(msg.nbytes), String(msg.type ?? ''), (msg.startstops as StartStop[]) ?? []));
+        break;
+      case 'task-erred':
+        this.apply(this.state.taskErred(address, String(msg.key), msg.exception as ErrorInfo, (msg.startstops as StartStop[]) ?? []));
+        break;
+      case 'heartbeat':
+        if (this.state.heartbeat(address, msg.metrics as WorkerMetrics)) this.apply(this.state.workerResumed(address));
+        break;
+      case 'add-keys':
+        this.apply(this.state.addKeys(address, msg.keys as string[]));
+        break;
+      case 'missing-data':
+        this.apply(this.state.missingData(address, String(msg.key), String(msg.errant)));
+        break;
+      case 'steal-response': {
+        const key = String(msg.key);
+        const s = this.stealsInFlight.get(key);
+        this.stealsInFlight.delete(key);
+        if (s) this.apply(this.state.confirmSteal(key, s.victim, s.thief, Boolean(msg.ok)));
+        break;
+      }
+      case 'retiring': {
+        const ws = this.state.workers.get(address);
+        if (ws) ws.status = 'closing';
+        break;
+      }
+      default:
+        throw new ProtocolError(`unknown worker op '${msg.op}'`);
+    }
+  }
+
+  private onClientMessage(session: ClientSession, msg: Msg): void {
+    switch (msg.op) {
+      case 'update-graph':
+        this.apply(this.state.updateGraph(session.id, msg.tasks as TaskDef[], msg.keys as string[], Number(msg.priority ?? 0)));
+        break;
+      case 'client-desires-keys':
+        this.apply(this.state.clientDesiresKeys(session.id, msg.keys as string[]));
+        break;
+      case 'client-releases-keys':
+        this.apply(this.state.clientReleasesKeys(session.id, msg.keys as string[]));
+        break;
+      case 'who-has': {
+        const out: Record<string, string[]> = {};
+        for (const key of msg.keys as string[]) {
+          const ts = this.state.tasks.get(key);
+          out[key] = ts ? [...ts.whoHas].map((w) => w.address) : [];
+        }
+        session.comm.reply(msg, { whoHas: out });
+        break;
+      }
+      case 'identity':
+        session.comm.reply(msg, { info: this.info() });
+        break;
+      case 'wait-for-workers':
+        this.waitForWorkers(Number(msg.n)).then(() => session.comm.reply(msg, { n: this.state.workers.size }));
+        break;
+      case 'scatter':
+        this.scatter(session, msg).catch((err) => session.comm.replyError(msg, err));
+        break;
+      case 'broadcast-run':
+        this.broadcastRun(msg).then((results) => session.comm.reply(msg, { results }), (err) => session.comm.replyError(msg, err));
+        break;
+      case 'run-on-scheduler':
+        this.runHere(msg).then((value) => session.comm.reply(msg, { value }), (err) => session.comm.replyError(msg, err));
+        break;
+      case 'shutdown':
+        session.comm.reply(msg);
+        session.comm.flush();
+        void this.close('shutdown requested by a client');
+        break;
+      case 'retire-workers':
+        this.retireWorkers(msg.workers as string[]).then((r) => session.comm.reply(msg, { retired: r }), (err) => session.comm.replyError(msg, err));
+        break;
+      default:
+        throw new ProtocolError(`unknown client op '${msg.op}'`);
+    }
+  }
+
+  // ----------------------------------------------------------------- requests
+
+  info(): Record<string, unknown> {
+    const workers: Record<string, unknown> = {};
+    for (const ws of this.state.workers.values()) {
+      workers[ws.address] = {
+        name: ws.name, host: ws.host, nthreads: ws.nthreads, memoryLimit: ws.memoryLimit, pid: ws.pid,
+        localDirectory: ws.localDirectory, status: ws.status, metrics: ws.metrics, lastSeen: ws.lastSeen,
+        nbytes: ws.nbytes, processing: ws.processing.size, inMemory: ws.hasWhat.size,
+      };
+    }
+    return {
+      type: 'Scheduler', id: this.id, address: this.address, version: VERSION, started: this.startedAt,
+      services: this.services, dashboardHost: this.dashboardHost, workers, tasksByState: { ...this.state.counts },
+    };
+  }
+
+  private waitForWorkers(n: number): Promise<void> {
+    if (this.state.workers.size >= n) return Promise.resolve();
+    return new Promise((resolve) => this.workerWaiters.push({ n, resolve }));
+  }
+
+  private notifyWorkerWaiters(): void {
+    const have = this.state.workers.size;
+    for (let i = this.workerWaiters.length - 1; i >= 0; i--) {
+      if (have >= this.workerWaiters[i]!.n) {
+        this.workerWaiters[i]!.resolve();
+        this.workerWaiters.splice(i, 1);
+      }
+    }
+  }
+
+  private pickWorkers(names: string[] | undefined): Comm[] {
+    const out: Comm[] = [];
+    for (const ws of this.state.workers.values()) {
+      if (names && names.length && !names.includes(ws.name) && !names.includes(ws.address)) continue;
+      const c = this.workerComms.get(ws.address);
+      if (c) out.push(c);
+    }
+    return out;
+  }
+
+  private scatterCounter = 0;
+
+  private async scatter(session: ClientSession, msg: Msg): Promise<void> {
+    const items = msg.items as { key: string; value: WireValue }[];
+    const targets = [...this.state.workers.values()].filter((ws) => {
+      const names = msg.workers as string[] | undefined;
+      return ws.status === 'running' && (!names || names.length === 0 || names.includes(ws.name) || names.includes(ws.address));
+    });
+    if (targets.length === 0) throw new ProtocolError('no workers to scatter to; wait for workers first (client.waitForWorkers)');
+    const perWorker = new Map<string, { key: string; value: WireValue }[]>();
+    for (const it of items) {
+      const chosen = msg.broadcast ? targets : [targets[this.scatterCounter++ % targets.length]!];
+      for (const ws of chosen) {
+        let list = perWorker.get(ws.address);
+        if (!list) perWorker.set(ws.address, (list = []));
+        list.push(it);
+      }
+    }
+    const placed: { key: string; nbytes: number; type: string; worker: string }[] = [];
+    await Promise.all([...perWorker].map(async ([address, list]) => {
+      const comm = this.workerComms.get(address);
+      if (!comm) throw new ProtocolError(`worker ${address} left during scatter`);
+      await comm.request({ op: 'update-data', items: list });
+      for (const it of list) placed.push({ key: it.key, nbytes: it.value.data.nbytes, type: String((it as { type?: string }).type ?? ''), worker: address });
+    }));
+    this.apply(this.state.scattered(session.id, placed));
+    session.comm.reply(msg, { keys: items.map((i) => i.key) });
+  }
+
+  private async broadcastRun(msg: Msg): Promise<Record<string, unknown>> {
+    const comms = this.pickWorkers(msg.workers as string[] | undefined);
+    const results: Record<string, unknown> = {};
+    await Promise.all(comms.map(async (c) => {
+      const address = [...this.workerComms].find(([, v]) => v === c)?.[0] ?? c.label;
+      try {
+        const r = await c.request({ op: 'run', fn: msg.fn, args: msg.args });
+        results[address] = { ok: true, value: r.value };
+      } catch (err) {
+        results[address] = { ok: false, error: errorToInfo(err) };
+      }
+    }));
+    return results;
+  }
+
+  /** runOnScheduler: user code in the scheduler process, as Dask does. */
+  private async runHere(msg: Msg): Promise<WireValue> {
+    const fn = await loadFunction(msg.fn as never);
+    const args = decodeArgs(msg.args as Uint8Array, new Map());
+    const value: unknown = await fn(...args);
+    const sv = serializeValue(value);
+    return { kind: sv.kind, data: new RawFrames(sv.frames) };
+  }
+
+  /** Gracefully remove workers: they stop taking tasks and leave once their data is handed off. */
+  private async retireWorkers(names: string[]): Promise<string[]> {
+    const comms = this.pickWorkers(names);
+    await Promise.all(comms.map((c) => c.request({ op: 'retire' }, 60_000).catch(() => undefined)));
+    return comms.map((c) => c.label);
+  }
+
+  // ------------------------------------------------------------------ periodic
+
+  private checkHeartbeats(): void {
+    const now = Date.now();
+    for (const ws of [...this.state.workers.values()]) {
+      if (now - ws.lastSeen > this.workerTtlMs) this.removeWorker(ws.address, `no heartbeat for ${Math.round((now - ws.lastSeen) / 1000)} s`);
+    }
+  }
+
+  private balance(): void {
+    for (const { ts, victim, thief } of this.state.planSteals()) {
+      if (this.stealsInFlight.has(ts.key)) continue;
+      const comm = this.workerComms.get(victim.address);
+      if (!comm) continue;
+      this.stealsInFlight.set(ts.key, { victim: victim.address, thief: thief.address });
+      comm.send({ op: 'steal-request', key: ts.key });
+    }
+  }
+
+  // --------------------------------------------------------------- dashboard
+
+  snapshot(): ClusterSnapshot {
+    const workers: WorkerSnapshot[] = [];
+    let totalMemoryLimit = 0;
+    for (const ws of this.state.workers.values()) {
+      totalMemoryLimit += ws.memoryLimit;
+      workers.push({
+        address: ws.address, name: ws.name, host: ws.host, nthreads: ws.nthreads, memoryLimit: ws.memoryLimit,
+        managedBytes: ws.metrics.managedBytes, spilledBytes: ws.metrics.spilledBytes, rss: ws.metrics.rss, cpu: ws.metrics.cpu,
+        executing: ws.metrics.executing, processing: ws.processing.size, inMemory: ws.hasWhat.size, lastSeen: ws.lastSeen,
+        status: ws.status === 'removed' ? 'closing' : ws.status, pid: ws.pid,
+      });
+    }
+    return {
+      id: this.id, address: this.address, version: VERSION, startedAt: this.startedAt, now: Date.now(), workers,
+      tasksByState: { ...this.state.counts }, totalThreads: this.state.totalThreads, totalMemoryLimit,
+      tasksCompleted: this.state.tasksCompleted, tasksErred: this.state.tasksErred, clients: this.clientSessions.size,
+    };
+  }
+
+  taskGroups(): TaskGroupSnapshot[] {
+    const out: TaskGroupSnapshot[] = [];
+    for (const g of this.state.groups.values()) {
+      out.push({ name: g.name, states: { ...g.states }, total: g.total, nbytes: g.nbytes, durationMs: g.durationMs });
+    }
+    return out;
+  }
+
+  taskStream(since: number, limit?: number): ReturnType<DashboardSource['taskStream']> {
+    return this.state.taskStream(since, limit);
+  }
+
+  // -------------------------------------------------------------------- close
+
+  /** Stops the cluster: workers are told to exit, clients disconnected, the server closed. */
+  async close(reason = 'closed'): Promise<void> {
+    if (this.closing) return this.finished;
+    this.closing = true;
+    this.log.info(`scheduler closing (${reason})`);
+    for (const t of this.timers) clearInterval(t);
+    for (const comm of this.workerComms.values()) comm.sendNow({ op: 'close', reason });
+    for (const s of this.clientSessions.values()) s.comm.sendNow({ op: 'scheduler-closing', reason });
+    const closing = [...this.workerComms.values(), ...[...this.clientSessions.values()].map((s) => s.comm)].map((c) =>
+      Promise.race([c.closed, new Promise((r) => setTimeout(r, 3000))]),
+    );
+    await Promise.all(closing);
+    for (const comm of this.workerComms.values()) comm.close();
+    for (const s of this.clientSessions.values()) s.comm.close();
+    await this.listener?.close();
+    await this.dashboardClose?.();
+    this.resolveFinished();
+  }
+}
+

@@ -1,0 +1,1051 @@
+/**
+ * The scheduler's task state machine, after Dask's design: a pure data
+ * structure with one function per transition. Each transition changes one
+ * task, returns recommendations for others, and records the messages the
+ * server must send to workers and clients (`Effects`). No I/O happens here,
+ * so every transition is unit-testable and `validate()` can check the
+ * invariants after every batch in tests.
+ *
+ * Stimuli (a worker finished a task, a client released a key, a worker died)
+ * are the public methods; each returns the Effects of the whole cascade.
+ */
+import type { FunctionSpec } from '../graph/function-spec.js';
+import type { DepInfo, ErrorInfo, Msg, StartStop, TaskDef, WorkerMetrics } from '../protocol/messages.js';
+import type { TaskStateName, TaskStreamEvent } from '../dashboard/source.js';
+import { keyGroup } from '../graph/keys.js';
+import { ClientState, TaskGroup, TaskState, WorkerState, emptyStateCounts } from './entities.js';
+import { Heap, priorityLess } from './heap.js';
+
+type Recs = Map<string, TaskStateName>;
+
+/** Messages produced by a cascade of transitions, grouped by destination. */
+export class Effects {
+  readonly toWorkers = new Map<WorkerState, Msg[]>();
+  readonly toClients = new Map<ClientState, Msg[]>();
+  worker(ws: WorkerState, msg: Msg): void {
+    if (ws.status === 'removed') return;
+    let q = this.toWorkers.get(ws);
+    if (!q) this.toWorkers.set(ws, (q = []));
+    q.push(msg);
+  }
+  client(cs: ClientState, msg: Msg): void {
+    let q = this.toClients.get(cs);
+    if (!q) this.toClients.set(cs, (q = []));
+    q.push(msg);
+  }
+}
+
+export interface SchedulerStateOptions {
+  allowedFailures?: number;
+  validate?: boolean;
+  /** Duration assumed for a task of a group that has no finished task yet (ms). */
+  unknownDurationMs?: number;
+  /** Assumed network bandwidth for placement decisions (bytes/s). */
+  bandwidth?: number;
+  /** Task-stream events kept for the dashboard. */
+  streamCapacity?: number;
+}
+
+export class InvalidStateError extends Error {}
+
+const DEFAULT_ROUND_TRIP_MS = 5;
+
+export class SchedulerState {
+  readonly tasks = new Map<string, TaskState>();
+  readonly workers = new Map<string, WorkerState>();
+  readonly clients = new Map<string, ClientState>();
+  readonly groups = new Map<string, TaskGroup>();
+  readonly counts = emptyStateCounts();
+  readonly queue = new Heap<TaskState>((a, b) => priorityLess(a.priority, b.priority));
+  readonly unrunnable = new Set<TaskState>();
+  tasksCompleted = 0;
+  tasksErred = 0;
+  totalThreads = 0;
+  generation = 0;
+
+  /** Ring buffer of finished work for the dashboard's task stream. */
+  private readonly stream: TaskStreamEvent[] = [];
+  private streamCursor = 0;
+  private readonly streamCapacity: number;
+
+  readonly allowedFailures: number;
+  readonly validating: boolean;
+  private readonly unknownDurationMs: number;
+  private readonly bandwidth: number;
+  /** Exponential average of recent task durations, drives how deep workers are fed. */
+  private recentDurationMs: number | undefined;
+  private rrCounter = 0;
+
+  constructor(opts: SchedulerStateOptions = {}) {
+    this.allowedFailures = opts.allowedFailures ?? 3;
+    this.validating = opts.validate ?? false;
+    this.unknownDurationMs = opts.unknownDurationMs ?? 1;
+    this.bandwidth = opts.bandwidth ?? 100e6;
+    this.streamCapacity = opts.streamCapacity ?? 50_000;
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private setState(ts: TaskState, state: TaskStateName): void {
+    this.counts[ts.state]--;
+    ts.group.states[ts.state]--;
+    ts.state = state;
+    this.counts[state]++;
+    ts.group.states[state]++;
+  }
+
+  private groupFor(key: string): TaskGroup {
+    const name = keyGroup(key);
+    let g = this.groups.get(name);
+    if (!g) this.groups.set(name, (g = new TaskGroup(name)));
+    return g;
+  }
+
+  private newTask(key: string): TaskState {
+    const ts = new TaskState(key, this.groupFor(key));
+    this.tasks.set(key, ts);
+    this.counts.released++;
+    ts.group.states.released++;
+    ts.group.total++;
+    return ts;
+  }
+
+  private running(): WorkerState[] {
+    const out: WorkerState[] = [];
+    for (const ws of this.workers.values()) if (ws.status === 'running') out.push(ws);
+    return out;
+  }
+
+  private expectedDuration(ts: TaskState): number {
+    return ts.group.meanDurationMs ?? this.unknownDurationMs;
+  }
+
+  /**
+   * How many tasks a worker may hold per thread. Enough to cover a scheduler
+   * round trip at the current task durations (so tiny tasks never leave a
+   * thread idle waiting for the next assignment), but few for long tasks (so
+   * root tasks stay queued here, where any worker can take them).
+   */
+  taskSlots(ws: WorkerState): number {
+    const d = this.recentDurationMs;
+    const perThread = d === undefined ? 2 : Math.min(64, Math.max(2, 1 + Math.ceil(DEFAULT_ROUND_TRIP_MS / Math.max(d, 0.01))));
+    return ws.nthreads * perThread;
+  }
+
+  private hasSlot(ws: WorkerState): boolean {
+    return ws.status === 'running' && ws.processing.size < this.taskSlots(ws);
+  }
+
+  private matchesRestrictions(ts: TaskState, ws: WorkerState): boolean {
+    const r = ts.workerRestrictions;
+    return !r || r.has(ws.name) || r.has(ws.address) || r.has(ws.host);
+  }
+
+  private isRootish(ts: TaskState): boolean {
+    return ts.dependencies.size === 0 && ts.workerRestrictions === null;
+  }
+
+  // ------------------------------------------------------------- placement
+
+  /** Root tasks: the least-loaded worker that has a free slot, or null (queue it). */
+  private decideRootWorker(): WorkerState | null {
+    let best: WorkerState | null = null;
+    let bestLoad = Infinity;
+    const all = this.running();
+    const n = all.length;
+    // Start at a rotating offset so ties spread over workers.
+    const offset = n ? this.rrCounter++ % n : 0;
+    for (let i = 0; i < n; i++) {
+      const ws = all[(i + offset) % n]!;
+      if (!this.hasSlot(ws)) continue;
+      const load = ws.processing.size / ws.nthreads;
+      if (load < bestLoad) {
+        best = ws;
+        bestLoad = load;
+      }
+    }
+    return best;
+  }
+
+  /**
+   * Other tasks: minimise estimated start time = queued work per thread +
+   * time to transfer the inputs the worker lacks; prefer less stored data on ties.
+   */
+  private decideWorker(ts: TaskState): WorkerState | null {
+    let candidates: WorkerState[];
+    if (ts.workerRestrictions) {
+      candidates = this.running().filter((ws) => this.matchesRestrictions(ts, ws));
+      if (candidates.length === 0 && ts.looseRestrictions) candidates = this.running();
+    } else {
+      const set = new Set<WorkerState>();
+      for (const dep of ts.dependencies) for (const ws of dep.whoHas) if (ws.status === 'running') set.add(ws);
+      // Idle workers are worth considering even without the data.
+      for (const ws of this.workers.values()) if (ws.status === 'running' && ws.processing.size < ws.nthreads) set.add(ws);
+      candidates = set.size ? [...set] : this.running();
+    }
+    if (candidates.length === 0) return null;
+    if (candidates.length === 1) return candidates[0]!;
+    let best: WorkerState | null = null;
+    let bestCost = Infinity;
+    let bestBytes = Infinity;
+    for (const ws of candidates) {
+      let missing = 0;
+      for (const dep of ts.dependencies) if (!dep.whoHas.has(ws)) missing += Math.max(dep.nbytes, 0);
+      const cost = ws.occupancy / ws.nthreads + (missing / this.bandwidth) * 1000;
+      if (cost < bestCost || (cost === bestCost && ws.nbytes < bestBytes)) {
+        best = ws;
+        bestCost = cost;
+        bestBytes = ws.nbytes;
+      }
+    }
+    return best;
+  }
+
+  private computeMsg(ts: TaskState): Msg {
+    const deps: DepInfo[] = [];
+    for (const d of ts.dependencies) {
+      const who: string[] = [];
+      for (const ws of d.whoHas) who.push(ws.address);
+      deps.push({ key: d.key, nbytes: d.nbytes, who });
+    }
+    return { op: 'compute-task', key: ts.key, fn: ts.runSpec!.fn, args: ts.runSpec!.args, deps, priority: ts.priority };
+  }
+
+  private assign(ts: TaskState, ws: WorkerState, eff: Effects): void {
+    const d = this.expectedDuration(ts);
+    ws.processing.set(ts, d);
+    ws.occupancy += d;
+    ts.processingOn = ws;
+    ts.assignedAt = Date.now();
+    this.setState(ts, 'processing');
+    eff.worker(ws, this.computeMsg(ts));
+  }
+
+  private unassign(ts: TaskState): WorkerState | null {
+    const ws = ts.processingOn;
+    if (!ws) return null;
+    const d = ws.processing.get(ts);
+    if (d !== undefined) {
+      ws.processing.delete(ts);
+      ws.occupancy = Math.max(0, ws.occupancy - d);
+    }
+    ts.processingOn = null;
+    return ws;
+  }
+
+  /** A worker freed slots: hand it queued root tasks. */
+  private fillSlots(ws: WorkerState, recs: Recs): void {
+    if (ws.status !== 'running') return;
+    let free = this.taskSlots(ws) - ws.processing.size;
+    for (const [, v] of recs) if (v === 'processing') free--; // already promised
+    while (free > 0 && this.queue.size) {
+      const ts = this.queue.pop()!;
+      if (!ts.inQueue) continue; // lazily deleted
+      ts.inQueue = false;
+      recs.set(ts.key, 'processing');
+      free--;
+    }
+  }
+
+  private addReplica(ts: TaskState, ws: WorkerState): void {
+    if (ts.whoHas.has(ws)) return;
+    ts.whoHas.add(ws);
+    ws.hasWhat.add(ts);
+    ws.nbytes += Math.max(ts.nbytes, 0);
+  }
+
+  private removeReplica(ts: TaskState, ws: WorkerState): void {
+    if (!ts.whoHas.delete(ws)) return;
+    ws.hasWhat.delete(ts);
+    ws.nbytes -= Math.max(ts.nbytes, 0);
+  }
+
+  private needed(ts: TaskState): boolean {
+    return ts.whoWants.size > 0 || ts.waiters.size > 0;
+  }
+
+  /** After ts stopped needing its dependencies, release those nobody needs any more. */
+  private releaseUnneededDeps(ts: TaskState, recs: Recs): void {
+    for (const dep of ts.dependencies) {
+      dep.waiters.delete(ts);
+      if (!this.needed(dep) && dep.state !== 'released' && dep.state !== 'erred' && dep.state !== 'forgotten') {
+        recs.set(dep.key, 'released');
+      }
+    }
+  }
+
+  private notifyErred(ts: TaskState, eff: Effects): void {
+    for (const cs of ts.whoWants) {
+      eff.client(cs, { op: 'task-erred', key: ts.key, exception: ts.exception, blame: ts.exceptionBlame?.key ?? ts.key });
+    }
+  }
+
+  // ------------------------------------------------------------ transitions
+
+  private readonly table: Record<string, (ts: TaskState, eff: Effects, extra?: unknown) => Recs> = {
+    'released>waiting': (ts) => this.releasedWaiting(ts),
+    'released>forgotten': (ts) => this.releasedForgotten(ts),
+    'released>erred': (ts, eff) => this.toErredFromBlame(ts, eff),
+    'waiting>processing': (ts, eff) => this.waitingProcessing(ts, eff),
+    'waiting>released': (ts) => this.waitingReleased(ts),
+    'waiting>erred': (ts, eff) => this.toErredFromBlame(ts, eff),
+    'queued>processing': (ts, eff) => this.queuedProcessing(ts, eff),
+    'queued>released': (ts) => this.waitingReleased(ts),
+    'queued>erred': (ts, eff) => this.toErredFromBlame(ts, eff),
+    'no-worker>processing': (ts, eff) => this.noWorkerProcessing(ts, eff),
+    'no-worker>released': (ts) => this.waitingReleased(ts),
+    'no-worker>erred': (ts, eff) => this.toErredFromBlame(ts, eff),
+    'processing>memory': (ts, eff, extra) => this.processingMemory(ts, eff, extra as FinishedInfo),
+    'processing>erred': (ts, eff, extra) => this.processingErred(ts, eff, extra as ErredInfo | undefined),
+    'processing>released': (ts, eff) => this.processingReleased(ts, eff),
+    'memory>released': (ts, eff) => this.memoryReleased(ts, eff),
+    'erred>released': (ts) => this.erredReleased(ts),
+    'erred>forgotten': (ts) => this.releasedForgotten(ts),
+  };
+
+  private transition(key: string, finish: TaskStateName, eff: Effects, extra?: unknown): Recs {
+    const ts = this.tasks.get(key);
+    if (!ts || ts.state === finish) return new Map();
+    const start = ts.state;
+    const fn = this.table[`${start}>${finish}`];
+    if (fn) return fn(ts, eff, extra);
+    // No direct transition: go through 'released', as Dask does.
+    if (start !== 'released' && finish !== 'released' && this.table[`${start}>released`]) {
+      const recs = this.table[`${start}>released`]!(ts, eff);
+      const next = recs.get(key);
+      recs.delete(key);
+      if (!this.tasks.has(key)) return recs;
+      if (next === 'forgotten' && finish !== 'forgotten') {
+        // The task is no longer needed; honour the release rather than the request.
+        recs.set(key, 'forgotten');
+        return recs;
+      }
+      const more = this.transition(key, finish, eff, extra);
+      for (const [k, v] of more) recs.set(k, v);
+      return recs;
+    }
+    throw new InvalidStateError(`no transition from ${start} to ${finish} for ${key}`);
+  }
+
+  /** Runs recommendations to a fixed point. */
+  private transitions(recs: Recs, eff: Effects): void {
+    while (recs.size) {
+      const [key, finish] = recs.entries().next().value as [string, TaskStateName];
+      recs.delete(key);
+      const more = this.transition(key, finish, eff);
+      for (const [k, v] of more) recs.set(k, v);
+    }
+    if (this.validating) this.validate();
+  }
+
+  private releasedWaiting(ts: TaskState): Recs {
+    const recs: Recs = new Map();
+    if (!ts.runSpec) {
+      // Scattered data that was lost: there is no lineage to recompute it from.
+      ts.pendingException = {
+        name: 'LostDataError',
+        message: `the data of ${ts.key} was lost with the worker that held it, and it was scattered, not computed, so it cannot be recomputed; scatter it again`,
+        stack: '',
+        code: 'ERR_TESSERA_MISSING_DATA',
+      };
+      recs.set(ts.key, 'erred');
+      return recs;
+    }
+    for (const dep of ts.dependencies) {
+      if (dep.exceptionBlame) {
+        recs.set(ts.key, 'erred');
+        return recs;
+      }
+    }
+    for (const dep of ts.dependencies) {
+      dep.waiters.add(ts);
+      if (dep.state !== 'memory') {
+        ts.waitingOn.add(dep);
+        if (dep.state === 'released') recs.set(dep.key, 'waiting');
+      }
+    }
+    this.setState(ts, 'waiting');
+    if (ts.waitingOn.size === 0) recs.set(ts.key, 'processing');
+    return recs;
+  }
+
+  private waitingProcessing(ts: TaskState, eff: Effects): Recs {
+    const recs: Recs = new Map();
+    if (this.isRootish(ts)) {
+      const ws = this.decideRootWorker();
+      if (ws) this.assign(ts, ws, eff);
+      else if (this.running().length === 0) this.toNoWorker(ts);
+      else {
+        this.setState(ts, 'queued');
+        ts.inQueue = true;
+        this.queue.push(ts);
+      }
+      return recs;
+    }
+    const ws = this.decideWorker(ts);
+    if (ws) this.assign(ts, ws, eff);
+    else this.toNoWorker(ts);
+    return recs;
+  }
+
+  private toNoWorker(ts: TaskState): void {
+    this.setState(ts, 'no-worker');
+    this.unrunnable.add(ts);
+  }
+
+  private queuedProcessing(ts: TaskState, eff: Effects): Recs {
+    ts.inQueue = false;
+    const ws = this.decideRootWorker();
+    if (ws) {
+      this.assign(ts, ws, eff);
+    } else {
+      ts.inQueue = true;
+      this.queue.push(ts);
+    }
+    return new Map();
+  }
+
+  private noWorkerProcessing(ts: TaskState, eff: Effects): Recs {
+    const ws = this.isRootish(ts) ? this.decideRootWorker() : this.decideWorker(ts);
+    if (!ws) {
+      if (this.isRootish(ts) && this.running().length > 0) {
+        this.unrunnable.delete(ts);
+        this.setState(ts, 'queued');
+        ts.inQueue = true;
+        this.queue.push(ts);
+      }
+      return new Map();
+    }
+    this.unrunnable.delete(ts);
+    this.assign(ts, ws, eff);
+    return new Map();
+  }
+
+  private waitingReleased(ts: TaskState): Recs {
+    const recs: Recs = new Map();
+    ts.waitingOn.clear();
+    ts.inQueue = false;
+    this.unrunnable.delete(ts);
+    this.setState(ts, 'released');
+    if (this.needed(ts)) {
+      recs.set(ts.key, 'waiting');
+    } else {
+      this.releaseUnneededDeps(ts, recs);
+      if (ts.dependents.size === 0) recs.set(ts.key, 'forgotten');
+    }
+    return recs;
+  }
+
+  private processingMemory(ts: TaskState, eff: Effects, info: FinishedInfo): Recs {
+    const recs: Recs = new Map();
+    const ws = this.unassign(ts)!;
+    this.setState(ts, 'memory');
+    ts.nbytes = info.nbytes;
+    ts.type = info.type;
+    ts.group.nbytes += Math.max(info.nbytes, 0);
+    this.addReplica(ts, ws);
+    this.tasksCompleted++;
+    this.recordStream(ts, ws, info.startstops);
+    for (const dts of ts.dependents) {
+      dts.waitingOn.delete(ts);
+      if (dts.state === 'waiting' && dts.waitingOn.size === 0) recs.set(dts.key, 'processing');
+    }
+    for (const dep of ts.dependencies) {
+      dep.waiters.delete(ts);
+      if (!this.needed(dep) && dep.state === 'memory') recs.set(dep.key, 'released');
+    }
+    for (const cs of ts.whoWants) eff.client(cs, { op: 'key-in-memory', key: ts.key, type: ts.type });
+    if (!this.needed(ts)) recs.set(ts.key, 'released');
+    this.fillSlots(ws, recs);
+    return recs;
+  }
+
+  private processingErred(ts: TaskState, eff: Effects, info: ErredInfo | undefined): Recs {
+    const recs: Recs = new Map();
+    const ws = this.unassign(ts);
+    if (info) this.recordStream(ts, info.worker, info.startstops, true);
+    const exception = info?.exception ?? ts.pendingException;
+    ts.pendingException = null;
+    if (info && ts.retries > 0) {
+      ts.retries--;
+      this.setState(ts, 'released');
+      recs.set(ts.key, 'waiting');
+    } else {
+      ts.exception = exception ?? { name: 'Error', message: `task ${ts.key} failed`, stack: '' };
+      ts.exceptionBlame = ts;
+      this.setState(ts, 'erred');
+      this.tasksErred++;
+      this.notifyErred(ts, eff);
+      for (const dts of ts.dependents) if (dts.state !== 'erred' && dts.state !== 'memory') recs.set(dts.key, 'erred');
+      this.releaseUnneededDeps(ts, recs);
+    }
+    if (ws) this.fillSlots(ws, recs);
+    return recs;
+  }
+
+  /** A task errs because a dependency erred (or its own pending exception, for lost scattered data). */
+  private toErredFromBlame(ts: TaskState, eff: Effects): Recs {
+    const recs: Recs = new Map();
+    let blame: TaskState | null = null;
+    for (const dep of ts.dependencies) if (dep.exceptionBlame) { blame = dep.exceptionBlame; break; }
+    if (blame) {
+      ts.exceptionBlame = blame;
+      ts.exception = blame.exception;
+    } else {
+      ts.exceptionBlame = ts;
+      ts.exception = ts.pendingException ?? { name: 'Error', message: `task ${ts.key} failed`, stack: '' };
+      this.tasksErred++;
+    }
+    ts.pendingException = null;
+    ts.waitingOn.clear();
+    ts.inQueue = false;
+    this.unrunnable.delete(ts);
+    const ws = this.unassign(ts);
+    if (ws) eff.worker(ws, { op: 'free-keys', keys: [ts.key] });
+    this.setState(ts, 'erred');
+    this.notifyErred(ts, eff);
+    for (const dts of ts.dependents) if (dts.state !== 'erred' && dts.state !== 'memory') recs.set(dts.key, 'erred');
+    this.releaseUnneededDeps(ts, recs);
+    if (ws) this.fillSlots(ws, recs);
+    return recs;
+  }
+
+  private processingReleased(ts: TaskState, eff: Effects): Recs {
+    const recs: Recs = new Map();
+    const ws = this.unassign(ts);
+    if (ws) eff.worker(ws, { op: 'free-keys', keys: [ts.key] });
+    this.setState(ts, 'released');
+    if (this.needed(ts)) {
+      for (const dep of ts.dependencies) dep.waiters.delete(ts); // re-added by released>waiting
+      recs.set(ts.key, 'waiting');
+    } else {
+      this.releaseUnneededDeps(ts, recs);
+      if (ts.dependents.size === 0) recs.set(ts.key, 'forgotten');
+    }
+    if (ws) this.fillSlots(ws, recs);
+    return recs;
+  }
+
+  private memoryReleased(ts: TaskState, eff: Effects): Recs {
+    const recs: Recs = new Map();
+    for (const ws of [...ts.whoHas]) {
+      this.removeReplica(ts, ws);
+      eff.worker(ws, { op: 'free-keys', keys: [ts.key] });
+    }
+    ts.group.nbytes -= Math.max(ts.nbytes, 0);
+    this.setState(ts, 'released');
+    for (const dts of ts.dependents) {
+      if (dts.state === 'waiting') dts.waitingOn.add(ts);
+      else if (dts.state === 'processing' || dts.state === 'no-worker') recs.set(dts.key, 'released');
+    }
+    for (const cs of ts.whoWants) eff.client(cs, { op: 'lost-data', key: ts.key });
+    if (this.needed(ts)) recs.set(ts.key, 'waiting');
+    else if (ts.dependents.size === 0) recs.set(ts.key, 'forgotten');
+    return recs;
+  }
+
+  private erredReleased(ts: TaskState): Recs {
+    const recs: Recs = new Map();
+    ts.exception = null;
+    ts.exceptionBlame = null;
+    this.setState(ts, 'released');
+    for (const dts of ts.dependents) if (dts.state === 'erred') recs.set(dts.key, 'released');
+    if (this.needed(ts)) recs.set(ts.key, 'waiting');
+    else if (ts.dependents.size === 0) recs.set(ts.key, 'forgotten');
+    return recs;
+  }
+
+  private releasedForgotten(ts: TaskState): Recs {
+    const recs: Recs = new Map();
+    if (ts.dependents.size > 0 || this.needed(ts)) return recs; // still part of someone's lineage
+    for (const dep of ts.dependencies) {
+      dep.dependents.delete(ts);
+      dep.waiters.delete(ts);
+      if (dep.dependents.size === 0 && !this.needed(dep)) {
+        recs.set(dep.key, dep.state === 'memory' ? 'released' : 'forgotten');
+      }
+    }
+    ts.dependencies.clear();
+    this.setState(ts, 'forgotten');
+    this.counts.forgotten--; // forgotten tasks are not counted: they no longer exist
+    ts.group.states.forgotten--;
+    this.tasks.delete(ts.key);
+    return recs;
+  }
+
+  // ---------------------------------------------------------------- stimuli
+
+  addClient(id: string): ClientState {
+    let cs = this.clients.get(id);
+    if (!cs) this.clients.set(id, (cs = new ClientState(id)));
+    return cs;
+  }
+
+  removeClient(id: string): Effects {
+    const eff = new Effects();
+    const cs = this.clients.get(id);
+    if (!cs) return eff;
+    const keys = [...cs.wantsWhat].map((ts) => ts.key);
+    const e2 = this.clientReleasesKeys(id, keys);
+    this.clients.delete(id);
+    return e2;
+  }
+
+  addWorker(info: {
+    address: string; name: string; nthreads: number; memoryLimit: number; host: string; pid: number; localDirectory: string;
+  }): Effects {
+    const eff = new Effects();
+    const ws = new WorkerState(info.address, info.name, info.nthreads, info.memoryLimit, info.host, info.pid, info.localDirectory);
+    this.workers.set(ws.address, ws);
+    this.totalThreads += ws.nthreads;
+    const recs: Recs = new Map();
+    for (const ts of this.unrunnable) recs.set(ts.key, 'processing');
+    this.fillSlots(ws, recs);
+    this.transitions(recs, eff);
+    return eff;
+  }
+
+  /** A worker left or died: reschedule its tasks, recompute data only it held. */
+  removeWorker(address: string): Effects {
+    const eff = new Effects();
+    const ws = this.workers.get(address);
+    if (!ws) return eff;
+    ws.status = 'removed';
+    this.workers.delete(address);
+    this.totalThreads -= ws.nthreads;
+    const recs: Recs = new Map();
+    for (const ts of [...ws.processing.keys()]) {
+      ts.suspicious++;
+      if (ts.suspicious > this.allowedFailures) {
+        ts.pendingException = {
+          name: 'KilledWorkerError',
+          message: `task ${ts.key} was running on ${ts.suspicious} workers that died (the last was ${ws.name} at ${ws.address}); ` +
+            `it probably crashes its process or exceeds the memory limit. Check the worker logs, reduce the task's memory use, ` +
+            `or raise allowedFailures on the scheduler`,
+          stack: '',
+          code: 'ERR_TESSERA_KILLED_WORKER',
+        };
+        this.transitionNow(ts.key, 'erred', eff, recs);
+      } else {
+        this.transitionNow(ts.key, 'released', eff, recs);
+      }
+    }
+    for (const ts of [...ws.hasWhat]) {
+      this.removeReplica(ts, ws);
+      if (ts.whoHas.size === 0 && ts.state === 'memory') recs.set(ts.key, 'released');
+    }
+    this.transitions(recs, eff);
+    return eff;
+  }
+
+  /** Runs one transition immediately, queueing its recommendations. */
+  private transitionNow(key: string, finish: TaskStateName, eff: Effects, recs: Recs, extra?: unknown): void {
+    for (const [k, v] of this.transition(key, finish, eff, extra)) recs.set(k, v);
+  }
+
+  /**
+   * New tasks from a client. `defs` are in the client's topological order
+   * (dependencies first), which is also their priority order.
+   */
+  updateGraph(clientId: string, defs: TaskDef[], wanted: string[], userPriority = 0): Effects {
+    const eff = new Effects();
+    const cs = this.addClient(clientId);
+    const gen = this.generation++;
+    const recs: Recs = new Map();
+    const fresh: TaskState[] = [];
+    for (let i = 0; i < defs.length; i++) {
+      const d = defs[i]!;
+      let ts = this.tasks.get(d.key);
+      if (ts && ts.runSpec) continue; // the same key is the same computation
+      if (!ts) ts = this.newTask(d.key);
+      ts.runSpec = { fn: d.fn as FunctionSpec, args: d.args };
+      ts.priority = [-userPriority, gen, i];
+      ts.retries = d.retries ?? 0;
+      if (d.workers && d.workers.length) {
+        ts.workerRestrictions = new Set(d.workers);
+        ts.looseRestrictions = d.allowOtherWorkers ?? false;
+      }
+      fresh.push(ts);
+    }
+    for (const ts of fresh) {
+      const def = defs[ts.priority[2]!]!;
+      for (const depKey of def.deps) {
+        let dep = this.tasks.get(depKey);
+        if (!dep) {
+          // A dependency the scheduler does not know (e.g. a released future): it can never run.
+          dep = this.newTask(depKey);
+          dep.pendingException = {
+            name: 'MissingDependencyError',
+            message: `task ${ts.key} depends on ${depKey}, which the scheduler does not know (was its future released?)`,
+            stack: '',
+            code: 'ERR_TESSERA_MISSING_DATA',
+          };
+          recs.set(depKey, 'erred');
+        }
+        ts.dependencies.add(dep);
+        dep.dependents.add(ts);
+      }
+    }
+    for (const key of wanted) {
+      const ts = this.tasks.get(key);
+      if (!ts) continue;
+      ts.whoWants.add(cs);
+      cs.wantsWhat.add(ts);
+    }
+    // Fresh dependencies become waiting through their dependents' released>waiting.
+    for (const key of wanted) {
+      const ts = this.tasks.get(key);
+      if (ts && ts.state === 'released') recs.set(key, 'waiting');
+    }
+    this.reportExisting(cs, wanted, eff);
+    this.transitions(recs, eff);
+    return eff;
+  }
+
+  /** Tell the client about wanted keys that are already done or failed. */
+  private reportExisting(cs: ClientState, keys: string[], eff: Effects): void {
+    for (const key of keys) {
+      const ts = this.tasks.get(key);
+      if (!ts) continue;
+      if (ts.state === 'memory') eff.client(cs, { op: 'key-in-memory', key, type: ts.type });
+      else if (ts.state === 'erred') eff.client(cs, { op: 'task-erred', key, exception: ts.exception, blame: ts.exceptionBlame?.key ?? key });
+    }
+  }
+
+  clientDesiresKeys(clientId: string, keys: string[]): Effects {
+    const eff = new Effects();
+    const cs = this.addClient(clientId);
+    const recs: Recs = new Map();
+    for (const key of keys) {
+      const ts = this.tasks.get(key);
+      if (!ts) {
+        eff.client(cs, {
+          op: 'task-erred', key, blame: key,
+          exception: { name: 'MissingDataError', message: `the scheduler does not know ${key}; it was released`, stack: '', code: 'ERR_TESSERA_MISSING_DATA' },
+        });
+        continue;
+      }
+      ts.whoWants.add(cs);
+      cs.wantsWhat.add(ts);
+      if (ts.state === 'released') recs.set(key, 'waiting');
+    }
+    this.reportExisting(cs, keys, eff);
+    this.transitions(recs, eff);
+    return eff;
+  }
+
+  clientReleasesKeys(clientId: string, keys: string[]): Effects {
+    const eff = new Effects();
+    const cs = this.clients.get(clientId);
+    if (!cs) return eff;
+    const recs: Recs = new Map();
+    for (const key of keys) {
+      const ts = this.tasks.get(key);
+      if (!ts || !ts.whoWants.delete(cs)) continue;
+      cs.wantsWhat.delete(ts);
+      if (!this.needed(ts)) {
+        if (ts.state === 'erred' || ts.state === 'released') {
+          if (ts.dependents.size === 0) recs.set(key, 'forgotten');
+        } else recs.set(key, 'released');
+      }
+    }
+    this.transitions(recs, eff);
+    return eff;
+  }
+
+  taskFinished(address: string, key: string, nbytes: number, type: string, startstops: StartStop[]): Effects {
+    const eff = new Effects();
+    const ws = this.workers.get(address);
+    const ts = this.tasks.get(key);
+    if (!ws) return eff;
+    if (!ts) {
+      eff.worker(ws, { op: 'free-keys', keys: [key] });
+      return eff;
+    }
+    if (ts.state === 'processing' && ts.processingOn === ws) {
+      const recs: Recs = new Map();
+      this.transitionNow(key, 'memory', eff, recs, { nbytes, type, startstops } satisfies FinishedInfo);
+      this.transitions(recs, eff);
+    } else if (ts.state === 'memory') {
+      // A duplicate (e.g. a steal raced with completion): keep it as a replica.
+      if (ws.processing.has(ts)) ws.processing.delete(ts);
+      this.addReplica(ts, ws);
+    } else {
+      // Finished something we no longer want from this worker.
+      eff.worker(ws, { op: 'free-keys', keys: [key] });
+    }
+    return eff;
+  }
+
+  taskErred(address: string, key: string, exception: ErrorInfo, startstops: StartStop[]): Effects {
+    const eff = new Effects();
+    const ws = this.workers.get(address);
+    const ts = this.tasks.get(key);
+    if (!ws || !ts || ts.state !== 'processing' || ts.processingOn !== ws) return eff;
+    const recs: Recs = new Map();
+    this.transitionNow(key, 'erred', eff, recs, { exception, startstops, worker: ws } satisfies ErredInfo);
+    this.transitions(recs, eff);
+    return eff;
+  }
+
+  /** A worker could not fetch `key` from `errant`: that replica is gone. Re-plan the dependents. */
+  missingData(address: string, key: string, errant: string): Effects {
+    const eff = new Effects();
+    const ts = this.tasks.get(key);
+    const reporter = this.workers.get(address);
+    const recs: Recs = new Map();
+    if (ts) {
+      const bad = this.workers.get(errant);
+      if (bad) this.removeReplica(ts, bad);
+      if (ts.state === 'memory' && ts.whoHas.size === 0) recs.set(key, 'released');
+      for (const dts of ts.dependents) {
+        if (dts.state === 'processing' && dts.processingOn === reporter) recs.set(dts.key, 'released');
+      }
+    }
+    this.transitions(recs, eff);
+    return eff;
+  }
+
+  /** A worker now holds extra replicas (fetched dependencies, scattered data). */
+  addKeys(address: string, keys: string[]): Effects {
+    const eff = new Effects();
+    const ws = this.workers.get(address);
+    if (!ws) return eff;
+    const unwanted: string[] = [];
+    for (const key of keys) {
+      const ts = this.tasks.get(key);
+      if (ts && ts.state === 'memory') this.addReplica(ts, ws);
+      else unwanted.push(key);
+    }
+    if (unwanted.length) eff.worker(ws, { op: 'free-keys', keys: unwanted });
+    return eff;
+  }
+
+  /** Data placed on workers by a client; it has no lineage. */
+  scattered(clientId: string, items: { key: string; nbytes: number; type: string; worker: string }[]): Effects {
+    const eff = new Effects();
+    const cs = this.addClient(clientId);
+    const recs: Recs = new Map();
+    for (const it of items) {
+      const ws = this.workers.get(it.worker);
+      if (!ws) continue;
+      let ts = this.tasks.get(it.key);
+      if (!ts) ts = this.newTask(it.key);
+      ts.whoWants.add(cs);
+      cs.wantsWhat.add(ts);
+      if (ts.state === 'memory') {
+        this.addReplica(ts, ws);
+        continue;
+      }
+      if (ts.state !== 'released') continue;
+      ts.nbytes = it.nbytes;
+      ts.type = it.type;
+      this.setState(ts, 'memory');
+      ts.group.nbytes += it.nbytes;
+      this.addReplica(ts, ws);
+      for (const dts of ts.dependents) {
+        dts.waitingOn.delete(ts);
+        if (dts.state === 'waiting' && dts.waitingOn.size === 0) recs.set(dts.key, 'processing');
+      }
+      eff.client(cs, { op: 'key-in-memory', key: it.key, type: it.type });
+    }
+    this.transitions(recs, eff);
+    return eff;
+  }
+
+  heartbeat(address: string, metrics: WorkerMetrics): boolean {
+    const ws = this.workers.get(address);
+    if (!ws) return false;
+    ws.lastSeen = Date.now();
+    ws.metrics = metrics;
+    const wasPaused = ws.status === 'paused';
+    if (metrics.paused && ws.status === 'running') ws.status = 'paused';
+    else if (!metrics.paused && wasPaused) ws.status = 'running';
+    return wasPaused && !metrics.paused;
+  }
+
+  /** A paused worker resumed: give it queued work. */
+  workerResumed(address: string): Effects {
+    const eff = new Effects();
+    const ws = this.workers.get(address);
+    if (!ws) return eff;
+    const recs: Recs = new Map();
+    this.fillSlots(ws, recs);
+    for (const ts of this.unrunnable) recs.set(ts.key, 'processing');
+    this.transitions(recs, eff);
+    return eff;
+  }
+
+  // --------------------------------------------------------------- stealing
+
+  /**
+   * Work stealing: pick tasks waiting (not yet running) on overloaded workers
+   * for idle ones. Returns the steal requests to send; the move happens only
+   * when the victim confirms it had not started the task (`confirmSteal`).
+   */
+  planSteals(maxPerWorker = 8): { ts: TaskState; victim: WorkerState; thief: WorkerState }[] {
+    const idle = this.running().filter((ws) => ws.processing.size < ws.nthreads);
+    if (idle.length === 0) return [];
+    const victims = this.running()
+      .filter((ws) => ws.processing.size > ws.nthreads + 1)
+      .sort((a, b) => b.processing.size / b.nthreads - a.processing.size / a.nthreads);
+    const plans: { ts: TaskState; victim: WorkerState; thief: WorkerState }[] = [];
+    const now = Date.now();
+    for (const thief of idle) {
+      const victim = victims.find((v) => v.processing.size - v.nthreads > 1);
+      if (!victim) break;
+      const want = Math.min(maxPerWorker, thief.nthreads * 2, Math.floor((victim.processing.size - victim.nthreads) / 2));
+      // Newest assignments first: least likely to have started.
+      const candidates = [...victim.processing.keys()].filter((ts) => !ts.workerRestrictions && now - ts.assignedAt >= 0);
+      let taken = 0;
+      for (let i = candidates.length - 1; i >= 0 && taken < want; i--) {
+        const ts = candidates[i]!;
+        let bytes = 0;
+        for (const d of ts.dependencies) if (!d.whoHas.has(thief)) bytes += Math.max(d.nbytes, 0);
+        if (bytes > 10e6) continue; // moving the data would cost more than waiting
+        plans.push({ ts, victim, thief });
+        taken++;
+      }
+    }
+    return plans;
+  }
+
+  confirmSteal(key: string, victimAddress: string, thiefAddress: string, ok: boolean): Effects {
+    const eff = new Effects();
+    const ts = this.tasks.get(key);
+    const victim = this.workers.get(victimAddress);
+    const thief = this.workers.get(thiefAddress);
+    if (!ok || !ts || ts.state !== 'processing' || ts.processingOn !== victim) return eff;
+    this.unassign(ts);
+    this.setState(ts, 'waiting'); // momentarily, so assign() counts the move correctly
+    if (thief && thief.status === 'running') this.assign(ts, thief, eff);
+    else {
+      const recs: Recs = new Map([[key, 'processing' as TaskStateName]]);
+      this.transitions(recs, eff);
+    }
+    if (this.validating) this.validate();
+    return eff;
+  }
+
+  // ----------------------------------------------------------- observation
+
+  private recordStream(ts: TaskState, ws: WorkerState, startstops: StartStop[], erred = false): void {
+    for (const ss of startstops) {
+      if (ss.action === 'compute') {
+        const d = ss.stop - ss.start;
+        if (!erred) {
+          ts.group.durationMs += d;
+          ts.group.finished++;
+          this.recentDurationMs = this.recentDurationMs === undefined ? d : 0.9 * this.recentDurationMs + 0.1 * d;
+        }
+      }
+      const ev: TaskStreamEvent = {
+        cursor: ++this.streamCursor,
+        key: ts.key,
+        group: ts.group.name,
+        worker: ws.address,
+        thread: ss.thread ?? 0,
+        kind: erred ? 'error' : ss.action,
+        start: ss.start,
+        stop: ss.stop,
+        ...(ss.nbytes !== undefined ? { nbytes: ss.nbytes } : {}),
+      };
+      this.stream.push(ev);
+    }
+    if (this.stream.length > this.streamCapacity * 1.2) this.stream.splice(0, this.stream.length - this.streamCapacity);
+  }
+
+  taskStream(since: number, limit = 5000): { cursor: number; events: TaskStreamEvent[] } {
+    const s = this.stream;
+    // Binary search for the first event after `since`.
+    let lo = 0;
+    let hi = s.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (s[mid]!.cursor <= since) lo = mid + 1;
+      else hi = mid;
+    }
+    const events = s.slice(lo, lo + limit);
+    return { cursor: events.length ? events[events.length - 1]!.cursor : Math.max(since, 0), events };
+  }
+
+  get streamHead(): number {
+    return this.streamCursor;
+  }
+
+  // ------------------------------------------------------------- validation
+
+  /** Checks every invariant; throws InvalidStateError naming the first violation. Used by tests. */
+  validate(): void {
+    const fail = (msg: string): never => {
+      throw new InvalidStateError(msg);
+    };
+    const counts = emptyStateCounts();
+    for (const [key, ts] of this.tasks) {
+      if (ts.key !== key) fail(`task ${key} stored under another key ${ts.key}`);
+      counts[ts.state]++;
+      if (ts.state === 'forgotten') fail(`forgotten task ${key} still stored`);
+      for (const dep of ts.dependencies) {
+        if (!dep.dependents.has(ts)) fail(`${key} depends on ${dep.key}, which does not list it as a dependent`);
+        if (this.tasks.get(dep.key) !== dep) fail(`${key} depends on ${dep.key}, which is not stored`);
+      }
+      for (const dts of ts.dependents) if (!dts.dependencies.has(ts)) fail(`${key} lists dependent ${dts.key}, which does not depend on it`);
+      for (const w of ts.waiters) if (!ts.dependents.has(w)) fail(`${key} has waiter ${w.key} that is not a dependent`);
+      for (const w of ts.waitingOn) if (!ts.dependencies.has(w)) fail(`${key} waits on ${w.key}, not a dependency`);
+      for (const ws of ts.whoHas) if (!ws.hasWhat.has(ts)) fail(`${key} says ${ws.address} has it, but the worker does not`);
+      for (const cs of ts.whoWants) if (!cs.wantsWhat.has(ts)) fail(`${key} wanted by ${cs.id}, which does not list it`);
+      switch (ts.state) {
+        case 'waiting':
+          if (ts.waitingOn.size === 0) fail(`${key} is waiting on nothing`);
+          for (const d of ts.waitingOn) if (d.state === 'memory') fail(`${key} waits on ${d.key}, which is in memory`);
+          for (const d of ts.dependencies) if (!d.waiters.has(ts) && d.state !== 'erred') fail(`${key} is waiting but is not a waiter of ${d.key}`);
+          break;
+        case 'processing':
+          if (!ts.processingOn) fail(`${key} is processing on no worker`);
+          if (!ts.processingOn!.processing.has(ts)) fail(`${key} is processing on ${ts.processingOn!.address}, which does not list it`);
+          if (this.workers.get(ts.processingOn!.address) !== ts.processingOn) fail(`${key} is processing on removed worker ${ts.processingOn!.address}`);
+          for (const d of ts.dependencies) if (d.state !== 'memory') fail(`${key} is processing but dependency ${d.key} is ${d.state}`);
+          break;
+        case 'memory':
+          if (ts.whoHas.size === 0) fail(`${key} is in memory on no worker`);
+          if (ts.processingOn) fail(`${key} is in memory but still processing on ${ts.processingOn.address}`);
+          break;
+        case 'queued':
+          if (!ts.inQueue) fail(`${key} is queued but not in the queue`);
+          break;
+        case 'no-worker':
+          if (!this.unrunnable.has(ts)) fail(`${key} is no-worker but not in the unrunnable set`);
+          break;
+        case 'erred':
+          if (!ts.exceptionBlame) fail(`${key} erred without blame`);
+          break;
+        case 'released':
+          if (ts.whoHas.size) fail(`${key} is released but held by workers`);
+          if (ts.processingOn) fail(`${key} is released but processing`);
+          break;
+      }
+      if (ts.state !== 'processing' && ts.processingOn) fail(`${key} in state ${ts.state} has processingOn`);
+      if (ts.state !== 'memory' && ts.whoHas.size) fail(`${key} in state ${ts.state} is held by workers`);
+    }
+    for (const s of Object.keys(counts) as TaskStateName[]) {
+      if (counts[s] !== this.counts[s]) fail(`count of ${s} tasks is ${this.counts[s]}, but ${counts[s]} tasks are ${s}`);
+    }
+    for (const ws of this.workers.values()) {
+      for (const ts of ws.processing.keys()) if (ts.processingOn !== ws) fail(`${ws.address} lists ${ts.key} as processing, but it is on ${ts.processingOn?.address}`);
+      for (const ts of ws.hasWhat) if (!ts.whoHas.has(ws)) fail(`${ws.address} has ${ts.key}, which does not list it`);
+    }
+    for (const ts of this.unrunnable) if (ts.state !== 'no-worker') fail(`${ts.key} in unrunnable set while ${ts.state}`);
+  }
+}
+
+interface FinishedInfo {
+  nbytes: number;
+  type: string;
+  startstops: StartStop[];
+}
+
+interface ErredInfo {
+  exception: ErrorInfo;
+  startstops: StartStop[];
+  worker: WorkerState;
+}

@@ -1,0 +1,45 @@
+/** Memory limits: parsing '4GB'/'auto' and the fractions that drive spilling and pausing. */
+import { totalmem } from 'node:os';
+import { InvalidArgumentError } from '../errors.js';
+
+const UNITS: Record<string, number> = {
+  b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40, k: 1e3, m: 1e6, g: 1e9, t: 1e12,
+};
+
+/**
+ * Bytes from a number or a string such as '4GB', '512MiB', '0.5' (a fraction
+ * of system memory) or 'auto' (system memory shared by `workersOnHost`).
+ * 0 means no limit.
+ */
+export function parseMemoryLimit(limit: number | string | undefined, workersOnHost = 1): number {
+  if (limit === undefined || limit === 'auto') return Math.floor(totalmem() / Math.max(1, workersOnHost));
+  if (typeof limit === 'number') {
+    if (limit > 0 && limit <= 1) return Math.floor(totalmem() * limit);
+    return Math.floor(limit);
+  }
+  const m = /^\s*([\d.]+)\s*([a-zA-Z]*)\s*$/.exec(limit);
+  if (!m) throw new InvalidArgumentError(`invalid memory limit '${limit}': use bytes or a size like '4GB', '512MiB', or 'auto'`);
+  const value = Number(m[1]);
+  const unit = m[2]!.toLowerCase();
+  if (unit === '') return value > 0 && value <= 1 ? Math.floor(totalmem() * value) : Math.floor(value);
+  const mult = UNITS[unit];
+  if (mult === undefined) throw new InvalidArgumentError(`invalid memory unit '${m[2]}' in '${limit}': use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB`);
+  return Math.floor(value * mult);
+}
+
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n) || n <= 0) return '0 B';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n < 10 && i > 0 ? n.toFixed(2) : n < 100 && i > 0 ? n.toFixed(1) : Math.round(n)} ${units[i]}`;
+}
+
+/** Fractions of the memory limit, as in Dask: spill managed data, pause new tasks, (nanny) restart. */
+export const MEMORY_TARGET = 0.6;
+export const MEMORY_SPILL = 0.7;
+export const MEMORY_PAUSE = 0.8;
+export const MEMORY_TERMINATE = 0.95;
