@@ -27,7 +27,9 @@ export type TesseraErrorCode =
   | 'ERR_TESSERA_MPI'
   | 'ERR_TESSERA_SLURM'
   | 'ERR_TESSERA_DATAFRAME'
-  | 'ERR_TESSERA_ENGINE';
+  | 'ERR_TESSERA_ENGINE'
+  | 'ERR_TESSERA_DASHBOARD_PORT_IN_USE'
+  | 'ERR_TESSERA_DASHBOARD';
 
 export class TesseraError extends Error {
   readonly code: TesseraErrorCode;
@@ -171,5 +173,20 @@ export class WorldTooSmallError extends TesseraError {
     super('ERR_TESSERA_WORLD_TOO_SMALL', message);
     this.required = required;
     this.actual = actual;
+  }
+}
+
+/**
+ * The dashboard could not start or serve: its port is taken (code
+ * ERR_TESSERA_DASHBOARD_PORT_IN_USE, so launchers can retry on another port),
+ * the address cannot be bound, or its bundled web assets are missing.
+ */
+export class DashboardError extends TesseraError {
+  constructor(
+    message: string,
+    code: 'ERR_TESSERA_DASHBOARD' | 'ERR_TESSERA_DASHBOARD_PORT_IN_USE' = 'ERR_TESSERA_DASHBOARD',
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
   }
 }

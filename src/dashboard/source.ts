@@ -68,4 +68,10 @@ export interface DashboardSource {
   taskGroups(): TaskGroupSnapshot[];
   /** Events with cursor > since, oldest first, at most `limit`. */
   taskStream(since: number, limit?: number): { cursor: number; events: TaskStreamEvent[] };
+  /**
+   * Optional: the scheduler's effective configuration, shown on /info and in
+   * performance reports (plain JSON values; leave secrets such as the auth
+   * token out). Called only when a page or report asks for it.
+   */
+  config?(): Record<string, unknown>;
 }
