@@ -11,6 +11,7 @@ const WORLD = fixturePath('world.js');
 const FAIL = fixturePath('fail.js');
 const INFO = fixturePath('info.js');
 const TIMEOUTS = fixturePath('timeouts.js');
+const LATE = fixturePath('late.js');
 const TEST_TIMEOUT = 120_000;
 /** This very node binary, so the ranks run what the tests run. */
 const NODE = process.execPath;
@@ -112,6 +113,15 @@ describe('MPI binding with OpenMPI (mpirun)', () => {
     const r = await runJob('mpirun', mpirunArgs(2, NODE, TIMEOUTS));
     assert.equal(r.code, 0, describeJob(r));
     assertTimeouts(r.stdout, describeJob(r));
+  });
+
+  test('initialising MPI after a socket exists warns, and still works', { timeout: TEST_TIMEOUT }, async () => {
+    requireCommand('mpirun');
+    const r = await runJob('mpirun', mpirunArgs(2, NODE, LATE));
+    assert.equal(r.code, 0, describeJob(r));
+    assert.equal(fixtureLines(r.stdout).length, 2, describeJob(r));
+    assert.match(r.stderr, /TESSERA_MPI_LATE_INIT/, describeJob(r));
+    assert.match(r.stderr, /Call mpi\.world\(\) \(or initialize\(\)\) before creating servers/);
   });
 
   test('the MPICH library under OpenMPI mpirun is reported as a launcher/library mismatch', { timeout: TEST_TIMEOUT }, async () => {
