@@ -29,25 +29,47 @@ export interface Listener {
   close(): Promise<void>;
 }
 
+/**
+ * Logs refused connections without letting a port scanner or a misconfigured
+ * client flood the log: the first few per window in full, then a count.
+ */
+export function rateLimited(logger: Logger, perWindow = 10, windowMs = 10_000): (msg: string) => void {
+  let windowStart = 0;
+  let inWindow = 0;
+  let suppressed = 0;
+  return (msg) => {
+    const now = Date.now();
+    if (now - windowStart > windowMs) {
+      if (suppressed) logger.warn(`... and ${suppressed} more refused or broken connections in the last ${windowMs / 1000} s`);
+      windowStart = now;
+      inWindow = 0;
+      suppressed = 0;
+    }
+    if (++inWindow <= perWindow) logger.warn(msg);
+    else suppressed++;
+  };
+}
+
 export async function listen(opts: ListenOptions): Promise<Listener> {
+  const warn = rateLimited(opts.logger);
   const sockets = new Set<import('node:net').Socket>();
   const server = createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     const comm = new Comm(socket, { ...(opts.maxFrameBytes !== undefined ? { maxFrameBytes: opts.maxFrameBytes } : {}) });
     const timer = setTimeout(() => {
-      opts.logger.warn(`closing connection from ${comm.remote}: no handshake within ${opts.handshakeTimeoutMs ?? 10_000} ms`);
+      warn(`closing connection from ${comm.remote}: no handshake within ${opts.handshakeTimeoutMs ?? 10_000} ms`);
       comm.abort(new Error('handshake timeout'));
     }, opts.handshakeTimeoutMs ?? 10_000);
     comm.onClose = (err) => {
       clearTimeout(timer);
-      if (err) opts.logger.warn(`connection from ${comm.remote} closed before the handshake: ${err.message}`);
+      if (err) warn(`connection from ${comm.remote} closed before the handshake: ${err.message}`);
     };
     comm.onMessage = (msg: Msg) => {
       clearTimeout(timer);
       const result = checkHello(msg, opts.token, opts.role);
       if (result.op === 'refused') {
-        opts.logger.warn(`refused connection from ${comm.remote}: ${result.message}`);
+        warn(`refused connection from ${comm.remote}: ${result.message}`);
         comm.sendNow(result as unknown as Msg);
         comm.close();
         comm.onMessage = () => {};

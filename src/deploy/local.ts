@@ -49,8 +49,29 @@ interface Ready {
   name?: string;
 }
 
+/**
+ * Node flags of the parent that must not reach the children: they describe
+ * how the parent was started (an -e script, the test runner, a debugger
+ * port) and would break or clash in a child. Memory and loader flags stay.
+ */
+function childExecArgv(): string[] {
+  const out: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (/^--(input-type|test|watch|inspect|experimental-test|eval|print)/.test(a)) continue;
+    if (a === '-e' || a === '-p' || a === '--eval' || a === '--print') {
+      i++;
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
+}
+
 function startChild(spec: unknown, token: string, label: string): Promise<{ child: ChildProcess; ready: Ready }> {
   const child = fork(CHILD_ENTRY, [], {
+    execArgv: childExecArgv(),
     env: { ...process.env, TESSERA_CHILD_SPEC: JSON.stringify(spec), TESSERA_TOKEN: token },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

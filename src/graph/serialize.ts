@@ -34,7 +34,10 @@ addExtension({
   },
 });
 
-const packr = new Packr({ useRecords: false, moreTypes: true, variableMapSize: true, mapsAsObjects: false });
+// Records (with their definitions inline in every message, so any process can
+// decode any message) keep plain objects and Maps apart: objects come back as
+// objects and Maps as Maps.
+const packr = new Packr({ useRecords: true, maxSharedStructures: 0, mapsAsObjects: false, moreTypes: true });
 
 function serializeError(err: unknown, what: string): never {
   throw new TesseraError('ERR_TESSERA_SERIALIZE', `could not serialize ${what}: ${(err as Error).message}. ` +

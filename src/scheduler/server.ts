@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 
 import type { Comm } from '../comm/comm.js';
 import { errorToInfo } from '../comm/comm.js';
-import { listen, type Listener } from '../comm/server.js';
+import { listen, rateLimited, type Listener } from '../comm/server.js';
 import { formatAddress, parseHostPortSpec, resolveListenHost } from '../comm/address.js';
 import type { Hello } from '../protocol/handshake.js';
 import type { ErrorInfo, Msg, StartStop, TaskDef, WorkerMetrics, WireValue } from '../protocol/messages.js';
@@ -52,6 +52,7 @@ export class SchedulerServer implements DashboardSource {
   private closing = false;
   private readonly log: Logger;
   private readonly workerTtlMs: number;
+  private readonly warnBroken: (msg: string) => void;
 
   private constructor(private readonly opts: SchedulerOptions) {
     this.token = opts.token ?? process.env.TESSERA_TOKEN ?? randomBytes(24).toString('hex');
@@ -61,6 +62,7 @@ export class SchedulerServer implements DashboardSource {
     });
     this.log = createLogger('scheduler', opts.quiet ? 'warn' : undefined);
     this.workerTtlMs = opts.workerTtlMs ?? 60_000;
+    this.warnBroken = rateLimited(this.log);
     this.finished = new Promise((r) => (this.resolveFinished = r));
   }
 
@@ -136,7 +138,11 @@ export class SchedulerServer implements DashboardSource {
       this.clientSessions.set(session.id, session);
       this.state.addClient(session.id);
       comm.onMessage = (msg) => this.onClientMessage(session, msg);
-      comm.onClose = () => this.removeClient(session);
+      comm.onClose = (err) => {
+        // A client that sent something malformed is disconnected; say why.
+        if (err && !this.closing) this.warnBroken(`client ${comm.remote} disconnected: ${err.message}`);
+        this.removeClient(session);
+      };
       comm.send({ op: 'client-id', id: session.id });
     } else {
       comm.close();

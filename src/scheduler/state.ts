@@ -371,6 +371,8 @@ export class SchedulerState {
 
   private waitingProcessing(ts: TaskState, eff: Effects): Recs {
     const recs: Recs = new Map();
+    // A stale recommendation: an input was lost again in the same cascade.
+    if (ts.waitingOn.size > 0) return recs;
     if (this.isRootish(ts)) {
       const ws = this.decideRootWorker();
       if (ws) this.assign(ts, ws, eff);

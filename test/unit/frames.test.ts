@@ -1,0 +1,79 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FrameDecoder, frameMessage } from '../../src/protocol/frames.js';
+import { RawFrames, decodeMessage, encodeMessage } from '../../src/protocol/codec.js';
+import { FrameTooLargeError, ProtocolError } from '../../src/errors.js';
+
+function wire(msg: unknown): Buffer {
+  return Buffer.concat(frameMessage(encodeMessage(msg)));
+}
+
+test('a message split at every possible byte boundary decodes once, intact', () => {
+  const payload = Buffer.alloc(1000, 7);
+  const bytes = wire({ op: 'x', n: 42, data: new RawFrames([payload, Buffer.from('tail')]) });
+  for (let cut = 1; cut < bytes.length; cut += 13) {
+    const d = new FrameDecoder();
+    const a = d.push(bytes.subarray(0, cut));
+    const b = d.push(bytes.subarray(cut));
+    const all = [...a, ...b];
+    assert.equal(all.length, 1, `cut at ${cut}`);
+    const m = decodeMessage(all[0]!) as { op: string; n: number; data: RawFrames };
+    assert.equal(m.n, 42);
+    assert.deepEqual(Buffer.from(m.data.frames[0]!), payload);
+    assert.equal(Buffer.from(m.data.frames[1]!).toString(), 'tail');
+  }
+});
+
+test('byte-by-byte delivery decodes', () => {
+  const bytes = wire([{ op: 'a' }, { op: 'b', v: [1, 2, 3] }]);
+  const d = new FrameDecoder();
+  const out: Buffer[][] = [];
+  for (const byte of bytes) out.push(...d.push(Buffer.from([byte])));
+  assert.equal(out.length, 1);
+  assert.deepEqual(decodeMessage(out[0]!), [{ op: 'a' }, { op: 'b', v: [1, 2, 3] }]);
+  assert.equal(d.bufferedBytes, 0);
+});
+
+test('coalesced messages in one chunk all come out, in order', () => {
+  const chunk = Buffer.concat(Array.from({ length: 50 }, (_, i) => wire({ op: 'n', i })));
+  const msgs = new FrameDecoder().push(chunk).map((f) => (decodeMessage(f) as { i: number }).i);
+  assert.deepEqual(msgs, Array.from({ length: 50 }, (_, i) => i));
+});
+
+test('raw frames are not copied into the header', () => {
+  const big = Buffer.alloc(1 << 20, 1);
+  const frames = encodeMessage({ op: 'data', v: new RawFrames([big]) });
+  assert.equal(frames.length, 2);
+  assert.ok(frames[0]!.byteLength < 100, 'header stays small');
+  assert.equal(frames[1], big, 'the payload is the very same buffer');
+});
+
+test('a frame over the size limit is refused before buffering it', () => {
+  const d = new FrameDecoder(1024);
+  const header = Buffer.alloc(8);
+  header.writeUInt32LE(1, 0);
+  header.writeUInt32LE(10_000, 4);
+  assert.throws(() => d.push(header), FrameTooLargeError);
+});
+
+test('an absurd frame count is a protocol error', () => {
+  const d = new FrameDecoder();
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(0, 0);
+  assert.throws(() => d.push(b), ProtocolError);
+  const d2 = new FrameDecoder();
+  b.writeUInt32LE(0xffffffff, 0);
+  assert.throws(() => d2.push(b), ProtocolError);
+});
+
+test('garbage in the header frame is a protocol error, not a crash', () => {
+  const bad = Buffer.concat(frameMessage([Buffer.from([0xc1, 0xc1, 0xc1])]));
+  const frames = new FrameDecoder().push(bad);
+  assert.throws(() => decodeMessage(frames[0]!), ProtocolError);
+});
+
+test('a RawFrames reference out of range is a protocol error', () => {
+  // Encode a message with 2 raw frames, then drop them from the wire.
+  const frames = encodeMessage({ op: 'x', v: new RawFrames([Buffer.from('a'), Buffer.from('b')]) });
+  assert.throws(() => decodeMessage([Buffer.from(frames[0]!)]), ProtocolError);
+});

@@ -1,0 +1,327 @@
+/**
+ * The scheduler's state machine driven directly, without I/O. Every test runs
+ * with validation on, so each batch of transitions is also checked against
+ * all invariants.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Effects, SchedulerState, InvalidStateError } from '../../src/scheduler/state.js';
+import type { Msg, TaskDef } from '../../src/protocol/messages.js';
+import type { WorkerState } from '../../src/scheduler/entities.js';
+
+const FN = { kind: 'inline', source: '(x) => x', name: 'f' } as const;
+
+function def(key: string, deps: string[] = [], extra: Partial<TaskDef> = {}): TaskDef {
+  return { key, fn: FN, args: new Uint8Array(), deps, ...extra };
+}
+
+function worker(s: SchedulerState, address: string, nthreads = 1): Effects {
+  return s.addWorker({ address, name: address, nthreads, memoryLimit: 0, host: 'localhost', pid: 1, localDirectory: '' });
+}
+
+function sent(eff: Effects, address: string, op: string): Msg[] {
+  for (const [ws, msgs] of eff.toWorkers) if (ws.address === address) return msgs.filter((m) => m.op === op);
+  return [];
+}
+
+function toClient(eff: Effects, op: string): Msg[] {
+  return [...eff.toClients.values()].flat().filter((m) => m.op === op);
+}
+
+function finish(s: SchedulerState, key: string, nbytes = 8): Effects {
+  const ts = s.tasks.get(key)!;
+  assert.equal(ts.state, 'processing', `${key} should be processing`);
+  return s.taskFinished(ts.processingOn!.address, key, nbytes, 'number', [{ action: 'compute', start: 1, stop: 2, thread: 0 }]);
+}
+
+function state(s: SchedulerState, key: string): string | undefined {
+  return s.tasks.get(key)?.state;
+}
+
+test('released > waiting > processing > memory, and the client is told', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1');
+  const eff = s.updateGraph('c', [def('a'), def('b', ['a'])], ['b']);
+  assert.equal(state(s, 'a'), 'processing');
+  assert.equal(state(s, 'b'), 'waiting');
+  const compute = sent(eff, 'w1', 'compute-task');
+  assert.deepEqual(compute.map((m) => m.key), ['a']);
+  const e2 = finish(s, 'a');
+  assert.equal(state(s, 'a'), 'memory');
+  assert.equal(state(s, 'b'), 'processing');
+  assert.deepEqual((sent(e2, 'w1', 'compute-task')[0]!.deps as { key: string; who: string[] }[]).map((d) => [d.key, d.who]), [['a', ['w1']]]);
+  const e3 = finish(s, 'b');
+  assert.equal(state(s, 'b'), 'memory');
+  assert.deepEqual(toClient(e3, 'key-in-memory').map((m) => m.key), ['b']);
+  // 'a' is no longer needed by anyone: memory > released, its data freed on the worker.
+  assert.equal(state(s, 'a'), 'released');
+  assert.deepEqual(sent(e3, 'w1', 'free-keys').flatMap((m) => m.keys as string[]), ['a']);
+});
+
+test('placement prefers the worker that holds the inputs', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1');
+  worker(s, 'w2');
+  s.updateGraph('c', [def('a', [], { workers: ['w2'] }), def('b', ['a'])], ['b']);
+  assert.equal(s.tasks.get('a')!.processingOn!.address, 'w2');
+  s.taskFinished('w2', 'a', 50e6, 'Buffer', []);
+  assert.equal(s.tasks.get('b')!.processingOn!.address, 'w2');
+});
+
+test('root tasks beyond the worker slots are queued and released as slots free', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1');
+  const keys = Array.from({ length: 10 }, (_, i) => `r-${i}`);
+  s.updateGraph('c', keys.map((k) => def(k)), keys);
+  const processing = keys.filter((k) => state(s, k) === 'processing');
+  const queued = keys.filter((k) => state(s, k) === 'queued');
+  assert.equal(processing.length, s.taskSlots(s.workers.get('w1')!));
+  assert.equal(processing.length + queued.length, 10);
+  // The queue comes out in priority (submission) order.
+  assert.deepEqual(processing, keys.slice(0, processing.length));
+  finish(s, processing[0]!);
+  assert.equal(state(s, queued[0]!), 'processing');
+});
+
+test('with no workers tasks are no-worker until one arrives', () => {
+  const s = new SchedulerState({ validate: true });
+  s.updateGraph('c', [def('a', [], { workers: ['special'] })], ['a']);
+  assert.equal(state(s, 'a'), 'no-worker');
+  worker(s, 'w1');
+  assert.equal(state(s, 'a'), 'no-worker', 'restriction not met');
+  const eff = s.addWorker({ address: 'w9', name: 'special', nthreads: 1, memoryLimit: 0, host: 'h', pid: 2, localDirectory: '' });
+  assert.equal(state(s, 'a'), 'processing');
+  assert.equal(sent(eff, 'w9', 'compute-task').length, 1);
+});
+
+test('an error errs the task and its dependents, and tells the client with the exception', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1');
+  s.updateGraph('c', [def('a'), def('b', ['a']), def('c', ['b'])], ['c']);
+  const eff = s.taskErred('w1', 'a', { name: 'RangeError', message: 'boom', stack: 'RangeError: boom\n    at f' }, []);
+  assert.equal(state(s, 'a'), 'erred');
+  assert.equal(state(s, 'b'), 'erred');
+  assert.equal(state(s, 'c'), 'erred');
+  const msgs = toClient(eff, 'task-erred');
+  assert.equal(msgs.length, 1);
+  assert.equal(msgs[0]!.key, 'c');
+  assert.equal(msgs[0]!.blame, 'a');
+  assert.equal((msgs[0]!.exception as { message: string }).message, 'boom');
+  assert.equal(s.tasks.get('c')!.exceptionBlame!.key, 'a');
+});
+
+test('a task with retries runs again after an error', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1');
+  s.updateGraph('c', [def('a', [], { retries: 1 })], ['a']);
+  s.taskErred('w1', 'a', { name: 'Error', message: 'flaky', stack: '' }, []);
+  assert.equal(state(s, 'a'), 'processing');
+  s.taskErred('w1', 'a', { name: 'Error', message: 'flaky again', stack: '' }, []);
+  assert.equal(state(s, 'a'), 'erred');
+});
+
+test('releasing a key in each state frees it and forgets it', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1');
+  // processing > released > forgotten, with free-keys to the worker
+  s.updateGraph('c', [def('p')], ['p']);
+  let eff = s.clientReleasesKeys('c', ['p']);
+  assert.equal(state(s, 'p'), undefined);
+  assert.deepEqual(sent(eff, 'w1', 'free-keys').flatMap((m) => m.keys as string[]), ['p']);
+  // memory > released > forgotten
+  s.updateGraph('c', [def('m')], ['m']);
+  finish(s, 'm');
+  eff = s.clientReleasesKeys('c', ['m']);
+  assert.equal(state(s, 'm'), undefined);
+  assert.deepEqual(sent(eff, 'w1', 'free-keys').flatMap((m) => m.keys as string[]), ['m']);
+  // queued > released
+  const many = Array.from({ length: 10 }, (_, i) => `q-${i}`);
+  s.updateGraph('c', many.map((k) => def(k)), many);
+  const q = many.find((k) => state(s, k) === 'queued')!;
+  s.clientReleasesKeys('c', [q]);
+  assert.equal(state(s, q), undefined);
+  // waiting > released: releasing a graph's output releases its inputs too
+  s.updateGraph('c', [def('x', [], { workers: ['nobody'] }), def('y', ['x'])], ['y']);
+  assert.equal(state(s, 'x'), 'no-worker');
+  assert.equal(state(s, 'y'), 'waiting');
+  s.clientReleasesKeys('c', ['y']);
+  assert.equal(state(s, 'y'), undefined);
+  assert.equal(state(s, 'x'), undefined, 'no-worker > released > forgotten');
+  // erred > forgotten
+  const s2 = new SchedulerState({ validate: true });
+  worker(s2, 'w1');
+  s2.updateGraph('c', [def('e')], ['e']);
+  s2.taskErred('w1', 'e', { name: 'Error', message: 'x', stack: '' }, []);
+  assert.equal(state(s2, 'e'), 'erred');
+  s2.clientReleasesKeys('c', ['e']);
+  assert.equal(state(s2, 'e'), undefined);
+});
+
+test('a key wanted by two clients survives one of them releasing it', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1');
+  s.updateGraph('c1', [def('a')], ['a']);
+  s.updateGraph('c2', [def('a')], ['a']);
+  finish(s, 'a');
+  s.clientReleasesKeys('c1', ['a']);
+  assert.equal(state(s, 'a'), 'memory');
+  s.removeClient('c2');
+  assert.equal(state(s, 'a'), undefined);
+});
+
+test('a dead worker: its running tasks are rescheduled, data only it held is recomputed', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1');
+  worker(s, 'w2');
+  s.updateGraph('c', [def('a', [], { workers: ['w1'], allowOtherWorkers: true }), def('b', ['a'], { workers: ['w2'] }), def('c', [], { workers: ['w1'], allowOtherWorkers: true })], ['b', 'c']);
+  s.taskFinished('w1', 'a', 8, 'number', []);
+  assert.equal(state(s, 'b'), 'processing');
+  assert.equal(state(s, 'c'), 'processing');
+  const eff = s.removeWorker('w1');
+  // c was running on w1: rescheduled on w2 (loose restriction). a only lived on w1 and b needs it: recomputed.
+  assert.equal(s.tasks.get('c')!.processingOn?.address, 'w2');
+  assert.equal(s.tasks.get('c')!.suspicious, 1);
+  assert.equal(state(s, 'a'), 'processing');
+  assert.equal(state(s, 'b'), 'waiting');
+  assert.ok(sent(eff, 'w2', 'free-keys').flatMap((m) => m.keys as string[]).includes('b'), 'b is cancelled on w2 until a is back');
+  s.taskFinished('w2', 'a', 8, 'number', []);
+  assert.equal(state(s, 'b'), 'processing');
+});
+
+test('a task that keeps killing workers errs with KilledWorker after allowedFailures', () => {
+  const s = new SchedulerState({ validate: true, allowedFailures: 1 });
+  worker(s, 'w1');
+  s.updateGraph('c', [def('bad')], ['bad']);
+  s.removeWorker('w1');
+  assert.equal(state(s, 'bad'), 'no-worker');
+  worker(s, 'w2');
+  assert.equal(state(s, 'bad'), 'processing');
+  const eff = s.removeWorker('w2');
+  assert.equal(state(s, 'bad'), 'erred');
+  const msg = toClient(eff, 'task-erred')[0]!;
+  assert.equal((msg.exception as { code: string }).code, 'ERR_TESSERA_KILLED_WORKER');
+  assert.match((msg.exception as { message: string }).message, /2 workers that died/);
+});
+
+test('missing data reported by a worker re-plans the dependent', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1');
+  worker(s, 'w2');
+  s.updateGraph('c', [def('a', [], { workers: ['w1'] }), def('b', ['a'], { workers: ['w2'] })], ['b']);
+  s.taskFinished('w1', 'a', 8, 'number', []);
+  assert.equal(s.tasks.get('b')!.processingOn!.address, 'w2');
+  s.missingData('w2', 'a', 'w1');
+  // a's only replica is gone: recomputed; b waits for it again.
+  assert.equal(state(s, 'a'), 'processing');
+  assert.equal(state(s, 'b'), 'waiting');
+});
+
+test('work stealing moves unstarted tasks to an idle worker when the victim confirms', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1');
+  // Non-root tasks all go to w1 (it holds their input).
+  s.updateGraph('c', [def('seed', [], { workers: ['w1'] })], ['seed']);
+  s.taskFinished('w1', 'seed', 8, 'number', []);
+  const keys = Array.from({ length: 8 }, (_, i) => `t-${i}`);
+  s.updateGraph('c', keys.map((k) => def(k, ['seed'])), keys);
+  assert.ok(keys.every((k) => s.tasks.get(k)!.processingOn!.address === 'w1'));
+  worker(s, 'w2');
+  const plans = s.planSteals();
+  assert.ok(plans.length > 0);
+  assert.ok(plans.every((p) => p.victim.address === 'w1' && p.thief.address === 'w2'));
+  const stolen = plans[0]!.ts.key;
+  const refused = plans[1]?.ts.key;
+  const eff = s.confirmSteal(stolen, 'w1', 'w2', true);
+  assert.equal(s.tasks.get(stolen)!.processingOn!.address, 'w2');
+  assert.equal(sent(eff, 'w2', 'compute-task')[0]!.key, stolen);
+  if (refused) {
+    s.confirmSteal(refused, 'w1', 'w2', false);
+    assert.equal(s.tasks.get(refused)!.processingOn!.address, 'w1');
+  }
+});
+
+test('scattered data lost with its worker errs its dependents clearly', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1');
+  s.scattered('c', [{ key: 'data', nbytes: 100, type: 'Buffer', worker: 'w1' }]);
+  assert.equal(state(s, 'data'), 'memory');
+  s.updateGraph('c', [def('use', ['data'], { workers: ['nobody'] })], ['use']);
+  assert.equal(state(s, 'use'), 'no-worker');
+  const eff = s.removeWorker('w1');
+  assert.equal(state(s, 'data'), 'erred');
+  assert.equal(state(s, 'use'), 'erred');
+  assert.match(JSON.stringify(toClient(eff, 'task-erred')), /scatter it again/);
+});
+
+test('a dependency the scheduler does not know errs the dependent', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1');
+  const eff = s.updateGraph('c', [def('b', ['ghost'])], ['b']);
+  assert.equal(state(s, 'b'), 'erred');
+  assert.match(JSON.stringify(toClient(eff, 'task-erred')), /depends on ghost, which the scheduler does not know/);
+});
+
+test('resubmitting a key already in memory reports it at once', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1');
+  s.updateGraph('c', [def('a')], ['a']);
+  finish(s, 'a');
+  const eff = s.updateGraph('c2', [def('a')], ['a']);
+  assert.deepEqual(toClient(eff, 'key-in-memory').map((m) => m.key), ['a']);
+});
+
+test('the validator catches a corrupted state', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1');
+  s.updateGraph('c', [def('a')], ['a']);
+  const ts = s.tasks.get('a')!;
+  (ts.processingOn as WorkerState).processing.delete(ts);
+  assert.throws(() => s.validate(), InvalidStateError);
+});
+
+for (const seed0 of [1, 7, 42, 1234, 99991]) {
+  test(`a random workload keeps every invariant and completes (seed ${seed0})`, () => {
+    // Random graphs, random finishing order, worker deaths and arrivals, missing
+    // replicas, failing tasks with retries, and clients releasing outputs.
+    let seed = seed0;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const s = new SchedulerState({ validate: true, allowedFailures: 1000 });
+    let nextWorker = 0;
+    const addW = () => worker(s, `w${nextWorker++}`, 1 + Math.floor(rand() * 2));
+    addW();
+    addW();
+    const defs: TaskDef[] = [];
+    for (let i = 0; i < 300; i++) {
+      const deps: string[] = [];
+      for (let j = 0; j < 3 && i > 0; j++) if (rand() < 0.5) deps.push(`t-${Math.floor(rand() * i)}`);
+      defs.push(def(`t-${i}`, [...new Set(deps)], { retries: 1000 }));
+    }
+    const outputs = defs.filter((_, i) => i % 7 === 0).map((d) => d.key);
+    const dropped = new Set(outputs.filter(() => rand() < 0.2));
+    s.updateGraph('c', defs, outputs);
+    for (let step = 0; step < 50_000; step++) {
+      const processing = [...s.tasks.values()].filter((t) => t.state === 'processing');
+      if (processing.length === 0 && s.workers.size > 0) break;
+      const r = rand();
+      if (r < 0.01 && s.workers.size > 1) s.removeWorker([...s.workers.keys()][Math.floor(rand() * s.workers.size)]!);
+      else if (r < 0.02 || s.workers.size === 0) addW();
+      else if (r < 0.03 && processing.length) {
+        const t = processing[Math.floor(rand() * processing.length)]!;
+        s.taskErred(t.processingOn!.address, t.key, { name: 'Error', message: 'flaky', stack: '' }, []);
+      } else if (r < 0.04 && processing.length) {
+        const t = processing[Math.floor(rand() * processing.length)]!;
+        const dep = [...t.dependencies][0];
+        const holder = dep && [...dep.whoHas][0];
+        if (dep && holder) s.missingData(t.processingOn!.address, dep.key, holder.address);
+      } else if (r < 0.045 && dropped.size) {
+        const k = [...dropped][0]!;
+        dropped.delete(k);
+        s.clientReleasesKeys('c', [k]);
+        outputs.splice(outputs.indexOf(k), 1);
+      } else if (processing.length) finish(s, processing[Math.floor(rand() * processing.length)]!.key);
+    }
+    for (const k of outputs) assert.equal(state(s, k), 'memory', `${k} computed`);
+    // Everything not needed by the remaining outputs has been freed.
+    for (const ts of s.tasks.values()) if (ts.state === 'memory') assert.ok(ts.whoWants.size > 0, `${ts.key} held without anyone wanting it`);
+  });
+}
