@@ -190,3 +190,25 @@ export class DashboardError extends TesseraError {
     super(code, message, options);
   }
 }
+
+/**
+ * A dataframe operation that cannot run as asked: a missing input file, a
+ * row the reader cannot parse, files whose schemas conflict, a query string
+ * with a syntax error, an unknown column. The message names the file,
+ * column or position involved.
+ */
+export class DataFrameError extends TesseraError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_TESSERA_DATAFRAME', message, options);
+  }
+}
+
+/**
+ * The dataframe engine (Polars, through nodejs-polars) is missing, cannot be
+ * loaded on this platform, or failed inside a partition's query.
+ */
+export class EngineError extends TesseraError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_TESSERA_ENGINE', message, options);
+  }
+}

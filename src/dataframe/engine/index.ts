@@ -1,0 +1,51 @@
+/**
+ * The per-partition engine boundary. Everything above this module (plan,
+ * frame, tasks) speaks pipeline specs, Tessera schemas and Arrow IPC bytes;
+ * only the implementation behind it (today Polars, engine/polars.ts) knows
+ * a concrete dataframe library. Another engine (DuckDB, say) would provide
+ * the same functions.
+ */
+
+import { DataFrameError } from '../../errors.js';
+
+export {
+  concatIpc,
+  emptyFrame,
+  frameSchema,
+  frameToIpc,
+  inferCsvSchema,
+  ipcHeight,
+  ipcToFrame,
+  isLoaded,
+  parquetSchema,
+  pipelineSchema,
+  runPipeline,
+  sortBoundaries,
+  type PolarsDataFrame,
+  type RunHooks,
+} from './polars.js';
+
+import { isLoaded } from './polars.js';
+
+export const ENGINE_NAME = 'polars';
+
+/**
+ * Sizes the engine's (process-wide) thread pool. Must run before the engine
+ * is first used in this process, which is why workers call it at start with
+ * their nthreads; afterwards a different count is refused, since Polars
+ * would silently ignore it.
+ */
+export function setEngineThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new DataFrameError(`engine threads must be a positive integer, got ${n}`);
+  const current = process.env.POLARS_MAX_THREADS;
+  if (isLoaded()) {
+    if (current !== String(n)) {
+      throw new DataFrameError(
+        `the dataframe engine is already running with ${current ?? 'the default number of'} threads in this process; ` +
+          `set its thread count (POLARS_MAX_THREADS=${n}) before the first dataframe operation`,
+      );
+    }
+    return;
+  }
+  process.env.POLARS_MAX_THREADS = String(n);
+}

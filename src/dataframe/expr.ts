@@ -1,0 +1,371 @@
+/**
+ * Column expressions as data. The fluent builder (`col('a').add(1).alias('b')`)
+ * uses Polars' names; what it builds is a tree of plain JSON objects
+ * (`ExprNode`) that travels to workers with the task and is rebuilt into
+ * Polars expressions there, so no user code is shipped for expressions.
+ *
+ * Literals: a bare number in an expression (`col('x').mul(2)`) takes the
+ * type of the other operand when the engine builds the query, as literals do
+ * in Python Polars (float32 * 2 stays float32, int32 + 1 stays int32); give
+ * `lit(2, 'float64')` to fix a literal's type. Strings are always literals
+ * (use `col('name')` for a column).
+ */
+
+import { DataFrameError } from '../errors.js';
+import { normalizeDType, type DType, type DTypeLike } from './dtypes.js';
+
+export type LiteralValue = number | string | boolean | null;
+
+export type BinaryOp =
+  | 'add' | 'sub' | 'mul' | 'div' | 'floorDiv' | 'mod' | 'pow'
+  | 'eq' | 'neq' | 'gt' | 'gtEq' | 'lt' | 'ltEq'
+  | 'and' | 'or';
+
+export type UnaryOp =
+  | 'not' | 'neg' | 'isNull' | 'isNotNull' | 'isNan'
+  | 'sin' | 'cos' | 'tan' | 'arcsin' | 'arccos' | 'arctan'
+  | 'sqrt' | 'exp' | 'log' | 'floor' | 'ceil' | 'abs';
+
+export type DatetimeField = 'year' | 'month' | 'day' | 'hour' | 'minute' | 'second' | 'millisecond' | 'weekday' | 'ordinalDay';
+
+export type AggOp = 'sum' | 'mean' | 'min' | 'max' | 'count' | 'nUnique' | 'first' | 'last' | 'std' | 'var' | 'median';
+
+export type ExprNode =
+  | { readonly op: 'col'; readonly name: string }
+  | { readonly op: 'lit'; readonly value: LiteralValue; readonly dtype?: DType }
+  | { readonly op: 'binary'; readonly fn: BinaryOp; readonly left: ExprNode; readonly right: ExprNode }
+  | { readonly op: 'unary'; readonly fn: UnaryOp; readonly arg: ExprNode }
+  | { readonly op: 'round'; readonly arg: ExprNode; readonly decimals: number }
+  | { readonly op: 'cast'; readonly arg: ExprNode; readonly dtype: DType; readonly strict: boolean }
+  | { readonly op: 'dt'; readonly fn: DatetimeField; readonly arg: ExprNode }
+  | { readonly op: 'fillNull'; readonly arg: ExprNode; readonly value: ExprNode }
+  | { readonly op: 'isIn'; readonly arg: ExprNode; readonly values: readonly LiteralValue[] }
+  | { readonly op: 'when'; readonly branches: readonly { readonly when: ExprNode; readonly then: ExprNode }[]; readonly otherwise: ExprNode | null }
+  | { readonly op: 'alias'; readonly arg: ExprNode; readonly name: string }
+  | { readonly op: 'agg'; readonly fn: AggOp; readonly arg: ExprNode }
+  | { readonly op: 'len' };
+
+/** What expression methods accept as an operand: an expression or a literal. */
+export type ExprLike = Expr | LiteralValue | Date;
+
+export function toNode(x: ExprLike): ExprNode {
+  if (x instanceof Expr) return x.node;
+  if (x instanceof Date) return { op: 'lit', value: x.getTime(), dtype: 'datetime[ms]' };
+  if (x === null || typeof x === 'number' || typeof x === 'string' || typeof x === 'boolean') {
+    // JSON has no Infinity or NaN: they travel as the strings Number() reads back.
+    if (typeof x === 'number' && !Number.isFinite(x)) return { op: 'lit', value: String(x), dtype: 'float64' };
+    return { op: 'lit', value: x };
+  }
+  throw new DataFrameError(`cannot use ${typeof x} ${String(x)} in an expression; use col(name), lit(value) or a number, string, boolean or null`);
+}
+
+/** Datetime parts of a datetime expression, as in Polars' `.dt` namespace. */
+export class DatetimeNamespace {
+  constructor(private readonly expr: Expr) {}
+  private part(fn: DatetimeField): Expr {
+    return new Expr({ op: 'dt', fn, arg: this.expr.node });
+  }
+  year(): Expr { return this.part('year'); }
+  month(): Expr { return this.part('month'); }
+  day(): Expr { return this.part('day'); }
+  hour(): Expr { return this.part('hour'); }
+  minute(): Expr { return this.part('minute'); }
+  second(): Expr { return this.part('second'); }
+  millisecond(): Expr { return this.part('millisecond'); }
+  /** ISO weekday, as Polars: Monday = 1 ... Sunday = 7 (pandas counts Monday = 0). */
+  weekday(): Expr { return this.part('weekday'); }
+  ordinalDay(): Expr { return this.part('ordinalDay'); }
+}
+
+export class Expr {
+  constructor(readonly node: ExprNode) {}
+
+  static fromJSON(node: ExprNode): Expr {
+    return new Expr(node);
+  }
+
+  toJSON(): ExprNode {
+    return this.node;
+  }
+
+  toString(): string {
+    return formatExpr(this.node);
+  }
+
+  private bin(fn: BinaryOp, other: ExprLike): Expr {
+    return new Expr({ op: 'binary', fn, left: this.node, right: toNode(other) });
+  }
+  private un(fn: UnaryOp): Expr {
+    return new Expr({ op: 'unary', fn, arg: this.node });
+  }
+
+  // Arithmetic. `div` is true division (int / int gives a float), as in Polars' `/`.
+  add(other: ExprLike): Expr { return this.bin('add', other); }
+  sub(other: ExprLike): Expr { return this.bin('sub', other); }
+  mul(other: ExprLike): Expr { return this.bin('mul', other); }
+  div(other: ExprLike): Expr { return this.bin('div', other); }
+  floorDiv(other: ExprLike): Expr { return this.bin('floorDiv', other); }
+  mod(other: ExprLike): Expr { return this.bin('mod', other); }
+  pow(exponent: ExprLike): Expr { return this.bin('pow', exponent); }
+  neg(): Expr { return this.un('neg'); }
+
+  // Comparisons.
+  eq(other: ExprLike): Expr { return this.bin('eq', other); }
+  neq(other: ExprLike): Expr { return this.bin('neq', other); }
+  gt(other: ExprLike): Expr { return this.bin('gt', other); }
+  gtEq(other: ExprLike): Expr { return this.bin('gtEq', other); }
+  lt(other: ExprLike): Expr { return this.bin('lt', other); }
+  ltEq(other: ExprLike): Expr { return this.bin('ltEq', other); }
+  isIn(values: readonly LiteralValue[]): Expr {
+    return new Expr({ op: 'isIn', arg: this.node, values: [...values] });
+  }
+
+  // Boolean logic.
+  and(other: ExprLike): Expr { return this.bin('and', other); }
+  or(other: ExprLike): Expr { return this.bin('or', other); }
+  not(): Expr { return this.un('not'); }
+
+  // Missing values.
+  isNull(): Expr { return this.un('isNull'); }
+  isNotNull(): Expr { return this.un('isNotNull'); }
+  isNan(): Expr { return this.un('isNan'); }
+  fillNull(value: ExprLike): Expr {
+    return new Expr({ op: 'fillNull', arg: this.node, value: toNode(value) });
+  }
+
+  // Types.
+  /** Converts to `dtype`; with `strict` (the default) a value that cannot be converted is an error, otherwise null. */
+  cast(dtype: DTypeLike, strict = true): Expr {
+    return new Expr({ op: 'cast', arg: this.node, dtype: normalizeDType(dtype), strict });
+  }
+
+  // Math.
+  sin(): Expr { return this.un('sin'); }
+  cos(): Expr { return this.un('cos'); }
+  tan(): Expr { return this.un('tan'); }
+  arcsin(): Expr { return this.un('arcsin'); }
+  arccos(): Expr { return this.un('arccos'); }
+  arctan(): Expr { return this.un('arctan'); }
+  sqrt(): Expr { return this.un('sqrt'); }
+  exp(): Expr { return this.un('exp'); }
+  /** Natural logarithm. */
+  log(): Expr { return this.un('log'); }
+  floor(): Expr { return this.un('floor'); }
+  ceil(): Expr { return this.un('ceil'); }
+  abs(): Expr { return this.un('abs'); }
+  round(decimals = 0): Expr {
+    if (!Number.isInteger(decimals) || decimals < 0) throw new DataFrameError(`round(decimals): decimals must be a non-negative integer, got ${decimals}`);
+    return new Expr({ op: 'round', arg: this.node, decimals });
+  }
+
+  /** Datetime parts. Differences of datetimes are `b.sub(a)` (a duration). */
+  get dt(): DatetimeNamespace {
+    return new DatetimeNamespace(this);
+  }
+
+  /** Names the result column. */
+  alias(name: string): Expr {
+    return new Expr({ op: 'alias', arg: this.node, name });
+  }
+
+  // Aggregations, for groupBy(...).agg(...).
+  sum(): Expr { return this.agg('sum'); }
+  mean(): Expr { return this.agg('mean'); }
+  min(): Expr { return this.agg('min'); }
+  max(): Expr { return this.agg('max'); }
+  /** Number of non-null values. */
+  count(): Expr { return this.agg('count'); }
+  nUnique(): Expr { return this.agg('nUnique'); }
+  first(): Expr { return this.agg('first'); }
+  last(): Expr { return this.agg('last'); }
+  std(): Expr { return this.agg('std'); }
+  var(): Expr { return this.agg('var'); }
+  median(): Expr { return this.agg('median'); }
+  private agg(fn: AggOp): Expr {
+    return new Expr({ op: 'agg', fn, arg: this.node });
+  }
+}
+
+/** A column by name. */
+export function col(name: string): Expr {
+  if (typeof name !== 'string' || name === '') throw new DataFrameError('col(name): name must be a non-empty string');
+  return new Expr({ op: 'col', name });
+}
+
+/** A literal; without `dtype` a number takes the type of the other operand (see the module comment). */
+export function lit(value: LiteralValue | Date, dtype?: DTypeLike): Expr {
+  const node = toNode(value);
+  if (dtype === undefined) return new Expr(node);
+  if (node.op !== 'lit') throw new DataFrameError('lit(): expected a literal value');
+  return new Expr({ op: 'lit', value: node.value, dtype: normalizeDType(dtype) });
+}
+
+/** The number of rows (in a group, inside agg). */
+export function len(): Expr {
+  return new Expr({ op: 'len' });
+}
+
+/** Conditional expression: when(a).then(x).when(b).then(y).otherwise(z), as in Polars. */
+export function when(condition: ExprLike): When {
+  return new When([], toNode(condition));
+}
+
+export class When {
+  constructor(
+    private readonly branches: readonly { when: ExprNode; then: ExprNode }[],
+    private readonly condition: ExprNode,
+  ) {}
+  then(value: ExprLike): Then {
+    return new Then([...this.branches, { when: this.condition, then: toNode(value) }]);
+  }
+}
+
+/** A when/then chain; usable as an expression (unmatched rows are null) or continued. */
+export class Then extends Expr {
+  constructor(private readonly branches: readonly { when: ExprNode; then: ExprNode }[]) {
+    super({ op: 'when', branches, otherwise: null });
+  }
+  when(condition: ExprLike): When {
+    return new When(this.branches, toNode(condition));
+  }
+  otherwise(value: ExprLike): Expr {
+    return new Expr({ op: 'when', branches: this.branches, otherwise: toNode(value) });
+  }
+}
+
+/** Accepts a column name or an expression. */
+export function toExpr(x: string | Expr): Expr {
+  return typeof x === 'string' ? col(x) : x;
+}
+
+/**
+ * The name of the column an expression produces, by Polars' rule: an alias,
+ * else the leftmost column it reads, else 'literal' (or 'len').
+ */
+export function outputName(node: ExprNode): string {
+  switch (node.op) {
+    case 'col':
+      return node.name;
+    case 'alias':
+      return node.name;
+    case 'lit':
+      return 'literal';
+    case 'len':
+      return 'len';
+    case 'binary':
+      return outputName(node.left);
+    case 'when':
+      return outputName(node.branches[0]!.then);
+    default:
+      return outputName(node.arg);
+  }
+}
+
+/** Every column an expression reads. */
+export function columnsOf(node: ExprNode, into = new Set<string>()): Set<string> {
+  switch (node.op) {
+    case 'col':
+      into.add(node.name);
+      break;
+    case 'lit':
+    case 'len':
+      break;
+    case 'binary':
+      columnsOf(node.left, into);
+      columnsOf(node.right, into);
+      break;
+    case 'when':
+      for (const b of node.branches) {
+        columnsOf(b.when, into);
+        columnsOf(b.then, into);
+      }
+      if (node.otherwise) columnsOf(node.otherwise, into);
+      break;
+    case 'fillNull':
+      columnsOf(node.arg, into);
+      columnsOf(node.value, into);
+      break;
+    default:
+      columnsOf(node.arg, into);
+  }
+  return into;
+}
+
+/** Rewrites column references (for renames pushed below an expression). */
+export function renameColumns(node: ExprNode, mapping: (name: string) => string): ExprNode {
+  const r = (n: ExprNode): ExprNode => renameColumns(n, mapping);
+  switch (node.op) {
+    case 'col':
+      return { op: 'col', name: mapping(node.name) };
+    case 'lit':
+    case 'len':
+      return node;
+    case 'binary':
+      return { ...node, left: r(node.left), right: r(node.right) };
+    case 'when':
+      return { ...node, branches: node.branches.map((b) => ({ when: r(b.when), then: r(b.then) })), otherwise: node.otherwise ? r(node.otherwise) : null };
+    case 'fillNull':
+      return { ...node, arg: r(node.arg), value: r(node.value) };
+    default:
+      return { ...node, arg: r(node.arg) } as ExprNode;
+  }
+}
+
+export function containsAgg(node: ExprNode): boolean {
+  switch (node.op) {
+    case 'agg':
+    case 'len':
+      return true;
+    case 'col':
+    case 'lit':
+      return false;
+    case 'binary':
+      return containsAgg(node.left) || containsAgg(node.right);
+    case 'when':
+      return node.branches.some((b) => containsAgg(b.when) || containsAgg(b.then)) || (node.otherwise !== null && containsAgg(node.otherwise));
+    case 'fillNull':
+      return containsAgg(node.arg) || containsAgg(node.value);
+    default:
+      return containsAgg(node.arg);
+  }
+}
+
+const BINARY_SYMBOL: Record<BinaryOp, string> = {
+  add: '+', sub: '-', mul: '*', div: '/', floorDiv: '//', mod: '%', pow: '**',
+  eq: '==', neq: '!=', gt: '>', gtEq: '>=', lt: '<', ltEq: '<=', and: '&', or: '|',
+};
+
+/** A readable rendering, in Polars' style: `[(col("a")) + (dyn int: 1)]` becomes `(col("a") + 1)`. */
+export function formatExpr(node: ExprNode): string {
+  switch (node.op) {
+    case 'col':
+      return `col(${JSON.stringify(node.name)})`;
+    case 'lit':
+      return node.dtype ? `lit(${JSON.stringify(node.value)}, ${node.dtype})` : JSON.stringify(node.value);
+    case 'len':
+      return 'len()';
+    case 'binary':
+      return `(${formatExpr(node.left)} ${BINARY_SYMBOL[node.fn]} ${formatExpr(node.right)})`;
+    case 'unary':
+      return `${formatExpr(node.arg)}.${node.fn}()`;
+    case 'round':
+      return `${formatExpr(node.arg)}.round(${node.decimals})`;
+    case 'cast':
+      return `${formatExpr(node.arg)}.cast(${node.dtype})`;
+    case 'dt':
+      return `${formatExpr(node.arg)}.dt.${node.fn}()`;
+    case 'fillNull':
+      return `${formatExpr(node.arg)}.fillNull(${formatExpr(node.value)})`;
+    case 'isIn':
+      return `${formatExpr(node.arg)}.isIn(${JSON.stringify(node.values)})`;
+    case 'when':
+      return (
+        node.branches.map((b, i) => `${i === 0 ? 'when' : '.when'}(${formatExpr(b.when)}).then(${formatExpr(b.then)})`).join('') +
+        (node.otherwise ? `.otherwise(${formatExpr(node.otherwise)})` : '')
+      );
+    case 'alias':
+      return `${formatExpr(node.arg)}.alias(${JSON.stringify(node.name)})`;
+    case 'agg':
+      return `${formatExpr(node.arg)}.${node.fn}()`;
+  }
+}

@@ -1,0 +1,380 @@
+/**
+ * The lazy, partitioned DataFrame. Every operation returns a new DataFrame
+ * over a bigger plan; nothing runs until an action (collect, head, count,
+ * toParquet, toCsv, persist). Operations that work partition by partition
+ * fuse into one task per partition.
+ */
+
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { DataFrameError } from '../errors.js';
+import { serializeFunction } from '../graph/functions.js';
+import type { FunctionSpec, TaskFunction } from '../graph/function-spec.js';
+import { normalizeDType, type DTypeLike, type Schema } from './dtypes.js';
+import { concatIpc, emptyFrame, frameSchema, type PolarsDataFrame } from './engine/index.js';
+import { currentExecutor, type Executor, type RunOptions } from './executor.js';
+import { col, containsAgg, Expr, lit, toExpr, type ExprLike, type ExprNode, type LiteralValue } from './expr.js';
+import { validateAggs } from './groupby.js';
+import { Lowerer, planToken, type TaskInput } from './lower.js';
+import type { OpSpec, ParquetCompression, WriteResult } from './pipeline.js';
+import { formatPlan, groupBySchema, joinSchema, npartitionsOf, opSchema, optimize, type PlanNode } from './plan.js';
+import { parseQuery, type QueryOptions } from './query.js';
+
+export interface ActionOptions extends RunOptions {
+  /** Where to run (default: the current Client if connected, else in this process). */
+  executor?: Executor;
+}
+
+type ColumnArg = string | Expr | readonly (string | Expr)[];
+
+function flatColumns(args: readonly ColumnArg[]): (string | Expr)[] {
+  return args.flatMap((a) => (Array.isArray(a) ? (a as (string | Expr)[]) : [a as string | Expr]));
+}
+
+const ROW_PRESERVING = new Set<OpSpec['op']>(['withColumns', 'select', 'drop', 'rename', 'cast', 'fillNull']);
+
+export class DataFrame {
+  constructor(readonly plan: PlanNode) {}
+
+  get npartitions(): number {
+    return npartitionsOf(this.plan);
+  }
+
+  /** Column name -> type. */
+  get schema(): Schema {
+    return { ...this.plan.schema };
+  }
+
+  get columns(): string[] {
+    return Object.keys(this.plan.schema);
+  }
+
+  /** Same as schema, by its pandas/Dask name. */
+  get dtypes(): Schema {
+    return this.schema;
+  }
+
+  toString(): string {
+    return `DataFrame(npartitions=${this.npartitions}, columns=[${Object.entries(this.plan.schema).map(([c, t]) => `${c}: ${t}`).join(', ')}])`;
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+
+  private derive(op: OpSpec): DataFrame {
+    return new DataFrame({ kind: 'op', input: this.plan, op, schema: opSchema(this.plan.schema, op) });
+  }
+
+  private requireColumns(cols: readonly string[], what: string): void {
+    const missing = cols.filter((c) => !(c in this.plan.schema));
+    if (missing.length) {
+      throw new DataFrameError(`${what}: column(s) ${missing.map((c) => `'${c}'`).join(', ')} not found; the columns are ${this.columns.join(', ')}`);
+    }
+  }
+
+  // ------------------------------------------------------------ rows
+
+  /** Keeps the rows where `predicate` is true (an expression, or a query string as in query()). */
+  filter(predicate: Expr | string, options?: QueryOptions): DataFrame {
+    const expr = typeof predicate === 'string' ? parseQuery(predicate, { ...options, columns: this.columns }) : predicate;
+    if (!(expr instanceof Expr)) throw new DataFrameError('filter() takes an expression such as col("x").gt(0), or a query string');
+    return this.derive({ op: 'filter', predicate: expr.node });
+  }
+
+  /** Filters with a pandas query string: "fare_amount > 0 and passenger_count < 6". */
+  query(query: string, options: Omit<QueryOptions, 'columns'> = {}): DataFrame {
+    return this.filter(query, options);
+  }
+
+  // --------------------------------------------------------- columns
+
+  /** Keeps (or computes) these columns, in this order. */
+  select(...columns: ColumnArg[]): DataFrame {
+    const exprs = flatColumns(columns).map((c) => toExpr(c).node);
+    if (exprs.length === 0) throw new DataFrameError('select() needs at least one column');
+    return this.derive({ op: 'select', exprs });
+  }
+
+  drop(...columns: (string | readonly string[])[]): DataFrame {
+    const cols = columns.flat() as string[];
+    this.requireColumns(cols, 'drop');
+    return this.derive({ op: 'drop', columns: cols });
+  }
+
+  /** Renames columns; names not present are ignored, as in pandas. */
+  rename(mapping: Readonly<Record<string, string>>): DataFrame {
+    const present: Record<string, string> = {};
+    for (const [from, to] of Object.entries(mapping)) if (from in this.plan.schema && from !== to) present[from] = to;
+    if (Object.keys(present).length === 0) return this;
+    return this.derive({ op: 'rename', mapping: present });
+  }
+
+  /**
+   * Adds or replaces columns: expressions (named by alias or their column),
+   * arrays of them, or an object of name -> expression or literal.
+   */
+  withColumns(...items: (Expr | readonly Expr[] | Readonly<Record<string, ExprLike>>)[]): DataFrame {
+    const exprs: ExprNode[] = [];
+    for (const item of items) {
+      if (item instanceof Expr) exprs.push(item.node);
+      else if (Array.isArray(item)) for (const e of item as Expr[]) exprs.push(toExpr(e).node);
+      else for (const [name, v] of Object.entries(item as Record<string, ExprLike>)) exprs.push((v instanceof Expr ? v : lit(v as LiteralValue)).alias(name).node);
+    }
+    if (exprs.length === 0) return this;
+    for (const e of exprs) {
+      if (containsAgg(e)) throw new DataFrameError(`withColumns(): ${new Expr(e).toString()} aggregates; use groupBy(...).agg(...)`);
+    }
+    return this.derive({ op: 'withColumns', exprs });
+  }
+
+  withColumn(expr: Expr): DataFrame {
+    return this.withColumns(expr);
+  }
+
+  /** Casts columns: { col: 'float32', ... }, or every column to one type. */
+  cast(mapping: Readonly<Record<string, DTypeLike>> | DTypeLike, options: { strict?: boolean } = {}): DataFrame {
+    const m: Record<string, ReturnType<typeof normalizeDType>> = {};
+    if (typeof mapping === 'string') for (const c of this.columns) m[c] = normalizeDType(mapping);
+    else {
+      this.requireColumns(Object.keys(mapping), 'cast');
+      for (const [c, t] of Object.entries(mapping)) m[c] = normalizeDType(t);
+    }
+    return this.derive({ op: 'cast', mapping: m, strict: options.strict ?? true });
+  }
+
+  /**
+   * Replaces nulls with `value` in the columns it fits (numbers in numeric
+   * columns, strings in string columns...), or in the columns named.
+   */
+  fillNull(value: LiteralValue, options: { columns?: readonly string[] } = {}): DataFrame {
+    if (options.columns) this.requireColumns(options.columns, 'fillNull');
+    return this.derive({ op: 'fillNull', value, columns: options.columns ? [...options.columns] : null });
+  }
+
+  /**
+   * Runs `fn(frame, ...args)` on each partition (a Polars DataFrame in, a
+   * Polars DataFrame out). Inline functions are shipped as source and may
+   * not capture local variables (import inside them, or use a module
+   * function); `meta` gives the output schema when it cannot be found by
+   * calling fn on an empty frame here.
+   */
+  mapPartitions(
+    fn: TaskFunction<(df: PolarsDataFrame, ...args: never[]) => PolarsDataFrame | Promise<PolarsDataFrame>>,
+    options: { args?: readonly unknown[]; meta?: Readonly<Record<string, DTypeLike>> } = {},
+  ): DataFrame {
+    const spec: FunctionSpec = serializeFunction(fn as TaskFunction);
+    const args = [...(options.args ?? [])];
+    let schema: Schema;
+    if (options.meta) {
+      schema = {};
+      for (const [c, t] of Object.entries(options.meta)) schema[c] = normalizeDType(t);
+    } else {
+      if (typeof fn !== 'function') throw new DataFrameError('mapPartitions with a module function needs meta (the output columns and types)');
+      let out: unknown;
+      try {
+        out = (fn as (...a: unknown[]) => unknown)(emptyFrame(this.plan.schema), ...args);
+      } catch (err) {
+        throw new DataFrameError(`mapPartitions could not find the output schema by calling the function on an empty frame (${(err as Error).message}); pass meta`, { cause: err });
+      }
+      if (out instanceof Promise) {
+        out.catch(() => undefined);
+        throw new DataFrameError('mapPartitions with an async function needs meta (the output columns and types)');
+      }
+      // A Polars DataFrame is a Proxy whose `in` tests column names: probe the property instead.
+      if (!out || typeof out !== 'object' || !(out as { _df?: unknown })._df) throw new DataFrameError('mapPartitions: the function must return a Polars DataFrame');
+      schema = frameSchema(out as PolarsDataFrame);
+    }
+    return new DataFrame({ kind: 'op', input: this.plan, op: { op: 'map', fn: spec, args }, schema });
+  }
+
+  // ------------------------------------------------ whole-frame operations
+
+  groupBy(...keys: (string | readonly string[])[]): GroupBy {
+    const k = keys.flat() as string[];
+    if (k.length === 0) throw new DataFrameError('groupBy() needs at least one key column');
+    this.requireColumns(k, 'groupBy');
+    return new GroupBy(this, k);
+  }
+
+  /**
+   * Joins on equal key columns. A side with a single partition is sent whole
+   * to every partition of the other (broadcast); otherwise both sides are
+   * hash-partitioned on the keys.
+   */
+  join(other: DataFrame, options: { on: string | readonly string[]; how?: 'inner' | 'left'; suffix?: string; broadcast?: boolean }): DataFrame {
+    const on = typeof options.on === 'string' ? [options.on] : [...options.on];
+    const how = options.how ?? 'inner';
+    if (how !== 'inner' && how !== 'left') throw new DataFrameError(`join: how must be 'inner' or 'left', got '${String(how)}'`);
+    this.requireColumns(on, 'join (left side)');
+    other.requireColumns(on, 'join (right side)');
+    const suffix = options.suffix ?? '_right';
+    const schema = joinSchema(this.plan.schema, other.plan.schema, on, how, suffix);
+    return new DataFrame({ kind: 'join', left: this.plan, right: other.plan, on, how, suffix, broadcast: options.broadcast ?? 'auto', schema });
+  }
+
+  /** A global sort: rows are range-partitioned on the first key (from samples), then each partition is sorted. */
+  sort(by: string | readonly string[], options: { descending?: boolean | readonly boolean[]; nullsLast?: boolean } = {}): DataFrame {
+    const keys = typeof by === 'string' ? [by] : [...by];
+    if (keys.length === 0) throw new DataFrameError('sort() needs at least one column');
+    this.requireColumns(keys, 'sort');
+    const d = options.descending ?? false;
+    const descending = typeof d === 'boolean' ? keys.map(() => d) : [...d];
+    if (descending.length !== keys.length) throw new DataFrameError(`sort: ${keys.length} key(s) but ${descending.length} descending flag(s)`);
+    return new DataFrame({ kind: 'sort', input: this.plan, by: keys, descending, nullsLast: options.nullsLast ?? false, schema: this.plan.schema });
+  }
+
+  /** Changes the number of partitions: merging neighbours, or splitting each into equal slices. */
+  repartition(npartitions: number | { npartitions: number }): DataFrame {
+    const n = typeof npartitions === 'number' ? npartitions : npartitions.npartitions;
+    if (!Number.isInteger(n) || n < 1) throw new DataFrameError(`repartition: npartitions must be a positive integer, got ${n}`);
+    if (n === this.npartitions) return this;
+    return new DataFrame({ kind: 'repartition', input: this.plan, n, schema: this.plan.schema });
+  }
+
+  // ------------------------------------------------------------ actions
+
+  /** Every row, as one Polars DataFrame on the client. */
+  async collect(options: ActionOptions = {}): Promise<PolarsDataFrame> {
+    const plan = optimize(this.plan);
+    const { lowerer, outputs } = this.lowerOutputs(plan);
+    const parts = (await (options.executor ?? currentExecutor()).compute(lowerer.graph, outputs, options)) as Uint8Array[];
+    return concatIpc(parts, plan.schema);
+  }
+
+  /** Computes the partitions and keeps them in memory (on the workers when distributed). */
+  async persist(options: ActionOptions = {}): Promise<DataFrame> {
+    const plan = optimize(this.plan);
+    const { lowerer, outputs } = this.lowerOutputs(plan);
+    const parts = await (options.executor ?? currentExecutor()).persist(lowerer.graph, outputs, options);
+    return new DataFrame({ kind: 'persisted', schema: plan.schema, parts });
+  }
+
+  /**
+   * The first n rows: partitions are computed one at a time until there are
+   * enough, and a CSV partition whose rows all survive is read only as far
+   * as needed.
+   */
+  async head(n = 5, options: ActionOptions = {}): Promise<PolarsDataFrame> {
+    if (!Number.isInteger(n) || n < 0) throw new DataFrameError(`head: n must be a non-negative integer, got ${n}`);
+    const plan = optimize(this.plan);
+    const executor = options.executor ?? currentExecutor();
+    const lowerer = new Lowerer();
+    const parts = lowerer.lower(plan);
+    const token = planToken(plan, 'head', String(n));
+    const got: Uint8Array[] = [];
+    let rows = 0;
+    for (let i = 0; i < parts.length && rows < n; i++) {
+      let part = parts[i]!;
+      const src = part.pipeline.source;
+      if (src.kind === 'csv' && part.pipeline.ops.every((o) => ROW_PRESERVING.has(o.op) && !(o.op === 'select' && o.exprs.some(containsAgg)))) {
+        part = { ...part, pipeline: { ...part.pipeline, source: { ...src, nRows: n - rows } } };
+      }
+      part = { ...part, pipeline: { ...part.pipeline, ops: [...part.pipeline.ops, { op: 'slice', offset: 0, length: n - rows }] } };
+      const ref = lowerer.materialize(part, { kind: 'ipc' }, 'head', token, i);
+      const [bytes] = (await executor.compute(lowerer.graph, [ref])) as Uint8Array[];
+      const frame = concatIpc([bytes!], plan.schema);
+      rows += frame.height;
+      got.push(bytes!);
+    }
+    return concatIpc(got, plan.schema);
+  }
+
+  /** The number of rows (reading only the columns the filters need). */
+  async count(options: ActionOptions = {}): Promise<number> {
+    const plan = optimize(this.plan, []);
+    const lowerer = new Lowerer();
+    const token = planToken(plan, 'count');
+    const outputs = lowerer.lower(plan).map((p, i) => lowerer.materialize(p, { kind: 'count' }, 'count', token, i));
+    const counts = (await (options.executor ?? currentExecutor()).compute(lowerer.graph, outputs, options)) as number[];
+    return counts.reduce((a, b) => a + Number(b), 0);
+  }
+
+  /**
+   * Writes one Parquet file per partition, dir/part.N.parquet (written by
+   * the workers: dir must be on storage they share, as on a cluster's shared
+   * file system). Existing part.*.parquet files in dir are removed first.
+   */
+  async toParquet(dir: string, options: ActionOptions & { compression?: ParquetCompression } = {}): Promise<WriteResult[]> {
+    return this.write(dir, 'parquet', options);
+  }
+
+  /** Writes one CSV file per partition, dir/part.N.csv, with a header each. */
+  async toCsv(dir: string, options: ActionOptions = {}): Promise<WriteResult[]> {
+    return this.write(dir, 'csv', options);
+  }
+
+  private async write(dir: string, kind: 'parquet' | 'csv', options: ActionOptions & { compression?: ParquetCompression }): Promise<WriteResult[]> {
+    const abs = resolve(dir);
+    mkdirSync(abs, { recursive: true });
+    const pattern = new RegExp(`^part\\.\\d+\\.${kind}$`);
+    for (const f of readdirSync(abs)) if (pattern.test(f)) rmSync(join(abs, f));
+    const plan = optimize(this.plan);
+    const compression = options.compression ?? 'snappy';
+    const lowerer = new Lowerer();
+    const token = planToken(plan, kind, abs, compression);
+    const outputs = lowerer.lower(plan).map((p, i) => {
+      const path = join(abs, `part.${i}.${kind}`);
+      return lowerer.materialize(p, kind === 'parquet' ? { kind: 'parquet', path, compression } : { kind: 'csv', path }, `to-${kind}`, token, i);
+    });
+    return (await (options.executor ?? currentExecutor()).compute(lowerer.graph, outputs, options)) as WriteResult[];
+  }
+
+  /** The optimized plan and the tasks collect() would run, grouped by op. */
+  explain(): string {
+    const plan = optimize(this.plan);
+    const { lowerer } = this.lowerOutputs(plan);
+    const groups = new Map<string, number>();
+    for (const key of lowerer.graph.tasks.keys()) {
+      const op = key.replace(/-[0-9a-f]{16}-\d+$/, '');
+      groups.set(op, (groups.get(op) ?? 0) + 1);
+    }
+    const tasks = [...groups].map(([op, n]) => `  ${op}: ${n}`).join('\n');
+    return `${formatPlan(plan)}tasks (${lowerer.graph.tasks.size}):\n${tasks}`;
+  }
+
+  private lowerOutputs(plan: PlanNode): { lowerer: Lowerer; outputs: TaskInput[] } {
+    const lowerer = new Lowerer();
+    const token = planToken(plan);
+    const outputs = lowerer.lower(plan).map((p, i) => lowerer.materialize(p, { kind: 'ipc' }, p.name, token, i));
+    return { lowerer, outputs };
+  }
+}
+
+/** groupBy(keys) waiting for its aggregations. */
+export class GroupBy {
+  constructor(
+    private readonly df: DataFrame,
+    private readonly keys: readonly string[],
+    private readonly options: { splitEvery?: number } = {},
+  ) {}
+
+  /** Partials are combined `splitEvery` at a time (default 8), in a tree. */
+  splitEvery(n: number): GroupBy {
+    if (!Number.isInteger(n) || n < 2) throw new DataFrameError(`splitEvery must be an integer >= 2, got ${n}`);
+    return new GroupBy(this.df, this.keys, { splitEvery: n });
+  }
+
+  /** Aggregations: col('x').sum(), col('x').mean().alias('m'), len(), ... One row per key. */
+  agg(...aggs: (Expr | readonly Expr[])[]): DataFrame {
+    const nodes = aggs.flat().map((a) => (a as Expr).node);
+    validateAggs(nodes);
+    const input = this.df.plan;
+    const schema = groupBySchema(input.schema, this.keys, nodes);
+    return new DataFrame({ kind: 'groupBy', input, keys: this.keys, aggs: nodes, splitEvery: this.options.splitEvery ?? 8, schema });
+  }
+
+  private each(fn: 'sum' | 'mean' | 'min' | 'max', columns: string[]): DataFrame {
+    const cols = columns.length ? columns : this.df.columns.filter((c) => !this.keys.includes(c));
+    return this.agg(cols.map((c) => col(c)[fn]()));
+  }
+
+  sum(...columns: string[]): DataFrame { return this.each('sum', columns); }
+  mean(...columns: string[]): DataFrame { return this.each('mean', columns); }
+  min(...columns: string[]): DataFrame { return this.each('min', columns); }
+  max(...columns: string[]): DataFrame { return this.each('max', columns); }
+  /** Rows per group, in a column named 'len' (as Polars). */
+  len(): DataFrame {
+    return this.agg(new Expr({ op: 'len' }));
+  }
+}

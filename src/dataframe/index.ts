@@ -1,0 +1,23 @@
+/**
+ * `tessera/dataframe`: lazy, partitioned dataframes over a per-partition
+ * engine (Polars), run on a Tessera cluster when a Client is connected and
+ * in this process otherwise.
+ *
+ *   const df = readCsv('data/*.csv', { parseDates: ['tpep_pickup_datetime'] })
+ *     .query('fare_amount > 0 and passenger_count < 6')
+ *     .withColumns(col('tpep_pickup_datetime').dt.hour().alias('hour'));
+ *   await df.toParquet('out/');
+ */
+
+export { DataFrame, GroupBy, type ActionOptions } from './frame.js';
+export { readCsv, readParquet, fromPolars, type ReadCsvOptions, type ReadParquetOptions } from './io/read.js';
+export { col, lit, len, when, Expr, Then, When, DatetimeNamespace } from './expr.js';
+export type { ExprLike, ExprNode, LiteralValue, BinaryOp, UnaryOp, AggOp, DatetimeField } from './expr.js';
+export { parseQuery, QueryError, type QueryOptions } from './query.js';
+export { normalizeDType, type DType, type DTypeLike, type Schema, type TimeUnit } from './dtypes.js';
+export { LocalExecutor, DistributedExecutor, setDefaultExecutor, currentExecutor, type Executor, type RunOptions } from './executor.js';
+export { setEngineThreads, ENGINE_NAME, type PolarsDataFrame } from './engine/index.js';
+export type { ParquetCompression, WriteResult } from './pipeline.js';
+export { DEFAULT_BLOCKSIZE } from './io/csv-partitions.js';
+export { generateDemoData, type DemoDataOptions, type DemoDataResult, NYC_TAXI_2015_COLUMNS } from './demo-data.js';
+export { DataFrameError, EngineError } from '../errors.js';

@@ -1,0 +1,336 @@
+/**
+ * Lowers an (optimized) plan into a task graph. A partition-wise chain
+ * (read -> filter -> derive -> ...) stays one pipeline per partition and
+ * becomes one task only where its result must be materialized: at the sink
+ * (write Parquet, collect, count) or where rows must move (group-by
+ * partials, shuffle splits, sort samples). Moving results are Arrow IPC
+ * bytes; a split result is a bundle of pieces, one picked per downstream
+ * partition by a small task placed next to the data.
+ *
+ * Keys are '<op>-<token>-<index>' with the token derived from the plan, so
+ * the dashboard groups tasks by op and the same plan gives the same keys.
+ */
+
+import { tokenize } from '../graph/keys.js';
+import { DataFrameError } from '../errors.js';
+import type { Schema } from './dtypes.js';
+import { col } from './expr.js';
+import { splitAggregations } from './groupby.js';
+import type { OpSpec, Pipeline, SinkSpec, SourceSpec } from './pipeline.js';
+import { broadcastSide, groupBySchema, type PlanNode } from './plan.js';
+
+/** A dependency: another task of the graph. */
+export class TaskRef {
+  readonly kind = 'task' as const;
+  constructor(readonly key: string) {}
+}
+
+/** A partition computed earlier (a Future), or data held by the client. */
+export interface PersistedInput {
+  readonly kind: 'persisted';
+  readonly key: string;
+  readonly persisted: unknown;
+}
+
+/** An input of a task: a task of this graph, or a persisted partition. */
+export type TaskInput = TaskRef | PersistedInput;
+
+/** Export names of src/dataframe/tasks.ts. */
+export type TaskFn = 'runPartition' | 'pickPiece' | 'sortBoundaries' | 'identity';
+
+export interface GraphTask {
+  readonly key: string;
+  readonly fn: TaskFn;
+  /** Plain JSON-able data followed by the inputs. */
+  readonly params: unknown;
+  readonly inputs: readonly TaskInput[];
+}
+
+export class TaskGraph {
+  readonly tasks = new Map<string, GraphTask>();
+  add(task: GraphTask): TaskRef {
+    if (!this.tasks.has(task.key)) this.tasks.set(task.key, task);
+    return new TaskRef(task.key);
+  }
+}
+
+/** One partition not yet materialized: a pipeline over some inputs. */
+interface Part {
+  readonly pipeline: Pipeline;
+  readonly inputs: readonly TaskInput[];
+  /** The op that produced it (the key prefix of the task that runs it). */
+  readonly name: string;
+}
+
+const OP_NAMES: Record<OpSpec['op'], string> = {
+  filter: 'filter',
+  withColumns: 'with-columns',
+  select: 'select',
+  drop: 'drop',
+  rename: 'rename',
+  cast: 'cast',
+  fillNull: 'fill-null',
+  slice: 'head',
+  groupBy: 'groupby',
+  join: 'join',
+  sort: 'sort',
+  map: 'map-partitions',
+};
+
+function appendOp(part: Part, op: OpSpec): Part {
+  return { ...part, pipeline: { ...part.pipeline, ops: [...part.pipeline.ops, op] }, name: OP_NAMES[op.op] };
+}
+
+function inputsSource(indices: readonly number[], schema: Schema): SourceSpec {
+  return { kind: 'inputs', inputs: [...indices], schema };
+}
+
+function range(from: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => from + i);
+}
+
+/** A stable token for a plan node (persisted handles stand in by their keys). */
+export function planToken(node: PlanNode, ...salt: string[]): string {
+  const json = JSON.stringify(node, (k, v) => (k === 'handle' ? undefined : v));
+  return tokenize(json, ...salt).slice(0, 16);
+}
+
+export interface LowerOptions {
+  /** Samples per partition for sort boundaries. */
+  readonly sortSamples?: number;
+}
+
+export class Lowerer {
+  readonly graph = new TaskGraph();
+  constructor(private readonly options: LowerOptions = {}) {}
+
+  /** Adds a task running `part` into `sink`; returns a reference to its result. */
+  materialize(part: Part, sink: SinkSpec, op: string, token: string, index: number): TaskRef | TaskInput {
+    const src = part.pipeline.source;
+    // A bare input is its own result: no task needed to pass it on.
+    if (sink.kind === 'ipc' && part.pipeline.ops.length === 0 && src.kind === 'inputs' && src.inputs.length === 1) {
+      return part.inputs[src.inputs[0]!]!;
+    }
+    return this.graph.add({ key: `${op}-${token}-${index}`, fn: 'runPartition', params: { pipeline: part.pipeline, sink }, inputs: part.inputs });
+  }
+
+  private pick(bundleRef: TaskInput, piece: number, token: string): TaskInput {
+    return this.graph.add({ key: `shuffle-pick-${token}-${piece}`, fn: 'pickPiece', params: piece, inputs: [bundleRef] });
+  }
+
+  /** The partitions of a node. */
+  lower(node: PlanNode): Part[] {
+    switch (node.kind) {
+      case 'csv': {
+        const all = Object.keys(node.fileSchema);
+        const cols = Object.keys(node.schema);
+        const columns = cols.length === all.length ? null : cols;
+        return node.partitions.map((p) => ({
+          pipeline: { source: { kind: 'csv', path: p.path, start: p.start, end: p.end, schema: node.fileSchema, columns, format: node.format }, ops: [] },
+          inputs: [],
+          name: 'read-csv',
+        }));
+      }
+      case 'parquet': {
+        const all = Object.keys(node.fileSchema);
+        const cols = Object.keys(node.schema);
+        const columns = cols.length === all.length ? null : cols;
+        return node.files.map((path) => ({
+          pipeline: { source: { kind: 'parquet', path, schema: node.fileSchema, columns }, ops: [] },
+          inputs: [],
+          name: 'read-parquet',
+        }));
+      }
+      case 'persisted':
+        return node.parts.map((p) => ({
+          pipeline: { source: inputsSource([0], node.schema), ops: [] },
+          inputs: [{ kind: 'persisted', persisted: p.handle, key: p.key }],
+          name: 'persisted',
+        }));
+      case 'op':
+        return this.lower(node.input).map((p) => appendOp(p, node.op));
+      case 'groupBy':
+        return [this.lowerGroupBy(node)];
+      case 'join':
+        return this.lowerJoin(node);
+      case 'sort':
+        return this.lowerSort(node);
+      case 'repartition':
+        return this.lowerRepartition(node);
+    }
+  }
+
+  private lowerGroupBy(node: Extract<PlanNode, { kind: 'groupBy' }>): Part {
+    const parts = this.lower(node.input);
+    const { keys, aggs } = node;
+    if (parts.length === 1) return { ...appendOp(parts[0]!, { op: 'groupBy', keys, aggs }), name: 'groupby-agg' };
+    const token = planToken(node);
+    const split = splitAggregations(node.input.schema, keys, aggs);
+    if (!split) {
+      // Not splittable: all rows of every partition meet in one task.
+      const refs = parts.map((p, i) => this.materialize(p, { kind: 'ipc' }, 'groupby-input', token, i));
+      return {
+        pipeline: { source: inputsSource(range(0, refs.length), node.input.schema), ops: [{ op: 'groupBy', keys, aggs }] },
+        inputs: refs,
+        name: 'groupby-agg',
+      };
+    }
+    const partialSchema = groupBySchema(node.input.schema, keys, split.partial);
+    let refs = parts.map((p, i) => this.materialize(appendOp(p, { op: 'groupBy', keys, aggs: split.partial }), { kind: 'ipc' }, 'groupby-partial', token, i));
+    let level = 1;
+    const fanIn = Math.max(2, node.splitEvery);
+    while (refs.length > fanIn) {
+      const levelToken = tokenize(token, `combine-${level}`).slice(0, 16);
+      const next: TaskInput[] = [];
+      for (let j = 0; j * fanIn < refs.length; j++) {
+        const chunk = refs.slice(j * fanIn, (j + 1) * fanIn);
+        const part: Part = {
+          pipeline: { source: inputsSource(range(0, chunk.length), partialSchema), ops: [{ op: 'groupBy', keys, aggs: split.combine }] },
+          inputs: chunk,
+          name: 'groupby-combine',
+        };
+        next.push(this.materialize(part, { kind: 'ipc' }, 'groupby-combine', levelToken, j));
+      }
+      refs = next;
+      level++;
+    }
+    return {
+      pipeline: {
+        source: inputsSource(range(0, refs.length), partialSchema),
+        ops: [
+          { op: 'groupBy', keys, aggs: split.combine },
+          { op: 'select', exprs: split.final },
+        ],
+      },
+      inputs: refs,
+      name: 'groupby-agg',
+    };
+  }
+
+  private lowerJoin(node: Extract<PlanNode, { kind: 'join' }>): Part[] {
+    const left = this.lower(node.left);
+    const right = this.lower(node.right);
+    const token = planToken(node);
+    const side = broadcastSide(node);
+    const joinOp = (rightPipeline: Pipeline): OpSpec => ({ op: 'join', right: rightPipeline, on: node.on, how: node.how, suffix: node.suffix });
+    if (side !== null) {
+      const small = side === 'right' ? right : left;
+      const smallSchema = side === 'right' ? node.right.schema : node.left.schema;
+      const refs = small.map((p, i) => this.materialize(p, { kind: 'ipc' }, 'join-broadcast', token, i));
+      const big = side === 'right' ? left : right;
+      return big.map((p) => {
+        const offset = p.inputs.length;
+        const smallPipeline: Pipeline = { source: inputsSource(range(offset, refs.length), smallSchema), ops: [] };
+        let out = appendOp({ ...p, inputs: [...p.inputs, ...refs] }, joinOp(smallPipeline));
+        if (side === 'left') out = appendOp(out, { op: 'select', exprs: swappedJoinColumns(node) });
+        return { ...out, name: 'join' };
+      });
+    }
+    const n = Math.max(left.length, right.length);
+    const splitSide = (parts: Part[], which: string): TaskInput[][] => {
+      const sideToken = tokenize(token, which).slice(0, 16);
+      const bundles = parts.map((p, i) => this.materialize(p, { kind: 'hashSplit', on: node.on, n }, 'shuffle-split', sideToken, i));
+      // pieces[j][i]: piece j of input partition i.
+      return range(0, n).map((j) => bundles.map((b, i) => this.pick(b, j, tokenize(sideToken, String(i)).slice(0, 16))));
+    };
+    const leftPieces = splitSide(left, 'left');
+    const rightPieces = splitSide(right, 'right');
+    return range(0, n).map((j) => {
+      const l = leftPieces[j]!;
+      const r = rightPieces[j]!;
+      const rightPipeline: Pipeline = { source: inputsSource(range(l.length, r.length), node.right.schema), ops: [] };
+      return {
+        pipeline: { source: inputsSource(range(0, l.length), node.left.schema), ops: [joinOp(rightPipeline)] },
+        inputs: [...l, ...r],
+        name: 'join',
+      };
+    });
+  }
+
+  private lowerSort(node: Extract<PlanNode, { kind: 'sort' }>): Part[] {
+    const parts = this.lower(node.input);
+    const sortOp: OpSpec = { op: 'sort', by: node.by, descending: node.descending, nullsLast: node.nullsLast };
+    if (parts.length <= 1) return parts.map((p) => appendOp(p, sortOp));
+    const n = parts.length;
+    const token = planToken(node);
+    const by = node.by[0]!;
+    // Boundaries from samples of the first key; equal keys always go to one
+    // output partition, which then sorts by every key.
+    const k = this.options.sortSamples ?? Math.max(20, 10 * n);
+    const samples = parts.map((p, i) => this.materialize(appendOp(p, { op: 'select', exprs: [col(by).node] }), { kind: 'sample', by, k }, 'sort-sample', token, i));
+    const boundaries = this.graph.add({
+      key: `sort-boundaries-${token}-0`,
+      fn: 'sortBoundaries',
+      params: { by, n, schema: { [by]: node.input.schema[by]! } },
+      inputs: samples,
+    });
+    const bundles = parts.map((p, i) =>
+      this.materialize(
+        { ...p, inputs: [...p.inputs, boundaries] },
+        { kind: 'rangeSplit', n, boundaries: p.inputs.length, by: node.by, descending: node.descending, nullsLast: node.nullsLast },
+        'sort-split',
+        token,
+        i,
+      ),
+    );
+    return range(0, n).map((j) => {
+      const pieces = bundles.map((b, i) => this.pick(b, j, tokenize(token, String(i)).slice(0, 16)));
+      return { pipeline: { source: inputsSource(range(0, n), node.input.schema), ops: [sortOp] }, inputs: pieces, name: 'sort' };
+    });
+  }
+
+  private lowerRepartition(node: Extract<PlanNode, { kind: 'repartition' }>): Part[] {
+    const parts = this.lower(node.input);
+    const from = parts.length;
+    const to = node.n;
+    if (to === from) return parts;
+    const token = planToken(node);
+    const schema = node.input.schema;
+    if (to < from) {
+      const refs = parts.map((p, i) => this.materialize(p, { kind: 'ipc' }, 'repartition-input', token, i));
+      return range(0, to).map((j) => {
+        const a = Math.floor((j * from) / to);
+        const b = Math.floor(((j + 1) * from) / to);
+        const chunk = refs.slice(a, b);
+        return { pipeline: { source: inputsSource(range(0, chunk.length), schema), ops: [] }, inputs: chunk, name: 'repartition' };
+      });
+    }
+    const out: Part[] = [];
+    parts.forEach((p, i) => {
+      const m = Math.floor(((i + 1) * to) / from) - Math.floor((i * to) / from);
+      if (m === 1) {
+        out.push({ ...p, name: 'repartition' });
+        return;
+      }
+      const bundleRef = this.materialize(p, { kind: 'sliceSplit', n: m }, 'repartition-split', token, i);
+      for (let j = 0; j < m; j++) {
+        const piece = this.pick(bundleRef, j, tokenize(token, String(i)).slice(0, 16));
+        out.push({ pipeline: { source: inputsSource([0], schema), ops: [] }, inputs: [piece], name: 'repartition' });
+      }
+    });
+    return out;
+  }
+}
+
+/**
+ * Column order and names of a join computed the other way round (the left
+ * side broadcast into each right partition): select the result back into
+ * left-first order, swapping the suffix onto the right side's columns.
+ */
+function swappedJoinColumns(node: Extract<PlanNode, { kind: 'join' }>) {
+  const leftCols = Object.keys(node.left.schema);
+  const rightCols = Object.keys(node.right.schema);
+  const exprs = [];
+  for (const c of leftCols) {
+    const collides = !node.on.includes(c) && rightCols.includes(c);
+    // In the swapped join the left column came second, so it carries the suffix.
+    exprs.push((collides ? col(c + node.suffix).alias(c) : col(c)).node);
+  }
+  for (const c of rightCols) {
+    if (node.on.includes(c)) continue;
+    const collides = leftCols.includes(c);
+    exprs.push((collides ? col(c).alias(c + node.suffix) : col(c)).node);
+  }
+  if (exprs.length === 0) throw new DataFrameError('internal: a join without columns');
+  return exprs;
+}

@@ -1,0 +1,105 @@
+/**
+ * What one partition task runs, as plain JSON: where its rows come from
+ * (a CSV byte range, a Parquet file, the Arrow IPC results of other tasks),
+ * the partition-local operations in order, and where the result goes. The
+ * plan layer builds these; the engine turns one into a single lazy query.
+ * Nothing here is engine-specific.
+ */
+
+import type { FunctionSpec } from '../graph/function-spec.js';
+import type { DType, Schema } from './dtypes.js';
+import type { ExprNode, LiteralValue } from './expr.js';
+
+/** How a CSV file is written (shared by every partition of a readCsv). */
+export interface CsvFormat {
+  readonly sep: string;
+  readonly quoteChar: string;
+  /** Strings read as null; [] for none (an empty field is always null). */
+  readonly nullValues: readonly string[];
+  /** Turn values that cannot be parsed as their column's type into nulls instead of failing. */
+  readonly ignoreErrors: boolean;
+  /** CSV column names in file order (the header's, or the user's for header-less files). */
+  readonly names: readonly string[];
+}
+
+export type SourceSpec =
+  | {
+      readonly kind: 'csv';
+      readonly path: string;
+      /** Byte range [start, end) holding whole lines, never the header. */
+      readonly start: number;
+      readonly end: number;
+      /** Type of every CSV column, in file order. */
+      readonly schema: Schema;
+      /** Columns to parse (projection); null for all. */
+      readonly columns: readonly string[] | null;
+      readonly format: CsvFormat;
+      /** Only the first rows are wanted (head): read the range a slice at a time until there are enough. */
+      readonly nRows?: number;
+    }
+  | {
+      readonly kind: 'parquet';
+      readonly path: string;
+      readonly schema: Schema;
+      readonly columns: readonly string[] | null;
+    }
+  | {
+      /** The vertical concatenation of task inputs (Arrow IPC), by index into the task's inputs. */
+      readonly kind: 'inputs';
+      readonly inputs: readonly number[];
+      readonly schema: Schema;
+    };
+
+export type SortSpec = { readonly by: readonly string[]; readonly descending: readonly boolean[]; readonly nullsLast: boolean };
+
+export type OpSpec =
+  | { readonly op: 'filter'; readonly predicate: ExprNode }
+  | { readonly op: 'withColumns'; readonly exprs: readonly ExprNode[] }
+  | { readonly op: 'select'; readonly exprs: readonly ExprNode[] }
+  | { readonly op: 'drop'; readonly columns: readonly string[] }
+  | { readonly op: 'rename'; readonly mapping: Readonly<Record<string, string>> }
+  | { readonly op: 'cast'; readonly mapping: Readonly<Record<string, DType>>; readonly strict: boolean }
+  | { readonly op: 'fillNull'; readonly value: LiteralValue; readonly columns: readonly string[] | null }
+  | { readonly op: 'slice'; readonly offset: number; readonly length: number }
+  | { readonly op: 'groupBy'; readonly keys: readonly string[]; readonly aggs: readonly ExprNode[] }
+  | {
+      readonly op: 'join';
+      readonly right: Pipeline;
+      readonly on: readonly string[];
+      readonly how: 'inner' | 'left';
+      readonly suffix: string;
+    }
+  | ({ readonly op: 'sort' } & SortSpec)
+  | { readonly op: 'map'; readonly fn: FunctionSpec; readonly args: readonly unknown[] };
+
+export interface Pipeline {
+  readonly source: SourceSpec;
+  readonly ops: readonly OpSpec[];
+}
+
+export type ParquetCompression = 'uncompressed' | 'snappy' | 'gzip' | 'lz4' | 'zstd' | 'brotli';
+
+export type SinkSpec =
+  /** The partition as Arrow IPC bytes (to move or keep in memory). */
+  | { readonly kind: 'ipc' }
+  | { readonly kind: 'parquet'; readonly path: string; readonly compression: ParquetCompression }
+  | { readonly kind: 'csv'; readonly path: string }
+  | { readonly kind: 'count' }
+  /** Rows split by hash of `on` into n pieces (a bundle), for hash joins. */
+  | { readonly kind: 'hashSplit'; readonly on: readonly string[]; readonly n: number }
+  /**
+   * Rows split by the range of the first sort key into n pieces (a bundle),
+   * using the n-1 boundaries in the task input `boundaries`.
+   */
+  | ({ readonly kind: 'rangeSplit'; readonly n: number; readonly boundaries: number } & SortSpec)
+  /** Rows split into n contiguous slices of (nearly) equal length (a bundle). */
+  | { readonly kind: 'sliceSplit'; readonly n: number }
+  /** Up to k evenly spaced values of the first sort key, sorted, as IPC (for sort boundaries). */
+  | { readonly kind: 'sample'; readonly by: string; readonly k: number };
+
+/** What a parquet or csv sink reports. */
+export interface WriteResult {
+  readonly path: string;
+  readonly rows: number;
+  readonly bytes: number;
+}

@@ -1,0 +1,391 @@
+/**
+ * The logical plan behind a lazy DataFrame: a tree of nodes, each knowing
+ * its output schema (found when the node is made, by running the operation
+ * on a frame without rows, so mistakes such as an unknown column surface at
+ * the call that makes them, as with Dask's meta).
+ *
+ * Before a plan runs, optimize() rewrites it: filters move below sorts,
+ * repartitions, joins (on the side whose columns they read) and group-bys
+ * (when they only read keys), and only the columns the result needs are
+ * kept, down to the reader's projection.
+ */
+
+import { DataFrameError } from '../errors.js';
+import type { Schema } from './dtypes.js';
+import { pipelineSchema } from './engine/index.js';
+import { columnsOf, formatExpr, outputName, type ExprNode } from './expr.js';
+import type { CsvPartition } from './io/csv-partitions.js';
+import type { CsvFormat, OpSpec, SortSpec } from './pipeline.js';
+
+/** A partition already computed and kept somewhere: a Future, or (locally) the bytes themselves. */
+export interface PersistedPart {
+  readonly key: string;
+  readonly handle: unknown;
+}
+
+export type PlanNode =
+  | {
+      readonly kind: 'csv';
+      readonly schema: Schema;
+      readonly partitions: readonly CsvPartition[];
+      /** Every column of the files, in file order, with its type. */
+      readonly fileSchema: Schema;
+      readonly format: CsvFormat;
+    }
+  | { readonly kind: 'parquet'; readonly schema: Schema; readonly files: readonly string[]; readonly fileSchema: Schema }
+  | { readonly kind: 'persisted'; readonly schema: Schema; readonly parts: readonly PersistedPart[] }
+  | { readonly kind: 'op'; readonly schema: Schema; readonly input: PlanNode; readonly op: OpSpec }
+  | {
+      readonly kind: 'groupBy';
+      readonly schema: Schema;
+      readonly input: PlanNode;
+      readonly keys: readonly string[];
+      readonly aggs: readonly ExprNode[];
+      readonly splitEvery: number;
+    }
+  | {
+      readonly kind: 'join';
+      readonly schema: Schema;
+      readonly left: PlanNode;
+      readonly right: PlanNode;
+      readonly on: readonly string[];
+      readonly how: 'inner' | 'left';
+      readonly suffix: string;
+      /** Ship the smaller side whole to every partition of the other instead of shuffling both. */
+      readonly broadcast: 'auto' | boolean;
+    }
+  | ({ readonly kind: 'sort'; readonly schema: Schema; readonly input: PlanNode } & SortSpec)
+  | { readonly kind: 'repartition'; readonly schema: Schema; readonly input: PlanNode; readonly n: number };
+
+export function npartitionsOf(node: PlanNode): number {
+  switch (node.kind) {
+    case 'csv':
+      return node.partitions.length;
+    case 'parquet':
+      return node.files.length;
+    case 'persisted':
+      return node.parts.length;
+    case 'op':
+    case 'sort':
+      return npartitionsOf(node.input);
+    case 'groupBy':
+      return 1;
+    case 'join': {
+      const l = npartitionsOf(node.left);
+      const r = npartitionsOf(node.right);
+      const side = broadcastSide(node);
+      if (side === 'right') return l;
+      if (side === 'left') return r;
+      return Math.max(l, r);
+    }
+    case 'repartition':
+      return node.n;
+  }
+}
+
+/** Which side of a join is broadcast, if any. */
+export function broadcastSide(node: Extract<PlanNode, { kind: 'join' }>): 'left' | 'right' | null {
+  const l = npartitionsOf(node.left);
+  const r = npartitionsOf(node.right);
+  if (node.broadcast === false) return l === 1 && r === 1 ? 'right' : null;
+  if (node.broadcast === true) return node.how === 'inner' && l < r ? 'left' : 'right';
+  // Dask's rule: a side with a single partition is joined to every partition of the other.
+  if (r === 1) return 'right';
+  if (l === 1 && node.how === 'inner') return 'left';
+  return null;
+}
+
+// --------------------------------------------------------------- schemas
+
+export function opSchema(input: Schema, op: OpSpec): Schema {
+  return pipelineSchema(input, [op]);
+}
+
+export function joinSchema(left: Schema, right: Schema, on: readonly string[], how: 'inner' | 'left', suffix: string): Schema {
+  const op: OpSpec = { op: 'join', right: { source: { kind: 'inputs', inputs: [], schema: right }, ops: [] }, on, how, suffix };
+  return pipelineSchema(left, [op], () => right);
+}
+
+export function groupBySchema(input: Schema, keys: readonly string[], aggs: readonly ExprNode[]): Schema {
+  return pipelineSchema(input, [{ op: 'groupBy', keys, aggs }]);
+}
+
+// ------------------------------------------------------------- rebuilding
+
+/** The same node over new inputs, with its schema recomputed. */
+function withInput(node: Extract<PlanNode, { kind: 'op' | 'sort' | 'repartition' | 'groupBy' }>, input: PlanNode): PlanNode {
+  switch (node.kind) {
+    case 'op':
+      // A user function's output schema was given (or found) when the node was made.
+      return { ...node, input, schema: node.op.op === 'map' ? node.schema : opSchema(input.schema, node.op) };
+    case 'groupBy':
+      return { ...node, input, schema: groupBySchema(input.schema, node.keys, node.aggs) };
+    default:
+      return { ...node, input, schema: input.schema };
+  }
+}
+
+function withOp(input: PlanNode, op: OpSpec): PlanNode {
+  return { kind: 'op', input, op, schema: opSchema(input.schema, op) };
+}
+
+// --------------------------------------------------------- filter pushdown
+
+function pushFilters(node: PlanNode): PlanNode {
+  switch (node.kind) {
+    case 'csv':
+    case 'parquet':
+    case 'persisted':
+      return node;
+    case 'op': {
+      const input = pushFilters(node.input);
+      if (node.op.op === 'filter') {
+        const pushed = pushFilterInto(input, node.op.predicate);
+        if (pushed) return pushed;
+      }
+      return input === node.input ? node : withInput(node, input);
+    }
+    case 'groupBy':
+    case 'sort':
+    case 'repartition': {
+      const input = pushFilters(node.input);
+      return input === node.input ? node : withInput(node, input);
+    }
+    case 'join': {
+      const left = pushFilters(node.left);
+      const right = pushFilters(node.right);
+      return left === node.left && right === node.right ? node : { ...node, left, right };
+    }
+  }
+}
+
+/** A plan equal to filtering `node` by `predicate`, with the filter moved below node; or null. */
+function pushFilterInto(node: PlanNode, predicate: ExprNode): PlanNode | null {
+  const cols = columnsOf(predicate);
+  switch (node.kind) {
+    case 'sort':
+    case 'repartition':
+      // Row filters commute with ordering and with regrouping rows into partitions.
+      return withInput(node, pushFilterInto(node.input, predicate) ?? withOp(node.input, { op: 'filter', predicate }));
+    case 'groupBy':
+      if ([...cols].every((c) => node.keys.includes(c))) {
+        return withInput(node, pushFilterInto(node.input, predicate) ?? withOp(node.input, { op: 'filter', predicate }));
+      }
+      return null;
+    case 'join': {
+      const leftCols = Object.keys(node.left.schema);
+      const rightCols = Object.keys(node.right.schema);
+      const fromLeft = [...cols].every((c) => leftCols.includes(c));
+      if (fromLeft) {
+        const left = pushFilterInto(node.left, predicate) ?? withOp(node.left, { op: 'filter', predicate });
+        return { ...node, left };
+      }
+      // Right-only columns keep their names in the output unless they collide with a left column.
+      const fromRight = [...cols].every((c) => rightCols.includes(c) && (!leftCols.includes(c) || node.on.includes(c)));
+      if (fromRight && node.how === 'inner') {
+        const right = pushFilterInto(node.right, predicate) ?? withOp(node.right, { op: 'filter', predicate });
+        return { ...node, right };
+      }
+      return null;
+    }
+    default:
+      return null;
+  }
+}
+
+// ------------------------------------------------------- column pruning
+
+type Required = Set<string> | null; // null: every column
+
+function union(a: Required, cols: Iterable<string>): Required {
+  if (a === null) return null;
+  const out = new Set(a);
+  for (const c of cols) out.add(c);
+  return out;
+}
+
+/**
+ * Rewrites `node` so that it produces at least the columns in `required`
+ * (all when null), reading as few columns as possible.
+ */
+function prune(node: PlanNode, required: Required): PlanNode {
+  switch (node.kind) {
+    case 'csv': {
+      if (required === null) return node;
+      let cols = Object.keys(node.fileSchema).filter((c) => required.has(c));
+      // Counting rows needs some column: take the first.
+      if (cols.length === 0) cols = [Object.keys(node.fileSchema)[0]!];
+      if (cols.length === Object.keys(node.schema).length && cols.every((c) => c in node.schema)) return node;
+      const schema: Schema = {};
+      for (const c of cols) schema[c] = node.fileSchema[c]!;
+      return { ...node, schema };
+    }
+    case 'parquet': {
+      if (required === null) return node;
+      let cols = Object.keys(node.fileSchema).filter((c) => required.has(c));
+      if (cols.length === 0) cols = [Object.keys(node.fileSchema)[0]!];
+      const schema: Schema = {};
+      for (const c of cols) schema[c] = node.fileSchema[c]!;
+      return { ...node, schema };
+    }
+    case 'persisted':
+      return node;
+    case 'op':
+      return pruneOp(node, required);
+    case 'groupBy': {
+      const need = new Set<string>(node.keys);
+      for (const a of node.aggs) columnsOf(a, need);
+      return withInput(node, prune(node.input, need));
+    }
+    case 'sort':
+      return withInput(node, prune(node.input, union(required, node.by)));
+    case 'repartition':
+      return withInput(node, prune(node.input, required));
+    case 'join': {
+      if (required === null) {
+        const left = prune(node.left, null);
+        const right = prune(node.right, null);
+        return { ...node, left, right, schema: joinSchema(left.schema, right.schema, node.on, node.how, node.suffix) };
+      }
+      const leftCols = Object.keys(node.left.schema);
+      const rightNeed = new Set<string>(node.on);
+      for (const c of Object.keys(node.right.schema)) {
+        if (node.on.includes(c)) continue;
+        const collides = leftCols.includes(c);
+        if ((!collides && required.has(c)) || (collides && required.has(c + node.suffix))) rightNeed.add(c);
+      }
+      const leftNeed = new Set<string>(node.on);
+      for (const c of leftCols) {
+        // A left column that collides with a kept right column must stay, or the right one loses its suffix.
+        if (required.has(c) || rightNeed.has(c)) leftNeed.add(c);
+      }
+      const left = prune(node.left, leftNeed);
+      const right = prune(node.right, rightNeed);
+      return { ...node, left, right, schema: joinSchema(left.schema, right.schema, node.on, node.how, node.suffix) };
+    }
+  }
+}
+
+function pruneOp(node: Extract<PlanNode, { kind: 'op' }>, required: Required): PlanNode {
+  const op = node.op;
+  const inputCols = Object.keys(node.input.schema);
+  switch (op.op) {
+    case 'filter': {
+      const input = prune(node.input, union(required, columnsOf(op.predicate)));
+      return withOp(input, op);
+    }
+    case 'withColumns': {
+      let exprs = op.exprs;
+      if (required !== null) exprs = exprs.filter((e) => required.has(outputName(e)));
+      if (exprs.length === 0) return prune(node.input, required);
+      let need: Required = null;
+      if (required !== null) {
+        need = new Set([...required].filter((c) => !exprs.some((e) => outputName(e) === c)));
+        for (const e of exprs) columnsOf(e, need);
+      }
+      return withOp(prune(node.input, need), { op: 'withColumns', exprs });
+    }
+    case 'select': {
+      let exprs = op.exprs;
+      if (required !== null) {
+        const kept = exprs.filter((e) => required.has(outputName(e)));
+        // Keep one column when none is needed (counting rows): an empty select has no rows.
+        exprs = kept.length ? kept : exprs.slice(0, 1);
+      }
+      const need = new Set<string>();
+      for (const e of exprs) columnsOf(e, need);
+      if (need.size === 0 && inputCols.length) need.add(inputCols[0]!);
+      return withOp(prune(node.input, need), { op: 'select', exprs });
+    }
+    case 'drop': {
+      const dropped = new Set(op.columns);
+      const need = required ?? new Set(inputCols.filter((c) => !dropped.has(c)));
+      // With an explicit column list below, the dropped columns are never read: the drop itself goes.
+      const input = prune(node.input, new Set([...need].filter((c) => !dropped.has(c))));
+      const still = op.columns.filter((c) => c in input.schema);
+      return still.length ? withOp(input, { op: 'drop', columns: still }) : input;
+    }
+    case 'rename': {
+      const back = new Map<string, string>();
+      for (const [from, to] of Object.entries(op.mapping)) back.set(to, from);
+      const need = required === null ? null : new Set([...required].map((c) => back.get(c) ?? c));
+      const input = prune(node.input, need);
+      const mapping: Record<string, string> = {};
+      for (const [from, to] of Object.entries(op.mapping)) if (from in input.schema) mapping[from] = to;
+      return Object.keys(mapping).length ? withOp(input, { op: 'rename', mapping }) : input;
+    }
+    case 'cast': {
+      const input = prune(node.input, required);
+      const mapping: Record<string, (typeof op.mapping)[string]> = {};
+      for (const [c, t] of Object.entries(op.mapping)) if (c in input.schema) mapping[c] = t;
+      return Object.keys(mapping).length ? withOp(input, { ...op, mapping }) : input;
+    }
+    case 'fillNull': {
+      const input = prune(node.input, union(required, op.columns ?? []));
+      const columns = op.columns ? op.columns.filter((c) => c in input.schema) : null;
+      return withOp(input, { ...op, columns });
+    }
+    case 'slice':
+      return withOp(prune(node.input, required), op);
+    case 'map':
+      // A user function may read any column.
+      return withInput(node, prune(node.input, null));
+    case 'sort':
+      return withOp(prune(node.input, union(required, op.by)), op);
+    case 'groupBy':
+    case 'join':
+      throw new DataFrameError(`internal: ${op.op} as a partition op in a plan`);
+  }
+}
+
+/** The plan to run for a result that needs `columns` (null: all of them). */
+export function optimize(node: PlanNode, columns: readonly string[] | null = null): PlanNode {
+  return prune(pushFilters(node), columns === null ? null : new Set(columns));
+}
+
+/** A short rendering of a plan, one node per line, for explain(). */
+export function formatPlan(node: PlanNode, indent = ''): string {
+  const line = (s: string): string => `${indent}${s}\n`;
+  switch (node.kind) {
+    case 'csv':
+      return line(`read-csv ${node.partitions.length} partition(s) of ${new Set(node.partitions.map((p) => p.path)).size} file(s), columns [${Object.keys(node.schema).join(', ')}]`);
+    case 'parquet':
+      return line(`read-parquet ${node.files.length} file(s), columns [${Object.keys(node.schema).join(', ')}]`);
+    case 'persisted':
+      return line(`persisted ${node.parts.length} partition(s)`);
+    case 'op':
+      return line(`${node.op.op} ${describeOp(node.op)}`) + formatPlan(node.input, indent + '  ');
+    case 'groupBy':
+      return line(`groupBy [${node.keys.join(', ')}] agg ${node.aggs.length} expression(s)`) + formatPlan(node.input, indent + '  ');
+    case 'join':
+      return line(`join ${node.how} on [${node.on.join(', ')}]${broadcastSide(node) ? ` (broadcast ${broadcastSide(node)})` : ' (hash shuffle)'}`) +
+        formatPlan(node.left, indent + '  ') + formatPlan(node.right, indent + '  ');
+    case 'sort':
+      return line(`sort by [${node.by.join(', ')}]`) + formatPlan(node.input, indent + '  ');
+    case 'repartition':
+      return line(`repartition into ${node.n}`) + formatPlan(node.input, indent + '  ');
+  }
+}
+
+function describeOp(op: OpSpec): string {
+  switch (op.op) {
+    case 'rename':
+      return JSON.stringify(op.mapping);
+    case 'cast':
+      return JSON.stringify(op.mapping);
+    case 'drop':
+      return `[${op.columns.join(', ')}]`;
+    case 'withColumns':
+    case 'select':
+      return `[${op.exprs.map((e) => outputName(e)).join(', ')}]`;
+    case 'fillNull':
+      return JSON.stringify(op.value);
+    case 'slice':
+      return `${op.offset}+${op.length}`;
+    case 'filter':
+      return formatExpr(op.predicate);
+    default:
+      return '';
+  }
+}
+

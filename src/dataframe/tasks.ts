@@ -1,0 +1,68 @@
+/**
+ * The functions dataframe tasks run, on workers (as module functions, by
+ * this module's URL and an export name) or in process. Arguments are plain
+ * data: a pipeline spec, a sink spec, piece numbers; task inputs are Arrow
+ * IPC bytes. Results are IPC bytes (raw binary frames between workers),
+ * bundles of them, row counts or write reports.
+ */
+
+import { mkdir, open } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { DataFrameError } from '../errors.js';
+import { loadFunction } from '../worker/function-loader.js';
+import { asBuffer, unbundle } from './bundle.js';
+import type { Schema } from './dtypes.js';
+import { runPipeline, sortBoundaries as engineSortBoundaries, type RunHooks } from './engine/index.js';
+import type { Pipeline, SinkSpec, WriteResult } from './pipeline.js';
+
+async function readRange(path: string, start: number, end: number): Promise<Buffer> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new DataFrameError(code === 'ENOENT' ? `file not found: ${path} (was it moved or deleted after readCsv?)` : `cannot open ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    const length = end - start;
+    const buf = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await fh.read(buf, done, length - done, start + done);
+      if (bytesRead === 0) throw new DataFrameError(`${path} is shorter than when it was partitioned (expected bytes up to ${end}); was it modified after readCsv?`);
+      done += bytesRead;
+    }
+    return buf;
+  } finally {
+    await fh.close();
+  }
+}
+
+const hooks: RunHooks = { loadFunction, readRange };
+
+/** Runs one partition's pipeline into its sink. */
+export async function runPartition(
+  params: { pipeline: Pipeline; sink: SinkSpec },
+  ...inputs: Uint8Array[]
+): Promise<Buffer | number | WriteResult> {
+  const { sink } = params;
+  if (sink.kind === 'parquet' || sink.kind === 'csv') await mkdir(dirname(sink.path), { recursive: true });
+  return runPipeline(params.pipeline, sink, inputs.map(asBuffer), hooks);
+}
+
+/** Piece `piece` of a split result (a copy, so the whole bundle can be freed). */
+export function pickPiece(piece: number, bundled: Uint8Array): Buffer {
+  return Buffer.from(unbundle(bundled, piece));
+}
+
+/** Range boundaries for a distributed sort, from per-partition samples. */
+export function sortBoundaries(params: { by: string; n: number; schema: Schema }, ...samples: Uint8Array[]): Buffer {
+  return engineSortBoundaries(samples.map(asBuffer), params.by, params.n, params.schema);
+}
+
+/** Passes data through: how data held by the client (fromPolars) enters a distributed graph. */
+export function identity(value: Uint8Array): Uint8Array {
+  return value;
+}
+
+export const TASKS_MODULE_URL = import.meta.url;
