@@ -70,7 +70,7 @@ function one(samples: Sample[], name: string, labels: Record<string, string> = {
 
 // ------------------------------------------------------------ tests
 
-describe('dashboard server against a simulated cluster', () => {
+describe('dashboard server against a simulated cluster', { timeout: 60_000 }, () => {
   let cluster: FakeCluster;
   let dash: DashboardServer;
 
@@ -304,7 +304,7 @@ describe('dashboard server against a simulated cluster', () => {
   });
 });
 
-describe('dashboard addresses and ports', () => {
+describe('dashboard addresses and ports', { timeout: 60_000 }, () => {
   it('parses dask-style addresses', () => {
     assert.deepEqual(parseDashboardAddress(':8787'), { host: '', port: 8787 });
     assert.deepEqual(parseDashboardAddress(undefined), { host: '', port: 8787 });
