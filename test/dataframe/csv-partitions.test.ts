@@ -114,3 +114,10 @@ test('clear errors naming the file: missing files, header conflicts, bad rows', 
     cleanup();
   }
 });
+
+test('blocksize null keeps one partition per file; the default is 64 MiB', () => {
+  const info = { path: '/x.csv', size: 200 * 1024 * 1024, header: 'a', dataStart: 2 };
+  assert.deepEqual(partitionCsvFile(info, { blocksize: null }), [{ path: '/x.csv', start: 2, end: info.size }]);
+  assert.deepEqual(partitionCsvFile(info, { blocksize: 0 }), [{ path: '/x.csv', start: 2, end: info.size }]);
+  assert.equal(partitionCsvFile({ ...info, size: 1000 }, {}).length, 1);
+});

@@ -129,7 +129,8 @@ function quoteAwareCuts(fd: number, info: CsvFileInfo, blocksize: number, quote:
 
 /** The partitions of one file. */
 export function partitionCsvFile(info: CsvFileInfo, options: CsvPartitionOptions = {}): CsvPartition[] {
-  const blocksize = options.blocksize ?? DEFAULT_BLOCKSIZE;
+  // null (or 0) means one partition per file; only a missing option means the default.
+  const blocksize = options.blocksize === undefined ? DEFAULT_BLOCKSIZE : options.blocksize;
   const dataBytes = info.size - info.dataStart;
   if (!blocksize || dataBytes <= blocksize) return [{ path: info.path, start: info.dataStart, end: info.size }];
   if (!Number.isFinite(blocksize) || blocksize < 1) throw new DataFrameError(`blocksize must be a positive number of bytes, got ${blocksize}`);
