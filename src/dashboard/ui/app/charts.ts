@@ -60,7 +60,13 @@ export class TimeChart {
         y: { range: (_u, _min, max) => [0, Math.max(minMax, max * 1.08)] },
       },
       axes: [
-        { ...AXIS_STYLE },
+        {
+          ...AXIS_STYLE,
+          space: 70,
+          // Whole seconds and up, as wall-clock times: sub-second ticks say nothing at this scale.
+          incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14_400, 43_200, 86_400],
+          values: (_u, vals) => vals.map((v) => new Date(v * 1000).toLocaleTimeString(undefined, { hour12: false })),
+        },
         { ...AXIS_STYLE, size: 64, values: (_u, vals) => vals.map((v) => fmt(v)) },
       ],
       series: [

@@ -329,7 +329,7 @@ export class SummaryCards {
     const spilled = s.workers.reduce((a, w) => a + w.spilledBytes, 0);
     const limit = s.totalMemoryLimit || rss || 1;
     setText(this.memory.value, fmtBytes(rss));
-    setText(this.memory.sub, `${fmtBytes(managed)} managed · of ${s.totalMemoryLimit ? fmtBytes(s.totalMemoryLimit) : 'no limit'}${spilled ? ` · ${fmtBytes(spilled)} spilled` : ''}`);
+    setText(this.memory.sub, `${fmtBytes(managed)} managed · ${s.totalMemoryLimit ? `limit ${fmtBytes(s.totalMemoryLimit)}` : 'no limit'}${spilled ? ` · ${fmtBytes(spilled)} spilled` : ''}`);
     setBar(this.memory.bar, [
       { frac: managed / limit, color: MEMORY_COLORS.managed, title: 'managed' },
       { frac: Math.max(0, rss - managed) / limit, color: MEMORY_COLORS.unmanaged, title: 'unmanaged' },

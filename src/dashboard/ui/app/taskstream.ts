@@ -59,7 +59,7 @@ export class TaskStreamView {
   private hover: { x: number; y: number } | undefined;
   private lastFrame = 0;
   private lastPrune = 0;
-  private lastLegend = 0;
+  private lastLegend = -Infinity;
   private dirty = true;
   private hatch: CanvasPattern | null = null;
   private legendKey = '';
@@ -160,7 +160,9 @@ export class TaskStreamView {
   private range(): [number, number] {
     if (this.opts.mode === 'live') {
       const now = this.opts.now ? this.opts.now() : Date.now();
-      return [now - this.windowMs, now];
+      // A young job fills the plot instead of hugging its right edge; at least 5 s are shown.
+      const first = this.all.length ? this.all[0]!.start : -Infinity;
+      return [Math.max(now - this.windowMs, Math.min(now - 5000, first - 200)), now];
     }
     return this.view ?? [0, 1];
   }
@@ -386,7 +388,8 @@ export class TaskStreamView {
     } else this.hint.textContent = live ? 'Waiting for tasks…' : 'No tasks in this range';
     if (this.hover) this.updateTip();
     const now = performance.now();
-    if (now - this.lastLegend > 1000) {
+    // Live: the legend follows the window once a second. Static: every redraw (zoom changes what is visible).
+    if (!live || now - this.lastLegend > 1000) {
       this.lastLegend = now;
       this.renderLegend(t0, t1);
     }
