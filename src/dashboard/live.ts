@@ -51,7 +51,7 @@ export class LiveHub {
 
   constructor(private readonly source: DashboardSource, private readonly opts: LiveHubOptions) {
     this.ringSize = opts.ringSize ?? 50_000;
-    this.maxEvents = opts.maxEventsPerUpdate ?? 5000;
+    this.maxEvents = opts.maxEventsPerUpdate ?? 10_000;
     this.tail = opts.tailOnConnect ?? 3000;
   }
 
@@ -150,9 +150,9 @@ export class LiveHub {
     if (c.cursor < 0) return { events: this.ring.slice(-this.tail), behind: false };
     const first = this.ring[0];
     if (first && c.cursor < first.cursor - 1) {
-      // Older than our ring (a long disconnect): ask the source directly, once, bounded.
-      const r = this.source.taskStream(c.cursor, this.maxEvents);
-      return { events: r.events, behind: r.events.length >= this.maxEvents };
+      // Further behind than the ring (a long disconnect, or a browser that cannot keep up
+      // with thousands of tasks a second): a live view wants the present, so skip to the tail.
+      return { events: this.ring.slice(-this.tail), behind: false };
     }
     let lo = 0;
     let hi = this.ring.length;

@@ -198,8 +198,9 @@ abstract class WorkerBars {
     r = {
       bar, marker, sub, text,
       el: h('div', { class: 'wbar-row', 'data-worker': w.address },
-        h('div', { class: 'wbar-head' }, h('span', { class: 'wbar-name', title: w.address }, w.name), text),
-        bar, sub ?? null),
+        h('span', { class: 'wbar-name', title: `${w.name} · ${w.address}` }, w.name),
+        h('div', { class: 'wbar-bars' }, bar, sub ?? null),
+        text),
     };
     this.rows.set(w.address, r);
     return r;

@@ -38,6 +38,8 @@ export interface TaskStreamOptions {
 const GUTTER = 118;
 const AXIS = 24;
 const RETAIN_MS = 10 * 60_000;
+/** Events kept in a live view; at thousands of tasks a second bars are sub-pixel long before this. */
+const MAX_EVENTS = 150_000;
 const NICE_STEPS = [
   1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000,
   600_000, 900_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000, 43_200_000, 86_400_000,
@@ -151,10 +153,24 @@ export class TaskStreamView {
   }
 
   private prune(now: number): void {
-    const cut = now - Math.max(RETAIN_MS, this.windowMs * 2);
+    let cut = now - Math.max(RETAIN_MS, this.windowMs * 2);
+    if (this.all.length > MAX_EVENTS) cut = Math.max(cut, this.all[this.all.length - Math.floor(MAX_EVENTS * 0.75)]!.stop);
     if (!this.all.length || this.all[0]!.stop >= cut) return;
     this.all = this.all.filter((e) => e.stop >= cut);
     for (const r of this.rows) r.events = r.events.filter((e) => e.stop >= cut);
+  }
+
+  /** First event of a row that may be visible: rows arrive in completion order, so `stop` is (nearly) sorted. */
+  private static firstVisible(evs: TaskStreamEvent[], t0: number): number {
+    let lo = 0;
+    let hi = evs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (evs[mid]!.stop < t0) lo = mid + 1;
+      else hi = mid;
+    }
+    // Completion order is not strictly stop order (transfers, clock skew between workers): back off a little.
+    return Math.max(0, lo - 64);
   }
 
   private range(): [number, number] {
@@ -278,7 +294,7 @@ export class TaskStreamView {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, width, height);
     const [t0, t1] = this.range();
-    if (this.opts.mode === 'live' && t1 - this.lastPrune > 2000) {
+    if (this.opts.mode === 'live' && (t1 - this.lastPrune > 2000 || this.all.length > MAX_EVENTS)) {
       this.lastPrune = t1;
       this.prune(t1);
     }
@@ -328,7 +344,7 @@ export class TaskStreamView {
     for (let i = 0; i < this.rows.length; i++) {
       const y = i * rowH;
       const evs = this.rows[i]!.events;
-      for (let k = 0; k < evs.length; k++) {
+      for (let k = TaskStreamView.firstVisible(evs, t0); k < evs.length; k++) {
         const e = evs[k]!;
         if (e.stop < t0 || e.start > t1) continue;
         const x0 = xOf(e.start);
