@@ -147,7 +147,15 @@ export async function startDashboard(source: DashboardSource, opts: DashboardOpt
       case '/favicon.ico':
         return sendAsset(res, 'favicon.svg');
     }
-    if (path.startsWith('/assets/')) return sendAsset(res, decodeURIComponent(path.slice('/assets/'.length)));
+    if (path.startsWith('/assets/')) {
+      let name: string;
+      try {
+        name = decodeURIComponent(path.slice('/assets/'.length));
+      } catch {
+        return sendText(res, 404, 'not found\n');
+      }
+      return sendAsset(res, name);
+    }
     sendText(res, 404, `not found: ${path}\nPages: /status /workers /info; API: /api/v1/cluster /api/v1/workers /api/v1/task-groups /api/v1/task-stream?since=N /api/v1/info /api/v1/events; /metrics; /health\n`);
   }
 

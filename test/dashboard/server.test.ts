@@ -131,6 +131,7 @@ describe('dashboard server against a simulated cluster', { timeout: 60_000 }, ()
     assert.equal((await http(dash.port, '/assets/nope.js')).status, 404);
     assert.equal((await http(dash.port, '/assets/..%2f..%2f..%2fpackage.json')).status, 404);
     assert.equal((await http(dash.port, '/assets/%2e%2e/%2e%2e/package.json')).status, 404);
+    assert.equal((await http(dash.port, '/assets/%E0%A4%A')).status, 404, 'a malformed escape is not a server error');
   });
 
   it('refuses writes with 405', async () => {

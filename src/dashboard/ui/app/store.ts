@@ -32,6 +32,7 @@ export class LiveStore {
   private source: EventSource | undefined;
   private lastCompleted: { t: number; n: number } | undefined;
   updates = 0;
+  private cursor = 0;
 
   now(): number {
     return Date.now() + this.offset;
@@ -50,7 +51,13 @@ export class LiveStore {
     this.source = es;
     es.addEventListener('update', (m) => this.apply(JSON.parse((m as MessageEvent<string>).data) as LiveUpdate));
     es.addEventListener('open', () => this.setConnection('live'));
-    es.addEventListener('error', () => this.setConnection(es.readyState === EventSource.CLOSED ? 'reconnecting' : 'reconnecting'));
+    es.addEventListener('error', () => {
+      this.setConnection('reconnecting');
+      // EventSource retries network errors by itself, but gives up for good on an HTTP error
+      // (e.g. a proxy's 502 while the scheduler restarts): keep trying, slowly.
+      // A new EventSource sends no Last-Event-ID, so pass our cursor explicitly.
+      if (es.readyState === EventSource.CLOSED) setTimeout(() => this.connect(this.updates ? `api/v1/events?since=${this.cursor}` : url), 3000);
+    });
   }
 
   private setConnection(s: ConnectionState): void {
@@ -61,6 +68,7 @@ export class LiveStore {
 
   private apply(u: LiveUpdate): void {
     this.updates++;
+    this.cursor = u.cursor;
     this.setConnection('live');
     if (this.snapshot && u.snapshot.id !== this.snapshot.id) {
       this.history = [];
