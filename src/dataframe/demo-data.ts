@@ -95,6 +95,10 @@ class Rng {
     s[3] = rotl(s[3]!, 11);
     return r >>> 0;
   }
+  /** True with probability p: an integer comparison, so no double is boxed on the hot path. */
+  chance(threshold: number): boolean {
+    return this.u32() < threshold;
+  }
   /** Uniform in [0, 1). */
   float(): number {
     return this.u32() * 2.3283064365386963e-10;
@@ -347,6 +351,18 @@ function lookupTable(cdf: readonly (readonly [number, number])[]): Uint8Array {
 const RATE_TABLE = lookupTable(RATE_CODES);
 const PASSENGER_TABLE = lookupTable(PASSENGERS);
 
+// Probabilities as thresholds on a uniform 32-bit integer.
+const P0_00002 = 85899; // P = 0.00002
+const P0_0005 = 2147484; // P = 0.0005
+const P0_004 = 17179869; // P = 0.004
+const P0_006 = 25769804; // P = 0.006
+const P0_01 = 42949673; // P = 0.01
+const P0_018 = 77309411; // P = 0.018
+const P0_03 = 128849019; // P = 0.03
+const P0_4 = 1717986918; // P = 0.4
+const P0_45 = 1932735283; // P = 0.45
+const P0_92 = 3951369912; // P = 0.92
+
 /** Per-file generation state: one random stream and the file's month. */
 export class TaxiRowWriter {
   private readonly rng: Rng;
@@ -381,15 +397,15 @@ export class TaxiRowWriter {
       const pickup = this.firstSecond + day * 86400 + hour * 3600 + rng.int(3600);
 
       // --- how far and how long: log-normal miles, speed slower by day.
-      const zeroTrip = rng.float() < 0.006;
+      const zeroTrip = rng.chance(P0_006);
       let miles = zeroTrip ? 0 : Math.exp(0.55 + 0.8 * normal(rng));
       if (miles > 60) miles = 60 * rng.float();
       const rate = RATE_TABLE[rng.u32() >>> 16]!;
       if (rate === 2 && miles < 10) miles = 14 + 6 * rng.float();
       const mph = hour >= 7 && hour <= 19 ? 7 + 8 * rng.float() : 11 + 14 * rng.float();
       let duration = Math.round((miles / mph) * 3600 + 45 + rng.int(200));
-      if (rng.float() < 0.0005) duration = -rng.int(600); // clock skew: dropoff before pickup
-      const hugeDistance = rng.float() < 0.00002;
+      if (rng.chance(P0_0005)) duration = -rng.int(600); // clock skew: dropoff before pickup
+      const hugeDistance = rng.chance(P0_00002);
       const distanceHundredths = hugeDistance ? 100000000 + rng.int(1500000000) : Math.round(miles * 100);
 
       // --- where: an area, then the dropoff displaced by the trip length.
@@ -403,8 +419,8 @@ export class TaxiRowWriter {
       const crow = miles * (0.55 + 0.3 * rng.float());
       const dlon = plon + (crow * Math.sin(angle)) / 52.5;
       const dlat = plat + (crow * Math.cos(angle)) / 69.0;
-      const zeroCoords = rng.float() < 0.018;
-      const zeroDropoff = !zeroCoords && rng.float() < 0.004;
+      const zeroCoords = rng.chance(P0_018);
+      const zeroDropoff = !zeroCoords && rng.chance(P0_004);
 
       // --- money (in cents), from the 2015 tariff.
       const pay = rng.float();
@@ -419,9 +435,9 @@ export class TaxiRowWriter {
       const mta = rate === 5 ? 0 : 50;
       const surcharge = 30;
       let tolls = 0;
-      if (area === 1 || area === 2 || rng.float() < 0.03) tolls = rng.float() < 0.4 ? 554 : 0;
+      if (area === 1 || area === 2 || rng.chance(P0_03)) tolls = rng.chance(P0_4) ? 554 : 0;
       let tip = 0;
-      if (paymentType === 1 && rng.float() < 0.92) tip = Math.round((fare + extra) * (0.12 + 0.16 * rng.float()));
+      if (paymentType === 1 && rng.chance(P0_92)) tip = Math.round((fare + extra) * (0.12 + 0.16 * rng.float()));
       const messFare = rng.float();
       let sign = 1;
       if (messFare < 0.0006) sign = -1; // refunds/voids: every amount negated
@@ -435,7 +451,7 @@ export class TaxiRowWriter {
       const emptySurcharge = (emptyU >>> 21 & 1023) === 1;
 
       // --- write the row.
-      buf[pos++] = rng.float() < 0.45 ? C_0 + 1 : C_0 + 2;
+      buf[pos++] = rng.chance(P0_45) ? C_0 + 1 : C_0 + 2;
       buf[pos++] = C_COMMA;
       pos = writeDatetime(buf, pos, pickup);
       buf[pos++] = C_COMMA;
@@ -453,7 +469,7 @@ export class TaxiRowWriter {
       buf[pos++] = C_COMMA;
       if (!emptyRate) pos = writeUint(buf, pos, rate);
       buf[pos++] = C_COMMA;
-      buf[pos++] = rng.float() < 0.01 ? 89 /* Y */ : 78 /* N */;
+      buf[pos++] = rng.chance(P0_01) ? 89 /* Y */ : 78 /* N */;
       buf[pos++] = C_COMMA;
       if (zeroCoords || zeroDropoff) buf[pos++] = C_0;
       else pos = writeCoord(buf, pos, dlon);

@@ -11,7 +11,7 @@ import { DataFrameError } from '../errors.js';
 import { serializeFunction } from '../graph/functions.js';
 import type { FunctionSpec, TaskFunction } from '../graph/function-spec.js';
 import { normalizeDType, type DTypeLike, type Schema } from './dtypes.js';
-import { concatIpc, emptyFrame, frameSchema, type PolarsDataFrame } from './engine/index.js';
+import { concatIpc, emptyFrame, frameSchema, ipcHeight, type PolarsDataFrame } from './engine/index.js';
 import { currentExecutor, type Executor, type RunOptions } from './executor.js';
 import { col, containsAgg, Expr, lit, toExpr, type ExprLike, type ExprNode, type LiteralValue } from './expr.js';
 import { validateAggs } from './groupby.js';
@@ -273,8 +273,7 @@ export class DataFrame {
       part = { ...part, pipeline: { ...part.pipeline, ops: [...part.pipeline.ops, { op: 'slice', offset: 0, length: n - rows }] } };
       const ref = lowerer.materialize(part, { kind: 'ipc' }, 'head', token, i);
       const [bytes] = (await executor.compute(lowerer.graph, [ref])) as Uint8Array[];
-      const frame = concatIpc([bytes!], plan.schema);
-      rows += frame.height;
+      rows += ipcHeight(bytes!);
       got.push(bytes!);
     }
     return concatIpc(got, plan.schema);

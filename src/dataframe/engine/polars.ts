@@ -262,7 +262,6 @@ class ExprCompiler {
   }
 
   private binary(fn: string, left: ExprNode, right: ExprNode): NExpr {
-    const { N } = polars();
     if (fn === 'pow') {
       const base = this.compile(left);
       if (right.op === 'lit' && typeof right.value === 'number') return base.pow(right.value);
@@ -294,7 +293,6 @@ class ExprCompiler {
       case 'and': return l.and(r);
       case 'or': return l.or(r);
     }
-    void N;
     throw new EngineError(`unknown binary operator ${fn}`);
   }
 
@@ -845,7 +843,6 @@ export async function runPipeline(
 
 /** Splits a frame on its `__tessera_part` column (values 0..n-1) into a bundle of n IPC pieces. */
 function splitByColumn(df: NFrame, n: number): Buffer {
-  const { N } = polars();
   const groups = df.partitionBy(['__tessera_part'], true, true) as NFrame[];
   const pieces: (Buffer | undefined)[] = new Array(n);
   let schemaFrame: NFrame | undefined;
@@ -856,7 +853,6 @@ function splitByColumn(df: NFrame, n: number): Buffer {
     pieces[idx] = nativeToIpc(data);
   }
   const empty = nativeToIpc(schemaFrame ?? df.lazy().dropColumns(['__tessera_part']).collectSync('auto').head(0));
-  void N;
   return bundle(Array.from(pieces, (p) => p ?? empty));
 }
 
