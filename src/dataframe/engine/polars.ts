@@ -73,9 +73,17 @@ function isMusl(): boolean {
   }
 }
 
-/** Whether Polars is already loaded in this process (its thread count is then fixed). */
+/**
+ * Whether Polars is already loaded in this process (its thread count is then
+ * fixed), by us or by anyone else's require: the CommonJS cache is shared.
+ */
 export function isLoaded(): boolean {
-  return loaded !== undefined;
+  if (loaded !== undefined) return true;
+  try {
+    return require.cache[require.resolve('nodejs-polars/bin/native-polars.js')] !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 // ---------------------------------------------------------------- types
