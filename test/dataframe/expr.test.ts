@@ -176,3 +176,12 @@ test('unknown columns and bad arguments fail when the expression is used, naming
   assert.throws(() => df.groupBy('i').agg(col('f').add(1)), /one aggregation/);
   assert.ok(len());
 });
+
+test('strings compared with datetimes are read as datetimes, as in pandas queries', async () => {
+  const df = fromPolars(sample(), { npartitions: 2 });
+  assert.equal(await df.query("t0 > '2015-06-06'").count(), 3);
+  assert.equal(await df.query("t0 >= '2015-06-06 23:59:00' and t0 < '2016-01-01'").count(), 2);
+  assert.equal(await df.filter(col('t1').eq('2016-02-29T00:00:01')).count(), 1);
+  // Checked when the plan is built, before anything runs.
+  assert.throws(() => df.query("t0 > 'yesterday'"), /cannot read 'yesterday' as a datetime/);
+});

@@ -266,6 +266,15 @@ class ExprCompiler {
     if (node.op === 'lit' && node.dtype === undefined && typeof node.value === 'number') {
       return typedLiteral(node.value, literalTypeNextTo(node.value, this.dtypeOf(other)));
     }
+    if (node.op === 'lit' && node.dtype === undefined && typeof node.value === 'string') {
+      // A string next to a datetime is a datetime, as in pandas: pickup > '2015-01-05'.
+      const t = this.dtypeOf(other);
+      if (t.startsWith('datetime') || t === 'date') {
+        const ms = parseNaiveDatetime(node.value);
+        if (ms === undefined) throw new DataFrameError(`cannot read '${node.value}' as a datetime (use e.g. '2015-01-05' or '2015-01-05 10:30:00')`);
+        return typedLiteral(ms, 'datetime[ms]').cast(toPolarsType(t), true);
+      }
+    }
     return this.compile(node);
   }
 
@@ -353,6 +362,15 @@ class ExprCompiler {
     const nullValue = dynType ? N.lit(null).cast(toPolarsType(dynType), true) : N.lit(null);
     return chain.otherwise(nullValue);
   }
+}
+
+/** Epoch milliseconds of a naive (zone-less) datetime string, read as UTC like Polars' naive datetimes. */
+function parseNaiveDatetime(text: string): number | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3})\d*)?)?)?$/.exec(text.trim());
+  if (!m) return undefined;
+  const [, y, mo, d, h = '0', mi = '0', sec = '0', frac = '0'] = m;
+  const ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec), Number(frac.padEnd(3, '0')));
+  return Number.isNaN(ms) ? undefined : ms;
 }
 
 /** The type an untyped numeric literal takes next to an operand of type `other`. */
