@@ -53,6 +53,10 @@ export class Comm {
   peerName: string | undefined;
 
   private readonly decoder: FrameDecoder;
+  private lastFlush = 0;
+  private readonly flushBound = () => this.flush();
+  /** Minimum time between two batched writes (ms). */
+  batchIntervalMs = 1;
   private queue: Msg[] = [];
   private flushScheduled = false;
   private nextRid = 1;
@@ -100,7 +104,11 @@ export class Comm {
     this.queue.push(msg);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush());
+      // A quiet connection sends at once (next turn); a busy one at most every
+      // `batchIntervalMs`, so thousands of tiny messages share a few writes.
+      const wait = this.lastFlush + this.batchIntervalMs - performance.now();
+      if (wait <= 0) setImmediate(this.flushBound);
+      else setTimeout(this.flushBound, wait);
     }
   }
 
@@ -112,6 +120,7 @@ export class Comm {
 
   flush(): void {
     this.flushScheduled = false;
+    this.lastFlush = performance.now();
     if (this.queue.length === 0 || this.closedFlag) return;
     const batch = this.queue;
     this.queue = [];

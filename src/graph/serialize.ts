@@ -51,7 +51,7 @@ export function encodeArgs(args: readonly unknown[]): { bytes: Uint8Array; refs:
   collecting = refs;
   try {
     // pack() returns a view into msgpackr's reusable buffer: copy what we keep.
-    return { bytes: packr.pack(args).slice(), refs: [...refs.values()] };
+    return { bytes: copyBytes(packr.pack(args)), refs: [...refs.values()] };
   } catch (err) {
     return serializeError(err, 'the task arguments');
   } finally {
@@ -89,6 +89,14 @@ export function valueType(value: unknown): string {
   if (Buffer.isBuffer(value)) return 'Buffer';
   if (typeof value === 'object') return (value as object).constructor?.name ?? 'Object';
   return typeof value;
+}
+
+/**
+ * A copy of the bytes in a buffer of their own. (Not `.slice()`: on a Node
+ * Buffer that returns a view sharing the original memory.)
+ */
+export function copyBytes(f: Uint8Array): Uint8Array {
+  return new Uint8Array(f);
 }
 
 export function serializedBytes(sv: SerializedValue): number {

@@ -1,18 +1,23 @@
 /**
- * The body of an executor thread: receives tasks from the worker's main
- * thread, runs the user's function and posts back the serialized result.
- * User code runs only here, never on the main thread, so a long CPU-bound
- * task cannot delay heartbeats or serving data to peers.
+ * The body of an executor thread: receives batches of tasks from the
+ * worker's main thread, runs the user's functions one after another and
+ * posts back serialized results. User code runs only here, never on the main
+ * thread, so a long CPU-bound task cannot delay heartbeats or serving data
+ * to peers.
+ *
+ * Messages are batched both ways because a postMessage costs tens of
+ * microseconds: more than a trivial task itself. Results of quick tasks are
+ * held until the batch ends or a millisecond has passed; a slow task's result
+ * goes out at once.
  */
-import { parentPort, threadId, workerData } from 'node:worker_threads';
-import { loadFunction } from './function-loader.js';
-import { decodeArgs, deserializeValue, serializeValue, valueType } from '../graph/serialize.js';
+import { parentPort, workerData } from 'node:worker_threads';
+import { cachedFunction, loadFunction } from './function-loader.js';
+import { copyBytes, decodeArgs, deserializeValue, serializeValue, valueType } from '../graph/serialize.js';
 import { errorToInfo } from '../comm/comm.js';
 import type { FunctionSpec } from '../graph/function-spec.js';
 import type { SerializedValue } from '../protocol/messages.js';
 
 export interface RunJob {
-  type: 'run';
   id: number;
   key: string;
   fn: FunctionSpec;
@@ -26,18 +31,31 @@ export type JobResult =
   | { type: 'error'; id: number; error: ReturnType<typeof errorToInfo>; start: number; stop: number };
 
 const port = parentPort!;
-const index = (workerData as { index: number } | undefined)?.index ?? threadId;
+export const executorIndex = (workerData as { index: number } | undefined)?.index ?? 0;
+
+const FLUSH_MS = 1;
+let outbox: JobResult[] = [];
+let transfer: ArrayBuffer[] = [];
+let lastFlush = performance.now();
+
+function flush(): void {
+  if (outbox.length === 0) return;
+  port.postMessage(outbox, transfer);
+  outbox = [];
+  transfer = [];
+  lastFlush = performance.now();
+}
 
 /** A standalone copy that can be transferred without dragging a shared pool buffer along. */
 function own(f: Uint8Array): Uint8Array {
   if (f.buffer instanceof SharedArrayBuffer) return f;
-  return f.byteOffset === 0 && f.byteLength === f.buffer.byteLength ? f : f.slice();
+  return f.byteOffset === 0 && f.byteLength === f.buffer.byteLength ? f : copyBytes(f);
 }
 
 async function run(job: RunJob): Promise<void> {
   const start = Date.now();
   try {
-    const fn = await loadFunction(job.fn);
+    const fn = cachedFunction(job.fn) ?? (await loadFunction(job.fn));
     const values = new Map<string, unknown>();
     for (let i = 0; i < job.depKeys.length; i++) values.set(job.depKeys[i]!, deserializeValue(job.depValues[i]!));
     const args = decodeArgs(job.args, values);
@@ -45,20 +63,19 @@ async function run(job: RunJob): Promise<void> {
     if (result && typeof (result as { then?: unknown }).then === 'function') result = await result;
     const sv = serializeValue(result);
     const frames = sv.frames.map(own);
-    const transfer = frames.filter((f) => !(f.buffer instanceof SharedArrayBuffer)).map((f) => f.buffer as ArrayBuffer);
-    const msg: JobResult = { type: 'done', id: job.id, value: { kind: sv.kind, frames }, valueType: valueType(result), start, stop: Date.now() };
-    port.postMessage(msg, transfer);
+    for (const f of frames) if (!(f.buffer instanceof SharedArrayBuffer)) transfer.push(f.buffer as ArrayBuffer);
+    outbox.push({ type: 'done', id: job.id, value: { kind: sv.kind, frames }, valueType: valueType(result), start, stop: Date.now() });
   } catch (err) {
-    const msg: JobResult = { type: 'error', id: job.id, error: errorToInfo(err), start, stop: Date.now() };
-    port.postMessage(msg);
+    outbox.push({ type: 'error', id: job.id, error: errorToInfo(err), start, stop: Date.now() });
   }
+  if (performance.now() - lastFlush >= FLUSH_MS) flush();
 }
 
-// Jobs are run one at a time, in arrival order; the main thread keeps at most
-// a couple queued here so the thread never waits for its next task.
+// Batches run in arrival order, one job at a time.
 let chain: Promise<void> = Promise.resolve();
-port.on('message', (job: RunJob) => {
-  chain = chain.then(() => run(job));
+port.on('message', (jobs: RunJob[]) => {
+  chain = chain.then(async () => {
+    for (const job of jobs) await run(job);
+    flush();
+  });
 });
-
-export const executorIndex = index;

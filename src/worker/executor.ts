@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import type { JobResult, RunJob } from './executor-thread.js';
 import type { SerializedValue } from '../protocol/messages.js';
 import type { FunctionSpec } from '../graph/function-spec.js';
+import { copyBytes } from '../graph/serialize.js';
 import type { Logger } from '../logging.js';
 
 export interface JobOutcome {
@@ -29,13 +30,24 @@ interface ExecutorThread {
   index: number;
   worker: Worker;
   inFlight: Set<number>;
+  /** Jobs to post at the end of this event-loop turn, as one message. */
+  outbox: RunJob[];
 }
 
 const THREAD_URL = new URL('./executor-thread.js', import.meta.url);
 
+/**
+ * postMessage clones a typed array's whole underlying buffer, not just the
+ * view: a task's arguments are a view into the batch message they arrived
+ * in, so without this every job would copy that entire batch. Shared
+ * buffers pass by reference; small views into large buffers are copied.
+ */
+function compactView(f: Uint8Array): Uint8Array {
+  return f.buffer instanceof SharedArrayBuffer || f.byteLength * 2 >= f.buffer.byteLength ? f : copyBytes(f);
+}
+
 function transferable(frames: SerializedValue['frames']): SerializedValue['frames'] {
-  // Shared buffers pass by reference; a small view into a large buffer is copied compactly.
-  return frames.map((f) => (f.buffer instanceof SharedArrayBuffer || f.byteLength * 2 >= f.buffer.byteLength ? f : f.slice()));
+  return frames.map(compactView);
 }
 
 export class ExecutorPool {
@@ -46,23 +58,39 @@ export class ExecutorPool {
   /** Called when a thread has room for another job. */
   onCapacity: () => void = () => {};
 
-  constructor(readonly nthreads: number, private readonly log: Logger, private readonly depth = 2) {
+  /** Recent mean task duration (ms): tiny tasks get deeper per-thread queues. */
+  private meanMs = 10;
+  private flushScheduled = false;
+
+  constructor(readonly nthreads: number, private readonly log: Logger) {
     for (let i = 0; i < nthreads; i++) this.threads.push(this.spawn(i));
   }
 
   private spawn(index: number): ExecutorThread {
     const worker = new Worker(THREAD_URL, { workerData: { index } });
-    const t: ExecutorThread = { index, worker, inFlight: new Set() };
-    worker.on('message', (r: JobResult) => this.onResult(t, r));
+    const t: ExecutorThread = { index, worker, inFlight: new Set(), outbox: [] };
+    worker.on('message', (rs: JobResult[]) => {
+      for (const r of rs) this.onResult(t, r);
+      this.onCapacity();
+    });
     worker.on('error', (err) => this.log.error(`executor thread ${index} crashed: ${err.stack ?? err.message}`));
     worker.on('exit', (code) => this.onExit(t, code));
     return t;
   }
 
+  /**
+   * Jobs a thread may hold: one running and one queued is enough for slow
+   * tasks; tiny tasks need more so a thread never waits on the main thread.
+   */
+  private get depth(): number {
+    return this.meanMs < 1 ? 16 : 2;
+  }
+
   /** Jobs that could be accepted right now. */
   get capacity(): number {
     let n = 0;
-    for (const t of this.threads) n += Math.max(0, this.depth - t.inFlight.size);
+    const depth = this.depth;
+    for (const t of this.threads) n += Math.max(0, depth - t.inFlight.size);
     return n;
   }
 
@@ -78,11 +106,25 @@ export class ExecutorPool {
     const t = best!;
     const id = this.nextId++;
     t.inFlight.add(id);
-    const job: RunJob = { type: 'run', id, key, fn, args, depKeys, depValues: depValues.map((v) => ({ kind: v.kind, frames: transferable(v.frames) })) };
+    const job: RunJob = { id, key, fn, args: compactView(args), depKeys, depValues: depValues.map((v) => ({ kind: v.kind, frames: transferable(v.frames) })) };
+    t.outbox.push(job);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
     return new Promise((resolve) => {
       this.pending.set(id, { resolve, thread: t, key });
-      t.worker.postMessage(job);
     });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    for (const t of this.threads) {
+      if (t.outbox.length === 0) continue;
+      const jobs = t.outbox;
+      t.outbox = [];
+      t.worker.postMessage(jobs);
+    }
   }
 
   private onResult(t: ExecutorThread, r: JobResult): void {
@@ -90,9 +132,9 @@ export class ExecutorPool {
     t.inFlight.delete(r.id);
     if (!p) return;
     this.pending.delete(r.id);
+    this.meanMs = 0.9 * this.meanMs + 0.1 * (r.stop - r.start);
     if (r.type === 'done') p.resolve({ ok: true, value: r.value, valueType: r.valueType, start: r.start, stop: r.stop, thread: t.index });
     else p.resolve({ ok: false, error: r.error, start: r.start, stop: r.stop, thread: t.index });
-    this.onCapacity();
   }
 
   /** A thread died (process.exit in a task, a native crash): fail its jobs and replace it. */
@@ -110,6 +152,7 @@ export class ExecutorPool {
       });
     }
     t.inFlight.clear();
+    t.outbox = [];
     this.log.warn(`executor thread ${t.index} exited with code ${code}; starting a new one`);
     this.threads[t.index] = this.spawn(t.index);
     this.onCapacity();

@@ -1,5 +1,7 @@
 /** Memory limits: parsing '4GB'/'auto' and the fractions that drive spilling and pausing. */
 import { totalmem } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { InvalidArgumentError } from '../errors.js';
 
 const UNITS: Record<string, number> = {
@@ -43,3 +45,19 @@ export const MEMORY_TARGET = 0.6;
 export const MEMORY_SPILL = 0.7;
 export const MEMORY_PAUSE = 0.8;
 export const MEMORY_TERMINATE = 0.95;
+
+/**
+ * A handle on V8's garbage collector. Spilled Buffers free their memory only
+ * when collected, and a paused worker allocates nothing that would trigger a
+ * collection, so the memory monitor collects explicitly after spilling.
+ */
+export const collectGarbage: () => void = (() => {
+  const existing = (globalThis as { gc?: () => void }).gc;
+  if (existing) return existing;
+  try {
+    setFlagsFromString('--expose-gc');
+    return runInNewContext('gc') as () => void;
+  } catch {
+    return () => {};
+  }
+})();

@@ -20,7 +20,7 @@ import { Heap, priorityLess } from '../scheduler/heap.js';
 import { waitForSchedulerFile } from '../scheduler/scheduler-file.js';
 import { DataStore } from './store.js';
 import { ExecutorPool, type JobOutcome } from './executor.js';
-import { MEMORY_PAUSE, MEMORY_TARGET, formatBytes, parseMemoryLimit } from './memory.js';
+import { MEMORY_PAUSE, MEMORY_SPILL, MEMORY_TARGET, collectGarbage, formatBytes, parseMemoryLimit } from './memory.js';
 import type { WorkerOptions } from './options.js';
 import { ProtocolError, TesseraError } from '../errors.js';
 
@@ -419,11 +419,11 @@ export class WorkerServer {
   private heartbeat(): void {
     const m = this.metrics();
     if (this.memoryLimit > 0) {
+      if (m.rss > this.memoryLimit * MEMORY_SPILL && this.store.managedBytes > 0) void this.relieveMemory(m.rss);
       const wasPaused = this.paused;
       this.paused = m.rss > this.memoryLimit * MEMORY_PAUSE;
       if (this.paused && !wasPaused) {
         this.log.warn(`worker memory ${formatBytes(m.rss)} is above ${MEMORY_PAUSE * 100}% of the ${formatBytes(this.memoryLimit)} limit: pausing new tasks`);
-        void this.store.spill();
       } else if (!this.paused && wasPaused) {
         this.log.info('worker memory back under the pause threshold: resuming');
         this.schedule();
@@ -431,6 +431,21 @@ export class WorkerServer {
       m.paused = this.paused;
     }
     this.scheduler?.send({ op: 'heartbeat', metrics: m });
+  }
+
+  private relieving = false;
+
+  /** Process memory is above the spill threshold: spill enough managed data to get under it, then collect. */
+  private async relieveMemory(rss: number): Promise<void> {
+    if (this.relieving) return;
+    this.relieving = true;
+    try {
+      const excess = rss - this.memoryLimit * MEMORY_TARGET;
+      await this.store.spill(Math.max(0, this.store.managedBytes - excess));
+      collectGarbage();
+    } finally {
+      this.relieving = false;
+    }
   }
 
   // -------------------------------------------------------------------- close

@@ -8,7 +8,7 @@ import { promises as fs, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { SerializedValue } from '../protocol/messages.js';
-import { serializedBytes } from '../graph/serialize.js';
+import { copyBytes, serializedBytes } from '../graph/serialize.js';
 
 interface Entry {
   kind: SerializedValue['kind'];
@@ -29,7 +29,7 @@ function compact(f: Uint8Array): Uint8Array {
     return shared;
   }
   // A small view into a big buffer (a socket chunk, msgpack's pool) would drag the whole buffer along.
-  return f.byteLength * 2 < f.buffer.byteLength ? f.slice() : f;
+  return f.byteLength * 2 < f.buffer.byteLength ? copyBytes(f) : f;
 }
 
 export class DataStore {
@@ -116,14 +116,17 @@ export class DataStore {
     return join(this.directory, createHash('sha1').update(key).digest('hex'));
   }
 
-  /** Writes least recently used values to disk until managed memory is below 90% of the target. */
-  async spill(): Promise<void> {
+  /**
+   * Writes least recently used values to disk until managed memory is below
+   * `downTo` (default 90% of the target).
+   */
+  async spill(downTo = this.targetBytes * 0.9): Promise<void> {
     if (this.spilling) return;
     this.spilling = true;
     try {
       mkdirSync(this.directory, { recursive: true });
       for (const [key, e] of this.entries) {
-        if (this.managedBytes <= this.targetBytes * 0.9) break;
+        if (this.managedBytes <= downTo) break;
         if (!e.frames) continue;
         const path = this.pathFor(key);
         const frames = e.frames;

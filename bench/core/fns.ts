@@ -1,0 +1,13 @@
+/** The benchmark's task functions, shipped to workers as module functions. */
+export function trivial<T>(x: T): T {
+  return x;
+}
+export function inc(x: number): number {
+  return x + 1;
+}
+export function dec(x: number): number {
+  return x - 1;
+}
+export function add(a: number, b: number): number {
+  return a + b;
+}

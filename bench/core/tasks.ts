@@ -1,0 +1,138 @@
+/**
+ * Core scheduling throughput: the four workloads of the core runtime issue
+ * on a LocalCluster of 2 workers x 1 thread, side by side with Python Dask's
+ * LocalCluster (2 processes x 1 thread) when Debian's python3-distributed is
+ * installed. Prints tasks/s and microseconds per task, and the ratio.
+ *
+ *   node dist/bench/core/tasks.js [--scale 0.1] [--no-dask]
+ */
+import { spawnSync } from 'node:child_process';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Client, LocalCluster, delayed, remoteModule } from '../../src/index.js';
+import type * as Fns from './fns.js';
+
+const fns = remoteModule<typeof Fns>(new URL('./fns.js', import.meta.url));
+
+interface Figure {
+  tasks: number;
+  seconds: number;
+}
+
+const args = process.argv.slice(2);
+const scaleIdx = args.indexOf('--scale');
+const scale = scaleIdx >= 0 ? Number(args[scaleIdx + 1]) : 1;
+const n = (base: number) => Math.max(1, Math.round(base * scale));
+
+async function runSubmit(client: Client, count: number): Promise<Figure> {
+  const t0 = performance.now();
+  const futures = [];
+  for (let i = 0; i < count; i++) futures.push(client.submit({ fn: fns.trivial, args: [i], pure: false }));
+  const results = await client.gather(futures);
+  const seconds = (performance.now() - t0) / 1000;
+  if (results[count - 1] !== count - 1) throw new Error('wrong result');
+  client.release(futures);
+  return { tasks: count, seconds };
+}
+
+async function runMap(client: Client, count: number): Promise<Figure> {
+  const t0 = performance.now();
+  const futures = client.map(fns.trivial, Array.from({ length: count }, (_, i) => i), { pure: false });
+  const results = await client.gather(futures);
+  const seconds = (performance.now() - t0) / 1000;
+  if (results[count - 1] !== count - 1) throw new Error('wrong result');
+  client.release(futures);
+  return { tasks: count, seconds };
+}
+
+async function runDelayed(client: Client, count: number): Promise<Figure> {
+  const inc = delayed(fns.inc);
+  const dec = delayed(fns.dec);
+  const add = delayed(fns.add);
+  const t0 = performance.now();
+  const zs = [];
+  for (let i = 0; i < count; i++) {
+    const x = inc(i);
+    const y = dec(x);
+    zs.push(add(x, y));
+  }
+  const futures = client.compute(zs);
+  const results = await client.gather(futures);
+  const seconds = (performance.now() - t0) / 1000;
+  if (results[count - 1] !== 2 * (count - 1) + 1) throw new Error('wrong result');
+  client.release(futures);
+  return { tasks: 3 * count, seconds };
+}
+
+async function runTree(client: Client, count: number): Promise<Figure> {
+  const inc = delayed(fns.inc);
+  const add = delayed(fns.add);
+  const t0 = performance.now();
+  let level = Array.from({ length: count }, (_, i) => inc(i));
+  let tasks = count;
+  while (level.length > 1) {
+    const next = [];
+    for (let i = 0; i + 1 < level.length; i += 2) next.push(add(level[i]!, level[i + 1]!));
+    if (level.length % 2) next.push(level[level.length - 1]!);
+    tasks += Math.floor(level.length / 2);
+    level = next;
+  }
+  const f = client.compute(level[0]!);
+  const total = await f.result();
+  const seconds = (performance.now() - t0) / 1000;
+  if (total !== (count * (count + 1)) / 2) throw new Error(`wrong result ${total}`);
+  f.release();
+  return { tasks, seconds };
+}
+
+function daskBaseline(): Record<string, Figure> | string {
+  if (args.includes('--no-dask')) return 'skipped (--no-dask)';
+  const probe = spawnSync('/usr/bin/python3', ['-c', 'import distributed'], { encoding: 'utf8' });
+  if (probe.status !== 0) return 'not installed (apt-get install -y python3-dask python3-distributed)';
+  const script = fileURLToPath(new URL('../../../bench/core/dask_baseline.py', import.meta.url));
+  const r = spawnSync('/usr/bin/python3', [script, '--scale', String(scale)], { encoding: 'utf8', timeout: 900_000 });
+  if (r.status !== 0) return `failed: ${r.stderr.trim().split('\n').pop()}`;
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, Figure>;
+}
+
+async function main(): Promise<void> {
+  console.log(`core scheduling benchmark: LocalCluster 2 workers x 1 thread, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), scale ${scale}`);
+  const cluster = await LocalCluster.start({ nWorkers: 2, threadsPerWorker: 1, dashboard: false });
+  const client = await Client.connect(cluster);
+  // Warm-up: every code path once on every worker (as the Dask side does).
+  await runSubmit(client, 200);
+  await runMap(client, 200);
+  await runDelayed(client, 70);
+  await runTree(client, 200);
+  const ours: Record<string, Figure> = {
+    submit: await runSubmit(client, n(10_000)),
+    map: await runMap(client, n(10_000)),
+    delayed: await runDelayed(client, n(5_000)),
+    tree: await runTree(client, n(10_000)),
+  };
+  await client.shutdown();
+  await cluster.close();
+  const dask = daskBaseline();
+  const labels: Record<string, string> = {
+    submit: '10,000 submit + gather', map: 'map over 10,000 items', delayed: 'inc/dec/add graph (15,000 tasks)', tree: 'tree reduction, 10,000 leaves',
+  };
+  const rows: string[][] = [['workload', 'tasks', 'tessera tasks/s', 'tessera us/task', 'dask tasks/s', 'dask us/task', 'ratio']];
+  for (const k of Object.keys(ours)) {
+    const o = ours[k]!;
+    const d = typeof dask === 'object' ? dask[k] : undefined;
+    const rate = (f: Figure) => f.tasks / f.seconds;
+    rows.push([
+      labels[k]!, String(o.tasks), rate(o).toFixed(0), ((o.seconds / o.tasks) * 1e6).toFixed(0),
+      d ? rate(d).toFixed(0) : '-', d ? ((d.seconds / d.tasks) * 1e6).toFixed(0) : '-', d ? `${(rate(o) / rate(d)).toFixed(1)}x` : '-',
+    ]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) console.log(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
+  if (typeof dask === 'string') console.log(`dask baseline: ${dask}`);
+  console.log('target: at least 10x Dask\'s tasks/s on every workload');
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
