@@ -7,7 +7,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Client, LocalCluster, Future } from '../../src/index.js';
+import { Client, LocalCluster, Future, moduleFunction } from '../../src/index.js';
+import type * as Udf from '../fixtures/dataframe/udf.js';
 import {
   col, len, readCsv, readParquet, fromPolars, DistributedExecutor, LocalExecutor, currentExecutor, type DataFrame,
 } from '../../src/dataframe/index.js';
@@ -83,6 +84,15 @@ test('persist keeps partitions on the workers as Futures; fromPolars data enters
   const small = fromPolars(await taxi.groupBy('payment_type').agg(len().alias('trips')).collect({ executor: local }));
   const joined = await taxi.join(small, { on: 'payment_type' }).select('payment_type', 'trips').collect();
   assert.equal(joined.height, 8000);
+});
+
+test('mapPartitions with a module function runs on the workers', async () => {
+  const fn = moduleFunction<typeof Udf.doubleFare>(new URL('../fixtures/dataframe/udf.js', import.meta.url), 'doubleFare');
+  const mapped = taxi.mapPartitions(fn, { args: [3], meta: { fare_x: 'float64' } });
+  const got = await mapped.collect();
+  const want = await taxi.select(col('fare_amount').mul(3).alias('fare_x')).collect({ executor: local });
+  assertFramesEqual(got, want, ['fare_x'], 'mapPartitions');
+  assertFramesEqual(await mapped.collect({ executor: local }), want, ['fare_x'], 'mapPartitions locally');
 });
 
 test('a bad row fails the task on the worker and the client sees which file and bytes', async () => {

@@ -727,7 +727,14 @@ async function buildPipeline(p: Pipeline, inputs: readonly Uint8Array[], hooks: 
       } catch (err) {
         throw engineError(err, 'running a partition query');
       }
-      const result: unknown = await fn(polars().wrapFrame(df), ...op.args);
+      let result: unknown;
+      try {
+        result = await fn(polars().wrapFrame(df), ...op.args);
+      } catch (err) {
+        // Polars errors can quote whole columns: keep the message readable, the original as the cause.
+        const msg = err instanceof Error ? err.message : String(err);
+        throw new DataFrameError(`mapPartitions: the function failed: ${msg.length > 2000 ? `${msg.slice(0, 2000)}...` : msg}`, { cause: err });
+      }
       const native = (result as { _df?: NFrame } | null)?._df;
       if (!native || typeof native.lazy !== 'function') {
         throw new DataFrameError(`mapPartitions: the function must return a Polars DataFrame, got ${describe(result)}`);
