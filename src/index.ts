@@ -7,6 +7,7 @@ export type { ClusterLike, ConnectTarget, ConnectOptions, SubmitOptions, Schedul
 export { Future } from './client/future.js';
 export type { FutureStatus } from './client/future.js';
 export { wait, asCompleted } from './client/wait.js';
+export { progress } from './client/progress.js';
 export { delayed, Delayed } from './graph/delayed.js';
 export type { DelayedOptions, Lazy, LazyArgs } from './graph/delayed.js';
 export { moduleFunction, remoteModule } from './graph/functions.js';

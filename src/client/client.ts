@@ -481,6 +481,26 @@ export class Client implements AsyncDisposable {
     return `http://${host}:${port}/status`;
   }
 
+  /**
+   * Records what the cluster does while `fn` runs and writes it as one
+   * self-contained HTML file (task stream, task-group timings, worker memory
+   * over time): the answer to "what happened?" for a batch job nobody could
+   * watch live.
+   */
+  async performanceReport<R>(path: string, fn: () => Promise<R> | R, opts: { title?: string } = {}): Promise<R> {
+    this.ensureOpen();
+    const { id } = (await this.comm.request({ op: 'start-performance-report', ...(opts.title ? { title: opts.title } : {}) })) as Msg & { id: string };
+    let result: R;
+    try {
+      result = await fn();
+    } finally {
+      const r = await this.comm.request({ op: 'stop-performance-report', id });
+      const { writePerformanceReport } = await import('../dashboard/report.js');
+      await writePerformanceReport(path, r.data as Parameters<typeof writePerformanceReport>[1]);
+    }
+    return result;
+  }
+
   /** Releases futures' keys now rather than at garbage collection. */
   release(futures: readonly Future<unknown>[]): void {
     for (const f of futures) f.release();

@@ -104,17 +104,38 @@ export class SchedulerServer implements DashboardSource {
 
   private async startDashboard(advertise: string): Promise<void> {
     const spec = parseHostPortSpec(this.opts.dashboardAddress ?? ':8787');
-    const host = spec.host ?? (this.opts.host === undefined && !this.opts.interface ? '127.0.0.1' : '0.0.0.0');
+    // A loopback scheduler (LocalCluster) keeps its dashboard on loopback too;
+    // a cluster scheduler serves it on every interface, for SSH tunnels.
+    const host = spec.host ?? (this.opts.host === undefined && !this.opts.interface ? '127.0.0.1' : this.opts.host === '127.0.0.1' ? '127.0.0.1' : '0.0.0.0');
+    const { startDashboard } = await import('../dashboard/server.js');
+    let d;
     try {
-      const { startDashboard } = await import('../dashboard/server.js');
-      const d = await startDashboard(this, { address: `${host}:${spec.port}`, logger: this.log });
-      this.dashboardPort = d.port;
-      this.dashboardHost = host === '0.0.0.0' ? advertise : host;
-      this.dashboardClose = d.close;
-      this.log.info(`dashboard at http://${this.dashboardHost}:${d.port}/status`);
+      d = await startDashboard(this, { address: `${host}:${spec.port}`, logger: this.log });
     } catch (err) {
-      this.log.warn(`dashboard not started: ${(err as Error).message}`);
+      if ((err as { code?: string }).code !== 'ERR_TESSERA_DASHBOARD_PORT_IN_USE') throw err;
+      // As Dask does: another cluster has the port; serve on a free one and say where.
+      d = await startDashboard(this, { address: `${host}:0`, logger: this.log });
+      this.log.warn(`dashboard port ${spec.port} is already in use (another cluster?); serving the dashboard on port ${d.port} instead`);
     }
+    this.dashboardPort = d.port;
+    this.dashboardHost = host === '0.0.0.0' ? advertise : host;
+    this.dashboardClose = d.close;
+    this.log.info(`dashboard at http://${this.dashboardHost}:${d.port}/status`);
+  }
+
+  /** Shown on the dashboard's /info page (never the token). */
+  config(): Record<string, unknown> {
+    return {
+      address: this.address,
+      dashboardAddress: this.opts.dashboardAddress ?? ':8787',
+      workerTtlMs: this.workerTtlMs,
+      allowedFailures: this.state.allowedFailures,
+      validate: this.state.validating,
+      schedulerFile: this.opts.schedulerFile ?? null,
+      jobId: this.opts.jobId ?? null,
+      pid: process.pid,
+      node: process.version,
+    };
   }
 
   get services(): { dashboard?: number } {
@@ -285,6 +306,16 @@ export class SchedulerServer implements DashboardSource {
         session.comm.flush();
         void this.close('shutdown requested by a client');
         break;
+      case 'start-performance-report':
+        void this.startRecording(session, msg);
+        break;
+      case 'stop-performance-report': {
+        const rec = this.recorders.get(String(msg.id));
+        this.recorders.delete(String(msg.id));
+        if (!rec) session.comm.replyError(msg, new ProtocolError(`no performance report ${String(msg.id)} is being recorded`));
+        else session.comm.reply(msg, { data: rec.stop() });
+        break;
+      }
       case 'retire-workers':
         this.retireWorkers(msg.workers as string[]).then((r) => session.comm.reply(msg, { retired: r }), (err) => session.comm.replyError(msg, err));
         break;
@@ -294,6 +325,18 @@ export class SchedulerServer implements DashboardSource {
   }
 
   // ----------------------------------------------------------------- requests
+
+  private readonly recorders = new Map<string, import('../dashboard/report.js').PerformanceRecorder>();
+
+  /** Performance reports are recorded here, next to the state, and written by the client. */
+  private async startRecording(session: ClientSession, msg: Msg): Promise<void> {
+    const { PerformanceRecorder } = await import('../dashboard/report.js');
+    const id = randomUUID();
+    const rec = new PerformanceRecorder(this, { ...(typeof msg.title === 'string' ? { title: msg.title } : {}), intervalMs: Number(msg.intervalMs ?? 500) });
+    rec.start();
+    this.recorders.set(id, rec);
+    session.comm.reply(msg, { id });
+  }
 
   info(): Record<string, unknown> {
     const workers: Record<string, unknown> = {};
@@ -455,6 +498,7 @@ export class SchedulerServer implements DashboardSource {
     this.closing = true;
     this.log.info(`scheduler closing (${reason})`);
     for (const t of this.timers) clearInterval(t);
+    for (const rec of this.recorders.values()) rec.stop();
     for (const comm of this.workerComms.values()) comm.sendNow({ op: 'close', reason });
     for (const s of this.clientSessions.values()) s.comm.sendNow({ op: 'scheduler-closing', reason });
     const closing = [...this.workerComms.values(), ...[...this.clientSessions.values()].map((s) => s.comm)].map((c) =>

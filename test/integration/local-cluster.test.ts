@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import {
-  Client, LocalCluster, delayed, compute, remoteModule, wait, asCompleted, TaskError, CancelledError, TesseraError, Future,
+  Client, LocalCluster, delayed, compute, remoteModule, wait, asCompleted, progress, TaskError, CancelledError, TesseraError, Future,
 } from '../../src/index.js';
 import type * as Tasks from '../fixtures/core/tasks.js';
 
@@ -205,4 +205,14 @@ test('a long CPU-bound task does not block the worker: heartbeats and data servi
   const afterInfo = (await client.schedulerInfo()).workers;
   for (const addr of Object.keys(afterInfo)) assert.ok(afterInfo[addr]!.lastSeen > before[addr]!.lastSeen, 'heartbeats kept coming');
   assert.ok((await spin.result()) > 0);
+});
+
+test('progress() reports per task group in batch logs and resolves when the futures are done', async () => {
+  const lines: string[] = [];
+  const stream = { write: (s: string) => { lines.push(s); return true; }, isTTY: false };
+  const fs = client.map((x: number) => x + 1, Array.from({ length: 50 }, (_, i) => i), { pure: false });
+  await progress(fs, { stream, tty: false });
+  const text = lines.join('');
+  assert.match(text, /50\/50/);
+  assert.ok(fs.every((f) => f.done()));
 });
