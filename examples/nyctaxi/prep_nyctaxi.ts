@@ -144,8 +144,8 @@ async function main(argv: string[]): Promise<number> {
       await bar.stop();
     }
 
-    // For debug, show the output folder as seen from every worker.
-    console.log(await client.run((p: string) => fs.readdirSync(p).filter((f) => f.endsWith('.parquet')).length + ' parquet files in ' + p, outputPath));
+    // For debug, show output folders on all nodes (the original's list_output).
+    console.log(await client.run((p: string) => fs.readdirSync(p), outputPath));
 
     const elapsedTime = (performance.now() - startTime) / 1000;
     const rows = written.reduce((s, w) => s + w.rows, 0);
