@@ -121,3 +121,27 @@ test('blocksize null keeps one partition per file; the default is 64 MiB', () =>
   assert.deepEqual(partitionCsvFile(info, { blocksize: 0 }), [{ path: '/x.csv', start: 2, end: info.size }]);
   assert.equal(partitionCsvFile({ ...info, size: 1000 }, {}).length, 1);
 });
+
+test('globs across directories, null markers, header-less files, header-only files', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(`${dir}/sub/deeper`, { recursive: true });
+    writeText(dir, 'sub/one.csv', 'a,b\n1,x\n2,NA\n');
+    writeText(dir, 'sub/empty.csv', 'a,b\n');
+    writeText(dir, 'sub/deeper/two.csv', 'a,b\n3,y\n');
+    const all = readCsv(`${dir}/sub/**/*.csv`, { nullValues: ['NA'] });
+    assert.equal(all.npartitions, 3);
+    assert.deepEqual((await all.collect()).sort('a').toRecords(), [{ a: 1, b: 'x' }, { a: 2, b: null }, { a: 3, b: 'y' }]);
+    assert.equal(await readCsv(`${dir}/sub/empty.csv`).count(), 0);
+    writeText(dir, 'raw.txt', '5;q\n6;r');
+    const named = readCsv(`${dir}/raw.txt`, { header: false, sep: ';', names: ['n', 's'] });
+    assert.deepEqual(named.dtypes, { n: 'int64', s: 'string' });
+    assert.deepEqual((await named.collect()).toRecords(), [{ n: 5, s: 'q' }, { n: 6, s: 'r' }]);
+    assert.deepEqual(readCsv(`${dir}/raw.txt`, { header: false, sep: ';' }).columns, ['column_1', 'column_2']);
+    assert.throws(() => readCsv(`${dir}/raw.txt`, { header: false, sep: ';', names: ['only'] }), /names gives 1 column names but .* has 2 columns/);
+    assert.throws(() => readCsv(`${dir}/sub/one.csv`, { dtypes: { nope: 'int32' } }), /dtypes names column\(s\) 'nope' not in/);
+  } finally {
+    cleanup();
+  }
+});

@@ -446,7 +446,7 @@ export function readCsvBytes(bytes: Buffer, source: Extract<SourceSpec, { kind: 
   if (source.format.nullValues.length) options.nullValues = [...source.format.nullValues];
   if (bytes.length === 0) {
     const z = zeroFrame(source.schema);
-    return source.columns ? z.select(source.columns.map((c) => N.col(c))) : z;
+    return source.columns ? z.lazy().select(source.columns.map((c) => N.col(c))).collectSync('auto') : z;
   }
   try {
     return N.readCsv(bytes, options);
