@@ -69,7 +69,7 @@ export function readCsv(globOrPaths: string | readonly string[], options: ReadCs
   const nullValues = options.nullValues === undefined ? [] : typeof options.nullValues === 'string' ? [options.nullValues] : [...options.nullValues];
 
   const sample = readSample(first, options.sampleBytes ?? 1024 * 1024, { newlinesInQuotes: options.newlinesInQuotes ?? false, quoteChar });
-  let schema = inferCsvSchema(sample, { sep, quoteChar, nullValues, ignoreErrors: true, hasHeader: header, ...(options.names ? { names: options.names } : {}) }, first.path);
+  let schema = inferCsvSchema(sample, { sep, quoteChar, nullValues, ignoreErrors: true, hasHeader: header }, first.path);
   let names = Object.keys(schema);
   if (options.names) {
     if (options.names.length !== names.length) {
