@@ -13,6 +13,7 @@ const subcommands: Record<string, Subcommand> = {
   scheduler: { summary: 'run a scheduler', load: () => import('./scheduler.js') },
   worker: { summary: 'run a worker connected to a scheduler', load: () => import('./worker.js') },
   mpi: { summary: 'run a whole cluster under mpirun/srun (rank 0 scheduler, others workers)', load: () => import('./mpi.js') },
+  slurm: { summary: 'Slurm helpers: print the job script a SlurmCluster submits (job-script)', load: () => import('./slurm.js') },
   'demo-data': { summary: 'generate NYC-taxi-like CSV files for demos and benchmarks', load: () => import('./demo-data.js') },
 };
 
