@@ -467,7 +467,7 @@ export function readCsvBytes(bytes: Buffer, source: Extract<SourceSpec, { kind: 
 }
 
 /** Infers CSV column types from the head of a file (which must start with the header line when hasHeader). */
-export function inferCsvSchema(head: Buffer, format: Omit<CsvFormat, 'names'> & { hasHeader: boolean; names?: readonly string[] }, path: string): Schema {
+export function inferCsvSchema(head: Buffer, format: Omit<CsvFormat, 'names'> & { hasHeader: boolean }, path: string): Schema {
   const { N } = polars();
   let df: NFrame;
   try {
@@ -495,14 +495,7 @@ export function inferCsvSchema(head: Buffer, format: Omit<CsvFormat, 'names'> & 
   } catch (err) {
     throw new DataFrameError(`cannot infer the column types of ${path}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
-  const inferred = nativeSchema(df);
-  if (format.names && !format.hasHeader) {
-    const out: Schema = {};
-    const types = Object.values(inferred);
-    format.names.forEach((n, i) => (out[n] = types[i] ?? 'string'));
-    return out;
-  }
-  return inferred;
+  return nativeSchema(df);
 }
 
 // ------------------------------------------------------------- IPC
