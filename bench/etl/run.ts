@@ -148,15 +148,18 @@ export async function runEtlBench(options: { data?: string; rows?: number; skipD
 
 const isMain = process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
 if (isMain) {
+  // Not strict: `npm run bench -- <flags>` hands every benchmark the same flags.
   const { values } = parseArgs({
     options: { data: { type: 'string' }, rows: { type: 'string' }, 'skip-dask': { type: 'boolean' }, json: { type: 'string' }, repeat: { type: 'string' } },
+    strict: false,
   });
+  const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
   runEtlBench({
-    ...(values.data ? { data: values.data } : {}),
-    ...(values.rows ? { rows: Number(values.rows) } : {}),
-    skipDask: values['skip-dask'] ?? false,
-    ...(values.json ? { json: values.json } : {}),
-    ...(values.repeat ? { repeat: Number(values.repeat) } : {}),
+    ...(str(values.data) ? { data: str(values.data)! } : {}),
+    ...(str(values.rows) ? { rows: Number(values.rows) } : {}),
+    skipDask: values['skip-dask'] === true,
+    ...(str(values.json) ? { json: str(values.json)! } : {}),
+    ...(str(values.repeat) ? { repeat: Number(values.repeat) } : {}),
   }).catch((err: unknown) => {
     console.error(err);
     process.exitCode = 1;
