@@ -501,6 +501,24 @@ export class Client implements AsyncDisposable {
     return result;
   }
 
+  /**
+   * Removes workers gracefully: they stop getting work and hand the results
+   * only they hold to other workers before they exit. Resolves once they are gone.
+   */
+  async retireWorkers(workers: string[], opts: { timeoutMs?: number } = {}): Promise<void> {
+    this.ensureOpen();
+    const before = await this.schedulerInfo();
+    const leaving = Object.entries(before.workers).filter(([addr, w]) => workers.includes(addr) || workers.includes(w.name)).map(([addr]) => addr);
+    await this.comm.request({ op: 'retire-workers', workers });
+    const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+    for (;;) {
+      const info = await this.schedulerInfo();
+      if (leaving.every((a) => !(a in info.workers))) return;
+      if (Date.now() > deadline) throw new TimeoutError(`workers ${leaving.join(', ')} did not retire within ${opts.timeoutMs ?? 120_000} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   /** Releases futures' keys now rather than at garbage collection. */
   release(futures: readonly Future<unknown>[]): void {
     for (const f of futures) f.release();

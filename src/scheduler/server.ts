@@ -256,11 +256,9 @@ export class SchedulerServer implements DashboardSource {
         if (s) this.apply(this.state.confirmSteal(key, s.victim, s.thief, Boolean(msg.ok)));
         break;
       }
-      case 'retiring': {
-        const ws = this.state.workers.get(address);
-        if (ws) ws.status = 'closing';
+      case 'retiring':
+        this.beginRetirement(address);
         break;
-      }
       default:
         throw new ProtocolError(`unknown worker op '${msg.op}'`);
     }
@@ -447,7 +445,52 @@ export class SchedulerServer implements DashboardSource {
     }
   }
 
+  /** Retiring workers: give away unstarted tasks now; data is handed off in `progressRetirements`. */
+  private beginRetirement(address: string): void {
+    const comm = this.workerComms.get(address);
+    const ws = this.state.workers.get(address);
+    if (!comm || !ws) return;
+    this.log.info(`worker ${ws.name} (${address}) is retiring: moving its work and data to other workers`);
+    this.retiring.set(address, { since: Date.now(), asked: new Map() });
+    for (const key of this.state.retireWorker(address)) {
+      if (this.stealsInFlight.has(key)) continue;
+      this.stealsInFlight.set(key, { victim: address, thief: '' });
+      comm.send({ op: 'steal-request', key });
+    }
+  }
+
+  private readonly retiring = new Map<string, { since: number; asked: Map<string, number> }>();
+
+  /** Copies data only a retiring worker holds to others, then lets it go. */
+  private progressRetirements(): void {
+    const now = Date.now();
+    for (const [address, r] of this.retiring) {
+      const comm = this.workerComms.get(address);
+      if (!comm) {
+        this.retiring.delete(address);
+        continue;
+      }
+      const plan = this.state.handoffPlan(address);
+      if (plan.done || now - r.since > 120_000) {
+        this.retiring.delete(address);
+        comm.send({ op: 'close', reason: 'retired' });
+        continue;
+      }
+      const byTarget = new Map<string, { key: string; nbytes: number; who: string[] }[]>();
+      for (const m of plan.moves) {
+        // Ask again only if an earlier request went unanswered for a while.
+        if (now - (r.asked.get(m.key) ?? 0) < 10_000) continue;
+        r.asked.set(m.key, now);
+        let list = byTarget.get(m.to.address);
+        if (!list) byTarget.set(m.to.address, (list = []));
+        list.push({ key: m.key, nbytes: m.nbytes, who: [address] });
+      }
+      for (const [target, keys] of byTarget) this.workerComms.get(target)?.send({ op: 'acquire-replicas', keys });
+    }
+  }
+
   private balance(): void {
+    if (this.retiring.size) this.progressRetirements();
     for (const { ts, victim, thief } of this.state.planSteals()) {
       if (this.stealsInFlight.has(ts.key)) continue;
       const comm = this.workerComms.get(victim.address);

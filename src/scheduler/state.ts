@@ -878,6 +878,36 @@ export class SchedulerState {
     return eff;
   }
 
+  // ------------------------------------------------------------- retirement
+
+  /**
+   * A worker is leaving gracefully (lifetime, walltime, scale-down): it gets
+   * no new work, and its not-yet-started tasks are offered to others through
+   * the steal protocol. Returns the keys to ask it to give up.
+   */
+  retireWorker(address: string): string[] {
+    const ws = this.workers.get(address);
+    if (!ws || ws.status === 'removed') return [];
+    ws.status = 'closing';
+    return [...ws.processing.keys()].filter((ts) => !ts.workerRestrictions).map((ts) => ts.key);
+  }
+
+  /**
+   * What a retiring worker still has to do before it may leave: the keys
+   * only it holds, each with a running worker to copy it to. Empty when it
+   * is done (nothing processing, nothing unique).
+   */
+  handoffPlan(address: string): { done: boolean; moves: { key: string; nbytes: number; to: WorkerState }[] } {
+    const ws = this.workers.get(address);
+    if (!ws) return { done: true, moves: [] };
+    if (ws.processing.size > 0) return { done: false, moves: [] };
+    const targets = this.running().sort((a, b) => a.nbytes - b.nbytes);
+    const unique = [...ws.hasWhat].filter((ts) => ts.whoHas.size === 1);
+    if (unique.length === 0 || targets.length === 0) return { done: true, moves: [] };
+    const moves = unique.map((ts, i) => ({ key: ts.key, nbytes: ts.nbytes, to: targets[i % targets.length]! }));
+    return { done: false, moves };
+  }
+
   // --------------------------------------------------------------- stealing
 
   /**

@@ -43,6 +43,8 @@ interface Fetch {
   nbytes: number;
   inFlight: boolean;
   waiters: Set<WorkerTask>;
+  /** Fetched to hold a copy (a retiring worker's data), not for a task. */
+  replica: boolean;
 }
 
 function toWire(sv: SerializedValue): WireValue {
@@ -197,6 +199,13 @@ export class WorkerServer {
           (err) => this.scheduler?.replyError(msg, err),
         );
         break;
+      case 'acquire-replicas':
+        for (const k of msg.keys as { key: string; nbytes: number; who: string[] }[]) {
+          if (this.store.has(k.key) || this.fetches.has(k.key)) continue;
+          this.fetches.set(k.key, { key: k.key, who: k.who.filter((w) => w !== this.address), nbytes: k.nbytes, inFlight: false, waiters: new Set(), replica: true });
+        }
+        this.scheduleFetches();
+        break;
       case 'retire':
         this.retire('asked by the scheduler').then(() => undefined);
         this.scheduler?.reply(msg);
@@ -225,7 +234,7 @@ export class WorkerServer {
       if (this.store.has(dep.key)) continue;
       t.missing.add(dep.key);
       let f = this.fetches.get(dep.key);
-      if (!f) this.fetches.set(dep.key, (f = { key: dep.key, who: [], nbytes: dep.nbytes, inFlight: false, waiters: new Set() }));
+      if (!f) this.fetches.set(dep.key, (f = { key: dep.key, who: [], nbytes: dep.nbytes, inFlight: false, waiters: new Set(), replica: false }));
       for (const w of dep.who) if (!f.who.includes(w) && w !== this.address) f.who.push(w);
       f.waiters.add(t);
     }
@@ -270,7 +279,7 @@ export class WorkerServer {
       const byPeer = new Map<string, Fetch[]>();
       for (const f of this.fetches.values()) {
         if (f.inFlight) continue;
-        if (f.waiters.size === 0) {
+        if (f.waiters.size === 0 && !f.replica) {
           this.fetches.delete(f.key);
           continue;
         }
@@ -450,13 +459,23 @@ export class WorkerServer {
 
   // -------------------------------------------------------------------- close
 
-  /** Stop taking work, finish what runs, then leave (lifetime / walltime). */
-  async retire(reason: string): Promise<void> {
+  /**
+   * Leave gracefully (lifetime / walltime / scale-down): the scheduler stops
+   * sending work, moves unstarted tasks elsewhere, copies data only this
+   * worker holds to others, and then tells it to close. If that takes too
+   * long (or the scheduler is gone), close anyway: lost results are
+   * recomputed from their lineage.
+   */
+  async retire(reason: string, graceMs = 60_000): Promise<void> {
     if (this.retiring || this.closing) return;
     this.retiring = true;
     this.log.info(`worker ${this.name} retiring: ${reason}`);
-    this.scheduler?.send({ op: 'retiring' });
-    await this.close();
+    if (!this.scheduler) return this.close();
+    this.scheduler.send({ op: 'retiring' });
+    const timer = setTimeout(() => void this.close(), graceMs);
+    timer.unref();
+    await this.finished;
+    clearTimeout(timer);
   }
 
   async close(): Promise<void> {

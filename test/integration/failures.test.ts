@@ -165,3 +165,19 @@ test('a worker over its memory target spills to disk and still serves every resu
     assert.equal(v[123], i);
   });
 });
+
+test('a retiring worker hands its results to another worker instead of losing them', async () => {
+  await using cluster = await LocalCluster.start({ nWorkers: 2, dashboard: false, validate: true });
+  await using client = await Client.connect(cluster);
+  // Random values: recomputing them would give different numbers, so equality proves they were moved.
+  const random = (i: number) => ({ i, r: Math.random() });
+  const held = Array.from({ length: 20 }, (_, i) => client.submit({ fn: random, args: [i], workers: ['1'], pure: false }));
+  const before = await client.gather(held);
+  // And work queued behind a long task on the leaving worker moves too.
+  const blocker = client.submit({ fn: tasks.slowInc, args: [0, 1500], workers: ['1'], allowOtherWorkers: true, pure: false });
+  await client.retireWorkers(['1'], { timeoutMs: 60_000 });
+  const info = await client.schedulerInfo();
+  assert.deepEqual(Object.values(info.workers).map((w) => w.name), ['0']);
+  assert.deepEqual(await client.gather(held), before, 'the same values: handed over, not recomputed');
+  assert.equal(await blocker.result(), 1);
+});

@@ -325,3 +325,25 @@ for (const seed0 of [1, 7, 42, 1234, 99991]) {
     for (const ts of s.tasks.values()) if (ts.state === 'memory') assert.ok(ts.whoWants.size > 0, `${ts.key} held without anyone wanting it`);
   });
 }
+
+test('a retiring worker gets no new work and plans to hand off data only it holds', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1');
+  worker(s, 'w2');
+  s.updateGraph('c', [def('a', [], { workers: ['w1'] }), def('b', [], { workers: ['w2'] })], ['a', 'b']);
+  s.taskFinished('w1', 'a', 8, 'number', []);
+  s.taskFinished('w2', 'b', 8, 'number', []);
+  s.updateGraph('c', [def('p', [], { workers: ['w1'] })], ['p']);
+  assert.deepEqual(s.retireWorker('w1'), [], 'restricted work stays');
+  assert.equal(s.handoffPlan('w1').done, false, 'still processing p');
+  s.taskFinished('w1', 'p', 8, 'number', []);
+  const plan = s.handoffPlan('w1');
+  assert.deepEqual(plan.moves.map((m) => [m.key, m.to.address]).sort(), [['a', 'w2'], ['p', 'w2']]);
+  // New root tasks avoid the retiring worker.
+  s.updateGraph('c', [def('r')], ['r']);
+  assert.equal(s.tasks.get('r')!.processingOn!.address, 'w2');
+  s.addKeys('w2', ['a', 'p']);
+  assert.equal(s.handoffPlan('w1').done, true);
+  s.removeWorker('w1');
+  assert.equal(state(s, 'a'), 'memory', 'nothing lost');
+});
