@@ -16,6 +16,8 @@ let ownsInit = false;
 let exitHookInstalled = false;
 /** The error that is ending the process, if any (see onExit). */
 let fatalError: { error: unknown } | undefined;
+/** Set when another rank of the job died: MPI_Finalize would wait for it forever. */
+let peerLost = false;
 
 /**
  * What the binding does when the process exits while MPI is initialised:
@@ -34,6 +36,22 @@ export function setExitPolicy(policy: ExitPolicy): void {
   exitPolicy = policy;
 }
 
+/**
+ * @internal Another rank of the job is gone (killed, crashed, its node lost)
+ * and the launcher did not end the job (srun without --kill-on-bad-exit,
+ * mpirun --enable-recovery). MPI_Finalize synchronises with every rank, dead
+ * ones included, and would never return; after this call a zero exit skips
+ * it, and a non-zero exit still aborts the job.
+ */
+export function markPeerLost(): void {
+  peerLost = true;
+}
+
+/** @internal The error ending the process has already been printed; the exit hook must not print it again. */
+export function fatalErrorReported(): void {
+  fatalError = undefined;
+}
+
 /** @internal The loaded library, loading it on first use (without initialising MPI). */
 export function loadLibrary(env: Env = process.env): MpiLibrary {
   library ??= MpiLibrary.load(env);
@@ -47,6 +65,20 @@ export function loadLibrary(env: Env = process.env): MpiLibrary {
  */
 export function libraryInfo(): LibraryInfo {
   return { ...loadLibrary().info };
+}
+
+/**
+ * @internal Called by Tessera's own entry points (initialize, execute,
+ * `tessera mpi`) before MPI starts. They send a few small messages over MPI
+ * and everything else over TCP, so under OpenMPI's launcher, and unless the
+ * user chose a messaging layer (OMPI_MCA_pml), they ask for ob1: OpenMPI's
+ * default first probes UCX, which takes about 250 ms of every rank's start
+ * (ob1: about 40 ms). Every rank of a launch sees the same environment, so
+ * all of them make the same choice, as MPI requires.
+ */
+export function preferQuickStart(env: NodeJS.ProcessEnv = process.env): void {
+  if (worldComm || library?.finalizedHere) return;
+  if (env.OMPI_COMM_WORLD_SIZE !== undefined && env.OMPI_MCA_pml === undefined) env.OMPI_MCA_pml = 'ob1';
 }
 
 /** True while MPI is initialised and not finalized in this process. */
@@ -78,6 +110,7 @@ function onExit(code: number): void {
     lib.fn.Abort(lib.abi.COMM_WORLD, code);
     return;
   }
+  if (peerLost) return;
   lib.finalizedHere = true;
   lib.fn.Finalize();
 }

@@ -45,6 +45,20 @@ export interface JobResult {
   stderr: string;
   timedOut: boolean;
   elapsedMs: number;
+  /** Processes of the job's process group still alive when the launcher exited (then killed): ranks that outlived their job. */
+  leftovers: string[];
+}
+
+/** The processes (pid and command) in process group `pgid`. */
+function processGroup(pgid: number): string[] {
+  const r = spawnSync('ps', ['-eo', 'pid=,pgid=,stat=,args='], { encoding: 'utf8', timeout: 10_000 });
+  const out: string[] = [];
+  for (const line of (r.stdout ?? '').split('\n')) {
+    const m = /^\s*(\d+)\s+(\d+)\s+(\S+)\s+(.*)$/.exec(line);
+    // Zombies are already dead, waiting for their parent to reap them.
+    if (m && Number(m[2]) === pgid && !m[3]!.startsWith('Z')) out.push(`${m[1]} ${m[4]}`);
+  }
+  return out;
 }
 
 /** The environment for a job: ours without launcher variables (a test run under mpirun must not leak its own), plus root-friendly OpenMPI settings. */
@@ -73,7 +87,11 @@ export function jobEnv(extra: Record<string, string | undefined> = {}): NodeJS.P
  * Runs a command in its own process group and kills the whole group after
  * `timeoutMs`, so a hung MPI job fails the test instead of hanging CI.
  */
-export function runJob(command: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<JobResult> {
+export function runJob(
+  command: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; onStdout?: (text: string, child: import('node:child_process').ChildProcess) => void } = {},
+): Promise<JobResult> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const started = Date.now();
   return new Promise((resolve, reject) => {
@@ -81,7 +99,10 @@ export function runJob(command: string, args: string[], opts: { env?: NodeJS.Pro
     let stdout = '';
     let stderr = '';
     let timedOut = false;
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      opts.onStdout?.(stdout, child);
+    });
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const killGroup = (signal: NodeJS.Signals) => {
       try {
@@ -101,9 +122,11 @@ export function runJob(command: string, args: string[], opts: { env?: NodeJS.Pro
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      const elapsedMs = Date.now() - started;
+      const leftovers = processGroup(child.pid!);
       // Anything left in the group (a rank the launcher did not reap) goes too.
       killGroup('SIGKILL');
-      resolve({ code, signal, stdout, stderr, timedOut, elapsedMs: Date.now() - started });
+      resolve({ code, signal, stdout, stderr, timedOut, elapsedMs, leftovers });
     });
   });
 }
@@ -120,7 +143,7 @@ export function fixtureLines<T = Record<string, unknown>>(output: string, kind: 
 /** A readable dump of a job for assertion messages. */
 export function describeJob(r: JobResult): string {
   const tail = (s: string) => (s.length > 4000 ? `...${s.slice(-4000)}` : s);
-  return `exit code ${r.code}, signal ${r.signal}${r.timedOut ? ', TIMED OUT' : ''}, ${r.elapsedMs} ms\n--- stdout ---\n${tail(r.stdout)}\n--- stderr ---\n${tail(r.stderr)}`;
+  return `exit code ${r.code}, signal ${r.signal}${r.timedOut ? ', TIMED OUT' : ''}, ${r.elapsedMs} ms${r.leftovers.length ? `, left behind: ${r.leftovers.join('; ')}` : ''}\n--- stdout ---\n${tail(r.stdout)}\n--- stderr ---\n${tail(r.stderr)}`;
 }
 
 /** The OpenMPI launcher arguments every test uses. */

@@ -86,14 +86,15 @@ function rankList(ranks: number[]): string {
 /**
  * Runs the bootstrap on every rank of `comm` (each must call it with the
  * same root). `produce` runs on the root only, after every rank has checked
- * in; its result reaches every rank. On the root, a missing rank fails with
+ * in, and gets the check-ins (rank, host, pid) ordered by rank; its result
+ * reaches every rank. On the root, a missing rank fails with
  * CheckInTimeoutError naming the ranks; a `produce` that throws is reported
  * to all ranks (BootstrapFailedError there) and rethrown on the root.
  * Elsewhere, a root that goes silent fails with a TimeoutError naming it.
  */
 export async function bootstrap<T>(
   comm: Communicator,
-  produce: (() => T | Promise<T>) | null,
+  produce: ((peers: PeerInfo[]) => T | Promise<T>) | null,
   opts: BootstrapOptions,
 ): Promise<BootstrapResult<T>> {
   const { root } = opts;
@@ -108,7 +109,7 @@ export async function bootstrap<T>(
   return { value: await memberSide<T>(comm, root, timeoutMs), peers: null };
 }
 
-async function rootSide<T>(comm: Communicator, produce: () => T | Promise<T>, root: number, timeoutMs: number): Promise<BootstrapResult<T>> {
+async function rootSide<T>(comm: Communicator, produce: (peers: PeerInfo[]) => T | Promise<T>, root: number, timeoutMs: number): Promise<BootstrapResult<T>> {
   const peers = new Map<number, PeerInfo>([[root, { rank: root, host: hostname(), pid: process.pid }]]);
   const deadline = Date.now() + timeoutMs;
   const tellAll = async (message: FromRoot<T>, ranks: Iterable<number>) => {
@@ -134,9 +135,10 @@ async function rootSide<T>(comm: Communicator, produce: () => T | Promise<T>, ro
   // Lets the other ranks restart their clock: producing the value (starting the scheduler) may take a while.
   await tellAll({ kind: 'checked-in' }, peers.keys());
 
+  const sorted = [...peers.values()].sort((a, b) => a.rank - b.rank);
   let value: T;
   try {
-    value = await produce();
+    value = await produce(sorted);
   } catch (err) {
     const e = err as { message?: string; code?: string };
     const message = `MPI bootstrap: rank ${root} failed before the cluster could start: ${e?.message ?? String(err)}`;
@@ -144,7 +146,7 @@ async function rootSide<T>(comm: Communicator, produce: () => T | Promise<T>, ro
     throw err;
   }
   await tellAll({ kind: 'value', value }, peers.keys());
-  return { value, peers: [...peers.values()].sort((a, b) => a.rank - b.rank) };
+  return { value, peers: sorted };
 }
 
 async function memberSide<T>(comm: Communicator, root: number, timeoutMs: number): Promise<T> {

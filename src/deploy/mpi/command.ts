@@ -1,16 +1,109 @@
 /**
  * What `tessera mpi` does once its arguments are parsed (src/cli/mpi.ts):
  * MPI first (before any socket), roles from assignRoles(), the scheduler on
- * its rank, bootstrap() to hand out {address, token, id}, workers elsewhere.
- *
- * Starting the scheduler and workers belongs to the core runtime, which is
- * wired in here separately; until then the command stops with an error
- * rather than pretending to run a cluster.
+ * --scheduler-rank, its contact to every rank over MPI, a worker named
+ * NAME-RANK on every other rank (every rank with --inclusive-workers).
+ * Clients connect through the scheduler file; the job ends when one of them
+ * calls shutdown(). With --no-scheduler the ranks add workers to a cluster
+ * that already runs, found through SCHEDULER_ADDRESS or --scheduler-file.
  */
-import { MpiError } from '../../errors.js';
 import type { MpiCommandOptions } from '../../cli/mpi.js';
+import { world } from '../../mpi/index.js';
+import { preferQuickStart } from '../../mpi/runtime.js';
+import { jobIdFromEnvironment } from '../../mpi/env.js';
+import { assignRoles, type RoleAssignment } from './roles.js';
+import { dashboardLine, infoWanted, rankName, startRank, type RankCluster } from './cluster.js';
+import { describeError, leaveQuietly, sharedError } from './options.js';
+
+const WHO = 'tessera mpi';
+
+/** SIGTERM/SIGINT (mpirun forwards both): close this rank's services so spill directories go too; a second signal exits at once. */
+function closeOnSignals(cluster: RankCluster): void {
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) process.exit(signal === 'SIGINT' ? 130 : 143);
+    signalled = true;
+    void cluster.close();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
 
 export async function runMpiCommand(options: MpiCommandOptions): Promise<number> {
-  void options;
-  throw new MpiError('tessera mpi: starting the scheduler and workers is not wired to the core runtime yet');
+  // MPI before any socket or thread (dask-mpi PR#100).
+  preferQuickStart();
+  const comm = world();
+  let assignment: RoleAssignment;
+  try {
+    assignment = assignRoles(comm.size, {
+      clientRank: null,
+      schedulerRank: options.schedulerRank,
+      scheduler: options.scheduler,
+      exclusiveWorkers: options.exclusiveWorkers,
+      workerName: options.name,
+      minWorkers: 0,
+    });
+  } catch (err) {
+    // The same on every rank: rank 0 reports it (and its non-zero exit ends the job).
+    if (comm.rank === 0) throw err;
+    return leaveQuietly();
+  }
+
+  const jobId = jobIdFromEnvironment();
+  let cluster: RankCluster;
+  try {
+    cluster = await startRank({
+      comm,
+      assignment,
+      scheduler: {
+        port: options.schedulerPort,
+        dashboard: options.dashboard,
+        dashboardAddress: options.dashboardAddress,
+        ...(options.schedulerFile ? { file: options.schedulerFile } : {}),
+        ...(options.interface ? { interface: options.interface } : {}),
+        ...(jobId ? { jobId } : {}),
+      },
+      ...(options.scheduler
+        ? {}
+        : {
+            external: {
+              ...(options.schedulerAddress ? { address: options.schedulerAddress } : {}),
+              ...(options.schedulerFile ? { file: options.schedulerFile } : {}),
+            },
+          }),
+      worker: {
+        nthreads: options.nthreads,
+        memoryLimit: options.memoryLimit,
+        nanny: options.nanny,
+        options: options.workerOptions,
+        ...(options.localDirectory ? { localDirectory: options.localDirectory } : {}),
+        ...(options.interface ? { interface: options.interface } : {}),
+      },
+      quiet: false,
+      timeoutMs: 60_000,
+      clientWaitsForWorkers: false,
+      watchClientExit: false,
+      who: WHO,
+    });
+  } catch (err) {
+    if (sharedError(err, comm.rank)) return leaveQuietly();
+    process.stderr.write(`${WHO}: rank ${comm.rank}: ${describeError(err)}\n`);
+    process.exit(1);
+  }
+
+  if (cluster.roles.scheduler) {
+    const line = dashboardLine(cluster.contact, WHO);
+    if (line && infoWanted()) process.stderr.write(`${line}\n`);
+    if (assignment.workerRanks.length === 0) {
+      process.stderr.write(`${WHO}: no rank of this job runs a worker; add workers with: tessera mpi --no-scheduler --scheduler-file FILE --name OTHER\n`);
+    }
+  }
+  closeOnSignals(cluster);
+  const outcome = await cluster.serve();
+  await cluster.end();
+  if (outcome.kind === 'scheduler-lost') {
+    process.stderr.write(`${WHO}: the scheduler on ${rankName(cluster.contact.peers, outcome.rank)} is gone; rank ${comm.rank} stops\n`);
+  }
+  // Exit here rather than wait for the event loop to drain: a rank is done when its services are.
+  process.exit(outcome.kind === 'done' ? 0 : 1);
 }

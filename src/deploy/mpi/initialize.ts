@@ -1,0 +1,264 @@
+/**
+ * initialize() and sendCloseSignal(), with dask-mpi's semantics: the same
+ * script runs on every rank; rank 0 becomes the scheduler, rank 1 goes on
+ * as the client, every other rank becomes a worker named by its rank.
+ *
+ *   import { initialize } from 'tessera/mpi';
+ *   await initialize();                  // only rank 1 gets past this line
+ *   const { Client } = await import('tessera');
+ *   const client = await Client.connect();
+ *   ...
+ *   await client.close();                // the script ends: every rank exits
+ *
+ * How the client's end reaches the other ranks (exit: true):
+ * - the script ends normally (Node's event loop drains, 'beforeExit'): the
+ *   cluster is shut down through a client, and the rank exits with the
+ *   script's exit code;
+ * - an uncaught exception or unhandled rejection: printed, the cluster is
+ *   shut down, and the rank exits with status 1, which makes mpirun/srun
+ *   exit non-zero;
+ * - process.exit() called by the script: there is no time for network
+ *   traffic, so an MPI message tells the scheduler's rank to shut down;
+ * - the process is killed: the scheduler's rank sees its lifeline close and
+ *   shuts the cluster down (lifeline.ts).
+ */
+import { Socket } from 'node:net';
+import { inspect } from 'node:util';
+import { MpiError } from '../../errors.js';
+import { world, type Communicator } from '../../mpi/index.js';
+import { fatalErrorReported, preferQuickStart } from '../../mpi/runtime.js';
+import { jobIdFromEnvironment } from '../../mpi/env.js';
+import { assignRoles, type RoleAssignment } from './roles.js';
+import { RANK_TAGS, RankCluster, dashboardLine, infoWanted, rankName, startRank, trace, type Outcome } from './cluster.js';
+import { describeError, leaveQuietly, resolveCommon, sharedError, type ClusterOptions, type ResolvedCommon } from './options.js';
+
+export interface InitializeOptions extends ClusterOptions {
+  /**
+   * true (default): ranks other than the client's exit the process when the
+   * cluster shuts down, and the client's end shuts the cluster down.
+   * false: they resolve `false` instead, and the client must call
+   * sendCloseSignal() (for clusters inside a larger MPI program).
+   */
+  exit?: boolean;
+}
+
+const WHO = 'tessera/mpi';
+/** The cluster this process takes part in, while it runs. */
+let active: RankCluster | null = null;
+let starting = false;
+
+/** Sets the variables Client.connect() reads when called without arguments. */
+export function exportContact(cluster: RankCluster): void {
+  process.env.TESSERA_SCHEDULER_ADDRESS = cluster.contact.address;
+  process.env.TESSERA_TOKEN = cluster.contact.token;
+}
+
+/** Prints the dashboard line (client's rank). */
+export function announceDashboard(cluster: RankCluster): void {
+  const line = dashboardLine(cluster.contact, WHO);
+  if (line && infoWanted()) process.stderr.write(`${line}\n`);
+}
+
+export function warnIfNoWorkers(assignment: RoleAssignment, rank: number, who: string): void {
+  if (assignment.workerRanks.length === 0 && rank === (assignment.clientRank ?? assignment.schedulerRank ?? 0)) {
+    process.stderr.write(
+      `${who}: this job of ${assignment.size} rank${assignment.size === 1 ? '' : 's'} has no rank left for a worker; tasks will wait until ` +
+        `workers join (launch more ranks, or add workers with: tessera mpi --no-scheduler --scheduler-file FILE)\n`,
+    );
+  }
+}
+
+export function lostMessage(cluster: RankCluster, outcome: Outcome): string {
+  if (outcome.kind === 'scheduler-lost') {
+    return `${WHO}: the scheduler on ${rankName(cluster.contact.peers, outcome.rank)} is gone (its process ended without shutting the cluster down); rank ${cluster.rank} stops`;
+  }
+  if (outcome.kind === 'client-lost') {
+    return `${WHO}: the client on ${rankName(cluster.contact.peers, outcome.rank)} is gone; the cluster was shut down`;
+  }
+  return '';
+}
+
+/**
+ * Shuts the cluster down from the client's side: through a client
+ * connection, unless the scheduler has already ended (the script called
+ * client.shutdown()). Never takes longer than `timeoutMs`.
+ */
+export async function shutdownCluster(cluster: RankCluster, timeoutMs = 5_000): Promise<void> {
+  const schedulerRank = cluster.assignment.schedulerRank;
+  if (cluster.schedulerEnded || (schedulerRank !== null && cluster.lostRanks.has(schedulerRank))) return;
+  const { address, token } = cluster.contact;
+  const viaClient = (async () => {
+    const { Client } = await import('../../client/client.js');
+    const client = await Client.connect({ address, token }, { timeoutMs: 2_000, setAsCurrent: false });
+    await client.shutdown();
+  })().catch(() => {
+    // refused or closed during the handshake: the scheduler is already closing
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const waits: Promise<unknown>[] = [viaClient, new Promise((r) => (timer = setTimeout(r, timeoutMs)))];
+  if (cluster.lifelineClosed) waits.push(cluster.lifelineClosed);
+  await Promise.race(waits);
+  clearTimeout(timer);
+}
+
+function exitCodeNow(): number {
+  const c = process.exitCode;
+  const n = typeof c === 'number' ? c : Number(c ?? 0);
+  return Number.isInteger(n) ? n : 1;
+}
+
+/**
+ * Closes this process's TCP connections at once (process 'exit'). The exit
+ * hook then waits in MPI_Finalize for the other ranks, with the process and
+ * its sockets still alive; the scheduler, shutting down, would wait for the
+ * client's connection to close until its own timeout.
+ */
+function closeConnectionsNow(): void {
+  const handles = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.() ?? [];
+  for (const h of handles) {
+    if (h instanceof Socket && h !== process.stdout && h !== process.stderr && h.remoteAddress !== undefined) h.destroy();
+  }
+}
+
+/** exit: true on the client's rank: the end of the script ends the cluster and the process. */
+function installClientEnd(cluster: RankCluster): void {
+  let ending = false;
+  const schedulerRank = cluster.assignment.schedulerRank;
+  const finish = async (code: number, error?: { error: unknown }): Promise<void> => {
+    if (ending) return;
+    ending = true;
+    trace(cluster.rank, 'client-ended');
+    if (error) {
+      // As Node would print it; the MPI exit hook must not print it a second time.
+      process.stderr.write(`${inspect(error.error)}\n\n`);
+      fatalErrorReported();
+      process.stderr.write(`${WHO}: the client script on rank ${cluster.rank} failed; shutting the cluster down\n`);
+    }
+    await shutdownCluster(cluster);
+    await cluster.end();
+    trace(cluster.rank, 'exit');
+    process.exit(code);
+  };
+  process.on('beforeExit', () => void finish(exitCodeNow()));
+  // The script may be busy with something other than the cluster: do not let it run on without one.
+  void cluster.schedulerLost.then((rank) => {
+    if (ending) return;
+    process.stderr.write(`${lostMessage(cluster, { kind: 'scheduler-lost', rank })}\n`);
+    void finish(1);
+  });
+  process.on('uncaughtException', (error) => void finish(1, { error }));
+  // Before the MPI hook's own 'exit' listener (which finalizes): process.exit() from the script.
+  process.prependListener('exit', () => {
+    if (ending || schedulerRank === null || schedulerRank === cluster.rank) return;
+    if (cluster.schedulerEnded || cluster.lostRanks.has(schedulerRank)) return;
+    try {
+      // A small message goes out eagerly: MPI_Send returns at once.
+      cluster.comm.send({ exiting: true }, schedulerRank, RANK_TAGS.clientExit);
+    } catch {
+      // MPI is unusable; the lifeline tells the scheduler's rank instead
+    }
+    closeConnectionsNow();
+  });
+}
+
+/**
+ * Turns the ranks of an MPI job into a Tessera cluster (dask-mpi's
+ * initialize): rank 0 runs the scheduler, rank 1 resolves `true` and goes on
+ * as the client, ranks 2 and up run workers named '2', '3', ...
+ *
+ * MPI is initialised first, before this process opens a socket or starts a
+ * thread. With `exit: true` (default) the other ranks never resolve: they
+ * exit the process when the cluster shuts down, which the client's end
+ * triggers. With `exit: false` they resolve `false` after the shutdown and
+ * the client calls sendCloseSignal().
+ *
+ * Rejects with WorldTooSmallError (code ERR_TESSERA_WORLD_TOO_SMALL) in a
+ * world of 1 rank, and with the cause when the cluster cannot start (the
+ * rank that hit it prints it; a non-zero exit ends the whole job).
+ */
+export async function initialize(opts: InitializeOptions = {}): Promise<boolean> {
+  // MPI before any socket or thread (dask-mpi PR#100).
+  if (!opts.comm) preferQuickStart();
+  const comm: Communicator = opts.comm ?? world();
+  const exit = opts.exit ?? true;
+  let common: ResolvedCommon;
+  let assignment: RoleAssignment;
+  try {
+    if (starting || active) throw new MpiError('initialize() was called while this process already runs a cluster; call it once');
+    common = resolveCommon(opts);
+    assignment = assignRoles(comm.size, { clientRank: 1, schedulerRank: 0, exclusiveWorkers: true, minWorkers: 0 });
+  } catch (err) {
+    if (!exit || comm.rank === 0) throw err;
+    return leaveQuietly();
+  }
+  const roles = assignment.roles(comm.rank);
+  warnIfNoWorkers(assignment, comm.rank, WHO);
+
+  starting = true;
+  let cluster: RankCluster;
+  try {
+    const jobId = jobIdFromEnvironment();
+    cluster = await startRank({
+      comm,
+      assignment,
+      scheduler: {
+        port: 0,
+        dashboard: common.dashboard,
+        dashboardAddress: common.dashboardAddress,
+        ...(common.interface ? { interface: common.interface } : {}),
+        ...(jobId ? { jobId } : {}),
+      },
+      worker: common.worker,
+      quiet: common.quiet,
+      timeoutMs: common.timeoutMs,
+      clientWaitsForWorkers: true,
+      watchClientExit: exit,
+      who: WHO,
+    });
+  } catch (err) {
+    starting = false;
+    if (!exit || roles.client) throw err;
+    if (sharedError(err, comm.rank)) return leaveQuietly();
+    process.stderr.write(`${WHO}: rank ${comm.rank}: ${describeError(err)}\n`);
+    process.exit(1);
+  }
+  starting = false;
+  active = cluster;
+  exportContact(cluster);
+
+  if (roles.client) {
+    announceDashboard(cluster);
+    if (exit) installClientEnd(cluster);
+    return true;
+  }
+
+  const outcome = await cluster.serve();
+  trace(cluster.rank, 'finished');
+  await cluster.end();
+  active = null;
+  trace(cluster.rank, 'exit');
+  if (outcome.kind === 'scheduler-lost') process.stderr.write(`${lostMessage(cluster, outcome)}\n`);
+  if (exit) process.exit(outcome.kind === 'done' ? 0 : 1);
+  if (outcome.kind !== 'done') throw new MpiError(lostMessage(cluster, outcome));
+  return false;
+}
+
+/**
+ * Shuts down the cluster that initialize() started (scheduler and every
+ * worker), from the client's rank: with `exit: false`, call it when the
+ * client is done. Resolves once the scheduler has acknowledged.
+ */
+export async function sendCloseSignal(): Promise<void> {
+  const cluster = active;
+  if (cluster) {
+    await shutdownCluster(cluster, 10_000);
+    await cluster.end();
+    active = null;
+    return;
+  }
+  const address = process.env.TESSERA_SCHEDULER_ADDRESS;
+  if (!address) throw new MpiError('sendCloseSignal(): no cluster to close; call it on the client rank, after initialize() resolved true');
+  const { Client } = await import('../../client/client.js');
+  const client = await Client.connect({ address, token: process.env.TESSERA_TOKEN ?? '' }, { setAsCurrent: false });
+  await client.shutdown();
+}

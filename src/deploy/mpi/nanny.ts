@@ -1,0 +1,195 @@
+/**
+ * A small nanny for MPI-launched workers (`nanny: true`, `--nanny`): the
+ * rank process runs the worker in a child process and starts a new one when
+ * it dies (a crash, the kernel's OOM killer) or grows past 95% of its memory
+ * limit. The rank itself, which is what MPI and the launcher see, stays up,
+ * so losing a worker does not end the job.
+ *
+ * The child is the core's process entry (src/deploy/child.js, also used by
+ * LocalCluster): it runs one WorkerServer, reports readiness over the IPC
+ * channel and exits when that channel closes, so a dead rank never leaves
+ * an orphan behind. A child that exits with status 0 was closed on purpose
+ * (the scheduler said so); anything else is a death.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { TesseraError } from '../../errors.js';
+import type { Logger } from '../../logging.js';
+import type { WorkerOptions } from '../../worker/options.js';
+
+const CHILD_ENTRY = new URL('../child.js', import.meta.url);
+const START_TIMEOUT_MS = 60_000;
+const MEMORY_CHECK_MS = 500;
+/** Dask's "terminate" fraction of the memory limit. */
+const MEMORY_TERMINATE = 0.95;
+/** More deaths than this within RESTART_WINDOW_MS and the nanny gives up: the worker cannot run here. */
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 60_000;
+
+/** Flags of this process that describe how it was started (test runner, debugger, -e) and would break a child. */
+function childExecArgv(): string[] {
+  const out: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (/^--(input-type|test|watch|inspect|experimental-test|eval|print)/.test(a)) continue;
+    if (a === '-e' || a === '-p') {
+      i++;
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
+}
+
+/** Resident set size of a process in bytes (Linux /proc), or null where that is not available. */
+function rssOf(pid: number): number | null {
+  try {
+    const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+interface Ready {
+  type: 'ready';
+  address: string;
+  name?: string;
+}
+
+export class Nanny {
+  address = '';
+  readonly name: string;
+  readonly finished: Promise<void>;
+  /** How many times the worker was restarted. */
+  restarts = 0;
+
+  #child: ChildProcess | null = null;
+  #closing = false;
+  #deaths: number[] = [];
+  #memoryTimer: NodeJS.Timeout | null = null;
+  #resolveFinished!: () => void;
+  readonly #opts: WorkerOptions;
+  readonly #memoryLimit: number;
+  readonly #log: Logger;
+
+  private constructor(opts: WorkerOptions, memoryLimit: number, log: Logger) {
+    this.#opts = opts;
+    this.#memoryLimit = memoryLimit;
+    this.#log = log;
+    this.name = opts.name ?? 'worker';
+    this.finished = new Promise((resolve) => (this.#resolveFinished = resolve));
+  }
+
+  /** Starts the worker child; rejects when it cannot start (its own error is printed by the child). */
+  static async start(opts: WorkerOptions, log: Logger): Promise<Nanny> {
+    const { parseMemoryLimit } = await import('../../worker/memory.js');
+    const nanny = new Nanny(opts, parseMemoryLimit(opts.memoryLimit ?? 0), log);
+    await nanny.#spawn();
+    return nanny;
+  }
+
+  #spawn(): Promise<void> {
+    const child = fork(CHILD_ENTRY, [], {
+      execArgv: childExecArgv(),
+      env: { ...process.env, TESSERA_CHILD_SPEC: JSON.stringify({ role: 'worker', options: this.#opts }), TESSERA_TOKEN: this.#opts.token ?? '' },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.#child = child;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new TesseraError('ERR_TESSERA_TIMEOUT', `worker ${this.name} did not start within ${START_TIMEOUT_MS / 1000} s`));
+      }, START_TIMEOUT_MS);
+      const onEarlyExit = (code: number | null, signal: NodeJS.Signals | null) => {
+        clearTimeout(timer);
+        reject(new TesseraError('ERR_TESSERA_CONNECT', `worker ${this.name} exited during start-up (${signal ?? `code ${code}`}); see its error above`));
+      };
+      child.once('exit', onEarlyExit);
+      child.on('message', (m: { type?: string; message?: string }) => {
+        if (m?.type === 'ready') {
+          clearTimeout(timer);
+          child.off('exit', onEarlyExit);
+          this.address = (m as Ready).address;
+          child.once('exit', (code, signal) => this.#onExit(child, code, signal));
+          this.#watchMemory(child);
+          resolve();
+        } else if (m?.type === 'error') {
+          clearTimeout(timer);
+          child.off('exit', onEarlyExit);
+          child.kill('SIGKILL');
+          reject(new TesseraError('ERR_TESSERA_CONNECT', `worker ${this.name} failed to start: ${m.message}`));
+        }
+      });
+    });
+  }
+
+  #watchMemory(child: ChildProcess): void {
+    if (this.#memoryTimer) clearInterval(this.#memoryTimer);
+    if (!(this.#memoryLimit > 0) || child.pid === undefined) return;
+    const pid = child.pid;
+    this.#memoryTimer = setInterval(() => {
+      const rss = rssOf(pid);
+      if (rss !== null && rss > MEMORY_TERMINATE * this.#memoryLimit && this.#child === child && !this.#closing) {
+        this.#log.warn(
+          `worker ${this.name} (pid ${pid}) uses ${Math.round(rss / 2 ** 20)} MiB, over ${MEMORY_TERMINATE * 100}% of its ` +
+            `memory limit of ${Math.round(this.#memoryLimit / 2 ** 20)} MiB; restarting it`,
+        );
+        child.kill('SIGKILL');
+      }
+    }, MEMORY_CHECK_MS);
+    this.#memoryTimer.unref();
+  }
+
+  #onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.#child !== child) return;
+    this.#child = null;
+    if (this.#memoryTimer) clearInterval(this.#memoryTimer);
+    if (this.#closing || code === 0) {
+      this.#resolveFinished();
+      return;
+    }
+    const now = Date.now();
+    this.#deaths = [...this.#deaths.filter((t) => now - t < RESTART_WINDOW_MS), now];
+    if (this.#deaths.length > MAX_RESTARTS) {
+      this.#log.error(`worker ${this.name} died ${this.#deaths.length} times within ${RESTART_WINDOW_MS / 1000} s; the nanny gives up`);
+      this.#resolveFinished();
+      return;
+    }
+    this.#log.warn(`worker ${this.name} (pid ${child.pid}) died (${signal ?? `exit code ${code}`}); the nanny restarts it`);
+    this.restarts++;
+    // The scheduler refuses a second worker of the same name until it has noticed the first one's death.
+    const attempt = (n: number): void => {
+      if (this.#closing) return this.#resolveFinished();
+      this.#spawn().catch((err: Error) => {
+        if (n < 5 && !this.#closing) setTimeout(() => attempt(n + 1), 200 * (n + 1));
+        else {
+          this.#log.error(`worker ${this.name} could not be restarted: ${err.message}`);
+          this.#resolveFinished();
+        }
+      });
+    };
+    setTimeout(() => attempt(0), 100);
+  }
+
+  /** The worker's process id (changes with every restart), or null between restarts. */
+  get pid(): number | null {
+    return this.#child?.pid ?? null;
+  }
+
+  /** Stops the worker for good. */
+  async close(): Promise<void> {
+    if (this.#closing) return this.finished;
+    this.#closing = true;
+    const child = this.#child;
+    if (!child) {
+      this.#resolveFinished();
+      return this.finished;
+    }
+    if (child.connected) child.send({ type: 'close' });
+    const kill = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await this.finished;
+    clearTimeout(kill);
+  }
+}
