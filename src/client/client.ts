@@ -233,19 +233,55 @@ export class Client implements AsyncDisposable {
         this.releaseScheduled = false;
         const keys = [...this.pendingRelease].filter((k) => !this.keys.has(k));
         this.pendingRelease.clear();
-        if (keys.length && !this.closed) this.comm.send({ op: 'client-releases-keys', keys });
+        if (keys.length && !this.closed) this.send({ op: 'client-releases-keys', keys });
       });
     }
   }
 
   /** @internal */
   _cancel(keys: string[]): void {
-    if (!this.closed) this.comm.send({ op: 'client-releases-keys', keys });
+    if (!this.closed) this.send({ op: 'client-releases-keys', keys });
   }
 
   private futureFor<T>(key: string): Future<T> {
     this.pendingRelease.delete(key);
     return new Future<T>(key, this, this.stateFor(key));
+  }
+
+  // --------------------------------------------------------------- sending
+
+  /**
+   * Graph updates made in the same turn of the event loop (a loop of 10,000
+   * submits) go to the scheduler as one update. Every other message flushes
+   * the pending update first, so the scheduler sees everything in order.
+   */
+  private pendingGraph: { tasks: TaskDef[]; keys: string[]; priority: number } | null = null;
+
+  private queueGraph(tasks: TaskDef[], keys: string[], priority: number): void {
+    if (this.pendingGraph && this.pendingGraph.priority !== priority) this.flushGraph();
+    if (!this.pendingGraph) {
+      this.pendingGraph = { tasks: [], keys: [], priority };
+      setImmediate(() => this.flushGraph());
+    }
+    for (const t of tasks) this.pendingGraph.tasks.push(t);
+    for (const k of keys) this.pendingGraph.keys.push(k);
+  }
+
+  private flushGraph(): void {
+    const g = this.pendingGraph;
+    if (!g) return;
+    this.pendingGraph = null;
+    if (!this.closed) this.comm.send({ op: 'update-graph', tasks: g.tasks, keys: g.keys, priority: g.priority });
+  }
+
+  private send(msg: Msg): void {
+    this.flushGraph();
+    this.comm.send(msg);
+  }
+
+  private request(msg: Msg, timeoutMs?: number): Promise<Msg> {
+    this.flushGraph();
+    return this.comm.request(msg, timeoutMs);
   }
 
   // ----------------------------------------------------------------- submit
@@ -267,7 +303,7 @@ export class Client implements AsyncDisposable {
     if (o.allowOtherWorkers) def.allowOtherWorkers = true;
     tasks.push(def);
     const fut = this.futureFor(key);
-    this.comm.send({ op: 'update-graph', tasks, keys: [key], priority: o.priority ?? 0 });
+    this.queueGraph(tasks, [key], o.priority ?? 0);
     return fut;
   }
 
@@ -295,7 +331,7 @@ export class Client implements AsyncDisposable {
       keys.push(key);
       futures.push(this.futureFor(key));
     }
-    this.comm.send({ op: 'update-graph', tasks, keys, priority: opts.priority ?? 0 });
+    this.queueGraph(tasks, keys, opts.priority ?? 0);
     return futures;
   }
 
@@ -308,7 +344,7 @@ export class Client implements AsyncDisposable {
     const tasks = collectGraph(list);
     const keys = list.map((d) => d.key);
     const futures = keys.map((k) => this.futureFor(k));
-    this.comm.send({ op: 'update-graph', tasks, keys, priority: opts.priority ?? 0 });
+    this.queueGraph(tasks, keys, opts.priority ?? 0);
     return Array.isArray(values) ? futures : futures[0]!;
   }
 
@@ -355,7 +391,7 @@ export class Client implements AsyncDisposable {
   private async fetchValues(keys: string[], attempt = 0): Promise<Map<string, unknown>> {
     const out = new Map<string, unknown>();
     if (keys.length === 0) return out;
-    const reply = await this.comm.request({ op: 'who-has', keys });
+    const reply = await this.request({ op: 'who-has', keys });
     const whoHas = reply.whoHas as Record<string, string[]>;
     const byWorker = new Map<string, string[]>();
     const missing: string[] = [];
@@ -410,7 +446,7 @@ export class Client implements AsyncDisposable {
       return { key, type, value: { kind: sv.kind, data: new RawFrames(sv.frames) } satisfies WireValue };
     });
     const futures = items.map((it) => this.futureFor(it.key));
-    await this.comm.request({ op: 'scatter', items, workers: opts.workers ?? [], broadcast: opts.broadcast ?? false });
+    await this.request({ op: 'scatter', items, workers: opts.workers ?? [], broadcast: opts.broadcast ?? false });
     return opts.list && Array.isArray(data) ? futures : futures[0]!;
   }
 
@@ -426,7 +462,7 @@ export class Client implements AsyncDisposable {
     this.ensureOpen();
     const spec = serializeFunction(fn as TaskFunction<AnyFunction>);
     const { bytes } = encodeArgs(args);
-    const r = await this.comm.request({ op: 'broadcast-run', fn: spec, args: bytes, ...(workers ? { workers } : {}) });
+    const r = await this.request({ op: 'broadcast-run', fn: spec, args: bytes, ...(workers ? { workers } : {}) });
     const out: Record<string, unknown> = {};
     for (const [addr, res] of Object.entries(r.results as Record<string, { ok: boolean; value?: WireValue; error?: ErrorInfo }>)) {
       if (!res.ok) throw new TaskError(`run on ${addr}`, res.error!.name, res.error!.message, res.error!.stack);
@@ -441,7 +477,7 @@ export class Client implements AsyncDisposable {
     const spec = serializeFunction(fn as TaskFunction<AnyFunction>);
     const { bytes } = encodeArgs(args);
     try {
-      const r = await this.comm.request({ op: 'run-on-scheduler', fn: spec, args: bytes });
+      const r = await this.request({ op: 'run-on-scheduler', fn: spec, args: bytes });
       const v = r.value as WireValue;
       return deserializeValue({ kind: v.kind, frames: v.data.frames });
     } catch (err) {
@@ -454,7 +490,7 @@ export class Client implements AsyncDisposable {
 
   async schedulerInfo(): Promise<SchedulerInfo> {
     this.ensureOpen();
-    const r = await this.comm.request({ op: 'identity' });
+    const r = await this.request({ op: 'identity' });
     this.info = r.info as SchedulerInfo;
     return this.info;
   }
@@ -463,7 +499,7 @@ export class Client implements AsyncDisposable {
     this.ensureOpen();
     if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`waitForWorkers needs a worker count, got ${n}`);
     try {
-      await this.comm.request({ op: 'wait-for-workers', n }, opts.timeoutMs ?? 0);
+      await this.request({ op: 'wait-for-workers', n }, opts.timeoutMs ?? 0);
     } catch (err) {
       if (err instanceof TimeoutError) {
         const info = await this.schedulerInfo();
@@ -489,12 +525,12 @@ export class Client implements AsyncDisposable {
    */
   async performanceReport<R>(path: string, fn: () => Promise<R> | R, opts: { title?: string } = {}): Promise<R> {
     this.ensureOpen();
-    const { id } = (await this.comm.request({ op: 'start-performance-report', ...(opts.title ? { title: opts.title } : {}) })) as Msg & { id: string };
+    const { id } = (await this.request({ op: 'start-performance-report', ...(opts.title ? { title: opts.title } : {}) })) as Msg & { id: string };
     let result: R;
     try {
       result = await fn();
     } finally {
-      const r = await this.comm.request({ op: 'stop-performance-report', id });
+      const r = await this.request({ op: 'stop-performance-report', id });
       const { writePerformanceReport } = await import('../dashboard/report.js');
       await writePerformanceReport(path, r.data as Parameters<typeof writePerformanceReport>[1]);
     }
@@ -509,7 +545,7 @@ export class Client implements AsyncDisposable {
     this.ensureOpen();
     const before = await this.schedulerInfo();
     const leaving = Object.entries(before.workers).filter(([addr, w]) => workers.includes(addr) || workers.includes(w.name)).map(([addr]) => addr);
-    await this.comm.request({ op: 'retire-workers', workers });
+    await this.request({ op: 'retire-workers', workers });
     const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
     for (;;) {
       const info = await this.schedulerInfo();
@@ -542,7 +578,7 @@ export class Client implements AsyncDisposable {
   async shutdown(): Promise<void> {
     if (this.closed) return;
     try {
-      await this.comm.request({ op: 'shutdown' }, 10_000);
+      await this.request({ op: 'shutdown' }, 10_000);
     } catch {
       // The scheduler may close the connection before the reply arrives.
     }
@@ -553,6 +589,7 @@ export class Client implements AsyncDisposable {
   async close(): Promise<void> {
     if (current === this) current = null;
     if (this.closed) return;
+    this.flushGraph();
     this.closed = true;
     await this.comm.close();
     await this.peers.close();

@@ -56,7 +56,7 @@ export class Comm {
   private lastFlush = 0;
   private readonly flushBound = () => this.flush();
   /** Minimum time between two batched writes (ms). */
-  batchIntervalMs = 1;
+  batchIntervalMs = 2;
   private queue: Msg[] = [];
   private flushScheduled = false;
   private nextRid = 1;
