@@ -181,3 +181,22 @@ test('a retiring worker hands its results to another worker instead of losing th
   assert.deepEqual(await client.gather(held), before, 'the same values: handed over, not recomputed');
   assert.equal(await blocker.result(), 1);
 });
+
+test('a worker that joins late steals work queued on a busy one', async () => {
+  await using cluster = await LocalCluster.start({ nWorkers: 1, dashboard: false, validate: true });
+  await using client = await Client.connect(cluster);
+  // 40 tasks that all depend on data held by worker 0: placement puts them all there.
+  const seed = client.submit({ fn: tasks.bytes, args: [1000, 1], pure: false });
+  await seed.result();
+  const work = Array.from({ length: 40 }, (_, i) => client.submit({ fn: (b: Uint8Array, i: number, ms: number) => {
+    const end = Date.now() + ms;
+    while (Date.now() < end);
+    return { i, pid: process.pid, n: b.length };
+  }, args: [seed, i, 100], pure: false }));
+  await new Promise((r) => setTimeout(r, 300));
+  await cluster.scale(2);
+  const results = await client.gather(work);
+  const pids = new Set(results.map((r) => r.pid));
+  assert.equal(pids.size, 2, 'the new worker ran some of the queued tasks');
+  assert.deepEqual(results.map((r) => r.i), Array.from({ length: 40 }, (_, i) => i));
+});
