@@ -9,14 +9,15 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '../../src/index.js';
 import { waitForSchedulerFile } from '../../src/scheduler/scheduler-file.js';
-import { describeJob, mpirunArgs, requireCommand, runJob, type JobResult } from './helpers.js';
+import { describeJob, fixtureLines, fixturePath, mpirunArgs, requireCommand, runJob, type JobResult } from './helpers.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const EXECUTE_JOIN = fixturePath('execute-join.js');
 const NODE = process.execPath;
 const TEST_TIMEOUT = 120_000;
 
@@ -68,7 +69,8 @@ describe('tessera mpi', () => {
     const file = join(dir, 'scheduler.json');
     staleFile(file);
     const launched = Date.now();
-    const job = runJob('mpirun', mpirunArgs(4, NODE, MAIN, 'mpi', '--scheduler-file', file, '--dashboard-address', ':0', '--nanny'));
+    const spill = join(dir, 'spill');
+    const job = runJob('mpirun', mpirunArgs(4, NODE, MAIN, 'mpi', '--scheduler-file', file, '--dashboard-address', ':0', '--nanny', '--local-directory', spill));
     const state = watch(job);
     let client: Client | undefined;
     try {
@@ -85,6 +87,11 @@ describe('tessera mpi', () => {
       await client.waitForWorkers(3, { timeoutMs: 30_000 });
       assert.deepEqual(await workerNames(client), ['tessera-mpi-1', 'tessera-mpi-2', 'tessera-mpi-3']);
       assert.equal(await client.submit((x: number) => x * 2, 21).result(), 42);
+      for (const w of Object.values((await client.schedulerInfo()).workers)) {
+        assert.ok(w.localDirectory.startsWith(spill), `--local-directory: ${w.localDirectory}`);
+        // memory limit 'auto': this host's memory shared by the 3 worker ranks on it.
+        assert.equal(w.memoryLimit, Math.floor(totalmem() / 3));
+      }
 
       // The nanny runs the worker in a child process: kill that, not the rank.
       const before = Object.values((await client.schedulerInfo()).workers).find((w) => w.name === 'tessera-mpi-2')!;
@@ -110,13 +117,16 @@ describe('tessera mpi', () => {
     }
   });
 
-  test('--scheduler-rank 1 --scheduler-port --inclusive-workers --name, then --no-scheduler grows the cluster', { timeout: TEST_TIMEOUT }, async () => {
+  test('--scheduler-rank 1 --scheduler-port --inclusive-workers --interface --nthreads --name; --no-scheduler and execute({ scheduler: false }) grow the cluster', { timeout: TEST_TIMEOUT }, async () => {
     requireCommand('mpirun');
     const dir = tempDir();
     const file = join(dir, 'scheduler.json');
     const port = await freePort();
     const launched = Date.now();
-    const first = runJob('mpirun', mpirunArgs(3, NODE, MAIN, 'mpi', '--scheduler-file', file, '--scheduler-rank', '1', '--scheduler-port', String(port), '--inclusive-workers', '--name', 'a', '--no-dashboard'));
+    const first = runJob(
+      'mpirun',
+      mpirunArgs(3, NODE, MAIN, 'mpi', '--scheduler-file', file, '--scheduler-rank', '1', '--scheduler-port', String(port), '--inclusive-workers', '--name', 'a', '--no-dashboard', '--interface', 'lo', '--nthreads', '2'),
+    );
     const firstState = watch(first);
     let second: Promise<JobResult> | undefined;
     let client: Client | undefined;
@@ -125,15 +135,16 @@ describe('tessera mpi', () => {
         const r = firstState.ended();
         throw new Error(`${err.message}${r ? `\n${describeJob(r)}` : ''}`);
       });
-      assert.ok(info.address.endsWith(`:${port}`), `the scheduler listens on --scheduler-port ${port}: ${info.address}`);
+      assert.equal(info.address, `tcp://127.0.0.1:${port}`, `--scheduler-port ${port} on --interface lo`);
       assert.deepEqual(info.services, {}, '--no-dashboard');
       client = await Client.connect({ schedulerFile: file });
       await client.waitForWorkers(3, { timeoutMs: 30_000 });
       const workers = Object.values((await client.schedulerInfo()).workers);
       assert.deepEqual(workers.map((w) => w.name).sort(), ['a-0', 'a-1', 'a-2'], 'inclusive: a worker on every rank, the scheduler rank too');
       assert.equal(workers.find((w) => w.name === 'a-1')!.pid, info.pid, 'rank 1 runs the scheduler and worker a-1 in one process');
+      assert.deepEqual(workers.map((w) => w.nthreads), [2, 2, 2], '--nthreads');
 
-      second = runJob('mpirun', mpirunArgs(2, NODE, MAIN, 'mpi', '--no-scheduler', '--scheduler-file', file, '--name', 'more'));
+      second = runJob('mpirun', mpirunArgs(2, NODE, MAIN, 'mpi', '--no-scheduler', '--scheduler-file', file, '--name', 'more', '--worker-options', '{"nthreads": 3}'));
       const secondState = watch(second);
       await client.waitForWorkers(5, { timeoutMs: 30_000 }).catch((err: Error) => {
         const r = secondState.ended();
@@ -142,6 +153,15 @@ describe('tessera mpi', () => {
       assert.deepEqual(await workerNames(client), ['a-0', 'a-1', 'a-2', 'more-0', 'more-1']);
       const sums = await client.gather(['more-0', 'more-1', 'a-0'].map((w) => client!.submit({ fn: (x: number) => x + 1, args: [1], workers: [w], pure: false })));
       assert.deepEqual(sums, [2, 2, 2]);
+      const more0 = Object.values((await client.schedulerInfo()).workers).find((w) => w.name === 'more-0')!;
+      assert.equal(more0.nthreads, 3, '--worker-options reaches the workers');
+
+      // execute({ scheduler: false }) joins too, and at its end only its own workers leave.
+      const joined = await runJob('mpirun', mpirunArgs(2, NODE, EXECUTE_JOIN, file));
+      assert.equal(joined.code, 0, describeJob(joined));
+      const client0 = fixtureLines<{ rank: number; value: { names: string[]; onEx1: number } | null }>(joined.stdout).find((l) => l.rank === 0);
+      assert.deepEqual(client0?.value, { names: ['a-0', 'a-1', 'a-2', 'ex-1', 'more-0', 'more-1'], onEx1: 21 }, describeJob(joined));
+      assert.deepEqual(await workerNames(client), ['a-0', 'a-1', 'a-2', 'more-0', 'more-1'], 'ex-1 retired; the cluster stays up');
 
       // One shutdown ends both jobs: the second job's workers are told to close too.
       await client.shutdown();

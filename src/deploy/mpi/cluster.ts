@@ -110,12 +110,16 @@ export type Outcome =
   | { kind: 'client-lost'; rank: number };
 
 /**
- * TESSERA_MPI_TRACE=1 prints when each start-up step of each rank ends, in
- * ms since the process started (for `bench/mpi` and for slow clusters).
+ * TESSERA_MPI_TRACE=1 prints when each start-up step of each rank ends: ms
+ * since the process started, the wall clock, and the CPU time the process
+ * has used (for `bench/mpi` and for slow clusters).
  */
 const TRACE = process.env.TESSERA_MPI_TRACE === '1';
 export function trace(rank: number, step: string): void {
-  if (TRACE) process.stderr.write(`TESSERA_MPI_TRACE ${JSON.stringify({ rank, step, ms: Math.round(performance.now()), at: Date.now() })}\n`);
+  if (!TRACE) return;
+  const cpu = process.cpuUsage();
+  const line = { rank, step, ms: Math.round(performance.now()), at: Date.now(), cpuMs: Math.round((cpu.user + cpu.system) / 1000) };
+  process.stderr.write(`TESSERA_MPI_TRACE ${JSON.stringify(line)}\n`);
 }
 
 function portFree(port: number): Promise<boolean> {

@@ -15,10 +15,10 @@ import { InvalidArgumentError, MpiError } from '../../errors.js';
 import { world } from '../../mpi/index.js';
 import { preferQuickStart } from '../../mpi/runtime.js';
 import { jobIdFromEnvironment } from '../../mpi/env.js';
-import { assignRoles } from './roles.js';
+import { assignRoles, type RoleAssignment } from './roles.js';
 import { RANK_TAGS, startRank, type RankCluster } from './cluster.js';
 import { announceDashboard, exportContact, lostMessage, shutdownCluster, warnIfNoWorkers } from './initialize.js';
-import { resolveCommon, type ClusterOptions } from './options.js';
+import { explainWorldTooSmall, resolveCommon, type ClusterOptions } from './options.js';
 
 export interface ExecuteOptions<A extends unknown[] = unknown[]> extends ClusterOptions {
   /** Arguments of the client function. */
@@ -45,13 +45,32 @@ export interface ExecuteOptions<A extends unknown[] = unknown[]> extends Cluster
 
 const WHO = 'tessera/mpi';
 
-/** The client is done: shut the cluster down, or (external scheduler) stop this job's workers. */
+/**
+ * The client is done: shut the cluster down, or (external scheduler) retire
+ * this job's workers, which hands the results only they hold to the
+ * cluster's other workers; the cluster itself stays up.
+ */
 async function endFromClient(cluster: RankCluster, withScheduler: boolean): Promise<void> {
   if (withScheduler) {
     await shutdownCluster(cluster, 10_000);
     return;
   }
-  const others = cluster.assignment.workerRanks.filter((r) => r !== cluster.rank);
+  const { assignment } = cluster;
+  const names = assignment.workerRanks.map((r) => assignment.roles(r).workerName!);
+  if (names.length === 0) return;
+  try {
+    const { Client } = await import('../../client/client.js');
+    const client = await Client.connect({ address: cluster.contact.address, token: cluster.contact.token }, { setAsCurrent: false, timeoutMs: 5_000 });
+    try {
+      await client.retireWorkers(names, { timeoutMs: 60_000 });
+      return;
+    } finally {
+      await client.close();
+    }
+  } catch (err) {
+    cluster.log.warn(`${WHO}: could not retire this job's workers (${(err as Error).message}); stopping them`);
+  }
+  const others = assignment.workerRanks.filter((r) => r !== cluster.rank);
   await Promise.all(others.map((r) => cluster.comm.sendAsync({ stop: true }, r, RANK_TAGS.stopWorker, { timeoutMs: 30_000 })));
   await cluster.worker?.close();
 }
@@ -85,14 +104,19 @@ export async function execute<A extends unknown[], R>(
   // dask-mpi's rule, 1 + max(clientRank, schedulerRank, exclusiveWorkers): a world with nothing but
   // rank 0 cannot have exclusive workers, while larger worlds may be all scheduler and client.
   const busiest = Math.max(clientRank ?? 0, withScheduler ? schedulerRank : 0);
-  const assignment = assignRoles(comm.size, {
+  let assignment: RoleAssignment;
+  try {
+    assignment = assignRoles(comm.size, {
     clientRank,
     schedulerRank,
     scheduler: withScheduler,
     exclusiveWorkers: exclusive,
     minWorkers: exclusive && busiest === 0 ? 1 : 0,
     ...(opts.workerName ? { workerName: opts.workerName } : {}),
-  });
+    });
+  } catch (err) {
+    throw explainWorldTooSmall(err, comm);
+  }
   warnIfNoWorkers(assignment, comm.rank, WHO);
 
   const jobId = jobIdFromEnvironment();

@@ -30,9 +30,13 @@ import { fatalErrorReported, preferQuickStart } from '../../mpi/runtime.js';
 import { jobIdFromEnvironment } from '../../mpi/env.js';
 import { assignRoles, type RoleAssignment } from './roles.js';
 import { RANK_TAGS, RankCluster, dashboardLine, infoWanted, rankName, startRank, trace, type Outcome } from './cluster.js';
-import { describeError, leaveQuietly, resolveCommon, sharedError, type ClusterOptions, type ResolvedCommon } from './options.js';
+import { describeError, explainWorldTooSmall, leaveQuietly, resolveCommon, sharedError, type ClusterOptions, type ResolvedCommon } from './options.js';
 
 export interface InitializeOptions extends ClusterOptions {
+  /** Also write the scheduler's address and token here (JSON, mode 0600), for clients outside the job (a notebook on the login node). */
+  schedulerFile?: string;
+  /** Scheduler port (default 0: any free port). */
+  schedulerPort?: number;
   /**
    * true (default): ranks other than the client's exit the process when the
    * cluster shuts down, and the client's end shuts the cluster down.
@@ -188,7 +192,7 @@ export async function initialize(opts: InitializeOptions = {}): Promise<boolean>
     common = resolveCommon(opts);
     assignment = assignRoles(comm.size, { clientRank: 1, schedulerRank: 0, exclusiveWorkers: true, minWorkers: 0 });
   } catch (err) {
-    if (!exit || comm.rank === 0) throw err;
+    if (!exit || comm.rank === 0) throw explainWorldTooSmall(err, comm);
     return leaveQuietly();
   }
   const roles = assignment.roles(comm.rank);
@@ -202,7 +206,8 @@ export async function initialize(opts: InitializeOptions = {}): Promise<boolean>
       comm,
       assignment,
       scheduler: {
-        port: 0,
+        port: opts.schedulerPort ?? 0,
+        ...(opts.schedulerFile ? { file: opts.schedulerFile } : {}),
         dashboard: common.dashboard,
         dashboardAddress: common.dashboardAddress,
         ...(common.interface ? { interface: common.interface } : {}),

@@ -1,6 +1,6 @@
 /** Options shared by initialize() and execute(), and their checks. */
 import { InvalidArgumentError, MpiError, WorldTooSmallError, type TesseraError } from '../../errors.js';
-import type { Communicator } from '../../mpi/index.js';
+import { launcherWorldSize, type Communicator } from '../../mpi/index.js';
 import type { WorkerOptions } from '../../worker/options.js';
 import { DEFAULT_DASHBOARD_ADDRESS, type WorkerConfig } from './cluster.js';
 import { BootstrapFailedError, CheckInTimeoutError } from './bootstrap.js';
@@ -103,6 +103,22 @@ export function describeError(err: unknown): string {
   const e = err as Partial<TesseraError> & { stack?: string };
   if (typeof e?.code === 'string' && e.code.startsWith('ERR_TESSERA') && e.message) return e.message;
   return e?.stack ?? String(err);
+}
+
+/**
+ * A world of 1 because nothing launched the script in parallel: say so,
+ * since "needs at least 2 ranks" alone does not tell how to get them.
+ */
+export function explainWorldTooSmall(err: unknown, comm: Communicator): unknown {
+  if (!(err instanceof WorldTooSmallError) || comm.size !== 1 || launcherWorldSize(process.env)) return err;
+  const e = new WorldTooSmallError(
+    err.required,
+    err.actual,
+    `${err.message}. This process was not started by an MPI launcher (mpirun, mpiexec, srun), so it is alone; ` +
+      `start it with one, or use a LocalCluster to run on this machine`,
+  );
+  e.stack = `${e.name}: ${e.message}\n${(err.stack ?? '').split('\n').slice(1).join('\n')}`;
+  return e;
 }
 
 export { MpiError, WorldTooSmallError };

@@ -1,0 +1,9 @@
+/** bench/mpi/job.ts written the usual way: everything imported at the top, before MPI starts. */
+import { Client } from '../../src/index.js';
+import { initialize } from '../../src/deploy/mpi/index.js';
+
+await initialize();
+const client = await Client.connect();
+const answer = await client.submit((x: number) => x + 1, 41).result();
+process.stdout.write(`answer ${answer}\n`);
+await client.close();

@@ -1,0 +1,165 @@
+/**
+ * How fast an MPI-launched cluster starts and ends: the time from launching
+ * `mpirun -np N` to every worker connected (the client's initialize()
+ * resolving, which waits for that), and the wall time of the whole trivial
+ * job (bench/mpi/job.ts: initialize, one task, the script ends, every rank
+ * exits). Also counts output lines other than the job's own and the one
+ * dashboard line. Oversubscribed: -np 8 on a 2-core machine runs 8 Node
+ * processes on 2 cores.
+ *
+ *   node dist/bench/mpi/startup.js [--runs 5] [--np 4,8] [--launcher mpirun|mpiexec.mpich]
+ *
+ * Start-up steps come from TESSERA_MPI_TRACE=1 lines (src/deploy/mpi/cluster.ts).
+ * The CPU column (launcher and all ranks, from GNU time) does not depend on
+ * what else the machine runs; on a quiet machine with N cores the wall time
+ * cannot go below CPU / N.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+const args = process.argv.slice(2);
+function arg(name: string, fallback: string): string {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : fallback;
+}
+const RUNS = Math.max(1, Number(arg('runs', '5')));
+const SIZES = arg('np', '4,8').split(',').map(Number);
+const LAUNCHER = arg('launcher', 'mpirun');
+const JOBS = {
+  lazy: fileURLToPath(new URL('./job.js', import.meta.url)),
+  static: fileURLToPath(new URL('./job-static.js', import.meta.url)),
+};
+
+interface Trace {
+  rank: number;
+  step: string;
+  at: number;
+}
+
+interface Run {
+  readyMs: number;
+  wholeMs: number;
+  /** CPU seconds of the launcher and every rank (user + system), from /usr/bin/time; NaN without it. */
+  cpuS: number;
+  steps: Record<string, number>;
+  extraLines: string[];
+  code: number | null;
+}
+
+function launchArgs(np: number, job: string): [string, string[], NodeJS.ProcessEnv] {
+  const env: NodeJS.ProcessEnv = { ...process.env, TESSERA_MPI_TRACE: '1' };
+  if (LAUNCHER === 'mpiexec.mpich') {
+    env.TESSERA_MPI_LIB ??= '/usr/lib/x86_64-linux-gnu/libmpich.so.12';
+    return ['mpiexec.mpich', ['-n', String(np), process.execPath, job], env];
+  }
+  const root = process.getuid?.() === 0;
+  if (root) Object.assign(env, { OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' });
+  env.OMPI_MCA_btl_vader_single_copy_mechanism ??= 'none';
+  return ['mpirun', [...(root ? ['--allow-run-as-root'] : []), '--oversubscribe', '-np', String(np), process.execPath, job], env];
+}
+
+/** GNU time reports the CPU time of the launcher and everything it waited for: all ranks. */
+const GNU_TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
+const CPU_MARK = 'TESSERA_BENCH_CPU';
+
+function once(np: number, job: string): Promise<Run> {
+  const [launcher, launcherArgs, env] = launchArgs(np, job);
+  const [cmd, argv] = GNU_TIME ? [GNU_TIME, ['-f', `${CPU_MARK} %U %S`, launcher, ...launcherArgs]] : [launcher, launcherArgs];
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const wholeMs = Date.now() - t0;
+      const traces: Trace[] = [];
+      const extraLines: string[] = [];
+      let cpuS = NaN;
+      for (const line of out.split('\n')) if (line.trim() && line.trim() !== 'answer 42') extraLines.push(line);
+      for (const line of err.split('\n')) {
+        if (line.startsWith('TESSERA_MPI_TRACE ')) traces.push(JSON.parse(line.slice(18)) as Trace);
+        else if (line.startsWith(`${CPU_MARK} `)) cpuS = line.split(' ').slice(1).reduce((a, b) => a + Number(b), 0);
+        else if (line.trim() && !line.startsWith('tessera/mpi: dashboard at ')) extraLines.push(line);
+      }
+      if (!out.includes('answer 42')) extraLines.push('(the job did not print its answer)');
+      const steps: Record<string, number> = {};
+      for (const t of traces) steps[t.step] = Math.max(steps[t.step] ?? 0, t.at - t0);
+      const ready = traces.find((t) => t.step === 'ready' && t.rank === 1);
+      resolve({ readyMs: ready ? ready.at - t0 : NaN, wholeMs, cpuS, steps, extraLines, code });
+    });
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+const sec = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(2)} s` : 'n/a');
+
+function mpiVersion(): string {
+  const r = spawnSync(LAUNCHER, ['--version'], { encoding: 'utf8' });
+  return (r.stdout || r.stderr || '').split('\n').find((l) => l.trim())?.trim() ?? LAUNCHER;
+}
+
+async function main(): Promise<void> {
+  console.log(`Tessera MPI start-up: ${mpiVersion()}, Node ${process.version}, ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(2)}, ${RUNS} runs each (median, min)`);
+  // Warm the page cache and OpenMPI's own files.
+  await once(Math.min(...SIZES), JOBS.lazy);
+  const rows: string[][] = [];
+  const stepRows: string[][] = [];
+  const problems: string[] = [];
+  for (const np of SIZES) {
+    for (const [kind, job] of Object.entries(JOBS)) {
+      if (kind === 'static' && np !== SIZES[0]) continue;
+      const runs: Run[] = [];
+      for (let i = 0; i < RUNS; i++) runs.push(await once(np, job));
+      const ok = runs.filter((r) => r.code === 0);
+      for (const r of runs) if (r.code !== 0) problems.push(`-np ${np} ${kind}: exit status ${r.code}`);
+      const extra = Math.max(0, ...runs.map((r) => r.extraLines.length));
+      for (const r of runs) for (const l of r.extraLines.slice(0, 3)) problems.push(`-np ${np} ${kind}: extra output: ${l}`);
+      const ready = ok.map((r) => r.readyMs);
+      const whole = ok.map((r) => r.wholeMs);
+      const cpu = ok.map((r) => r.cpuS);
+      rows.push([
+        `-np ${np}, ${kind === 'lazy' ? 'client imported after initialize()' : 'everything imported at the top'}`,
+        ok.length ? `${sec(median(ready))} (${sec(Math.min(...ready))})` : 'failed',
+        ok.length ? `${sec(median(whole))} (${sec(Math.min(...whole))})` : 'failed',
+        ok.length && cpu.every(Number.isFinite) ? `${median(cpu).toFixed(2)} s` : 'n/a',
+        String(extra),
+      ]);
+      if (kind === 'lazy' && ok.length) {
+        const step = (name: string) => sec(median(ok.map((r) => r.steps[name] ?? NaN)));
+        stepRows.push([`-np ${np}`, step('mpi-ready'), step('scheduler-started'), step('bootstrapped'), step('worker-registered'), step('ready')]);
+      }
+    }
+  }
+  rows.push(['target (-np 4)', '< 0.60 s', '< 1.00 s', '', '0']);
+  rows.push(['dask-mpi, Python (-np 4, quiet machine)', '1.45 s', '2.07 s', '', '4-8 CommClosedError lines, 2-7 tracebacks']);
+  const header = ['', 'ready: all workers connected', 'whole job: launch to every rank exited', 'CPU, all ranks', 'extra output lines'];
+  printTable(header, rows);
+  console.log('\nStart-up steps, median time after launch (slowest rank), lazy import:');
+  printTable(['', 'MPI initialised', 'scheduler up', 'contact on every rank', 'workers registered', 'client ready'], stepRows);
+  if (problems.length) console.log(`\nProblems:\n  ${[...new Set(problems)].join('\n  ')}`);
+}
+
+function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+  console.log(fmt(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) console.log(fmt(r));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
