@@ -7,6 +7,9 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describeJob, fixtureLines, fixturePath, jobEnv, libraryPath, mpirunArgs, requireCommand, runJob, type JobResult } from './helpers.js';
 
 const FIXTURE = fixturePath('initialize.js');
@@ -34,7 +37,7 @@ function noise(r: JobResult): string[] {
   return lines.filter((l) => !l.startsWith('TESSERA_FIXTURE ') && !DASHBOARD_LINE.test(l));
 }
 
-function assertBasic(r: JobResult, size: number): void {
+function assertBasic(r: JobResult, size: number | null): void {
   const context = describeJob(r);
   assert.equal(r.code, 0, context);
   const lines = fixtureLines<Basic>(r.stdout);
@@ -69,6 +72,32 @@ describe('initialize()', () => {
     const lib = libraryPath('libmpich.so.12', 'libmpich12 (apt-get install -y mpich)');
     const r = await runJob('mpiexec.mpich', ['-n', '4', NODE, FIXTURE, 'basic'], { env: jobEnv({ TESSERA_MPI_LIB: lib }) });
     assertBasic(r, 4);
+  });
+
+  test('no MPI library: the ranks meet through the scheduler file instead, with one warning', { timeout: TEST_TIMEOUT }, async () => {
+    requireCommand('mpirun');
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-mpi-fallback-'));
+    const file = join(dir, 'scheduler.json');
+    // A file from an earlier run must not mislead the ranks that read it.
+    writeFileSync(file, JSON.stringify({ type: 'Scheduler', id: 'old', address: 'tcp://127.0.0.1:1', services: {}, started: 1, pid: 1, host: 'x', jobId: 'an-earlier-job', token: 't' }));
+    try {
+      const r = await runJob('mpirun', mpirunArgs(4, NODE, FIXTURE, 'basic'), {
+        env: jobEnv({ TESSERA_MPI_LIB: '/nonexistent/libmpi.so', TESSERA_FIXTURE_OPTIONS: JSON.stringify({ dashboardAddress: ':0', schedulerFile: file }) }),
+      });
+      assertBasic(r, null);
+      assert.equal(r.stderr.split('[TESSERA_MPI_FILE_RENDEZVOUS]').length - 1, 1, `one warning\n${describeJob(r)}`);
+      assert.match(r.stderr, /no MPI library could be loaded, so the 4 ranks \(OMPI_COMM_WORLD_RANK\) meet through the scheduler file/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('no MPI library and no scheduler file: one clear error', { timeout: TEST_TIMEOUT }, async () => {
+    requireCommand('mpirun');
+    const r = await runJob('mpirun', mpirunArgs(2, NODE, FIXTURE, 'basic'), { env: jobEnv({ TESSERA_MPI_LIB: '/nonexistent/libmpi.so' }) });
+    assert.notEqual(r.code, 0, describeJob(r));
+    assert.equal(r.stderr.split('TESSERA_MPI_LIB=/nonexistent/libmpi.so could not be used').length - 1, 1, describeJob(r));
+    assert.match(r.stderr, /the ranks can still meet through a scheduler file on a file system every node shares: pass schedulerFile/);
   });
 
   test('mpirun -np 1 fails with the WorldTooSmallError message', { timeout: TEST_TIMEOUT }, async () => {

@@ -21,6 +21,7 @@ import { createServer } from 'node:net';
 import { rm, readFile } from 'node:fs/promises';
 import { TesseraError, MpiError, TimeoutError } from '../../errors.js';
 import { ANY_SOURCE, type Communicator } from '../../mpi/index.js';
+import type { Membership } from './membership.js';
 import { markPeerLost } from '../../mpi/runtime.js';
 import { createLogger, type Logger } from '../../logging.js';
 import { bootstrap, type ClusterContact, type PeerInfo } from './bootstrap.js';
@@ -86,7 +87,8 @@ export interface WorkerConfig {
 }
 
 export interface RankConfig {
-  comm: Communicator;
+  /** This process's place in the job, and the communicator (null: the ranks meet through the scheduler file). */
+  member: Membership;
   assignment: RoleAssignment;
   /** How to run the scheduler (on assignment.schedulerRank), or how to find the one that runs elsewhere. */
   scheduler: SchedulerConfig;
@@ -191,8 +193,10 @@ async function resolveExternal(ext: ExternalScheduler, jobId: string | undefined
 }
 
 export class RankCluster {
-  readonly comm: Communicator;
+  /** Null when the ranks met through the scheduler file (no MPI library). */
+  readonly comm: Communicator | null;
   readonly rank: number;
+  readonly size: number;
   readonly roles: RankRoles;
   readonly assignment: RoleAssignment;
   readonly contact: Contact;
@@ -219,8 +223,9 @@ export class RankCluster {
   /** @internal */
   constructor(cfg: RankConfig, contact: Contact, scheduler: SchedulerServer | null, lifelineServer: LifelineServer | null, log: Logger) {
     this.#cfg = cfg;
-    this.comm = cfg.comm;
-    this.rank = cfg.comm.rank;
+    this.comm = cfg.member.comm;
+    this.rank = cfg.member.rank;
+    this.size = cfg.member.size;
     this.assignment = cfg.assignment;
     this.roles = cfg.assignment.roles(this.rank);
     this.contact = contact;
@@ -303,7 +308,7 @@ export class RankCluster {
         }),
       );
       const client = this.assignment.clientRank;
-      if (this.#cfg.watchClientExit && client !== null && client !== this.rank) {
+      if (this.comm && this.#cfg.watchClientExit && client !== null && client !== this.rank) {
         this.comm
           .recvAsync(client, RANK_TAGS.clientExit, { signal: watchers.signal })
           .then(() => {
@@ -313,7 +318,7 @@ export class RankCluster {
           .catch(() => {});
       }
     }
-    if (this.worker && opts.stopMessages && this.assignment.clientRank !== null && this.assignment.clientRank !== this.rank) {
+    if (this.comm && this.worker && opts.stopMessages && this.assignment.clientRank !== null && this.assignment.clientRank !== this.rank) {
       const worker = this.worker;
       this.comm
         .recvAsync(this.assignment.clientRank, RANK_TAGS.stopWorker, { signal: watchers.signal })
@@ -428,16 +433,17 @@ async function startWorker(cfg: RankConfig, roles: RankRoles, contact: Contact, 
 }
 
 /**
- * Starts this rank's part of the cluster; every rank of `cfg.comm` must call
+ * Starts this rank's part of the cluster; every rank of the job must call
  * it with the same assignment. Resolves once the rank's services run (and,
  * on the client's rank, once every worker rank's worker has registered).
  */
 export async function startRank(cfg: RankConfig): Promise<RankCluster> {
-  const { comm, assignment } = cfg;
+  const { member, assignment } = cfg;
+  const { comm, rank } = member;
   const log = createLogger('mpi', cfg.quiet ? 'warn' : undefined);
-  const roles = assignment.roles(comm.rank);
+  const roles = assignment.roles(rank);
   const root = assignment.schedulerRank ?? assignment.clientRank ?? 0;
-  trace(comm.rank, 'mpi-ready');
+  trace(rank, 'mpi-ready');
 
   // Overlap the slow parts with the check-in: the scheduler starts now, the worker code loads now.
   let schedulerStart: Promise<{ server: SchedulerServer; lifeline: LifelineServer | null }> | null = null;
@@ -449,28 +455,34 @@ export async function startRank(cfg: RankConfig): Promise<RankCluster> {
   // The client's script imports 'tessera' next; load it while this rank waits for the others.
   if (roles.client) import('../../index.js').catch(() => {});
 
-  const produce = async (peers: PeerInfo[]): Promise<Contact> => {
+  const contactFrom = async (peers: PeerInfo[] | null): Promise<Contact> => {
     const workersPerHost: Record<string, number> = {};
-    for (const r of assignment.workerRanks) {
-      const host = peers.find((p) => p.rank === r)?.host ?? hostname();
-      workersPerHost[host] = (workersPerHost[host] ?? 0) + 1;
+    if (peers) {
+      for (const r of assignment.workerRanks) {
+        const host = peers.find((p) => p.rank === r)?.host ?? hostname();
+        workersPerHost[host] = (workersPerHost[host] ?? 0) + 1;
+      }
+    } else {
+      workersPerHost[hostname()] = localRanks();
     }
-    const peerList = peers.map((p) => ({ rank: p.rank, host: p.host, pid: p.pid }));
+    const peerList = (peers ?? []).map((p) => ({ rank: p.rank, host: p.host, pid: p.pid }));
     if (schedulerStart) {
       const { server, lifeline } = await schedulerStart;
-      trace(comm.rank, 'scheduler-started');
+      trace(rank, 'scheduler-started');
       return {
         address: server.address,
         token: server.token,
         id: server.id,
         dashboardPort: server.dashboardPort ?? null,
         dashboardHost: server.dashboardHost ?? null,
-        lifeline: lifeline ? { host: hostOf(server.address), port: lifeline.port } : null,
+        lifeline: lifeline && comm ? { host: hostOf(server.address), port: lifeline.port } : null,
         workersPerHost,
         peers: peerList,
       };
     }
-    const ext = await resolveExternal(cfg.external ?? {}, cfg.scheduler.jobId);
+    const ext = cfg.external
+      ? await resolveExternal(cfg.external, cfg.scheduler.jobId)
+      : await waitForFreshSchedulerFile(cfg.scheduler.file!, cfg.scheduler.jobId, cfg.timeoutMs, rank, assignment.schedulerRank!);
     return {
       address: ext.address,
       token: ext.token,
@@ -485,22 +497,27 @@ export async function startRank(cfg: RankConfig): Promise<RankCluster> {
 
   let contact: Contact;
   try {
-    ({ value: contact } = await bootstrap<Contact>(comm, comm.rank === root ? produce : null, { root, timeoutMs: cfg.timeoutMs }));
+    if (comm) {
+      ({ value: contact } = await bootstrap<Contact>(comm, rank === root ? contactFrom : null, { root, timeoutMs: cfg.timeoutMs }));
+    } else {
+      // No MPI: every rank finds the scheduler on its own, through the scheduler file.
+      contact = await contactFrom(null);
+    }
   } catch (err) {
     // The scheduler may have started after all (a check-in timed out): do not leave it running.
     if (schedulerStart) void schedulerStart.then(({ server, lifeline }) => Promise.all([server.close('start-up failed'), lifeline?.bye()])).catch(() => {});
     throw err;
   }
+  trace(rank, 'bootstrapped');
 
-  trace(comm.rank, 'bootstrapped');
   let scheduler: SchedulerServer | null = null;
   let lifelineServer: LifelineServer | null = null;
   if (schedulerStart) ({ server: scheduler, lifeline: lifelineServer } = await schedulerStart);
 
   const lifelineStart =
     !roles.scheduler && contact.lifeline
-      ? LifelineClient.connect(contact.lifeline.host, contact.lifeline.port, comm.rank, contact.token).catch((err: Error) => {
-          log.warn(`${cfg.who}: rank ${comm.rank} has no lifeline to the scheduler's rank (${err.message})`);
+      ? LifelineClient.connect(contact.lifeline.host, contact.lifeline.port, rank, contact.token).catch((err: Error) => {
+          log.warn(`${cfg.who}: rank ${rank} has no lifeline to the scheduler's rank (${err.message})`);
           return null;
         })
       : Promise.resolve(null);
@@ -514,34 +531,81 @@ export async function startRank(cfg: RankConfig): Promise<RankCluster> {
       const e = err as Error & { code?: string };
       throw new TesseraError(
         (e.code?.startsWith('ERR_TESSERA_') ? e.code : 'ERR_TESSERA_MPI') as TesseraError['code'],
-        `rank ${comm.rank} could not start its worker '${roles.workerName}': ${e.message}`,
+        `rank ${rank} could not start its worker '${roles.workerName}': ${e.message}`,
         { cause: err },
       );
     }
   }
-
-  if (worker) trace(comm.rank, 'worker-registered');
+  if (worker) trace(rank, 'worker-registered');
   const lifeline = await lifelineStart;
   if (lifeline) cluster.attachLifeline(lifeline);
 
   const client = assignment.clientRank;
   if (cfg.clientWaitsForWorkers && client !== null) {
-    if (worker && client !== comm.rank) {
+    if (comm && worker && client !== rank) {
       await comm.sendAsync({ name: worker.name, address: worker.address }, client, RANK_TAGS.workerReady, { timeoutMs: cfg.timeoutMs });
     }
-    if (roles.client) await waitForWorkerRanks(cluster, cfg.timeoutMs);
+    if (roles.client) await (comm ? waitForWorkerRanks(cluster, comm, cfg.timeoutMs) : waitForWorkersThroughScheduler(cluster, cfg.timeoutMs));
   }
-  trace(comm.rank, 'ready');
+  trace(rank, 'ready');
   return cluster;
 }
 
+/** Ranks on this node, from the launcher (memoryLimit 'auto' without MPI), or 1. */
+function localRanks(): number {
+  for (const name of ['OMPI_COMM_WORLD_LOCAL_SIZE', 'MPI_LOCALNRANKS', 'SLURM_STEP_TASKS_PER_NODE', 'SLURM_NTASKS_PER_NODE']) {
+    const n = parseInt(process.env[name] ?? '', 10);
+    if (Number.isInteger(n) && n > 0) return n;
+  }
+  return 1;
+}
+
+/**
+ * Without MPI the job's ranks read the address from the scheduler file,
+ * which may still be one from an earlier run: only a file of this job (its
+ * job id) whose scheduler answers the handshake counts.
+ */
+async function waitForFreshSchedulerFile(
+  file: string,
+  jobId: string | undefined,
+  timeoutMs: number,
+  rank: number,
+  schedulerRank: number,
+): Promise<{ address: string; token: string; id: string; dashboardPort: number | null }> {
+  const { readSchedulerFile } = await import('../../scheduler/scheduler-file.js');
+  const { connect } = await import('../../comm/connect.js');
+  const notBefore = Date.now() - performance.now() - 5_000;
+  const deadline = Date.now() + timeoutMs;
+  let last = 'it does not exist';
+  while (Date.now() < deadline) {
+    try {
+      const info = await readSchedulerFile(file);
+      if (jobId && info.jobId !== jobId) last = `it is from job ${info.jobId ?? '(none)'}, not this job (${jobId})`;
+      else if (!jobId && info.started < notBefore) last = `it was written before this process started`;
+      else {
+        const { comm } = await connect(info.address, { role: 'client', token: info.token, timeoutMs: 1_000 });
+        await comm.close();
+        return { address: info.address, token: info.token, id: info.id, dashboardPort: info.services?.dashboard ?? null };
+      }
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new TesseraError(
+    'ERR_TESSERA_SCHEDULER_FILE',
+    `rank ${rank}: no usable scheduler file from this job at ${file} within ${timeoutMs / 1000} s (last: ${last}); ` +
+      `the scheduler's rank (${schedulerRank}) may have failed (look at its output), or the path is not on a file system every node shares`,
+  );
+}
+
 /** On the client's rank: every worker rank has reported its worker registered. */
-async function waitForWorkerRanks(cluster: RankCluster, timeoutMs: number): Promise<void> {
+async function waitForWorkerRanks(cluster: RankCluster, comm: Communicator, timeoutMs: number): Promise<void> {
   const expected = new Set(cluster.assignment.workerRanks.filter((r) => r !== cluster.rank));
   const deadline = Date.now() + timeoutMs;
   while (expected.size > 0) {
     try {
-      const m = await cluster.comm.recvAsync(ANY_SOURCE, RANK_TAGS.workerReady, { timeoutMs: Math.max(0, deadline - Date.now()) });
+      const m = await comm.recvAsync(ANY_SOURCE, RANK_TAGS.workerReady, { timeoutMs: Math.max(0, deadline - Date.now()) });
       expected.delete(m.source);
     } catch (err) {
       if (!(err instanceof TimeoutError)) throw err;
@@ -552,6 +616,19 @@ async function waitForWorkerRanks(cluster: RankCluster, timeoutMs: number): Prom
           `their nodes can reach that address (choose the network with the interface option, e.g. ib0)`,
       );
     }
+  }
+}
+
+/** Without MPI: the client's rank asks the scheduler until the job's workers are there. */
+async function waitForWorkersThroughScheduler(cluster: RankCluster, timeoutMs: number): Promise<void> {
+  const n = cluster.assignment.workerRanks.length;
+  if (n === 0) return;
+  const { Client } = await import('../../client/client.js');
+  const client = await Client.connect({ address: cluster.contact.address, token: cluster.contact.token }, { setAsCurrent: false, timeoutMs });
+  try {
+    await client.waitForWorkers(n, { timeoutMs });
+  } finally {
+    await client.close();
   }
 }
 

@@ -8,12 +8,11 @@
  * that already runs, found through SCHEDULER_ADDRESS or --scheduler-file.
  */
 import type { MpiCommandOptions } from '../../cli/mpi.js';
-import { world } from '../../mpi/index.js';
-import { preferQuickStart } from '../../mpi/runtime.js';
+import { joinJob, type Membership } from './membership.js';
 import { jobIdFromEnvironment } from '../../mpi/env.js';
 import { assignRoles, type RoleAssignment } from './roles.js';
 import { dashboardLine, infoWanted, rankName, startRank, type RankCluster } from './cluster.js';
-import { describeError, leaveQuietly, sharedError } from './options.js';
+import { describeError, leaveQuietly, rankBeforeMpi, sharedError } from './options.js';
 
 const WHO = 'tessera mpi';
 
@@ -31,11 +30,16 @@ function closeOnSignals(cluster: RankCluster): void {
 
 export async function runMpiCommand(options: MpiCommandOptions): Promise<number> {
   // MPI before any socket or thread (dask-mpi PR#100).
-  preferQuickStart();
-  const comm = world();
+  let member: Membership;
+  try {
+    member = joinJob({ schedulerFile: options.schedulerFile, who: WHO });
+  } catch (err) {
+    if (rankBeforeMpi() === 0) throw err;
+    return leaveQuietly();
+  }
   let assignment: RoleAssignment;
   try {
-    assignment = assignRoles(comm.size, {
+    assignment = assignRoles(member.size, {
       clientRank: null,
       schedulerRank: options.schedulerRank,
       scheduler: options.scheduler,
@@ -45,7 +49,7 @@ export async function runMpiCommand(options: MpiCommandOptions): Promise<number>
     });
   } catch (err) {
     // The same on every rank: rank 0 reports it (and its non-zero exit ends the job).
-    if (comm.rank === 0) throw err;
+    if (member.rank === 0) throw err;
     return leaveQuietly();
   }
 
@@ -53,7 +57,7 @@ export async function runMpiCommand(options: MpiCommandOptions): Promise<number>
   let cluster: RankCluster;
   try {
     cluster = await startRank({
-      comm,
+      member,
       assignment,
       scheduler: {
         port: options.schedulerPort,
@@ -86,8 +90,8 @@ export async function runMpiCommand(options: MpiCommandOptions): Promise<number>
       who: WHO,
     });
   } catch (err) {
-    if (sharedError(err, comm.rank)) return leaveQuietly();
-    process.stderr.write(`${WHO}: rank ${comm.rank}: ${describeError(err)}\n`);
+    if (sharedError(err, member.rank)) return leaveQuietly();
+    process.stderr.write(`${WHO}: rank ${member.rank}: ${describeError(err)}\n`);
     process.exit(1);
   }
 
@@ -102,7 +106,7 @@ export async function runMpiCommand(options: MpiCommandOptions): Promise<number>
   const outcome = await cluster.serve();
   await cluster.end();
   if (outcome.kind === 'scheduler-lost') {
-    process.stderr.write(`${WHO}: the scheduler on ${rankName(cluster.contact.peers, outcome.rank)} is gone; rank ${comm.rank} stops\n`);
+    process.stderr.write(`${WHO}: the scheduler on ${rankName(cluster.contact.peers, outcome.rank)} is gone; rank ${member.rank} stops\n`);
   }
   // Exit here rather than wait for the event loop to drain: a rank is done when its services are.
   process.exit(outcome.kind === 'done' ? 0 : 1);

@@ -12,8 +12,7 @@
  * at the end, the cluster stays up.
  */
 import { InvalidArgumentError, MpiError } from '../../errors.js';
-import { world } from '../../mpi/index.js';
-import { preferQuickStart } from '../../mpi/runtime.js';
+import { joinJob } from './membership.js';
 import { jobIdFromEnvironment } from '../../mpi/env.js';
 import { assignRoles, type RoleAssignment } from './roles.js';
 import { RANK_TAGS, startRank, type RankCluster } from './cluster.js';
@@ -71,7 +70,8 @@ async function endFromClient(cluster: RankCluster, withScheduler: boolean): Prom
     cluster.log.warn(`${WHO}: could not retire this job's workers (${(err as Error).message}); stopping them`);
   }
   const others = assignment.workerRanks.filter((r) => r !== cluster.rank);
-  await Promise.all(others.map((r) => cluster.comm.sendAsync({ stop: true }, r, RANK_TAGS.stopWorker, { timeoutMs: 30_000 })));
+  const comm = cluster.comm;
+  if (comm) await Promise.all(others.map((r) => comm.sendAsync({ stop: true }, r, RANK_TAGS.stopWorker, { timeoutMs: 30_000 })));
   await cluster.worker?.close();
 }
 
@@ -87,8 +87,7 @@ export async function execute<A extends unknown[], R>(
   opts: ExecuteOptions<A> = {},
 ): Promise<Awaited<R> | undefined> {
   // MPI before any socket or thread (dask-mpi PR#100).
-  if (!opts.comm) preferQuickStart();
-  const comm = opts.comm ?? world();
+  const member = joinJob({ comm: opts.comm, schedulerFile: opts.schedulerFile, who: WHO });
   const common = resolveCommon(opts);
   const withScheduler = opts.scheduler ?? true;
   if (!withScheduler && !opts.schedulerAddress && !opts.schedulerFile) {
@@ -106,7 +105,7 @@ export async function execute<A extends unknown[], R>(
   const busiest = Math.max(clientRank ?? 0, withScheduler ? schedulerRank : 0);
   let assignment: RoleAssignment;
   try {
-    assignment = assignRoles(comm.size, {
+    assignment = assignRoles(member.size, {
     clientRank,
     schedulerRank,
     scheduler: withScheduler,
@@ -115,19 +114,19 @@ export async function execute<A extends unknown[], R>(
     ...(opts.workerName ? { workerName: opts.workerName } : {}),
     });
   } catch (err) {
-    throw explainWorldTooSmall(err, comm);
+    throw explainWorldTooSmall(err, member.size);
   }
-  warnIfNoWorkers(assignment, comm.rank, WHO);
+  warnIfNoWorkers(assignment, member.rank, WHO);
 
   const jobId = jobIdFromEnvironment();
   const cluster = await startRank({
-    comm,
+    member,
     assignment,
     scheduler: {
       port: opts.schedulerPort ?? 0,
       dashboard: common.dashboard,
       dashboardAddress: common.dashboardAddress,
-      ...(opts.schedulerFile && withScheduler ? { file: opts.schedulerFile } : {}),
+      ...(opts.schedulerFile ? { file: opts.schedulerFile } : {}),
       ...(common.interface ? { interface: common.interface } : {}),
       ...(jobId ? { jobId } : {}),
     },

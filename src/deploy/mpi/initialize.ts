@@ -25,12 +25,12 @@
 import { Socket } from 'node:net';
 import { inspect } from 'node:util';
 import { MpiError } from '../../errors.js';
-import { world, type Communicator } from '../../mpi/index.js';
-import { fatalErrorReported, preferQuickStart } from '../../mpi/runtime.js';
+import { fatalErrorReported } from '../../mpi/runtime.js';
 import { jobIdFromEnvironment } from '../../mpi/env.js';
 import { assignRoles, type RoleAssignment } from './roles.js';
 import { RANK_TAGS, RankCluster, dashboardLine, infoWanted, rankName, startRank, trace, type Outcome } from './cluster.js';
-import { describeError, explainWorldTooSmall, leaveQuietly, resolveCommon, sharedError, type ClusterOptions, type ResolvedCommon } from './options.js';
+import { describeError, explainWorldTooSmall, leaveQuietly, rankBeforeMpi, resolveCommon, sharedError, type ClusterOptions, type ResolvedCommon } from './options.js';
+import { joinJob, type Membership } from './membership.js';
 
 export interface InitializeOptions extends ClusterOptions {
   /** Also write the scheduler's address and token here (JSON, mode 0600), for clients outside the job (a notebook on the login node). */
@@ -153,7 +153,7 @@ function installClientEnd(cluster: RankCluster): void {
   process.on('uncaughtException', (error) => void finish(1, { error }));
   // Before the MPI hook's own 'exit' listener (which finalizes): process.exit() from the script.
   process.prependListener('exit', () => {
-    if (ending || schedulerRank === null || schedulerRank === cluster.rank) return;
+    if (ending || !cluster.comm || schedulerRank === null || schedulerRank === cluster.rank) return;
     if (cluster.schedulerEnded || cluster.lostRanks.has(schedulerRank)) return;
     try {
       // A small message goes out eagerly: MPI_Send returns at once.
@@ -182,28 +182,33 @@ function installClientEnd(cluster: RankCluster): void {
  */
 export async function initialize(opts: InitializeOptions = {}): Promise<boolean> {
   // MPI before any socket or thread (dask-mpi PR#100).
-  if (!opts.comm) preferQuickStart();
-  const comm: Communicator = opts.comm ?? world();
   const exit = opts.exit ?? true;
+  let member: Membership;
+  try {
+    member = joinJob({ comm: opts.comm, schedulerFile: opts.schedulerFile, who: WHO });
+  } catch (err) {
+    if (!exit || rankBeforeMpi() === 0) throw err;
+    return leaveQuietly();
+  }
   let common: ResolvedCommon;
   let assignment: RoleAssignment;
   try {
     if (starting || active) throw new MpiError('initialize() was called while this process already runs a cluster; call it once');
     common = resolveCommon(opts);
-    assignment = assignRoles(comm.size, { clientRank: 1, schedulerRank: 0, exclusiveWorkers: true, minWorkers: 0 });
+    assignment = assignRoles(member.size, { clientRank: 1, schedulerRank: 0, exclusiveWorkers: true, minWorkers: 0 });
   } catch (err) {
-    if (!exit || comm.rank === 0) throw explainWorldTooSmall(err, comm);
+    if (!exit || member.rank === 0) throw explainWorldTooSmall(err, member.size);
     return leaveQuietly();
   }
-  const roles = assignment.roles(comm.rank);
-  warnIfNoWorkers(assignment, comm.rank, WHO);
+  const roles = assignment.roles(member.rank);
+  warnIfNoWorkers(assignment, member.rank, WHO);
 
   starting = true;
   let cluster: RankCluster;
   try {
     const jobId = jobIdFromEnvironment();
     cluster = await startRank({
-      comm,
+      member,
       assignment,
       scheduler: {
         port: opts.schedulerPort ?? 0,
@@ -223,8 +228,8 @@ export async function initialize(opts: InitializeOptions = {}): Promise<boolean>
   } catch (err) {
     starting = false;
     if (!exit || roles.client) throw err;
-    if (sharedError(err, comm.rank)) return leaveQuietly();
-    process.stderr.write(`${WHO}: rank ${comm.rank}: ${describeError(err)}\n`);
+    if (sharedError(err, member.rank)) return leaveQuietly();
+    process.stderr.write(`${WHO}: rank ${member.rank}: ${describeError(err)}\n`);
     process.exit(1);
   }
   starting = false;

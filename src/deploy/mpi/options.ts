@@ -1,6 +1,6 @@
 /** Options shared by initialize() and execute(), and their checks. */
 import { InvalidArgumentError, MpiError, WorldTooSmallError, type TesseraError } from '../../errors.js';
-import { launcherWorldSize, type Communicator } from '../../mpi/index.js';
+import { launcherWorldSize, rankFromEnvironment, type Communicator } from '../../mpi/index.js';
 import type { WorkerOptions } from '../../worker/options.js';
 import { DEFAULT_DASHBOARD_ADDRESS, type WorkerConfig } from './cluster.js';
 import { BootstrapFailedError, CheckInTimeoutError } from './bootstrap.js';
@@ -109,8 +109,8 @@ export function describeError(err: unknown): string {
  * A world of 1 because nothing launched the script in parallel: say so,
  * since "needs at least 2 ranks" alone does not tell how to get them.
  */
-export function explainWorldTooSmall(err: unknown, comm: Communicator): unknown {
-  if (!(err instanceof WorldTooSmallError) || comm.size !== 1 || launcherWorldSize(process.env)) return err;
+export function explainWorldTooSmall(err: unknown, size: number): unknown {
+  if (!(err instanceof WorldTooSmallError) || size !== 1 || launcherWorldSize(process.env)) return err;
   const e = new WorldTooSmallError(
     err.required,
     err.actual,
@@ -119,6 +119,11 @@ export function explainWorldTooSmall(err: unknown, comm: Communicator): unknown 
   );
   e.stack = `${e.name}: ${e.message}\n${(err.stack ?? '').split('\n').slice(1).join('\n')}`;
   return e;
+}
+
+/** This process's rank when joining the job failed (so MPI cannot say): the launcher's variables, else 0. */
+export function rankBeforeMpi(): number {
+  return rankFromEnvironment(process.env)?.rank ?? 0;
 }
 
 export { MpiError, WorldTooSmallError };
