@@ -37,7 +37,7 @@ async function runBatch(name: string, script: string, timeoutMs = 60_000): Promi
 
 const node = `${process.execPath} ${fixturePath('runner.js')}`;
 
-test('srun -n 4: scheduler, client and two workers compute, and every task exits 0', async () => {
+test('srun -n 4: scheduler, client and two workers compute, and every task exits 0', { timeout: 90_000 }, async () => {
   const { job, output } = await runBatch('runner4', `#!/bin/bash
 #SBATCH --ntasks=4
 #SBATCH --time=2
@@ -56,7 +56,7 @@ echo "SRUN_EXIT=$?"
   assert.equal(job.ExitCode, '0:0', output);
 });
 
-test('srun -n 2 with a client fails with WorldTooSmallError naming the tasks needed', async () => {
+test('srun -n 2 with a client fails with WorldTooSmallError naming the tasks needed', { timeout: 90_000 }, async () => {
   const { job, output } = await runBatch('runner2', `#!/bin/bash
 #SBATCH --ntasks=2
 #SBATCH --time=1
@@ -67,7 +67,7 @@ srun ${node}
   assert.match(output, /has 2 tasks but SlurmRunner needs at least 3/);
 });
 
-test('heterogeneous job: scheduler and client in the small component, workers in the large one', async () => {
+test('heterogeneous job: scheduler and client in the small component, workers in the large one', { timeout: 90_000 }, async () => {
   const { job, output } = await runBatch('hetjob', `#!/bin/bash
 #SBATCH --ntasks=2
 #SBATCH hetjob

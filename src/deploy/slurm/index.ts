@@ -9,3 +9,7 @@
 export { SlurmRunner, slurmRole, type SlurmRunnerOptions, type SlurmRole } from './runner.js';
 export { slurmStep, expandSchedulerFile, SlurmError, type SlurmStep } from './env.js';
 export { WorldTooSmallError } from '../../errors.js';
+export { SlurmCluster, type SlurmClusterOptions, type SlurmJob, type JobEnded, type JobState, type AdaptOptions } from './cluster.js';
+export {
+  jobScript, parseWalltime, formatWalltime, workerLifetime, defaultTesseraCommand, type JobScriptOptions,
+} from './job-script.js';
