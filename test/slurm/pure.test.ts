@@ -73,3 +73,8 @@ test('tessera slurm job-script prints the script, with repeatable directives', (
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /unknown slurm command 'nope'/);
 });
+
+test('jobScript: a tessera command with spaces is a shell prefix, kept as written', () => {
+  const s = jobScript({ tesseraCommand: 'apptainer exec --bind $HOME tessera.sif tessera', schedulerFile: '/s.json' });
+  assert.match(s, /\nexec apptainer exec --bind \$HOME tessera.sif tessera worker --scheduler-file \/s.json /);
+});

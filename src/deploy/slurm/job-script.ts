@@ -34,7 +34,8 @@ export interface JobScriptOptions {
   nodeExecutable?: string;
   /**
    * The `tessera` command: a .js/.mjs entry point run with nodeExecutable (default: this package's
-   * compiled CLI), or an executable such as 'tessera' on the compute nodes' PATH.
+   * compiled CLI), an executable such as 'tessera' on the compute nodes' PATH, or a shell command
+   * prefix with spaces, kept as written (e.g. 'apptainer exec --bind $HOME tessera.sif tessera').
    */
   tesseraCommand?: string;
   /** The scheduler file the workers read (address and token; on a shared file system). */
@@ -128,7 +129,9 @@ export function jobScript(opts: JobScriptOptions = {}): string {
   const extra = (opts.jobExtraDirectives ?? []).map((d) => d.replace(/^#SBATCH\s+/, ''));
 
   const tessera = opts.tesseraCommand ?? defaultTesseraCommand();
-  const command = /\.(m?js|cjs)$/.test(tessera) ? [opts.nodeExecutable ?? process.execPath, tessera] : [tessera];
+  // A .js entry runs with node; a command with spaces ('apptainer exec img.sif tessera') is a shell prefix, kept as written.
+  const raw = /\s/.test(tessera.trim());
+  const command = raw ? [] : /\.(m?js|cjs)$/.test(tessera) ? [opts.nodeExecutable ?? process.execPath, tessera] : [tessera];
   const args = [
     'worker',
     '--scheduler-file', opts.schedulerFile ?? defaultSchedulerFile(),
@@ -142,6 +145,7 @@ export function jobScript(opts: JobScriptOptions = {}): string {
   if (opts.localDirectory) args.push('--local-directory', opts.localDirectory);
   args.push(...(opts.workerExtraArgs ?? []));
   const quoted = [...command, ...args].map((a) => (a.includes('$SLURM_JOB_ID') ? `"${a}"` : shellQuote(a)));
+  if (raw) quoted.unshift(tessera.trim());
 
   return [
     opts.shebang ?? '#!/usr/bin/env bash',
