@@ -156,3 +156,26 @@ test('a worker retiring at its lifetime mid-computation loses nothing: a new job
   await client.close();
   await cluster.close();
 });
+
+test("a worker job stopped by Slurm's SIGTERM (as at its walltime) mid-computation: the result is still right", { timeout: 90_000 }, async () => {
+  const cluster = await startCluster();
+  await cluster.scale(2);
+  const client = await Client.connect(cluster, { setAsCurrent: false });
+  await client.waitForWorkers(2, { timeoutMs: 30_000 });
+  const parts = client.map(async (x: number) => {
+    await new Promise((r) => setTimeout(r, 250));
+    return x * 3;
+  }, Array.from({ length: 16 }, (_, i) => i));
+  const total = client.submit((...v: number[]) => v.reduce((a, b) => a + b, 0), ...parts);
+  await sleep(1000);
+  const victim = [...cluster.jobs.values()].find((j) => j.state === 'running')!;
+  // What Slurm sends at the walltime (then SIGKILL after KillWait); the job script exec'd the worker, so it gets it.
+  const r = slurm.cmd('scancel', ['--signal=TERM', '--batch', victim.id]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(await total.result(), 360);
+  await until('the stopped job is noticed', () => cluster.ended.some((e) => e.job.id === victim.id), 20_000);
+  await until('a replacement job', () => [...cluster.jobs.values()].filter((j) => j.state === 'running' || j.state === 'pending').length === 2, 20_000);
+  await client.close();
+  await cluster.close();
+  assert.deepEqual(slurm.queue().filter((q) => cluster.jobs.has(q)), []);
+});
