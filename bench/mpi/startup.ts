@@ -107,7 +107,10 @@ const sec = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(2)} s`
 
 function mpiVersion(): string {
   const r = spawnSync(LAUNCHER, ['--version'], { encoding: 'utf8' });
-  return (r.stdout || r.stderr || '').split('\n').find((l) => l.trim())?.trim() ?? LAUNCHER;
+  const lines = (r.stdout || r.stderr || '').split('\n').map((l) => l.trim());
+  // OpenMPI: "mpirun (Open MPI) 4.1.4"; MPICH's Hydra: "HYDRA build details:" then "Version: 4.0.2".
+  const version = lines.find((l) => /Open MPI|^Version:/.test(l));
+  return version ? `${LAUNCHER} ${version.replace(/^Version:\s*/, '')}` : LAUNCHER;
 }
 
 async function main(): Promise<void> {
@@ -120,12 +123,19 @@ async function main(): Promise<void> {
   for (const np of SIZES) {
     for (const [kind, job] of Object.entries(JOBS)) {
       if (kind === 'static' && np !== SIZES[0]) continue;
+      process.stderr.write(`-np ${np} ${kind}: ${RUNS} runs...\n`);
       const runs: Run[] = [];
       for (let i = 0; i < RUNS; i++) runs.push(await once(np, job));
       const ok = runs.filter((r) => r.code === 0);
       for (const r of runs) if (r.code !== 0) problems.push(`-np ${np} ${kind}: exit status ${r.code}`);
       const extra = Math.max(0, ...runs.map((r) => r.extraLines.length));
-      for (const r of runs) for (const l of r.extraLines.slice(0, 3)) problems.push(`-np ${np} ${kind}: extra output: ${l}`);
+      // All of the first noisy run's output (to see what it was), a line of each later one.
+      let shown = false;
+      for (const r of runs) {
+        if (!r.extraLines.length) continue;
+        for (const l of r.extraLines.slice(0, shown ? 1 : 40)) problems.push(`-np ${np} ${kind}: extra output: ${l}`);
+        shown = true;
+      }
       const ready = ok.map((r) => r.readyMs);
       const whole = ok.map((r) => r.wholeMs);
       const cpu = ok.map((r) => r.cpuS);
