@@ -6,10 +6,7 @@
  */
 import { SchedulerServer } from '../scheduler/server.js';
 import { WorkerServer } from '../worker/server.js';
-import type { SchedulerOptions } from '../scheduler/options.js';
-import type { WorkerOptions } from '../worker/options.js';
-
-type ChildSpec = { role: 'scheduler'; options: SchedulerOptions } | { role: 'worker'; options: WorkerOptions };
+import type { ChildSpec } from './spawn.js';
 
 const spec = JSON.parse(process.env.TESSERA_CHILD_SPEC ?? '{}') as ChildSpec;
 

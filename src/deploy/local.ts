@@ -3,7 +3,7 @@
  * laptop end of the story. Children are forked with an IPC channel; when the
  * parent dies the channel closes and they exit, so nothing is left behind.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import type { SchedulerOptions } from '../scheduler/options.js';
@@ -11,6 +11,7 @@ import type { WorkerOptions } from '../worker/options.js';
 import { parseMemoryLimit, formatBytes } from '../worker/memory.js';
 import type { ClusterLike } from '../client/client.js';
 import { TesseraError } from '../errors.js';
+import { spawnTesseraChild } from './spawn.js';
 
 export interface LocalClusterOptions {
   /** Worker processes (default: one per CPU core, at most 4). */
@@ -37,68 +38,7 @@ export interface LocalClusterOptions {
   workerTtlMs?: number;
 }
 
-const CHILD_ENTRY = new URL('./child.js', import.meta.url);
 const START_TIMEOUT_MS = 30_000;
-
-interface Ready {
-  type: 'ready';
-  address: string;
-  token?: string;
-  dashboardPort?: number;
-  dashboardHost?: string;
-  name?: string;
-}
-
-/**
- * Node flags of the parent that must not reach the children: they describe
- * how the parent was started (an -e script, the test runner, a debugger
- * port) and would break or clash in a child. Memory and loader flags stay.
- */
-function childExecArgv(): string[] {
-  const out: string[] = [];
-  const argv = process.execArgv;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (/^--(input-type|test|watch|inspect|experimental-test|eval|print)/.test(a)) continue;
-    if (a === '-e' || a === '-p' || a === '--eval' || a === '--print') {
-      i++;
-      continue;
-    }
-    out.push(a);
-  }
-  return out;
-}
-
-function startChild(spec: unknown, token: string, label: string): Promise<{ child: ChildProcess; ready: Ready }> {
-  const child = fork(CHILD_ENTRY, [], {
-    execArgv: childExecArgv(),
-    env: { ...process.env, TESSERA_CHILD_SPEC: JSON.stringify(spec), TESSERA_TOKEN: token },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new TesseraError('ERR_TESSERA_TIMEOUT', `${label} did not start within ${START_TIMEOUT_MS / 1000} s`));
-    }, START_TIMEOUT_MS);
-    const onExit = (code: number | null) => {
-      clearTimeout(timer);
-      reject(new TesseraError('ERR_TESSERA_CONNECT', `${label} exited during start-up (code ${code}); see its error above`));
-    };
-    child.once('exit', onExit);
-    child.on('message', (m: { type: string; message?: string }) => {
-      if (m.type === 'ready') {
-        clearTimeout(timer);
-        child.off('exit', onExit);
-        resolve({ child, ready: m as Ready });
-      } else if (m.type === 'error') {
-        clearTimeout(timer);
-        child.off('exit', onExit);
-        child.kill('SIGKILL');
-        reject(new TesseraError('ERR_TESSERA_CONNECT', `${label} failed to start: ${m.message}`));
-      }
-    });
-  });
-}
 
 const liveChildren = new Set<ChildProcess>();
 let exitHookInstalled = false;
@@ -142,7 +82,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
       ...(opts.allowedFailures !== undefined ? { allowedFailures: opts.allowedFailures } : {}),
       ...(opts.workerTtlMs !== undefined ? { workerTtlMs: opts.workerTtlMs } : {}),
     };
-    const { child, ready } = await startChild({ role: 'scheduler', options: schedOpts }, token, 'the scheduler');
+    const { child, ready } = await spawnTesseraChild({ role: 'scheduler', options: schedOpts }, token, 'the scheduler', START_TIMEOUT_MS);
     trackChild(child);
     const cluster = new LocalCluster(ready.address, token, ready.dashboardPort, ready.dashboardHost, child, opts);
     try {
@@ -165,7 +105,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
         memoryLimit, quiet: !this.opts.verbose, host: '127.0.0.1',
         ...(this.opts.localDirectory ? { localDirectory: this.opts.localDirectory } : {}),
       };
-      starting.push(startChild({ role: 'worker', options: wopts }, this.token, `worker ${name}`).then(({ child, ready }) => {
+      starting.push(spawnTesseraChild({ role: 'worker', options: wopts }, this.token, `worker ${name}`, START_TIMEOUT_MS).then(({ child, ready }) => {
         trackChild(child);
         this.workers.push({ name, address: ready.address, process: child });
       }));

@@ -60,7 +60,7 @@ export class SchedulerServer implements DashboardSource {
       ...(opts.allowedFailures !== undefined ? { allowedFailures: opts.allowedFailures } : {}),
       validate: opts.validate ?? process.env.TESSERA_VALIDATE === '1',
     });
-    this.log = createLogger('scheduler', opts.quiet ? 'warn' : undefined);
+    this.log = createLogger('scheduler', opts.quiet && !process.env.TESSERA_LOG_LEVEL ? 'warn' : undefined);
     this.workerTtlMs = opts.workerTtlMs ?? 60_000;
     this.warnBroken = rateLimited(this.log);
     this.finished = new Promise((r) => (this.resolveFinished = r));
@@ -544,8 +544,9 @@ export class SchedulerServer implements DashboardSource {
     for (const rec of this.recorders.values()) rec.stop();
     for (const comm of this.workerComms.values()) comm.sendNow({ op: 'close', reason });
     for (const s of this.clientSessions.values()) s.comm.sendNow({ op: 'scheduler-closing', reason });
+    // Give peers up to 3 s to hang up themselves; the timer must not keep the process alive.
     const closing = [...this.workerComms.values(), ...[...this.clientSessions.values()].map((s) => s.comm)].map((c) =>
-      Promise.race([c.closed, new Promise((r) => setTimeout(r, 3000))]),
+      Promise.race([c.closed, new Promise((r) => setTimeout(r, 3000).unref())]),
     );
     await Promise.all(closing);
     for (const comm of this.workerComms.values()) comm.close();

@@ -90,7 +90,7 @@ export class WorkerServer {
     this.memoryLimit = parseMemoryLimit(opts.memoryLimit ?? 0);
     this.localDirectory = join(opts.localDirectory ?? tmpdir(), `tessera-worker-${process.pid}-${randomUUID().slice(0, 8)}`);
     this.store = new DataStore(this.localDirectory, this.memoryLimit > 0 ? this.memoryLimit * MEMORY_TARGET : 0);
-    this.log = createLogger('worker', opts.quiet ? 'warn' : undefined);
+    this.log = createLogger('worker', opts.quiet && !process.env.TESSERA_LOG_LEVEL ? 'warn' : undefined);
     // Polars' thread pool is process-wide and sized when first loaded: match it to our threads.
     process.env.POLARS_MAX_THREADS ??= String(this.nthreads);
     this.pool = new ExecutorPool(this.nthreads, this.log);

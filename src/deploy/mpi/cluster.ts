@@ -360,28 +360,6 @@ export class RankCluster {
   }
 }
 
-/**
- * Works around a core issue: SchedulerServer.close() bounds its wait for
- * each connection with a 3 s setTimeout that it never clears, so a process
- * whose scheduler has closed stays alive 3 s longer (execute() returns, the
- * script ends, the rank lingers). The timers close() creates synchronously
- * are unref'd here; the sockets it waits for keep the process alive while
- * they are open. Remove once close() clears its timers.
- */
-function lingerlessClose(server: SchedulerServer): void {
-  const close = server.close.bind(server);
-  server.close = (reason?: string) => {
-    const realSetTimeout = globalThis.setTimeout;
-    globalThis.setTimeout = ((fn: (...a: unknown[]) => void, ms?: number, ...rest: unknown[]) =>
-      realSetTimeout(fn, ms, ...rest).unref()) as typeof globalThis.setTimeout;
-    try {
-      return close(reason);
-    } finally {
-      globalThis.setTimeout = realSetTimeout;
-    }
-  };
-}
-
 async function startScheduler(cfg: RankConfig, log: Logger): Promise<{ server: SchedulerServer; lifeline: LifelineServer | null }> {
   const s = cfg.scheduler;
   if (s.file) await rm(s.file, { force: true });
@@ -396,7 +374,6 @@ async function startScheduler(cfg: RankConfig, log: Logger): Promise<{ server: S
     ...(s.file ? { schedulerFile: s.file } : {}),
     ...(s.jobId ? { jobId: s.jobId } : {}),
   });
-  lingerlessClose(server);
   let lifeline: LifelineServer | null = null;
   try {
     lifeline = await LifelineServer.start(s.interface ? hostOf(server.address) : '0.0.0.0', server.token);
@@ -425,7 +402,7 @@ async function startWorker(cfg: RankConfig, roles: RankRoles, contact: Contact, 
     token: contact.token,
   };
   if (w.nanny) {
-    const { Nanny } = await import('./nanny.js');
+    const { Nanny } = await import('../../nanny/nanny.js');
     return Nanny.start(options, log);
   }
   const { WorkerServer } = await import('../../worker/server.js');
@@ -451,7 +428,7 @@ export async function startRank(cfg: RankConfig): Promise<RankCluster> {
     schedulerStart = startScheduler(cfg, log);
     schedulerStart.catch(() => {});
   }
-  if (roles.worker) import(cfg.worker.nanny ? './nanny.js' : '../../worker/server.js').catch(() => {});
+  if (roles.worker) import(cfg.worker.nanny ? '../../nanny/nanny.js' : '../../worker/server.js').catch(() => {});
   // The client's script imports 'tessera' next; load it while this rank waits for the others.
   if (roles.client) import('../../index.js').catch(() => {});
 

@@ -1,5 +1,5 @@
 /**
- * A small nanny for MPI-launched workers (`nanny: true`, `--nanny`): the
+ * The nanny: a worker supervisor (`nanny: true`, `--nanny`). The
  * rank process runs the worker in a child process and starts a new one when
  * it dies (a crash, the kernel's OOM killer) or grows past 95% of its memory
  * limit. The rank itself, which is what MPI and the launcher see, stays up,
@@ -11,36 +11,18 @@
  * an orphan behind. A child that exits with status 0 was closed on purpose
  * (the scheduler said so); anything else is a death.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { TesseraError } from '../../errors.js';
-import type { Logger } from '../../logging.js';
-import type { WorkerOptions } from '../../worker/options.js';
+import type { Logger } from '../logging.js';
+import type { WorkerOptions } from '../worker/options.js';
+import { spawnTesseraChild } from '../deploy/spawn.js';
+import { MEMORY_TERMINATE } from '../worker/memory.js';
 
-const CHILD_ENTRY = new URL('../child.js', import.meta.url);
 const START_TIMEOUT_MS = 60_000;
 const MEMORY_CHECK_MS = 500;
-/** Dask's "terminate" fraction of the memory limit. */
-const MEMORY_TERMINATE = 0.95;
 /** More deaths than this within RESTART_WINDOW_MS and the nanny gives up: the worker cannot run here. */
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;
-
-/** Flags of this process that describe how it was started (test runner, debugger, -e) and would break a child. */
-function childExecArgv(): string[] {
-  const out: string[] = [];
-  const argv = process.execArgv;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (/^--(input-type|test|watch|inspect|experimental-test|eval|print)/.test(a)) continue;
-    if (a === '-e' || a === '-p') {
-      i++;
-      continue;
-    }
-    out.push(a);
-  }
-  return out;
-}
 
 /** Resident set size of a process in bytes (Linux /proc), or null where that is not available. */
 function rssOf(pid: number): number | null {
@@ -50,12 +32,6 @@ function rssOf(pid: number): number | null {
   } catch {
     return null;
   }
-}
-
-interface Ready {
-  type: 'ready';
-  address: string;
-  name?: string;
 }
 
 export class Nanny {
@@ -84,45 +60,18 @@ export class Nanny {
 
   /** Starts the worker child; rejects when it cannot start (its own error is printed by the child). */
   static async start(opts: WorkerOptions, log: Logger): Promise<Nanny> {
-    const { parseMemoryLimit } = await import('../../worker/memory.js');
+    const { parseMemoryLimit } = await import('../worker/memory.js');
     const nanny = new Nanny(opts, parseMemoryLimit(opts.memoryLimit ?? 0), log);
     await nanny.#spawn();
     return nanny;
   }
 
-  #spawn(): Promise<void> {
-    const child = fork(CHILD_ENTRY, [], {
-      execArgv: childExecArgv(),
-      env: { ...process.env, TESSERA_CHILD_SPEC: JSON.stringify({ role: 'worker', options: this.#opts }), TESSERA_TOKEN: this.#opts.token ?? '' },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
+  async #spawn(): Promise<void> {
+    const { child, ready } = await spawnTesseraChild({ role: 'worker', options: this.#opts }, this.#opts.token ?? '', `worker ${this.name}`, START_TIMEOUT_MS);
     this.#child = child;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new TesseraError('ERR_TESSERA_TIMEOUT', `worker ${this.name} did not start within ${START_TIMEOUT_MS / 1000} s`));
-      }, START_TIMEOUT_MS);
-      const onEarlyExit = (code: number | null, signal: NodeJS.Signals | null) => {
-        clearTimeout(timer);
-        reject(new TesseraError('ERR_TESSERA_CONNECT', `worker ${this.name} exited during start-up (${signal ?? `code ${code}`}); see its error above`));
-      };
-      child.once('exit', onEarlyExit);
-      child.on('message', (m: { type?: string; message?: string }) => {
-        if (m?.type === 'ready') {
-          clearTimeout(timer);
-          child.off('exit', onEarlyExit);
-          this.address = (m as Ready).address;
-          child.once('exit', (code, signal) => this.#onExit(child, code, signal));
-          this.#watchMemory(child);
-          resolve();
-        } else if (m?.type === 'error') {
-          clearTimeout(timer);
-          child.off('exit', onEarlyExit);
-          child.kill('SIGKILL');
-          reject(new TesseraError('ERR_TESSERA_CONNECT', `worker ${this.name} failed to start: ${m.message}`));
-        }
-      });
-    });
+    this.address = ready.address;
+    child.once('exit', (code, signal) => this.#onExit(child, code, signal));
+    this.#watchMemory(child);
   }
 
   #watchMemory(child: ChildProcess): void {

@@ -1,0 +1,78 @@
+/**
+ * Starting Tessera processes on this machine: LocalCluster's scheduler and
+ * workers, and the nanny's worker. A child runs src/deploy/child.ts, reports
+ * `ready` (or `error`) over the IPC channel, and exits when that channel
+ * closes, so a parent that dies never leaves it behind.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { TesseraError } from '../errors.js';
+import type { SchedulerOptions } from '../scheduler/options.js';
+import type { WorkerOptions } from '../worker/options.js';
+
+export type ChildSpec = { role: 'scheduler'; options: SchedulerOptions } | { role: 'worker'; options: WorkerOptions };
+
+export interface Ready {
+  type: 'ready';
+  address: string;
+  token?: string;
+  dashboardPort?: number;
+  dashboardHost?: string;
+  name?: string;
+}
+
+const CHILD_ENTRY = new URL('./child.js', import.meta.url);
+
+/**
+ * Node flags of the parent that must not reach the children: they describe
+ * how the parent was started (an -e script, the test runner, a debugger
+ * port) and would break or clash in a child. Memory and loader flags stay.
+ */
+export function childExecArgv(argv: readonly string[] = process.execArgv): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (/^--(input-type|test|watch|inspect|experimental-test|eval|print)/.test(a)) continue;
+    if (a === '-e' || a === '-p' || a === '--eval' || a === '--print') {
+      i++;
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
+}
+
+/** Forks a child running `spec` and resolves once it reports ready; kills it and rejects on failure or timeout. */
+export function spawnTesseraChild(spec: ChildSpec, token: string, label: string, timeoutMs = 30_000): Promise<{ child: ChildProcess; ready: Ready }> {
+  const child = fork(CHILD_ENTRY, [], {
+    execArgv: childExecArgv(),
+    // The token goes through the environment, never the command line (visible in ps).
+    env: { ...process.env, TESSERA_CHILD_SPEC: JSON.stringify(spec), TESSERA_TOKEN: token },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new TesseraError('ERR_TESSERA_TIMEOUT', `${label} did not start within ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+      clearTimeout(timer);
+      reject(new TesseraError('ERR_TESSERA_CONNECT', `${label} exited during start-up (${signal ?? `code ${code}`}); see its error above`));
+    };
+    child.once('exit', onExit);
+    const onMessage = (m: { type?: string; message?: string }) => {
+      if (m?.type === 'ready') {
+        clearTimeout(timer);
+        child.off('exit', onExit);
+        child.off('message', onMessage);
+        resolve({ child, ready: m as Ready });
+      } else if (m?.type === 'error') {
+        clearTimeout(timer);
+        child.off('exit', onExit);
+        child.off('message', onMessage);
+        child.kill('SIGKILL');
+        reject(new TesseraError('ERR_TESSERA_CONNECT', `${label} failed to start: ${m.message}`));
+      }
+    };
+    child.on('message', onMessage);
+  });
+}
