@@ -23,6 +23,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -84,13 +85,27 @@ export interface SlurmTestCluster {
   stop(): Promise<void>;
 }
 
-const CTLD_PORT = Number(process.env.TESSERA_TEST_SLURMCTLD_PORT ?? 17000);
+/** Three consecutive free ports (controller, n1, n2), so two test runs on one machine never share a controller. */
+async function freePorts(): Promise<number> {
+  const fixed = process.env.TESSERA_TEST_SLURMCTLD_PORT;
+  if (fixed) return Number(fixed);
+  const free = (port: number) => new Promise<boolean>((res) => {
+    const srv = createServer();
+    srv.once('error', () => res(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => res(true)));
+  });
+  for (let i = 0; i < 50; i++) {
+    const base = 17000 + Math.floor(Math.random() * 2000) * 3;
+    if ((await free(base)) && (await free(base + 1)) && (await free(base + 2))) return base;
+  }
+  return 17000;
+}
 
-export function slurmConf(dir: string, mpiDefault: string): string {
+export function slurmConf(dir: string, mpiDefault: string, port = 17000): string {
   return `# Written by Tessera's test setup (test/slurm/cluster.ts); see docs/slurm.md.
 ClusterName=tessera
 SlurmctldHost=localhost(127.0.0.1)
-SlurmctldPort=${CTLD_PORT}
+SlurmctldPort=${port}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -117,7 +132,7 @@ ReturnToService=2
 KillWait=5
 MinJobAge=300
 MpiDefault=${mpiDefault}
-NodeName=n[1-2] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[17001-17002] CPUs=8 RealMemory=4000 State=UNKNOWN
+NodeName=n[1-2] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[${port + 1}-${port + 2}] CPUs=8 RealMemory=4000 State=UNKNOWN
 PartitionName=debug Nodes=n[1-2] Default=YES MaxTime=INFINITE State=UP
 `;
 }
@@ -144,7 +159,7 @@ export async function startSlurm(): Promise<SlurmTestCluster> {
   }
   const conf = join(dir, 'slurm.conf');
   const pmix = existsSync('/usr/lib/x86_64-linux-gnu/slurm-wlm/mpi_pmix.so') || existsSync('/usr/lib/aarch64-linux-gnu/slurm-wlm/mpi_pmix.so');
-  writeFileSync(conf, slurmConf(dir, pmix ? 'pmix' : 'none'));
+  writeFileSync(conf, slurmConf(dir, pmix ? 'pmix' : 'none', await freePorts()));
 
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!/^(SLURM_|SBATCH_|SRUN_|SALLOC_|NODE_TEST_CONTEXT$)/.test(k)) env[k] = v;
@@ -171,8 +186,13 @@ export async function startSlurm(): Promise<SlurmTestCluster> {
   const stopSync = () => {
     if (stopped) return;
     stopped = true;
-    // Jobs first: `scontrol shutdown` stops the daemons, not the jobs' processes.
+    // Jobs first, and wait for them to go: `scontrol shutdown` stops the daemons, and a job step
+    // still running then leaves an orphaned slurmstepd behind.
     cmd('scancel', ['--full', '-u', 'root'], { timeoutMs: 10_000 });
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline && cmd('squeue', ['-h', '-o', '%i'], { timeoutMs: 5_000 }).stdout.trim()) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+    }
     cmd('scontrol', ['shutdown'], { timeoutMs: 10_000 });
   };
   const onExit = () => {

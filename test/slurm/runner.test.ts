@@ -83,3 +83,19 @@ echo "SRUN_EXIT=$?"
   assert.match(output, /SRUN_EXIT=0\b/, output);
   assert.equal(job.JobState, 'COMPLETED', output);
 });
+
+test('a client script that dies without runner.close() still ends the job: the scheduler and workers exit', { timeout: 90_000 }, async () => {
+  const started = Date.now();
+  const { job, output } = await runBatch('runner-throw', `#!/bin/bash
+#SBATCH --ntasks=3
+#SBATCH --time=2
+export TESSERA_FIXTURE_SCENARIO=throw
+srun ${node}
+echo "SRUN_EXIT=$?"
+`);
+  assert.match(output, /the user script failed on purpose/);
+  assert.match(output, /SRUN_EXIT=[1-9]/, output);
+  assert.ok(Date.now() - started < 45_000, 'the job ended well before its walltime');
+  assert.match(output, /scheduler closing \(the client task ended without runner.close\(\)\)|client task ended/, output);
+  void job;
+});

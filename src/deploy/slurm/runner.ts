@@ -58,7 +58,9 @@ export interface SlurmRunnerOptions {
 
 export type SlurmRole = 'scheduler' | 'client' | 'worker';
 
-const CLIENT_GONE_MS = 5_000;
+const CLIENT_GONE_MS = 3_000;
+/** Set on the scheduler task's globalThis by the client task's check-in. */
+const CLIENT_SEEN = '__tesseraSlurmRunnerClientSeen';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -158,12 +160,11 @@ export class SlurmRunner implements ClusterLike, AsyncDisposable {
         jobId: stepKey,
       });
       log.info(`scheduler of job ${step.jobId} at ${server.address}; scheduler file ${schedulerFile}`);
-      let seenClient = false;
       let goneSince = 0;
       const watch = setInterval(() => {
-        // The client's lifeline: once a client has been seen, no clients for a while means the client task is gone.
+        // The client's lifeline: once the client task has checked in (see below), no clients for a while means it is gone.
+        const seenClient = (globalThis as Record<string, unknown>)[CLIENT_SEEN] === true;
         if (server.snapshot().clients > 0) {
-          seenClient = true;
           goneSince = 0;
         } else if (seenClient && withClient) {
           goneSince ||= Date.now();
@@ -198,6 +199,11 @@ export class SlurmRunner implements ClusterLike, AsyncDisposable {
     const want = opts.waitForWorkers ?? workers;
     if (!Number.isInteger(want) || want < 0) throw new InvalidArgumentError(`waitForWorkers must be a non-negative integer, got ${want}`);
     if (want > 0) await lifeline.waitForWorkers(want, { timeoutMs });
+    // Check in with the scheduler task, so that it shuts the cluster down if this task dies without close(),
+    // however short-lived the script is (a poll of the client count could miss it).
+    await lifeline.runOnScheduler(() => {
+      (globalThis as Record<string, unknown>)['__tesseraSlurmRunnerClientSeen'] = true;
+    });
     return new SlurmRunner('client', step, schedulerFile, info.address, info.token, lifeline);
   }
 
