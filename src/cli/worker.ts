@@ -1,6 +1,6 @@
 /** `tessera worker`: run one worker connected to a scheduler, until the scheduler closes it. */
 import { WorkerServer } from '../worker/server.js';
-import { parseFlags, intFlag, strFlag, onTerminationSignal, type CommandSpec } from './args.js';
+import { parseFlags, intFlag, strFlag, type CommandSpec } from './args.js';
 import { InvalidArgumentError } from '../errors.js';
 
 export const spec: CommandSpec = {
@@ -45,7 +45,15 @@ export async function run(argv: string[]): Promise<number> {
     deathTimeoutMs: (intFlag(f, 'death-timeout') ?? 60) * 1000,
     ...(lifetime ? { lifetimeMs: lifetime * 1000 } : {}),
   });
-  onTerminationSignal(() => void w.close());
+  // SIGTERM is how batch systems end a job (Slurm at the walltime): leave
+  // gracefully, handing data to other workers. A second signal leaves at once.
+  let signalled = false;
+  const stop = (sig: string) => {
+    if (signalled) return void w.close();
+    signalled = true;
+    void w.retire(`received ${sig}`);
+  };
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => stop(sig));
   await w.finished;
   return 0;
 }

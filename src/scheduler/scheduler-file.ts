@@ -71,7 +71,8 @@ export async function waitForSchedulerFile(
       if (opts.notBefore === undefined || info.started >= opts.notBefore) return info;
     } catch (err) {
       const e = err as TesseraError;
-      if (!/does not exist|not valid JSON/.test(e.message) || Date.now() > deadline) throw err;
+      // Missing, half-written, or another job's stale file about to be replaced: keep waiting.
+      if (!/does not exist|not valid JSON|was written by job/.test(e.message) || Date.now() > deadline) throw err;
     }
     if (Date.now() > deadline) throw fileError(path, `no scheduler file newer than our start appeared within ${opts.timeoutMs ?? 60_000} ms`);
     await new Promise((r) => setTimeout(r, 100));

@@ -62,8 +62,17 @@ export class ExecutorPool {
   private meanMs = 10;
   private flushScheduled = false;
 
-  constructor(readonly nthreads: number, private readonly log: Logger) {
-    for (let i = 0; i < nthreads; i++) this.threads.push(this.spawn(i));
+  constructor(readonly nthreads: number, private readonly log: Logger) {}
+
+  /**
+   * Starts the threads. Separate from the constructor so a worker can first
+   * register with its scheduler: starting threads costs CPU that cluster
+   * start-up (many processes on few cores) is short of. Jobs posted before a
+   * thread is online wait in its message queue.
+   */
+  start(): void {
+    if (this.threads.length || this.closed) return;
+    for (let i = 0; i < this.nthreads; i++) this.threads.push(this.spawn(i));
   }
 
   private spawn(index: number): ExecutorThread {
@@ -88,6 +97,7 @@ export class ExecutorPool {
 
   /** Jobs that could be accepted right now. */
   get capacity(): number {
+    if (this.threads.length === 0) return this.nthreads * this.depth;
     let n = 0;
     const depth = this.depth;
     for (const t of this.threads) n += Math.max(0, depth - t.inFlight.size);
@@ -101,6 +111,7 @@ export class ExecutorPool {
   }
 
   run(key: string, fn: FunctionSpec, args: Uint8Array, depKeys: string[], depValues: SerializedValue[]): Promise<JobOutcome> {
+    this.start();
     let best: ExecutorThread | null = null;
     for (const t of this.threads) if (!best || t.inFlight.size < best.inFlight.size) best = t;
     const t = best!;

@@ -135,6 +135,7 @@ export class WorkerServer {
     this.name = this.opts.name ?? this.address;
     this.peers = new ConnectionPool({ role: 'peer', token, name: this.name });
     await this.register();
+    this.pool.start();
     this.heartbeatTimer = setInterval(() => this.heartbeat(), HEARTBEAT_MS);
     this.heartbeatTimer.unref();
     if (this.opts.lifetimeMs) {

@@ -120,3 +120,33 @@ test('--help explains every flag; bad input gets a clear error', () => {
   const noTarget = spawnSync(process.execPath, [CLI, 'worker'], { encoding: 'utf8' });
   assert.match(noTarget.stderr, /give the scheduler address/);
 });
+
+test('SIGTERM makes a worker retire gracefully: its results move to another worker', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-'));
+  const file = join(dir, 'scheduler.json');
+  const sched = tessera(['scheduler', '--scheduler-file', file, '--port', '0', '--no-dashboard']);
+  const a = tessera(['worker', '--scheduler-file', file, '--name', 'a']);
+  const b = tessera(['worker', '--scheduler-file', file, '--name', 'b']);
+  try {
+    let client: Client | undefined;
+    for (let i = 0; !client; i++) {
+      try {
+        client = await Client.connect({ schedulerFile: file });
+      } catch (err) {
+        if (i > 200) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    await client.waitForWorkers(2, { timeoutMs: 20_000 });
+    const random = (i: number) => ({ i, r: Math.random() });
+    const held = Array.from({ length: 10 }, (_, i) => client!.submit({ fn: random, args: [i], workers: ['a'], pure: false }));
+    const before = await client.gather(held);
+    a.kill('SIGTERM');
+    assert.equal(await exited(a, 20_000), 0);
+    assert.deepEqual(await client.gather(held), before, 'handed over, not recomputed');
+    await client.shutdown();
+    await exited(sched, 10_000);
+  } finally {
+    for (const p of [sched, a, b]) p.kill('SIGKILL');
+  }
+});
