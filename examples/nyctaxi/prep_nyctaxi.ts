@@ -121,6 +121,9 @@ async function main(argv: string[]): Promise<number> {
 
     // Read in the data (every rank sees the same files: a shared mount, as in the original).
     const df = readTaxiCsv(`${dataset}/*.csv`, { blocksize: args.blocksize });
+    // Polars sizes tables to the terminal; under mpirun or in a batch log there
+    // is none, and it would squeeze every column to a few characters.
+    process.env.POLARS_TABLE_WIDTH ??= String(process.stdout.columns ?? 180);
     console.log((await df.head()).toString());
 
     const taxiDf = addFeatures(clean(df, REMAP, MUST_HAVES, QUERY));
