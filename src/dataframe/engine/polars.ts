@@ -417,29 +417,39 @@ function engineError(err: unknown, doing: string): Error {
 
 // ------------------------------------------------------------- sources
 
-/** Reads a CSV byte range (whole lines, no header) with an explicit schema. */
-export function readCsvBytes(bytes: Buffer, source: Extract<SourceSpec, { kind: 'csv' }>): NFrame {
-  const { N } = polars();
-  const schema: Record<string, unknown> = {};
-  for (const name of source.format.names) schema[name] = toPolarsType(source.schema[name]!);
-  const options: Record<string, unknown> = {
-    inferSchemaLength: 0,
+/**
+ * Options every call of the native CSV reader spells out (the binding has no
+ * defaults of its own); each call adds what differs.
+ */
+function csvReaderOptions(format: { sep: string; quoteChar: string }): Record<string, unknown> {
+  return {
     batchSize: 8192,
-    hasHeader: false,
-    ignoreErrors: source.format.ignoreErrors,
     chunkSize: 10000,
     skipRows: 0,
-    sep: source.format.sep,
-    quoteChar: source.format.quoteChar,
+    sep: format.sep,
+    quoteChar: format.quoteChar,
     rechunk: false,
     encoding: 'utf8',
     lowMemory: false,
     tryParseDates: false,
     skipRowsAfterHeader: 0,
     raiseIfEmpty: false,
-    truncateRaggedLines: false,
     missingIsNull: true,
     eolChar: '\n',
+  };
+}
+
+/** Reads a CSV byte range (whole lines, no header) with an explicit schema. */
+export function readCsvBytes(bytes: Buffer, source: Extract<SourceSpec, { kind: 'csv' }>): NFrame {
+  const { N } = polars();
+  const schema: Record<string, unknown> = {};
+  for (const name of source.format.names) schema[name] = toPolarsType(source.schema[name]!);
+  const options: Record<string, unknown> = {
+    ...csvReaderOptions(source.format),
+    inferSchemaLength: 0,
+    hasHeader: false,
+    ignoreErrors: source.format.ignoreErrors,
+    truncateRaggedLines: false,
     schema,
   };
   if (source.columns) options.columns = [...source.columns];
@@ -472,24 +482,12 @@ export function inferCsvSchema(head: Buffer, format: Omit<CsvFormat, 'names'> & 
   let df: NFrame;
   try {
     df = N.readCsv(head, {
+      ...csvReaderOptions(format),
       // "all rows of the head" (the binding takes no null here).
       inferSchemaLength: 1_000_000_000,
-      batchSize: 8192,
       hasHeader: format.hasHeader,
       ignoreErrors: true,
-      chunkSize: 10000,
-      skipRows: 0,
-      sep: format.sep,
-      quoteChar: format.quoteChar,
-      rechunk: false,
-      encoding: 'utf8',
-      lowMemory: false,
-      tryParseDates: false,
-      skipRowsAfterHeader: 0,
-      raiseIfEmpty: false,
       truncateRaggedLines: true,
-      missingIsNull: true,
-      eolChar: '\n',
       ...(format.nullValues.length ? { nullValues: [...format.nullValues] } : {}),
     });
   } catch (err) {
