@@ -179,3 +179,29 @@ test("a worker job stopped by Slurm's SIGTERM (as at its walltime) mid-computati
   await cluster.close();
   assert.deepEqual(slurm.queue().filter((q) => cluster.jobs.has(q)), []);
 });
+
+test('a worker job that hits its real walltime: Slurm ends it, a new job takes over, nothing is lost', { timeout: 240_000 }, async () => {
+  // A one-minute job whose worker does not retire early (lifetime beyond the
+  // walltime), so Slurm's own time limit ends it while it holds results.
+  const cluster = await startCluster({ walltime: '00:01:00', lifetime: 3600 });
+  await cluster.scale(1);
+  const client = await Client.connect(cluster, { setAsCurrent: false });
+  await client.waitForWorkers(1, { timeoutMs: 30_000 });
+  // The job whose worker joined (its state in cluster.jobs may lag one poll behind).
+  const firstName = (await workerNames(client))[0]!;
+  const firstJob = [...cluster.jobs.values()].find((j) => j.workerName === firstName)!;
+  assert.ok(firstJob, `a job for worker ${firstName}`);
+  const parts = client.map(async (x: number) => {
+    await new Promise((r) => setTimeout(r, 500));
+    return x * 2;
+  }, Array.from({ length: 40 }, (_, i) => i));
+  // The results sit on the first worker until Slurm's time limit ends its job.
+  await until('the first job reaches its time limit', () => cluster.ended.some((e) => e.job.id === firstJob.id), 150_000);
+  const ended = cluster.ended.find((e) => e.job.id === firstJob.id)!;
+  assert.equal(ended.job.slurmState, 'TIMEOUT', ended.message);
+  const total = client.submit((...v: number[]) => v.reduce((a, b) => a + b, 0), ...parts);
+  assert.equal(await total.result({ timeoutMs: 90_000 }), 2 * (39 * 40) / 2);
+  assert.ok(!(await workerNames(client)).includes(firstJob.workerName), 'the result came from the replacement job');
+  await client.close();
+  await cluster.close();
+});
