@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -148,5 +148,40 @@ test('SIGTERM makes a worker retire gracefully: its results move to another work
     await exited(sched, 10_000);
   } finally {
     for (const p of [sched, a, b]) p.kill('SIGKILL');
+  }
+});
+
+test('tessera scheduler --dashboard-address serves the dashboard there; --no-dashboard serves none', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-'));
+  for (const withDashboard of [true, false]) {
+    const file = join(dir, `scheduler-${withDashboard}.json`);
+    const sched = tessera(['scheduler', '--scheduler-file', file, '--port', '0', ...(withDashboard ? ['--dashboard-address', '127.0.0.1:0'] : ['--no-dashboard'])]);
+    try {
+      let client: Client | undefined;
+      for (let i = 0; !client; i++) {
+        try {
+          client = await Client.connect({ schedulerFile: file });
+        } catch (err) {
+          if (i > 200) throw err;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      const port = (await client.schedulerInfo()).services.dashboard;
+      if (withDashboard) {
+        assert.ok(port && port > 0);
+        assert.equal(client.dashboardLink, `http://127.0.0.1:${port}/status`);
+        const res = await fetch(`http://127.0.0.1:${port}/health`);
+        assert.equal((await res.text()).trim(), 'ok');
+        const file2 = JSON.parse(readFileSync(file, 'utf8')) as { services: { dashboard?: number } };
+        assert.equal(file2.services.dashboard, port, 'the scheduler file names the dashboard port');
+      } else {
+        assert.equal(port, undefined);
+        assert.equal(client.dashboardLink, undefined);
+      }
+      await client.shutdown();
+      await exited(sched, 10_000);
+    } finally {
+      sched.kill('SIGKILL');
+    }
   }
 });
