@@ -11,7 +11,7 @@ import { RawFrames } from '../protocol/codec.js';
 import type { ErrorInfo, Msg, TaskDef, WireValue } from '../protocol/messages.js';
 import { serializeFunction, functionName } from '../graph/functions.js';
 import type { AnyFunction, FunctionOf, TaskFunction } from '../graph/function-spec.js';
-import { KeyRef, deserializeValue, encodeArgs, serializeValue, valueType } from '../graph/serialize.js';
+import { deserializeValue, encodeArgs, serializeValue, valueType } from '../graph/serialize.js';
 import { Delayed, collectGraph, type LazyArgs } from '../graph/delayed.js';
 import { safeName, tokenize, uniqueToken } from '../graph/keys.js';
 import { readSchedulerFile } from '../scheduler/scheduler-file.js';
@@ -623,4 +623,3 @@ export function persist<T>(value: Delayed<T>): Future<T> {
   return Client.current().persist(value);
 }
 
-export { KeyRef };

@@ -26,6 +26,13 @@ import { ProtocolError } from '../errors.js';
 const HEARTBEAT_CHECK_MS = 1000;
 const STEAL_INTERVAL_MS = 100;
 
+/** A value a client places on workers: its key, type name (for display) and bytes. */
+interface ScatterItem {
+  key: string;
+  type?: string;
+  value: WireValue;
+}
+
 interface ClientSession {
   id: string;
   comm: Comm;
@@ -379,13 +386,13 @@ export class SchedulerServer implements DashboardSource {
   private scatterCounter = 0;
 
   private async scatter(session: ClientSession, msg: Msg): Promise<void> {
-    const items = msg.items as { key: string; value: WireValue }[];
+    const items = msg.items as ScatterItem[];
     const targets = [...this.state.workers.values()].filter((ws) => {
       const names = msg.workers as string[] | undefined;
       return ws.status === 'running' && (!names || names.length === 0 || names.includes(ws.name) || names.includes(ws.address));
     });
     if (targets.length === 0) throw new ProtocolError('no workers to scatter to; wait for workers first (client.waitForWorkers)');
-    const perWorker = new Map<string, { key: string; value: WireValue }[]>();
+    const perWorker = new Map<string, ScatterItem[]>();
     for (const it of items) {
       const chosen = msg.broadcast ? targets : [targets[this.scatterCounter++ % targets.length]!];
       for (const ws of chosen) {
@@ -399,7 +406,7 @@ export class SchedulerServer implements DashboardSource {
       const comm = this.workerComms.get(address);
       if (!comm) throw new ProtocolError(`worker ${address} left during scatter`);
       await comm.request({ op: 'update-data', items: list });
-      for (const it of list) placed.push({ key: it.key, nbytes: it.value.data.nbytes, type: String((it as { type?: string }).type ?? ''), worker: address });
+      for (const it of list) placed.push({ key: it.key, nbytes: it.value.data.nbytes, type: it.type ?? '', worker: address });
     }));
     this.apply(this.state.scattered(session.id, placed));
     session.comm.reply(msg, { keys: items.map((i) => i.key) });
