@@ -373,12 +373,13 @@ export class SchedulerServer implements DashboardSource {
     }
   }
 
-  private pickWorkers(names: string[] | undefined): Comm[] {
-    const out: Comm[] = [];
+  /** Connections of the named workers (all when no names), keyed by address. */
+  private pickWorkers(names: string[] | undefined): [string, Comm][] {
+    const out: [string, Comm][] = [];
     for (const ws of this.state.workers.values()) {
       if (names && names.length && !names.includes(ws.name) && !names.includes(ws.address)) continue;
       const c = this.workerComms.get(ws.address);
-      if (c) out.push(c);
+      if (c) out.push([ws.address, c]);
     }
     return out;
   }
@@ -415,8 +416,7 @@ export class SchedulerServer implements DashboardSource {
   private async broadcastRun(msg: Msg): Promise<Record<string, unknown>> {
     const comms = this.pickWorkers(msg.workers as string[] | undefined);
     const results: Record<string, unknown> = {};
-    await Promise.all(comms.map(async (c) => {
-      const address = [...this.workerComms].find(([, v]) => v === c)?.[0] ?? c.label;
+    await Promise.all(comms.map(async ([address, c]) => {
       try {
         const r = await c.request({ op: 'run', fn: msg.fn, args: msg.args });
         results[address] = { ok: true, value: r.value };
@@ -439,8 +439,8 @@ export class SchedulerServer implements DashboardSource {
   /** Gracefully remove workers: they stop taking tasks and leave once their data is handed off. */
   private async retireWorkers(names: string[]): Promise<string[]> {
     const comms = this.pickWorkers(names);
-    await Promise.all(comms.map((c) => c.request({ op: 'retire' }, 60_000).catch(() => undefined)));
-    return comms.map((c) => c.label);
+    await Promise.all(comms.map(([, c]) => c.request({ op: 'retire' }, 60_000).catch(() => undefined)));
+    return comms.map(([address]) => address);
   }
 
   // ------------------------------------------------------------------ periodic

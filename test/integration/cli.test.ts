@@ -36,6 +36,19 @@ function collect(p: ChildProcess): () => string {
   return () => out;
 }
 
+/** Connects once the scheduler has written its file (the CLI processes start in parallel). */
+async function connectWhenReady(file: string, timeoutMs = 20_000): Promise<Client> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await Client.connect({ schedulerFile: file });
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
 test('tessera scheduler + 2 tessera worker + a client through the scheduler file', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-'));
   const file = join(dir, 'scheduler.json');
@@ -44,16 +57,7 @@ test('tessera scheduler + 2 tessera worker + a client through the scheduler file
   const workers = [tessera(['worker', '--scheduler-file', file, '--nthreads', '2', '--name', 'a']), tessera(['worker', '--scheduler-file', file, '--nthreads', '2', '--name', 'b'])];
   const logs = workers.map(collect);
   try {
-    const deadline = Date.now() + 20_000;
-    let client: Client | undefined;
-    while (!client) {
-      try {
-        client = await Client.connect({ schedulerFile: file });
-      } catch (err) {
-        if (Date.now() > deadline) throw err;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    const client = await connectWhenReady(file);
     assert.equal((statSync(file).mode & 0o777).toString(8), '600', 'the scheduler file is private');
     await client.waitForWorkers(2, { timeoutMs: 20_000 });
     const info = await client.schedulerInfo();
@@ -77,16 +81,7 @@ test('a worker whose scheduler vanishes exits on its own after --death-timeout',
   const worker = tessera(['worker', '--scheduler-file', file, '--death-timeout', '2']);
   const log = collect(worker);
   try {
-    const client = await (async () => {
-      for (let i = 0; ; i++) {
-        try {
-          return await Client.connect({ schedulerFile: file });
-        } catch (err) {
-          if (i > 200) throw err;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
-    })();
+    const client = await connectWhenReady(file);
     await client.waitForWorkers(1, { timeoutMs: 20_000 });
     await client.close();
     sched.kill('SIGKILL');
@@ -128,18 +123,10 @@ test('SIGTERM makes a worker retire gracefully: its results move to another work
   const a = tessera(['worker', '--scheduler-file', file, '--name', 'a']);
   const b = tessera(['worker', '--scheduler-file', file, '--name', 'b']);
   try {
-    let client: Client | undefined;
-    for (let i = 0; !client; i++) {
-      try {
-        client = await Client.connect({ schedulerFile: file });
-      } catch (err) {
-        if (i > 200) throw err;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    const client = await connectWhenReady(file);
     await client.waitForWorkers(2, { timeoutMs: 20_000 });
     const random = (i: number) => ({ i, r: Math.random() });
-    const held = Array.from({ length: 10 }, (_, i) => client!.submit({ fn: random, args: [i], workers: ['a'], pure: false }));
+    const held = Array.from({ length: 10 }, (_, i) => client.submit({ fn: random, args: [i], workers: ['a'], pure: false }));
     const before = await client.gather(held);
     a.kill('SIGTERM');
     assert.equal(await exited(a, 20_000), 0);
@@ -157,15 +144,7 @@ test('tessera scheduler --dashboard-address serves the dashboard there; --no-das
     const file = join(dir, `scheduler-${withDashboard}.json`);
     const sched = tessera(['scheduler', '--scheduler-file', file, '--port', '0', ...(withDashboard ? ['--dashboard-address', '127.0.0.1:0'] : ['--no-dashboard'])]);
     try {
-      let client: Client | undefined;
-      for (let i = 0; !client; i++) {
-        try {
-          client = await Client.connect({ schedulerFile: file });
-        } catch (err) {
-          if (i > 200) throw err;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
+      const client = await connectWhenReady(file);
       const port = (await client.schedulerInfo()).services.dashboard;
       if (withDashboard) {
         assert.ok(port && port > 0);
