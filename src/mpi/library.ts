@@ -16,22 +16,12 @@
  * The family is told from the symbols the library exports, never from its
  * file name: `libmpi.so` may be either.
  */
-import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { MpiError } from '../errors.js';
 import type { Env } from './env.js';
+import { koffi } from '../native/koffi.js';
 
-// koffi is loaded on first use only: importing tessera/mpi (for its types,
-// the env helpers or the CLI's argument parsing) must not load a native addon.
-type Koffi = typeof import('koffi').default;
-let koffiModule: Koffi | undefined;
-export function koffi(): Koffi {
-  if (!koffiModule) {
-    const require = createRequire(import.meta.url);
-    koffiModule = require('koffi') as Koffi;
-  }
-  return koffiModule;
-}
+export { koffi };
 
 export type MpiFamily = 'openmpi' | 'mpich';
 

@@ -21,6 +21,7 @@ import { waitForSchedulerFile } from '../scheduler/scheduler-file.js';
 import { DataStore } from './store.js';
 import { ExecutorPool, type JobOutcome } from './executor.js';
 import { MEMORY_PAUSE, MEMORY_SPILL, MEMORY_TARGET, collectGarbage, formatBytes, parseMemoryLimit } from './memory.js';
+import { trimMalloc } from '../native/libc.js';
 import type { WorkerOptions } from './options.js';
 import { ProtocolError, TesseraError } from '../errors.js';
 
@@ -429,7 +430,10 @@ export class WorkerServer {
   private heartbeat(): void {
     const m = this.metrics();
     if (this.memoryLimit > 0) {
-      if (m.rss > this.memoryLimit * MEMORY_SPILL && this.store.managedBytes > 0) void this.relieveMemory(m.rss);
+      // Also with nothing left to spill: the last spill's buffers may have
+      // become garbage only after its collection, and a paused worker
+      // allocates nothing that would trigger another one.
+      if (m.rss > this.memoryLimit * MEMORY_SPILL) void this.relieveMemory(m.rss);
       const wasPaused = this.paused;
       this.paused = m.rss > this.memoryLimit * MEMORY_PAUSE;
       if (this.paused && !wasPaused) {
@@ -445,14 +449,15 @@ export class WorkerServer {
 
   private relieving = false;
 
-  /** Process memory is above the spill threshold: spill enough managed data to get under it, then collect. */
+  /** Process memory is above the spill threshold: spill enough managed data to get under it, collect, and return freed memory to the OS. */
   private async relieveMemory(rss: number): Promise<void> {
     if (this.relieving) return;
     this.relieving = true;
     try {
       const excess = rss - this.memoryLimit * MEMORY_TARGET;
-      await this.store.spill(Math.max(0, this.store.managedBytes - excess));
+      if (this.store.managedBytes > 0) await this.store.spill(Math.max(0, this.store.managedBytes - excess));
       collectGarbage();
+      trimMalloc();
     } finally {
       this.relieving = false;
     }
