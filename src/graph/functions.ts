@@ -6,7 +6,7 @@
  */
 
 import { parse, type Node as AcornNode, type Options as ParseOptions } from 'acorn';
-import { analyze } from 'eslint-scope';
+import { analyze } from '../vendor/eslint-scope.js';
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
 

@@ -7,7 +7,7 @@
  * and Delayed values inside task arguments are encoded as key references
  * (the KeyRef extension) and replaced by their results on the worker.
  */
-import { Packr, addExtension } from 'msgpackr';
+import { Packr, addExtension } from '../vendor/msgpackr.js';
 import type { SerializedValue } from '../protocol/messages.js';
 import { TesseraError } from '../errors.js';
 

@@ -13,7 +13,7 @@
  * All MPI calls happen on the main thread (MPI is initialised
  * MPI_THREAD_FUNNELED); do not use a Communicator from worker threads.
  */
-import { Packr } from 'msgpackr';
+import { Packr } from '../vendor/msgpackr.js';
 import { InvalidArgumentError, MpiError, TimeoutError } from '../errors.js';
 import { koffi, type Handle, type MpiLibrary } from './library.js';
 

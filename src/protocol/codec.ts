@@ -7,7 +7,7 @@
  * msgpack. One wire message may carry a batch of protocol messages (an
  * array), which is how small scheduler<->worker traffic is batched.
  */
-import { Packr, addExtension } from 'msgpackr';
+import { Packr, addExtension } from '../vendor/msgpackr.js';
 import { ProtocolError } from '../errors.js';
 
 /** Binary payloads carried outside the msgpack header. */
