@@ -8,6 +8,7 @@ import { MpiError } from '../errors.js';
 import { Communicator } from './communicator.js';
 import { launcherWorldSize, type Env, type LauncherSize } from './env.js';
 import { LIBRARY_ENV, MpiLibrary, type LibraryInfo } from './library.js';
+import { disableNagleOnMpiSockets } from './nodelay.js';
 
 let library: MpiLibrary | undefined;
 let worldComm: Communicator | undefined;
@@ -172,6 +173,7 @@ export function world(): Communicator {
     warnIfLate();
     lib.init();
     ownsInit = true;
+    disableNagleOnMpiSockets();
     if (!exitHookInstalled) {
       exitHookInstalled = true;
       process.on('uncaughtExceptionMonitor', (error) => {

@@ -30,6 +30,7 @@ interface WorldLine {
   ring: { value: number; source: number; tag: number; expectedSource: number };
   gathered: number[] | null;
   eventLoopRan: boolean;
+  launcherNoDelay: boolean | null;
 }
 
 interface ErrorLine {
@@ -90,6 +91,8 @@ describe('MPI binding with OpenMPI (mpirun)', () => {
     assert.equal(r.code, 0, describeJob(r));
     const lines = assertWorld(r.stdout, 4, 'openmpi', describeJob(r));
     assert.match(lines[0]!.path, /libmpi\.so/, 'libraryInfo().path names the loaded libmpi');
+    // Without TCP_NODELAY on it, every MPI_Finalize waits ~40 ms on Nagle's algorithm (src/mpi/nodelay.ts).
+    for (const l of lines) assert.equal(l.launcherNoDelay, true, `rank ${l.rank}: the connection to mpirun's PMIx server has TCP_NODELAY`);
   });
 
   test('a process started without a launcher is a world of one', { timeout: TEST_TIMEOUT }, async () => {
