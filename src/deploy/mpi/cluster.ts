@@ -16,7 +16,7 @@
  * the ranks of this job never read it (they get the contact over MPI), so
  * no rank can pick up an address from an earlier run.
  */
-import { hostname, totalmem } from 'node:os';
+import { availableParallelism, hostname, totalmem } from 'node:os';
 import { createServer } from 'node:net';
 import { rm, readFile } from 'node:fs/promises';
 import { TesseraError, MpiError, TimeoutError } from '../../errors.js';
@@ -429,8 +429,10 @@ export async function startRank(cfg: RankConfig): Promise<RankCluster> {
     schedulerStart.catch(() => {});
   }
   if (roles.worker) import(cfg.worker.nanny ? '../../nanny/nanny.js' : '../../worker/server.js').catch(() => {});
-  // The client's script imports 'tessera' next; load it while this rank waits for the others.
-  if (roles.client) import('../../index.js').catch(() => {});
+  // The client's script imports 'tessera' next; load it while this rank waits for the others, when
+  // there is a core to spare. On an oversubscribed node the load would only take CPU from the ranks
+  // that are starting the scheduler and the workers, which is what the client is waiting for.
+  if (roles.client && !nodeOversubscribed()) import('../../index.js').catch(() => {});
 
   const contactFrom = async (peers: PeerInfo[] | null): Promise<Contact> => {
     const workersPerHost: Record<string, number> = {};
@@ -526,6 +528,11 @@ export async function startRank(cfg: RankConfig): Promise<RankCluster> {
   }
   trace(rank, 'ready');
   return cluster;
+}
+
+/** More ranks on this node than cores. */
+function nodeOversubscribed(): boolean {
+  return localRanks() > availableParallelism();
 }
 
 /** Ranks on this node, from the launcher (memoryLimit 'auto' without MPI), or 1. */
