@@ -47,17 +47,23 @@ export const MEMORY_PAUSE = 0.8;
 export const MEMORY_TERMINATE = 0.95;
 
 /**
- * A handle on V8's garbage collector. Spilled Buffers free their memory only
- * when collected, and a paused worker allocates nothing that would trigger a
+ * Runs V8's garbage collector. Spilled Buffers free their memory only when
+ * collected, and a paused worker allocates nothing that would trigger a
  * collection, so the memory monitor collects explicitly after spilling.
+ * The handle is made on first use: making it creates a V8 context (~5 ms),
+ * a cost every worker and client would otherwise pay at start-up.
  */
-export const collectGarbage: () => void = (() => {
-  const existing = (globalThis as { gc?: () => void }).gc;
-  if (existing) return existing;
-  try {
-    setFlagsFromString('--expose-gc');
-    return runInNewContext('gc') as () => void;
-  } catch {
-    return () => {};
-  }
-})();
+let gc: (() => void) | undefined;
+export function collectGarbage(): void {
+  gc ??= (() => {
+    const existing = (globalThis as { gc?: () => void }).gc;
+    if (existing) return existing;
+    try {
+      setFlagsFromString('--expose-gc');
+      return runInNewContext('gc') as () => void;
+    } catch {
+      return () => {};
+    }
+  })();
+  gc();
+}
