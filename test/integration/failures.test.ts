@@ -166,6 +166,26 @@ test('a worker over its memory target spills to disk and still serves every resu
   });
 });
 
+test('a worker paused for memory resumes once what it spilled is garbage, even with nothing left to spill', async () => {
+  await using cluster = await LocalCluster.start({ nWorkers: 1, dashboard: false, memoryLimit: '400MB' });
+  await using client = await Client.connect(cluster);
+  // 300 MB is over the spill target (240 MB): the store writes it to disk at
+  // once, leaving a 300 MB buffer that is garbage but not yet collected, and
+  // the process over the pause threshold (320 MB) with nothing left to spill.
+  const big = client.submit({ fn: tasks.bytes, args: [300_000_000, 1], pure: false });
+  await until(async () => Object.values((await client.schedulerInfo()).workers)[0]!.metrics.spilledBytes > 0, 15_000, 'the result to be spilled');
+  // A paused worker allocates almost nothing, so V8 collects that buffer on
+  // its own late (~8 s on this project's machine) or never (a loaded CI run
+  // stayed paused for minutes); the worker collects it itself, checking
+  // every heartbeat (0.5 s). The deadline is a liveness bound, 10 heartbeats.
+  const next = client.submit({ fn: tasks.checksum, args: [new Uint8Array(10)], pure: false });
+  let timer: NodeJS.Timeout | undefined;
+  const done = await Promise.race([next.result(), new Promise((r) => (timer = setTimeout(() => r('still paused'), 5_000)))]);
+  clearTimeout(timer);
+  assert.equal(done, 10, 'the worker ran a new task');
+  big.release();
+});
+
 test('a retiring worker hands its results to another worker instead of losing them', async () => {
   await using cluster = await LocalCluster.start({ nWorkers: 2, dashboard: false, validate: true });
   await using client = await Client.connect(cluster);
