@@ -15,7 +15,8 @@
  */
 import { Packr } from '../vendor/msgpackr.js';
 import { InvalidArgumentError, MpiError, TimeoutError } from '../errors.js';
-import { koffi, type Handle, type MpiLibrary } from './library.js';
+import { koffi } from '../native/koffi.js';
+import type { Handle, MpiLibrary } from './library.js';
 
 /** Receive from any rank (translated to the library's own MPI_ANY_SOURCE). */
 export const ANY_SOURCE = -1;

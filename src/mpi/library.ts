@@ -21,8 +21,6 @@ import { MpiError } from '../errors.js';
 import type { Env } from './env.js';
 import { koffi } from '../native/koffi.js';
 
-export { koffi };
-
 export type MpiFamily = 'openmpi' | 'mpich';
 
 /** An MPI handle (communicator, datatype, request): a pointer for OpenMPI, an int for MPICH. */

@@ -11,25 +11,32 @@
 import { koffi } from './koffi.js';
 
 interface Libc {
-  setsockopt: (fd: number, level: number, name: number, value: Int32Array, length: number) => number;
-  malloc_trim: (pad: number) => number;
+  setsockopt: ((fd: number, level: number, name: number, value: Int32Array, length: number) => number) | null;
+  malloc_trim: ((pad: number) => number) | null;
 }
 
-let libc: Libc | null | undefined;
+let libc: Libc | undefined;
 
-function load(): Libc | null {
-  if (libc !== undefined) return libc;
-  libc = null;
+function load(): Libc {
+  if (libc) return libc;
+  libc = { setsockopt: null, malloc_trim: null };
   if (process.platform !== 'linux') return libc;
+  let lib: ReturnType<ReturnType<typeof koffi>['load']>;
   try {
-    const lib = koffi().load('libc.so.6');
-    libc = {
-      setsockopt: lib.func('int setsockopt(int fd, int level, int name, const int32_t *value, uint32_t length)') as Libc['setsockopt'],
-      malloc_trim: lib.func('int malloc_trim(size_t pad)') as Libc['malloc_trim'],
-    };
+    lib = koffi().load('libc.so.6');
   } catch {
-    // not glibc (musl has no malloc_trim) or koffi unavailable
+    return libc; // not glibc, or koffi unavailable
   }
+  // One at a time: a C library without malloc_trim still gives TCP_NODELAY.
+  const declare = <T>(decl: string): T | null => {
+    try {
+      return lib.func(decl) as T;
+    } catch {
+      return null;
+    }
+  };
+  libc.setsockopt = declare('int setsockopt(int fd, int level, int name, const int32_t *value, uint32_t length)');
+  libc.malloc_trim = declare('int malloc_trim(size_t pad)');
   return libc;
 }
 
@@ -38,14 +45,14 @@ const TCP_NODELAY = 1;
 
 /** Sets TCP_NODELAY on a file descriptor; false when it is not a TCP socket or libc is unavailable. */
 export function setNoDelay(fd: number): boolean {
-  const c = load();
-  return c !== null && c.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, new Int32Array([1]), 4) === 0;
+  const setsockopt = load().setsockopt;
+  return setsockopt !== null && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, new Int32Array([1]), 4) === 0;
 }
 
 /** Returns freed heap memory to the operating system (glibc); false when unavailable. */
 export function trimMalloc(): boolean {
-  const c = load();
-  if (!c) return false;
-  c.malloc_trim(0);
+  const trim = load().malloc_trim;
+  if (!trim) return false;
+  trim(0);
   return true;
 }

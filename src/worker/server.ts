@@ -430,10 +430,11 @@ export class WorkerServer {
   private heartbeat(): void {
     const m = this.metrics();
     if (this.memoryLimit > 0) {
-      // Also with nothing left to spill: the last spill's buffers may have
-      // become garbage only after its collection, and a paused worker
-      // allocates nothing that would trigger another one.
-      if (m.rss > this.memoryLimit * MEMORY_SPILL) void this.relieveMemory(m.rss);
+      // A paused worker relieves memory even with nothing left to spill: the
+      // last spill's buffers may have become garbage only after its
+      // collection, and a paused worker allocates nothing that would trigger
+      // another one.
+      if (m.rss > this.memoryLimit * MEMORY_SPILL && (this.store.managedBytes > 0 || this.paused)) void this.relieveMemory(m.rss);
       const wasPaused = this.paused;
       this.paused = m.rss > this.memoryLimit * MEMORY_PAUSE;
       if (this.paused && !wasPaused) {
