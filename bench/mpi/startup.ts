@@ -141,63 +141,65 @@ function nodeStartCpu(): { as: number; without: number } | null {
   return { as: sample(process.env), without: sample(without) };
 }
 
+/** One way of running the job; each is run RUNS times. */
+interface Config {
+  label: string;
+  np: number;
+  job: string;
+  withoutCa: boolean;
+  /** Print this configuration's start-up steps. */
+  steps: boolean;
+}
+
 async function main(): Promise<void> {
   console.log(`Tessera MPI start-up: ${mpiVersion()}, Node ${process.version}, ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(2)}, ${RUNS} runs each (median, min)`);
   // Warm the page cache and OpenMPI's own files.
   await once(Math.min(...SIZES), JOBS.lazy);
+  const caSet = process.env[CA_ENV] !== undefined;
+  const configs: Config[] = [];
+  for (const np of SIZES) {
+    configs.push({ label: `-np ${np}, client imported after initialize()`, np, job: JOBS.lazy, withoutCa: false, steps: true });
+    if (np === SIZES[0]) configs.push({ label: `-np ${np}, everything imported at the top`, np, job: JOBS.static, withoutCa: false, steps: false });
+  }
+  if (caSet) {
+    const np = SIZES[0]!;
+    configs.push({ label: `-np ${np}, client imported after initialize(), without ${CA_ENV}`, np, job: JOBS.lazy, withoutCa: true, steps: false });
+  }
+  // Round-robin, so that the machine's drift (this VM's speed wanders by
+  // +-15% from minute to minute) falls on every configuration alike.
+  const runs = new Map<Config, Run[]>(configs.map((c) => [c, []]));
+  for (let i = 0; i < RUNS; i++) {
+    process.stderr.write(`round ${i + 1} of ${RUNS}\n`);
+    for (const c of configs) runs.get(c)!.push(await once(c.np, c.job, c.withoutCa));
+  }
   const rows: string[][] = [];
   const stepRows: string[][] = [];
   const problems: string[] = [];
-  for (const np of SIZES) {
-    for (const [kind, job] of Object.entries(JOBS)) {
-      if (kind === 'static' && np !== SIZES[0]) continue;
-      process.stderr.write(`-np ${np} ${kind}: ${RUNS} runs...\n`);
-      const runs: Run[] = [];
-      for (let i = 0; i < RUNS; i++) runs.push(await once(np, job));
-      const ok = runs.filter((r) => r.code === 0);
-      for (const r of runs) if (r.code !== 0) problems.push(`-np ${np} ${kind}: exit status ${r.code}`);
-      const extra = Math.max(0, ...runs.map((r) => r.extraLines.length));
-      // All of the first noisy run's output (to see what it was), a line of each later one.
-      let shown = false;
-      for (const r of runs) {
-        if (!r.extraLines.length) continue;
-        for (const l of r.extraLines.slice(0, shown ? 1 : 40)) problems.push(`-np ${np} ${kind}: extra output: ${l}`);
-        shown = true;
-      }
-      const ready = ok.map((r) => r.readyMs);
-      const whole = ok.map((r) => r.wholeMs);
-      const cpu = ok.map((r) => r.cpuS);
-      rows.push([
-        `-np ${np}, ${kind === 'lazy' ? 'client imported after initialize()' : 'everything imported at the top'}`,
-        ok.length ? `${sec(median(ready))} (${sec(Math.min(...ready))})` : 'failed',
-        ok.length ? `${sec(median(whole))} (${sec(Math.min(...whole))})` : 'failed',
-        ok.length && cpu.every(Number.isFinite) ? `${median(cpu).toFixed(2)} s` : 'n/a',
-        String(extra),
-      ]);
-      if (kind === 'lazy' && ok.length) {
-        const step = (name: string) => sec(median(ok.map((r) => r.steps[name] ?? NaN)));
-        stepRows.push([`-np ${np}`, step('mpi-ready'), step('scheduler-started'), step('bootstrapped'), step('worker-registered'), step('ready')]);
-      }
+  for (const c of configs) {
+    const all = runs.get(c)!;
+    const ok = all.filter((r) => r.code === 0);
+    for (const r of all) if (r.code !== 0) problems.push(`${c.label}: exit status ${r.code}`);
+    // All of the first noisy run's output (to see what it was), a line of each later one.
+    let shown = false;
+    for (const r of all) {
+      if (!r.extraLines.length) continue;
+      for (const l of r.extraLines.slice(0, shown ? 1 : 40)) problems.push(`${c.label}: extra output: ${l}`);
+      shown = true;
     }
-  }
-  const caSet = process.env[CA_ENV] !== undefined;
-  if (caSet) {
-    const np = SIZES[0]!;
-    process.stderr.write(`-np ${np} lazy, without ${CA_ENV}: ${RUNS} runs...\n`);
-    const runs: Run[] = [];
-    for (let i = 0; i < RUNS; i++) runs.push(await once(np, JOBS.lazy, true));
-    const ok = runs.filter((r) => r.code === 0);
-    for (const r of runs) if (r.code !== 0) problems.push(`-np ${np} without ${CA_ENV}: exit status ${r.code}`);
     const ready = ok.map((r) => r.readyMs);
     const whole = ok.map((r) => r.wholeMs);
     const cpu = ok.map((r) => r.cpuS);
     rows.push([
-      `-np ${np}, client imported after initialize(), without ${CA_ENV}`,
+      c.label,
       ok.length ? `${sec(median(ready))} (${sec(Math.min(...ready))})` : 'failed',
       ok.length ? `${sec(median(whole))} (${sec(Math.min(...whole))})` : 'failed',
       ok.length && cpu.every(Number.isFinite) ? `${median(cpu).toFixed(2)} s` : 'n/a',
-      String(Math.max(0, ...runs.map((r) => r.extraLines.length))),
+      String(Math.max(0, ...all.map((r) => r.extraLines.length))),
     ]);
+    if (c.steps && ok.length) {
+      const step = (name: string) => sec(median(ok.map((r) => r.steps[name] ?? NaN)));
+      stepRows.push([`-np ${c.np}`, step('mpi-ready'), step('scheduler-started'), step('bootstrapped'), step('worker-registered'), step('ready')]);
+    }
   }
   rows.push(['target (-np 4)', '< 0.60 s', '< 1.00 s', '', '0']);
   rows.push(['dask-mpi, Python (-np 4, quiet machine)', '1.45 s', '2.07 s', '', '4-8 CommClosedError lines, 2-7 tracebacks']);
