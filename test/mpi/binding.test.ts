@@ -38,6 +38,16 @@ interface ErrorLine {
   message: string;
 }
 
+/** A job run with the other family's library: it fails, no rank runs as a world of 1, and each rank's error is an MpiError. */
+function mismatchErrors(r: Awaited<ReturnType<typeof runJob>>): ErrorLine[] {
+  assert.notEqual(r.code, 0, describeJob(r));
+  assert.equal(fixtureLines(r.stdout).length, 0, `no rank may run as a world of 1\n${describeJob(r)}`);
+  const errors = fixtureLines<ErrorLine>(r.stdout, 'TESSERA_FIXTURE_ERROR');
+  assert.ok(errors.length >= 1, describeJob(r));
+  for (const e of errors) assert.equal(e.code, 'ERR_TESSERA_MPI');
+  return errors;
+}
+
 /** The timeouts fixture, run with 2 ranks under either launcher. */
 function assertTimeouts(stdout: string, context: string): void {
   const lines = fixtureLines<Record<string, unknown>>(stdout).sort((a, b) => (a.rank as number) - (b.rank as number));
@@ -131,12 +141,7 @@ describe('MPI binding with OpenMPI (mpirun)', () => {
     requireCommand('mpirun');
     const mpich = libraryPath('libmpich.so.12', 'mpich (apt-get install -y mpich)');
     const r = await runJob('mpirun', mpirunArgs(2, '-x', 'TESSERA_MPI_LIB', NODE, WORLD), { env: jobEnv({ TESSERA_MPI_LIB: mpich }) });
-    assert.notEqual(r.code, 0, describeJob(r));
-    assert.equal(fixtureLines(r.stdout).length, 0, `no rank may run as a world of 1\n${describeJob(r)}`);
-    const errors = fixtureLines<ErrorLine>(r.stdout, 'TESSERA_FIXTURE_ERROR');
-    assert.ok(errors.length >= 1, describeJob(r));
-    for (const e of errors) {
-      assert.equal(e.code, 'ERR_TESSERA_MPI');
+    for (const e of mismatchErrors(r)) {
       assert.match(e.message, /world of 1 process/);
       assert.match(e.message, /started 2 \(OMPI_COMM_WORLD_SIZE=2\)/);
       assert.match(e.message, /libmpich\.so\.12/, 'names the library that was loaded');
@@ -205,12 +210,7 @@ describe('MPI binding with MPICH (mpiexec.mpich)', () => {
     requireCommand('mpiexec.mpich');
     const ompi = libraryPath('libmpi.so.40', 'libopenmpi3 (apt-get install -y openmpi-bin libopenmpi-dev)');
     const r = await runJob('mpiexec.mpich', ['-n', '2', NODE, WORLD], { env: jobEnv({ TESSERA_MPI_LIB: ompi }) });
-    assert.notEqual(r.code, 0, describeJob(r));
-    assert.equal(fixtureLines(r.stdout).length, 0, `no rank may run as a world of 1\n${describeJob(r)}`);
-    const errors = fixtureLines<ErrorLine>(r.stdout, 'TESSERA_FIXTURE_ERROR');
-    assert.ok(errors.length >= 1, describeJob(r));
-    for (const e of errors) {
-      assert.equal(e.code, 'ERR_TESSERA_MPI');
+    for (const e of mismatchErrors(r)) {
       assert.match(e.message, /started 2 \(PMI_SIZE=2\)/);
       assert.match(e.message, /libmpi\.so\.40/);
       assert.match(e.message, /libmpich\.so\.12/, 'suggests the MPICH-family library');

@@ -6,6 +6,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeJob, fixtureLines, fixturePath, mpirunArgs, requireCommand, runJob } from './helpers.js';
+import { EXECUTE_MATRIX } from '../fixtures/mpi/execute-matrix.js';
 
 const EXECUTE = fixturePath('execute.js');
 const NO_EXIT = fixturePath('no-exit.js');
@@ -27,20 +28,8 @@ interface ReturnedLine {
   value: string | null;
 }
 
-// [mpisize, clientRank, schedulerRank, exclusiveWorkers, ok]
-const MATRIX: [number, number, number, boolean, boolean][] = [
-  [4, 1, 0, true, true],
-  [1, 1, 0, true, false],
-  [4, 2, 3, true, true],
-  [5, 1, 3, true, true],
-  [3, 2, 2, true, true],
-  [2, 0, 0, false, true],
-  [1, 0, 0, false, true],
-  [1, 0, 0, true, false],
-];
-
 describe('execute()', () => {
-  for (const [m, c, s, x, ok] of MATRIX) {
+  for (const [m, c, s, x, ok] of EXECUTE_MATRIX) {
     test(`mpisize ${m}, clientRank ${c}, schedulerRank ${s}, exclusiveWorkers ${x}: ${ok ? 'runs' : 'WorldTooSmallError'}`, { timeout: TEST_TIMEOUT }, async () => {
       requireCommand('mpirun');
       const r = await runJob('mpirun', mpirunArgs(m, NODE, EXECUTE, String(m), String(c), String(s), String(x)));

@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidArgumentError, WorldTooSmallError } from '../../src/errors.js';
 import { assignRoles } from '../../src/deploy/mpi/roles.js';
+import { EXECUTE_MATRIX } from '../fixtures/mpi/execute-matrix.js';
 
 /** [rank, scheduler, client, worker] for every rank. */
 function table(size: number, opts: Parameters<typeof assignRoles>[1]) {
@@ -13,18 +14,7 @@ function table(size: number, opts: Parameters<typeof assignRoles>[1]) {
 }
 
 describe('assignRoles: the dask-mpi execute matrix', () => {
-  // (mpisize, clientRank, schedulerRank, exclusiveWorkers, ok)
-  const matrix: [number, number, number, boolean, boolean][] = [
-    [4, 1, 0, true, true],
-    [1, 1, 0, true, false],
-    [4, 2, 3, true, true],
-    [5, 1, 3, true, true],
-    [3, 2, 2, true, true],
-    [2, 0, 0, false, true],
-    [1, 0, 0, false, true],
-    [1, 0, 0, true, false],
-  ];
-  for (const [size, clientRank, schedulerRank, exclusiveWorkers, ok] of matrix) {
+  for (const [size, clientRank, schedulerRank, exclusiveWorkers, ok] of EXECUTE_MATRIX) {
     test(`size ${size}, client ${clientRank}, scheduler ${schedulerRank}, exclusive ${exclusiveWorkers}: ${ok ? 'ok' : 'too small'}`, () => {
       if (!ok) {
         assert.throws(() => assignRoles(size, { clientRank, schedulerRank, exclusiveWorkers }), WorldTooSmallError);
