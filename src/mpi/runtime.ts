@@ -68,18 +68,53 @@ export function libraryInfo(): LibraryInfo {
   return { ...loadLibrary().info };
 }
 
+/** Settings preferQuickStart() chose; world() applies them only while MPI_Init runs. */
+let quickStart: Record<string, string> = {};
+
+/**
+ * Environment settings that make MPI start faster for the way Tessera uses
+ * it: a few small messages at start-up, everything else over TCP. Each one
+ * is left out when the user set the variable (or a related one) already.
+ * - OMPI_MCA_pml=ob1 under OpenMPI's launcher: OpenMPI's default first
+ *   probes UCX, which takes about 250 ms of every rank's start (ob1: ~40 ms).
+ * - HWLOC_COMPONENTS=-pci,-linuxio: hwloc, which both OpenMPI and MPICH use
+ *   to learn the node's topology in every rank, otherwise also reads the
+ *   configuration space of each PCI device to place network cards. In a
+ *   virtual machine every such read traps to the hypervisor: about 20 ms of
+ *   CPU per rank on a 2-core VM (MPI_Init: 45 ms -> 25 ms), paid by every
+ *   rank at once. Only transports choosing among several network cards use
+ *   that placement, and bootstrap messages gain nothing from it.
+ * Every rank of a launch sees the same environment, so all of them make
+ * the same choice, as MPI requires.
+ */
+export function quickStartSettings(env: NodeJS.ProcessEnv): Record<string, string> {
+  const settings: Record<string, string> = {};
+  if (env.OMPI_COMM_WORLD_SIZE !== undefined && env.OMPI_MCA_pml === undefined) settings.OMPI_MCA_pml = 'ob1';
+  if (env.HWLOC_COMPONENTS === undefined && env.HWLOC_XMLFILE === undefined) settings.HWLOC_COMPONENTS = '-pci,-linuxio';
+  return settings;
+}
+
 /**
  * @internal Called by Tessera's own entry points (initialize, execute,
- * `tessera mpi`) before MPI starts. They send a few small messages over MPI
- * and everything else over TCP, so under OpenMPI's launcher, and unless the
- * user chose a messaging layer (OMPI_MCA_pml), they ask for ob1: OpenMPI's
- * default first probes UCX, which takes about 250 ms of every rank's start
- * (ob1: about 40 ms). Every rank of a launch sees the same environment, so
- * all of them make the same choice, as MPI requires.
+ * `tessera mpi`) before MPI starts: world() initialises MPI with
+ * quickStartSettings() set, then restores the environment, so tasks and
+ * child processes see the variables as the user left them.
  */
 export function preferQuickStart(env: NodeJS.ProcessEnv = process.env): void {
   if (worldComm || library?.finalizedHere) return;
-  if (env.OMPI_COMM_WORLD_SIZE !== undefined && env.OMPI_MCA_pml === undefined) env.OMPI_MCA_pml = 'ob1';
+  quickStart = quickStartSettings(env);
+}
+
+/** Runs MPI_Init with the quick-start settings in the environment (MPI reads it there), then takes them out again. */
+function initWithQuickStart(lib: MpiLibrary): void {
+  const added = Object.entries(quickStart).filter(([name]) => process.env[name] === undefined);
+  for (const [name, value] of added) process.env[name] = value;
+  try {
+    lib.init();
+  } finally {
+    for (const [name] of added) delete process.env[name];
+    quickStart = {};
+  }
 }
 
 /** True while MPI is initialised and not finalized in this process. */
@@ -171,7 +206,7 @@ export function world(): Communicator {
   }
   if (!lib.initialized()) {
     warnIfLate();
-    lib.init();
+    initWithQuickStart(lib);
     ownsInit = true;
     disableNagleOnMpiSockets();
     if (!exitHookInstalled) {

@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { jobIdFromEnvironment, jobIdInfoFromEnvironment, launcherWorldSize, rankFromEnvironment } from '../../src/mpi/env.js';
+import { quickStartSettings } from '../../src/mpi/runtime.js';
 
 describe('rankFromEnvironment', () => {
   test('null outside any launcher', () => {
@@ -90,5 +91,21 @@ describe('jobIdFromEnvironment', () => {
   test('null outside a job; blank values are skipped', () => {
     assert.equal(jobIdFromEnvironment({}), null);
     assert.equal(jobIdFromEnvironment({ SLURM_JOB_ID: '  ', PMIX_NAMESPACE: 'x' }), 'x');
+  });
+});
+
+describe('quickStartSettings', () => {
+  test("under OpenMPI's launcher: ob1 and no PCI discovery", () => {
+    assert.deepEqual(quickStartSettings({ OMPI_COMM_WORLD_SIZE: '4' }), { OMPI_MCA_pml: 'ob1', HWLOC_COMPONENTS: '-pci,-linuxio' });
+  });
+
+  test('other launchers: only the hwloc setting (OMPI_MCA_pml means nothing to MPICH)', () => {
+    assert.deepEqual(quickStartSettings({ PMI_RANK: '0', PMI_SIZE: '4' }), { HWLOC_COMPONENTS: '-pci,-linuxio' });
+  });
+
+  test("the user's own choices win", () => {
+    assert.deepEqual(quickStartSettings({ OMPI_COMM_WORLD_SIZE: '4', OMPI_MCA_pml: 'ucx', HWLOC_COMPONENTS: 'linux' }), {});
+    // A topology read from a file: hwloc discovers nothing, so there is nothing to leave out.
+    assert.deepEqual(quickStartSettings({ HWLOC_XMLFILE: '/etc/topo.xml' }), {});
   });
 });
