@@ -1,6 +1,6 @@
 /** bench/mpi/job.ts written the usual way: everything imported at the top, before MPI starts. */
-import { Client } from '../../src/index.js';
-import { initialize } from '../../src/deploy/mpi/index.js';
+import { Client } from 'tessera';
+import { initialize } from 'tessera/mpi';
 
 await initialize();
 const client = await Client.connect();

@@ -5,11 +5,11 @@
  * will; 'lazy' (the default) imports it after initialize(), so the
  * scheduler and worker ranks never load it.
  */
-import { initialize } from '../../src/deploy/mpi/index.js';
+import { initialize } from 'tessera/mpi';
 
 await initialize();
 // As a script would write it: `await import('tessera')`.
-const { Client } = await import('../../src/index.js');
+const { Client } = await import('tessera');
 const client = await Client.connect();
 const answer = await client.submit((x: number) => x + 1, 41).result();
 process.stdout.write(`answer ${answer}\n`);

@@ -15,8 +15,9 @@
  * cannot go below CPU / N.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const args = process.argv.slice(2);
@@ -59,9 +60,17 @@ interface Run {
  */
 const CA_ENV = 'NODE_EXTRA_CA_CERTS';
 
-function launchArgs(np: number, job: string, withoutCa = false): [string, string[], NodeJS.ProcessEnv] {
+/** How a run differs from the environment as it is. */
+interface Variant {
+  withoutCa?: boolean;
+  /** An empty compile cache (src/boot/bundle.ts): what the first run after installing or building the package pays. */
+  coldCache?: boolean;
+}
+
+function launchArgs(np: number, job: string, variant: Variant, cacheDir: string | null): [string, string[], NodeJS.ProcessEnv] {
   const env: NodeJS.ProcessEnv = { ...process.env, TESSERA_MPI_TRACE: '1' };
-  if (withoutCa) delete env[CA_ENV];
+  if (variant.withoutCa) delete env[CA_ENV];
+  if (cacheDir) env.TESSERA_COMPILE_CACHE = cacheDir;
   if (LAUNCHER === 'mpiexec.mpich') {
     env.TESSERA_MPI_LIB ??= '/usr/lib/x86_64-linux-gnu/libmpich.so.12';
     return ['mpiexec.mpich', ['-n', String(np), process.execPath, job], env];
@@ -76,8 +85,18 @@ function launchArgs(np: number, job: string, withoutCa = false): [string, string
 const GNU_TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
 const CPU_MARK = 'TESSERA_BENCH_CPU';
 
-function once(np: number, job: string, withoutCa = false): Promise<Run> {
-  const [launcher, launcherArgs, env] = launchArgs(np, job, withoutCa);
+async function once(np: number, job: string, variant: Variant = {}): Promise<Run> {
+  if (!variant.coldCache) return onceIn(np, job, variant, null);
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-bench-cache-'));
+  try {
+    return await onceIn(np, job, variant, dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function onceIn(np: number, job: string, variant: Variant, cacheDir: string | null): Promise<Run> {
+  const [launcher, launcherArgs, env] = launchArgs(np, job, variant, cacheDir);
   const [cmd, argv] = GNU_TIME ? [GNU_TIME, ['-f', `${CPU_MARK} %U %S`, launcher, ...launcherArgs]] : [launcher, launcherArgs];
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
@@ -146,31 +165,34 @@ interface Config {
   label: string;
   np: number;
   job: string;
-  withoutCa: boolean;
+  variant: Variant;
   /** Print this configuration's start-up steps. */
   steps: boolean;
 }
 
 async function main(): Promise<void> {
   console.log(`Tessera MPI start-up: ${mpiVersion()}, Node ${process.version}, ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(2)}, ${RUNS} runs each (median, min)`);
-  // Warm the page cache and OpenMPI's own files.
+  // Warm the page cache, OpenMPI's own files and the compile cache (src/boot/bundle.ts).
   await once(Math.min(...SIZES), JOBS.lazy);
   const caSet = process.env[CA_ENV] !== undefined;
   const configs: Config[] = [];
   for (const np of SIZES) {
-    configs.push({ label: `-np ${np}, client imported after initialize()`, np, job: JOBS.lazy, withoutCa: false, steps: true });
-    if (np === SIZES[0]) configs.push({ label: `-np ${np}, everything imported at the top`, np, job: JOBS.static, withoutCa: false, steps: false });
+    configs.push({ label: `-np ${np}, client imported after initialize()`, np, job: JOBS.lazy, variant: {}, steps: true });
+    if (np === SIZES[0]) {
+      configs.push({ label: `-np ${np}, everything imported at the top`, np, job: JOBS.static, variant: {}, steps: false });
+      configs.push({ label: `-np ${np}, empty compile cache (first run after install)`, np, job: JOBS.lazy, variant: { coldCache: true }, steps: false });
+    }
   }
   if (caSet) {
     const np = SIZES[0]!;
-    configs.push({ label: `-np ${np}, client imported after initialize(), without ${CA_ENV}`, np, job: JOBS.lazy, withoutCa: true, steps: false });
+    configs.push({ label: `-np ${np}, client imported after initialize(), without ${CA_ENV}`, np, job: JOBS.lazy, variant: { withoutCa: true }, steps: false });
   }
   // Round-robin, so that the machine's drift (this VM's speed wanders by
   // +-15% from minute to minute) falls on every configuration alike.
   const runs = new Map<Config, Run[]>(configs.map((c) => [c, []]));
   for (let i = 0; i < RUNS; i++) {
     process.stderr.write(`round ${i + 1} of ${RUNS}\n`);
-    for (const c of configs) runs.get(c)!.push(await once(c.np, c.job, c.withoutCa));
+    for (const c of configs) runs.get(c)!.push(await once(c.np, c.job, c.variant));
   }
   const rows: string[][] = [];
   const stepRows: string[][] = [];

@@ -5,7 +5,7 @@
  * retire before their walltime and new jobs take over.
  *
  *   npm run build && node dist/examples/slurm/dynamic-cluster.js
- *   node dist/src/cli/main.js slurm job-script --queue normal ...   # the script each job runs
+ *   node dist/bundle/cli.js slurm job-script --queue normal ...   # the script each job runs
  */
 import { SlurmCluster } from '../../src/deploy/slurm/index.js'; // 'tessera/slurm' in your own project
 import { Client } from '../../src/index.js'; // 'tessera'
@@ -20,7 +20,7 @@ const cluster = await SlurmCluster.start({
   jobScriptPrologue: ['module load nodejs/20 || true'],
   localDirectory: '$TMPDIR',
   // Where compute nodes find node and the tessera CLI, when they differ from this host's:
-  // nodeExecutable: '/opt/node-20/bin/node', tesseraCommand: '/home/me/tessera/dist/src/cli/main.js',
+  // nodeExecutable: '/opt/node-20/bin/node', tesseraCommand: '/home/me/tessera/dist/bundle/cli.js',
 });
 cluster.on('job-ended', (e) => {
   if (e.failed) console.error(`job trouble: ${e.message}`);

@@ -14,6 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { extname, join, resolve, sep } from 'node:path';
 import { DashboardError } from '../errors.js';
+import { DIST_URL } from '../layout.js';
 import { parseDashboardAddress } from './address.js';
 import { LiveHub } from './live.js';
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from './metrics.js';
@@ -43,9 +44,9 @@ export interface DashboardServer {
   close(): Promise<void>;
 }
 
-/** dist/src/dashboard/server.js -> dist/dashboard-assets (and dist-x/... -> dist-x/dashboard-assets). */
+/** dist/dashboard-assets, next to the compiled sources and the bundle. */
 export function defaultAssetsDir(): string {
-  return fileURLToPath(new URL('../../dashboard-assets/', import.meta.url));
+  return fileURLToPath(new URL('dashboard-assets/', DIST_URL));
 }
 
 const PAGES = {

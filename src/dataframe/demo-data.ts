@@ -17,6 +17,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { compiledModuleUrl } from '../layout.js';
 
 export const NYC_TAXI_2015_COLUMNS = [
   'VendorID',
@@ -586,7 +587,7 @@ export async function generateDemoData(options: DemoDataOptions & { threads?: nu
   } else {
     let next = 0;
     const runWorker = async (): Promise<void> => {
-      const worker = new Worker(new URL('./demo-data-worker.js', import.meta.url));
+      const worker = new Worker(compiledModuleUrl('dataframe/demo-data-worker.js'));
       try {
         while (next < jobs.length) {
           const job = jobs[next++]!;

@@ -9,6 +9,7 @@
 import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DataFrameError } from '../errors.js';
+import { compiledModuleUrl } from '../layout.js';
 import { loadFunction } from '../worker/function-loader.js';
 import { asBuffer, unbundle } from './bundle.js';
 import type { Schema } from './dtypes.js';
@@ -65,4 +66,5 @@ export function identity(value: Uint8Array): Uint8Array {
   return value;
 }
 
-export const TASKS_MODULE_URL = import.meta.url;
+/** What workers import to find these functions: this module as tsc compiled it, also when the client runs from the bundle. */
+export const TASKS_MODULE_URL = compiledModuleUrl('dataframe/tasks.js').href;

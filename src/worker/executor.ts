@@ -10,6 +10,7 @@ import type { SerializedValue } from '../protocol/messages.js';
 import type { FunctionSpec } from '../graph/function-spec.js';
 import { copyBytes } from '../graph/serialize.js';
 import type { Logger } from '../logging.js';
+import { compiledModuleUrl } from '../layout.js';
 
 export interface JobOutcome {
   ok: boolean;
@@ -35,7 +36,7 @@ interface ExecutorThread {
   outbox: RunJob[];
 }
 
-const THREAD_URL = new URL('./executor-thread.js', import.meta.url);
+const THREAD_URL = compiledModuleUrl('worker/executor-thread.js');
 
 /**
  * postMessage clones a typed array's whole underlying buffer, not just the

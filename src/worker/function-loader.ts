@@ -5,6 +5,7 @@
  * compile or import once per thread, not per task.
  */
 
+import { compileFunction, importModule } from '../boot/host.js';
 import { FunctionError } from '../errors.js';
 import type { AnyFunction, FunctionSpec } from '../graph/function-spec.js';
 
@@ -54,7 +55,7 @@ function loadBuiltins(): Promise<unknown[]> {
   // `.default` is the CommonJS exports object, i.e. what `import os from
   // 'node:os'` gives the user on the client; it has every member.
   builtins ??= Promise.all(
-    INJECTED_MODULE_NAMES.map(async (name) => ((await import(`node:${name}`)) as { default: unknown }).default),
+    INJECTED_MODULE_NAMES.map(async (name) => ((await importModule(`node:${name}`)) as { default: unknown }).default),
   );
   return builtins;
 }
@@ -138,11 +139,11 @@ async function compileInline(spec: Extract<FunctionSpec, { kind: 'inline' }>): P
     // Functions written in ES modules and TypeScript are strict, so compile
     // strict; only source that is not valid strict code (a sloppy script's
     // `with`, legacy octal) falls back to sloppy mode.
-    factory = new Function(...INJECTED_MODULE_NAMES, NAME_SHIM, `"use strict";\n${body}`) as typeof factory;
+    factory = compileFunction(...INJECTED_MODULE_NAMES, NAME_SHIM, `"use strict";\n${body}`);
   } catch (strictErr) {
     if (!(strictErr instanceof SyntaxError)) throw strictErr;
     try {
-      factory = new Function(...INJECTED_MODULE_NAMES, NAME_SHIM, body) as typeof factory;
+      factory = compileFunction(...INJECTED_MODULE_NAMES, NAME_SHIM, body);
     } catch (err) {
       throw new FunctionError(
         `could not compile ${describeName(spec.name)} on the worker: ${(err as Error).message}. ` +
@@ -185,7 +186,7 @@ function isClass(value: unknown): boolean {
 async function importExport(spec: Extract<FunctionSpec, { kind: 'module' }>): Promise<AnyFunction> {
   let ns: Record<string, unknown>;
   try {
-    ns = (await import(spec.url)) as Record<string, unknown>;
+    ns = (await importModule(spec.url)) as Record<string, unknown>;
   } catch (err) {
     const cause = err instanceof Error ? err.message : String(err);
     throw new FunctionError(

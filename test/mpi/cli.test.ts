@@ -11,12 +11,12 @@ import { mkdtempSync, rmSync, statSync, writeFileSync, existsSync } from 'node:f
 import { createServer } from 'node:net';
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client } from '../../src/index.js';
 import { waitForSchedulerFile } from '../../src/scheduler/scheduler-file.js';
 import { describeJob, fixtureLines, fixturePath, mpirunArgs, requireCommand, runJob, type JobResult } from './helpers.js';
+import { TESSERA_BIN } from '../fixtures/package.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const MAIN = TESSERA_BIN;
 const EXECUTE_JOIN = fixturePath('execute-join.js');
 const NODE = process.execPath;
 const TEST_TIMEOUT = 120_000;

@@ -26,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TESSERA_BIN } from '../fixtures/package.js';
 
 const COMMANDS: Record<string, string> = {
   slurmctld: 'slurmctld (package slurmctld, pulled in by slurm-wlm)',
@@ -37,8 +38,8 @@ const COMMANDS: Record<string, string> = {
 
 /** The repository root, from this compiled file (dist/test/slurm/ or another outDir). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-/** The compiled `tessera` CLI next to this compiled test (works from dist/ and any other outDir). */
-export const CLI_PATH = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+/** The `tessera` command as installed (package.json's bin). */
+export const CLI_PATH = TESSERA_BIN;
 
 export function fixturePath(name: string): string {
   return fileURLToPath(new URL(`../fixtures/slurm/${name}`, import.meta.url));

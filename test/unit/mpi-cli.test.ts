@@ -1,11 +1,11 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { DEFAULT_NAME, helpText, parseMpiArgs } from '../../src/cli/mpi.js';
+import { TESSERA_BIN } from '../fixtures/package.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const MAIN = TESSERA_BIN;
 
 describe('tessera mpi: arguments', () => {
   test('defaults', () => {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseMemoryLimit } from '../../worker/memory.js';
 import { InvalidArgumentError } from '../../errors.js';
+import { cliEntryUrl } from '../../layout.js';
 
 export interface JobScriptOptions {
   /** Partition (`#SBATCH -p`). */
@@ -59,9 +60,9 @@ export interface JobScriptOptions {
 export const DEFAULT_JOB_NAME = 'tessera-worker';
 export const DEFAULT_WALLTIME = '00:30:00';
 
-/** This package's compiled CLI, found from this module's own location (works from dist/ or any outDir). */
+/** This package's CLI, next to the code that is running (the compiled sources or the bundle). */
 export function defaultTesseraCommand(): string {
-  return fileURLToPath(new URL('../../cli/main.js', import.meta.url));
+  return fileURLToPath(cliEntryUrl());
 }
 
 export function defaultSchedulerFile(id = 'scheduler'): string {

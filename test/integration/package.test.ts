@@ -1,0 +1,98 @@
+/**
+ * The package as users import it: package.json's exports load the bundle
+ * (dist/bundle) through src/boot/bundle.ts, with a V8 code cache. The
+ * tests elsewhere import the compiled sources by path; these check that
+ * the shipped form matches them and works, from a cold cache and a warm one.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const JOB = fileURLToPath(new URL('../fixtures/package/job.js', import.meta.url));
+const BUNDLE_DIR = new URL('../../bundle/', import.meta.url);
+const LOADER = new URL('../../src/boot/bundle.js', import.meta.url).href;
+
+const ENTRIES: [string, string][] = [
+  ['tessera', '../../src/index.js'],
+  ['tessera/mpi', '../../src/deploy/mpi/index.js'],
+  ['tessera/slurm', '../../src/deploy/slurm/index.js'],
+  ['tessera/dataframe', '../../src/dataframe/index.js'],
+];
+
+function bundleUrl(): URL {
+  const files = readdirSync(BUNDLE_DIR).filter((f) => /^tessera-[0-9a-f]+\.cjs$/.test(f));
+  assert.equal(files.length, 1, `one bundle in dist/bundle (run npm run build): ${files.join(', ')}`);
+  return new URL(files[0]!, BUNDLE_DIR);
+}
+
+function run(args: string[], env: NodeJS.ProcessEnv): { status: number | null; out: string } {
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
+  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+/** How a fresh process loads the bundle with TESSERA_COMPILE_CACHE=`cache`. */
+function loadState(cache: string): string {
+  const script =
+    `const { loadEntry, bundleStatus } = await import(${JSON.stringify(LOADER)});` +
+    `const url = new URL(${JSON.stringify(bundleUrl().href)});` +
+    `await loadEntry(url, 'mpi'); console.log('STATE', bundleStatus(url).cache);`;
+  const r = run(['--input-type=module', '-e', script], { TESSERA_COMPILE_CACHE: cache });
+  assert.equal(r.status, 0, r.out);
+  return /STATE (\w+)/.exec(r.out)?.[1] ?? `no state in: ${r.out}`;
+}
+
+for (const [name, source] of ENTRIES) {
+  test(`'${name}' exports what its source module exports`, async () => {
+    const shipped = Object.keys(await import(name)).sort();
+    const compiled = Object.keys(await import(source)).sort();
+    assert.deepEqual(shipped, compiled);
+  });
+}
+
+test('the compile cache: written by the first process, used by the next, off on request', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-cache-'));
+  try {
+    assert.equal(loadState(dir), 'miss');
+    assert.equal(readdirSync(dir).filter((f) => f.endsWith('.cache')).length, 1, 'the first process saved the compiled code at exit');
+    assert.equal(loadState(dir), 'hit');
+    assert.equal(loadState('off'), 'off');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a cache directory others may write is not used: cached code runs as this process', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-cache-'));
+  try {
+    const shared = join(dir, 'shared');
+    mkdirSync(shared);
+    chmodSync(shared, 0o777);
+    assert.equal(loadState(shared), 'off');
+    assert.deepEqual(readdirSync(shared), [], 'nothing written there either');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a script importing only the package runs a LocalCluster, a dataframe job and scheduler-side code, cold and warm', { timeout: 300_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-package-'));
+  try {
+    const cache = join(dir, 'cache');
+    for (const round of ['cold cache', 'warm cache']) {
+      const work = join(dir, round.replace(' ', '-'));
+      mkdirSync(work);
+      const r = run([JOB, work], { TESSERA_COMPILE_CACHE: cache });
+      assert.equal(r.status, 0, `${round}:\n${r.out}`);
+      const line = r.out.split('\n').find((l) => l.startsWith('TESSERA_FIXTURE '));
+      assert.ok(line, `${round}: no result line in:\n${r.out}`);
+      const got = JSON.parse(line.slice('TESSERA_FIXTURE '.length)) as Record<string, unknown>;
+      assert.deepEqual(got, { files: 3, rows: 168, platform: process.platform, squares: [1, 4, 9], workers: 2 }, round);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
