@@ -4,7 +4,7 @@
  *
  * Why: a process that imports Tessera spends most of its start compiling
  * Tessera's modules, and an MPI job starts every rank at once (4 ranks on 2
- * cores: ~70 ms of the time to a ready cluster). Node 22 can cache compiled
+ * cores: about 0.1 s of the time to a ready cluster). Node 22 can cache compiled
  * modules (module.enableCompileCache); Node 20 cannot for ES modules. So the
  * library is also built as one CommonJS file, compiled here through vm.Script
  * with the code V8 produced for it last time, the way v8-compile-cache does
