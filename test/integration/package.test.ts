@@ -78,7 +78,7 @@ test('a cache directory others may write is not used: cached code runs as this p
   }
 });
 
-test('a script importing only the package runs a LocalCluster, a dataframe job and scheduler-side code, cold and warm', { timeout: 300_000 }, () => {
+test('a script importing only the package runs a LocalCluster, a dataframe job, scheduler-side code and the dashboard, cold and warm', { timeout: 300_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-package-'));
   try {
     const cache = join(dir, 'cache');
@@ -90,7 +90,7 @@ test('a script importing only the package runs a LocalCluster, a dataframe job a
       const line = r.out.split('\n').find((l) => l.startsWith('TESSERA_FIXTURE '));
       assert.ok(line, `${round}: no result line in:\n${r.out}`);
       const got = JSON.parse(line.slice('TESSERA_FIXTURE '.length)) as Record<string, unknown>;
-      assert.deepEqual(got, { files: 3, rows: 168, platform: process.platform, squares: [1, 4, 9], workers: 2 }, round);
+      assert.deepEqual(got, { files: 3, rows: 168, platform: process.platform, squares: [1, 4, 9], workers: 2, dashboard: [200, 200] }, round);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
