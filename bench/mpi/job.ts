@@ -1,14 +1,13 @@
 /**
  * The trivial initialize() job that bench/mpi/startup.ts times: start the
- * cluster, run one task, end the script (every rank then exits). argv[2]
- * 'static' imports the client at the top of the script, as most scripts
- * will; 'lazy' (the default) imports it after initialize(), so the
- * scheduler and worker ranks never load it.
+ * cluster, run one task, end the script (every rank then exits). It imports
+ * the package by name, as a user's script does, so it runs what the package
+ * ships (dist/bundle); the client is imported after initialize(), so the
+ * scheduler and worker ranks never load it (job-static.ts imports it first).
  */
 import { initialize } from 'tessera/mpi';
 
 await initialize();
-// As a script would write it: `await import('tessera')`.
 const { Client } = await import('tessera');
 const client = await Client.connect();
 const answer = await client.submit((x: number) => x + 1, 41).result();
