@@ -20,7 +20,7 @@
  * It is loaded by path, outside the bundle, and imports nothing of
  * Tessera's own but that interface's type.
  */
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, futimesSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -127,7 +127,36 @@ function cacheFileFor(bundlePath: string): string | null {
   } catch {
     return null;
   }
-  return join(dir, `${basename(bundlePath, '.cjs')}-node${process.versions.node}-v8-${process.versions.v8}-${process.arch}.cache`);
+  // V8 refuses code made under other flags; processes started with other ones keep a file of their own
+  // instead of replacing each other's.
+  const options = nodeOptions(process.execArgv);
+  const flags = options.length ? `-flags${fnv1a(options.join(' '))}` : '';
+  return join(dir, `${basename(bundlePath, '.cjs')}-node${process.versions.node}-v8-${process.versions.v8}-${process.arch}${flags}.cache`);
+}
+
+/** Node's command-line options without the code of `node -e`/`-p` and the module settings, which V8 never sees. */
+function nodeOptions(execArgv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const a = execArgv[i]!;
+    if (a === '-e' || a === '-p' || a === '--eval' || a === '--print' || a === '--import' || a === '--require' || a === '-r') {
+      i++;
+      continue;
+    }
+    if (/^--(eval|print|import|require|input-type)=/.test(a)) continue;
+    out.push(a);
+  }
+  return out;
+}
+
+/** A short name for a string (32-bit FNV-1a), to keep file names short; not for security. */
+function fnv1a(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, '0');
 }
 
 function safeHomedir(): string | null {
@@ -156,7 +185,13 @@ function readIfPresent(file: string): Buffer | undefined {
       if (n === 0) break;
       off += n;
     }
-    return off === st.size ? buf : undefined;
+    if (off !== st.size) return undefined;
+    // Marks it as in use (see removeStale), at most once a day.
+    if (Date.now() - st.mtimeMs > 24 * 3600 * 1000) {
+      const now = new Date();
+      futimesSync(fd, now, now);
+    }
+    return buf;
   } catch {
     return undefined;
   } finally {
@@ -170,7 +205,24 @@ function save(file: string, script: vm.Script): void {
   try {
     writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
     renameSync(tmp, file);
+    removeStale(dirname(file));
   } catch {
     // A cache is an optimisation: a full disk or a read-only home must not fail the program.
+  }
+}
+
+/** Unused for this long (readIfPresent marks use), a cache file is from a build of Tessera that is gone (each build has its own). */
+const STALE_MS = 14 * 24 * 3600 * 1000;
+
+function removeStale(dir: string): void {
+  const now = Date.now();
+  for (const name of readdirSync(dir)) {
+    if (!/^tessera-[0-9a-f]+-.*\.cache(\.\d+\.tmp)?$/.test(name)) continue;
+    const path = join(dir, name);
+    try {
+      if (now - statSync(path).mtimeMs > STALE_MS) unlinkSync(path);
+    } catch {
+      // Another process removed it first.
+    }
   }
 }
