@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,11 +53,21 @@ for (const [name, source] of ENTRIES) {
   });
 }
 
-test('the compile cache: written by the first process, used by the next, off on request', () => {
+test('the compile cache: written by the first process, used by the next, off on request; old builds\' caches go', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-cache-'));
   try {
+    // Caches of other builds: one unused for 20 days, one used yesterday.
+    const old = join(dir, 'tessera-0123456789abcdef-node20.0.0-v8-1-x64.cache');
+    const recent = join(dir, 'tessera-fedcba9876543210-node20.0.0-v8-1-x64.cache');
+    for (const [file, days] of [[old, 20], [recent, 1]] as const) {
+      writeFileSync(file, 'x');
+      const t = new Date(Date.now() - days * 24 * 3600 * 1000);
+      utimesSync(file, t, t);
+    }
     assert.equal(loadState(dir), 'miss');
-    assert.equal(readdirSync(dir).filter((f) => f.endsWith('.cache')).length, 1, 'the first process saved the compiled code at exit');
+    assert.equal(readdirSync(dir).filter((f) => f.endsWith('.cache') && f.includes(bundleUrl().pathname.split('/').pop()!.replace('.cjs', ''))).length, 1, 'the first process saved the compiled code at exit');
+    assert.ok(!existsSync(old), 'a cache unused for 20 days is removed when a new one is saved');
+    assert.ok(existsSync(recent), 'one used yesterday stays');
     assert.equal(loadState(dir), 'hit');
     assert.equal(loadState('off'), 'off');
   } finally {
