@@ -55,7 +55,16 @@ export function fatalErrorReported(): void {
 
 /** @internal The loaded library, loading it on first use (without initialising MPI). */
 export function loadLibrary(env: Env = process.env): MpiLibrary {
-  library ??= MpiLibrary.load(env);
+  if (!library) {
+    // Before the library loads: UCX reads its settings then (see nodeSafeSettings).
+    if (env === process.env) addStartSettings(nodeSafeSettings(process.env));
+    try {
+      library = MpiLibrary.load(env);
+    } catch (err) {
+      endStartSettings();
+      throw err;
+    }
+  }
   return library;
 }
 
@@ -68,8 +77,38 @@ export function libraryInfo(): LibraryInfo {
   return { ...loadLibrary().info };
 }
 
-/** Settings preferQuickStart() chose; world() applies them only while MPI_Init runs. */
-let quickStart: Record<string, string> = {};
+/** Variables this module put into the environment for MPI's start; world() takes them out once MPI has started. */
+let startSettingsAdded: string[] = [];
+
+function addStartSettings(settings: Record<string, string>, env: NodeJS.ProcessEnv = process.env): void {
+  for (const [name, value] of Object.entries(settings)) {
+    if (env[name] !== undefined) continue;
+    env[name] = value;
+    startSettingsAdded.push(name);
+  }
+}
+
+/** @internal Takes the variables added for MPI's start out of the environment again, so that tasks and child processes see it as the user left it. */
+export function endStartSettings(env: NodeJS.ProcessEnv = process.env): void {
+  for (const name of startSettingsAdded) delete env[name];
+  startSettingsAdded = [];
+}
+
+/**
+ * What any Node process needs to start MPI safely, set by the binding
+ * unless the user set it: UCX_MEM_EVENTS=no. UCX (MPICH's transport in
+ * Debian, and others') patches the code of libc's mmap, munmap and brk as
+ * MPI starts, to keep its cache of registered memory right, while Node's
+ * own threads run those functions: about 1 start in 30 of
+ * `mpiexec.mpich -n 4` had a rank crash in V8 (a segfault in memory it had
+ * just allocated; UCX issue #3831 is the same with MPICH's own threads).
+ * That cache speeds up large transfers over InfiniBand, which this binding,
+ * made for small messages, does not make. UCX reads it when its library
+ * loads.
+ */
+export function nodeSafeSettings(env: NodeJS.ProcessEnv): Record<string, string> {
+  return env.UCX_MEM_EVENTS === undefined ? { UCX_MEM_EVENTS: 'no' } : {};
+}
 
 /**
  * Environment settings that make MPI start faster for the way Tessera uses
@@ -96,25 +135,13 @@ export function quickStartSettings(env: NodeJS.ProcessEnv): Record<string, strin
 
 /**
  * @internal Called by Tessera's own entry points (initialize, execute,
- * `tessera mpi`) before MPI starts: world() initialises MPI with
- * quickStartSettings() set, then restores the environment, so tasks and
- * child processes see the variables as the user left them.
+ * `tessera mpi`) before the MPI library loads: puts quickStartSettings()
+ * into the environment, where MPI reads them, until world() has started MPI
+ * (or endStartSettings() is called).
  */
 export function preferQuickStart(env: NodeJS.ProcessEnv = process.env): void {
   if (worldComm || library?.finalizedHere) return;
-  quickStart = quickStartSettings(env);
-}
-
-/** Runs MPI_Init with the quick-start settings in the environment (MPI reads it there), then takes them out again. */
-function initWithQuickStart(lib: MpiLibrary): void {
-  const added = Object.entries(quickStart).filter(([name]) => process.env[name] === undefined);
-  for (const [name, value] of added) process.env[name] = value;
-  try {
-    lib.init();
-  } finally {
-    for (const [name] of added) delete process.env[name];
-    quickStart = {};
-  }
+  addStartSettings(quickStartSettings(env), env);
 }
 
 /** True while MPI is initialised and not finalized in this process. */
@@ -200,13 +227,22 @@ export function world(): Communicator {
     if (library?.finalizedHere) throw new MpiError('world() after finalize(): MPI cannot be initialised twice in one process');
     return worldComm;
   }
-  const lib = loadLibrary();
-  if (lib.finalized()) {
-    throw new MpiError('world() after MPI was finalized: MPI cannot be initialised twice in one process');
+  let lib: MpiLibrary;
+  let initialisedHere = false;
+  try {
+    lib = loadLibrary();
+    if (lib.finalized()) {
+      throw new MpiError('world() after MPI was finalized: MPI cannot be initialised twice in one process');
+    }
+    if (!lib.initialized()) {
+      warnIfLate();
+      lib.init();
+      initialisedHere = true;
+    }
+  } finally {
+    endStartSettings();
   }
-  if (!lib.initialized()) {
-    warnIfLate();
-    initWithQuickStart(lib);
+  if (initialisedHere) {
     ownsInit = true;
     disableNagleOnMpiSockets();
     if (!exitHookInstalled) {

@@ -31,6 +31,7 @@ interface WorldLine {
   gathered: number[] | null;
   eventLoopRan: boolean;
   launcherNoDelay: boolean | null;
+  ucxMemEvents: string | null;
 }
 
 interface ErrorLine {
@@ -88,6 +89,7 @@ function assertWorld(stdout: string, size: number, family: 'openmpi' | 'mpich', 
     assert.equal(l.nullSplit, l.rank === 0, `${who}: split(null) gives null only where asked`);
     assert.deepEqual(l.asyncValue, { asyncFrom: 1 % size, bigDigest: l.expectedDigest }, `${who}: bcastAsync`);
     assert.deepEqual(l.ring, { value: l.ring.expectedSource, source: l.ring.expectedSource, tag: 7, expectedSource: (l.rank - 1 + size) % size }, `${who}: recvAsync(ANY_SOURCE) reports the sender`);
+    assert.equal(l.ucxMemEvents, null, `${who}: UCX_MEM_EVENTS, set while MPI started, is out of the environment again`);
     assert.deepEqual(l.gathered, l.rank === 0 ? [...Array(size - 1).keys()].map((i) => (i + 1) * 10) : null, `${who}: send/recv`);
     assert.equal(l.eventLoopRan, true, `${who}: the event loop ran during the async calls`);
   }

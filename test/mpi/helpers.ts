@@ -65,7 +65,7 @@ function processGroup(pgid: number): string[] {
 export function jobEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (/^(OMPI_|PMIX_|PMI_|SLURM_|MPI_LOCAL|HYDRA_|HWLOC_|TESSERA_MPI_LIB$|NODE_TEST_CONTEXT$)/.test(k)) continue;
+    if (/^(OMPI_|PMIX_|PMI_|SLURM_|MPI_LOCAL|HYDRA_|HWLOC_|UCX_|TESSERA_MPI_LIB$|NODE_TEST_CONTEXT$)/.test(k)) continue;
     env[k] = v;
   }
   Object.assign(env, {

@@ -49,9 +49,9 @@ function assertBasic(r: JobResult, size: number | null): void {
   assert.equal(l.pinnedOnWorker2, true, "the task pinned to worker '2' ran there");
   assert.deepEqual(l.squares, [1, 4, 9, 16]);
   assert.equal(l.env.address, true, 'TESSERA_SCHEDULER_ADDRESS is set for Client.connect()');
-  // [OMPI_MCA_pml, HWLOC_COMPONENTS]: set only while MPI_Init ran (src/mpi/runtime.ts quickStartSettings).
-  assert.deepEqual(l.env.client, [null, null], "the client's environment is left as the user had it");
-  assert.deepEqual(l.env.worker, [null, null], "a worker rank's tasks see the environment as the user had it");
+  // [OMPI_MCA_pml, HWLOC_COMPONENTS, UCX_MEM_EVENTS]: set only until MPI started (src/mpi/runtime.ts quickStartSettings).
+  assert.deepEqual(l.env.client, [null, null, null], "the client's environment is left as the user had it");
+  assert.deepEqual(l.env.worker, [null, null, null], "a worker rank's tasks see the environment as the user had it");
   assert.deepEqual(r.leftovers, [], context);
 }
 

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { jobIdFromEnvironment, jobIdInfoFromEnvironment, launcherWorldSize, rankFromEnvironment } from '../../src/mpi/env.js';
-import { quickStartSettings } from '../../src/mpi/runtime.js';
+import { endStartSettings, nodeSafeSettings, preferQuickStart, quickStartSettings } from '../../src/mpi/runtime.js';
 
 describe('rankFromEnvironment', () => {
   test('null outside any launcher', () => {
@@ -99,7 +99,7 @@ describe('quickStartSettings', () => {
     assert.deepEqual(quickStartSettings({ OMPI_COMM_WORLD_SIZE: '4' }), { OMPI_MCA_pml: 'ob1', HWLOC_COMPONENTS: '-pci,-linuxio' });
   });
 
-  test('other launchers: only the hwloc setting (OMPI_MCA_pml means nothing to MPICH)', () => {
+  test('other launchers: OMPI_MCA_pml means nothing to MPICH, so it is left out', () => {
     assert.deepEqual(quickStartSettings({ PMI_RANK: '0', PMI_SIZE: '4' }), { HWLOC_COMPONENTS: '-pci,-linuxio' });
   });
 
@@ -107,5 +107,22 @@ describe('quickStartSettings', () => {
     assert.deepEqual(quickStartSettings({ OMPI_COMM_WORLD_SIZE: '4', OMPI_MCA_pml: 'ucx', HWLOC_COMPONENTS: 'linux' }), {});
     // A topology read from a file: hwloc discovers nothing, so there is nothing to leave out.
     assert.deepEqual(quickStartSettings({ HWLOC_XMLFILE: '/etc/topo.xml' }), {});
+  });
+});
+
+describe('nodeSafeSettings', () => {
+  test("UCX's memory hooks are off unless the user configured them", () => {
+    assert.deepEqual(nodeSafeSettings({}), { UCX_MEM_EVENTS: 'no' });
+    assert.deepEqual(nodeSafeSettings({ UCX_MEM_EVENTS: 'yes' }), {});
+  });
+});
+
+describe('preferQuickStart / endStartSettings', () => {
+  test('puts the settings into the environment and takes out only those it added', () => {
+    const env: NodeJS.ProcessEnv = { OMPI_COMM_WORLD_SIZE: '4', HWLOC_COMPONENTS: 'linux' };
+    preferQuickStart(env);
+    assert.deepEqual(env, { OMPI_COMM_WORLD_SIZE: '4', HWLOC_COMPONENTS: 'linux', OMPI_MCA_pml: 'ob1' });
+    endStartSettings(env);
+    assert.deepEqual(env, { OMPI_COMM_WORLD_SIZE: '4', HWLOC_COMPONENTS: 'linux' });
   });
 });

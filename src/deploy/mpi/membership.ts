@@ -8,7 +8,7 @@
  * this job whose scheduler answers.
  */
 import { MpiError } from '../../errors.js';
-import { libraryInfo, preferQuickStart, world } from '../../mpi/runtime.js';
+import { endStartSettings, libraryInfo, preferQuickStart, world } from '../../mpi/runtime.js';
 import { rankFromEnvironment } from '../../mpi/env.js';
 import type { Communicator } from '../../mpi/communicator.js';
 
@@ -26,6 +26,7 @@ export function joinJob(opts: { comm?: Communicator | undefined; schedulerFile?:
     // Loads the library without initialising MPI: only a missing library falls back.
     libraryInfo();
   } catch (err) {
+    endStartSettings();
     const env = rankFromEnvironment(process.env);
     if (!env || env.size === null) throw err;
     if (!opts.schedulerFile) {
