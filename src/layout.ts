@@ -2,7 +2,7 @@
  * Where this package's own files are. Its code runs in one of two forms:
  * as tsc wrote it (dist/src/**, what the tests and examples import by path)
  * or from the bundle the package's entry points load (dist/bundle, built by
- * scripts/build-bundle.js, see src/bundle/load.ts). A module that names a
+ * scripts/build-bundle.js, see src/boot/bundle.ts). A module that names a
  * file by its own location must ask here, since inside the bundle every
  * module's import.meta.url is the bundle's.
  */
