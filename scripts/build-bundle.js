@@ -54,8 +54,7 @@ const result = await build({
   write: false,
   logLevel: 'warning',
 });
-const code = asciiOnly(result.outputFiles[0].text);
-assertNoDynamicImport(code);
+const code = checkedAscii(result.outputFiles[0].text);
 const hash = createHash('sha256').update(code).digest('hex').slice(0, 16);
 const bundleName = `tessera-${hash}.cjs`;
 
@@ -84,8 +83,15 @@ for (const e of ENTRIES) {
   writeFileSync(`${OUT}/${e.file}.js`, `${lines.join('\n')}\n`);
 }
 chmodSync(`${OUT}/cli.js`, 0o755);
+console.log(`dist/bundle: ${bundleName} (${(code.length / 1024).toFixed(0)} KiB) and ${readdirSync(OUT).length - 1} entry modules`);
 
 /**
+ * The bundle's text, checked and made ASCII only.
+ *
+ * An import() left in it (a specifier esbuild could not resolve) would fail
+ * at run time: code the loader compiles cannot import on Node 20, so such
+ * imports must go through src/boot/host.ts.
+ *
  * esbuild escapes non-ASCII characters in strings and names, but not in
  * comments and regular expressions. One such character makes V8 hold the
  * whole 1 MB source as two bytes per character, which costs every process
@@ -93,34 +99,21 @@ chmodSync(`${OUT}/cli.js`, 0o755);
  * comment, a regular expression, a string or a name; only a template's raw
  * text would change, so one there stops the build.
  */
-function asciiOnly(text) {
-  if (!/[^\x00-\x7f]/.test(text)) return text;
-  walk(parse(text, { ecmaVersion: 'latest', sourceType: 'script', locations: true, allowHashBang: true }), (node) => {
-    if (node.type === 'TemplateElement' && /[^\x00-\x7f]/.test(node.value.raw)) {
-      console.error(`build-bundle: a template literal holds a non-ASCII character (line ${node.loc.start.line}); write it as a \\u escape`);
-      process.exit(1);
-    }
-  });
-  // Code units, so a character outside the BMP becomes its surrogate pair, as in a string.
-  return text.replace(/[^\x00-\x7f]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-/**
- * An import() left in the bundle (a specifier esbuild could not resolve)
- * would fail at run time: code the loader compiles cannot import on Node 20.
- * Such imports must go through src/boot/host.ts.
- */
-function assertNoDynamicImport(text) {
-  const found = [];
+function checkedAscii(text) {
+  const problems = [];
   walk(parse(text, { ecmaVersion: 'latest', sourceType: 'script', locations: true, allowHashBang: true }), (node) => {
     // host.ts's default, which the loader replaces before anything runs.
     if (node.type === 'FunctionDeclaration' && node.id?.name === 'importFromThisModule') return false;
-    if (node.type === 'ImportExpression') found.push(`line ${node.loc.start.line}: ${text.slice(node.start, node.end).slice(0, 80)}`);
+    const where = () => `line ${node.loc.start.line}: ${text.slice(node.start, node.end).slice(0, 80)}`;
+    if (node.type === 'ImportExpression') problems.push(`${where()} (an import() of its own: use importModule() from src/boot/host.ts)`);
+    if (node.type === 'TemplateElement' && /[^\x00-\x7f]/.test(node.value.raw)) problems.push(`${where()} (a non-ASCII character in a template literal: write it as a \\u escape)`);
   });
-  if (found.length) {
-    console.error(`build-bundle: the bundle would call import() itself, which fails when it runs; use importModule() from src/boot/host.ts:\n  ${found.join('\n  ')}`);
+  if (problems.length) {
+    console.error(`build-bundle: the bundle would not work as built:\n  ${problems.join('\n  ')}`);
     process.exit(1);
   }
+  // Code units, so a character outside the BMP becomes its surrogate pair, as in a string.
+  return text.replace(/[^\x00-\x7f]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** Visits every node; a visitor that returns false skips the node's children. */
@@ -133,5 +126,3 @@ function walk(node, visit) {
     else if (v && typeof v.type === 'string') walk(v, visit);
   }
 }
-const written = readdirSync(OUT);
-console.log(`dist/bundle: ${bundleName} (${(code.length / 1024).toFixed(0)} KiB) and ${written.length - 1} entry modules`);

@@ -20,7 +20,7 @@
  * It is loaded by path, outside the bundle, and imports nothing of
  * Tessera's own but that interface's type.
  */
-import { closeSync, fstatSync, futimesSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, futimesSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -178,20 +178,13 @@ function readIfPresent(file: string): Buffer | undefined {
     const st = fstatSync(fd);
     const uid = process.getuid?.();
     if (uid !== undefined && st.uid !== uid) return undefined;
-    const buf = Buffer.allocUnsafe(st.size);
-    let off = 0;
-    while (off < st.size) {
-      const n = readSync(fd, buf, off, st.size - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    if (off !== st.size) return undefined;
+    const data = readFileSync(fd);
     // Marks it as in use (see removeStale), at most once a day.
     if (Date.now() - st.mtimeMs > 24 * 3600 * 1000) {
       const now = new Date();
       futimesSync(fd, now, now);
     }
-    return buf;
+    return data;
   } catch {
     return undefined;
   } finally {
