@@ -23,11 +23,11 @@ const OUT = 'dist/bundle';
  * exports: false for modules that run when loaded (a command, a thread).
  */
 const ENTRIES = [
-  { file: 'index', key: 'index', src: 'index.js', exports: true, what: "'tessera'" },
-  { file: 'mpi', key: 'mpi', src: 'deploy/mpi/index.js', exports: true, what: "'tessera/mpi'" },
-  { file: 'slurm', key: 'slurm', src: 'deploy/slurm/index.js', exports: true, what: "'tessera/slurm'" },
-  { file: 'dataframe', key: 'dataframe', src: 'dataframe/index.js', exports: true, what: "'tessera/dataframe'" },
-  { file: 'cli', key: 'cli', src: 'cli/main.js', exports: false, what: 'the `tessera` command' },
+  { file: 'index', key: 'index', src: 'index.js', exports: true, what: "'tessera-compute'" },
+  { file: 'mpi', key: 'mpi', src: 'deploy/mpi/index.js', exports: true, what: "'tessera-compute/mpi'" },
+  { file: 'slurm', key: 'slurm', src: 'deploy/slurm/index.js', exports: true, what: "'tessera-compute/slurm'" },
+  { file: 'dataframe', key: 'dataframe', src: 'dataframe/index.js', exports: true, what: "'tessera-compute/dataframe'" },
+  { file: 'cli', key: 'cli', src: 'cli/main.js', exports: false, what: 'the `tessera-compute` command' },
   { file: 'child', key: 'child', src: 'deploy/child.js', exports: false, what: 'a worker or scheduler process of a LocalCluster (src/deploy/spawn.ts)' },
 ];
 

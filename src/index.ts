@@ -1,6 +1,6 @@
 /**
  * Tessera: parallel computing for TypeScript in the style of Dask.
- * This is the package's main entry point (`import { ... } from 'tessera'`).
+ * This is the package's main entry point (`import { ... } from 'tessera-compute'`).
  */
 export { Client, compute, persist } from './client/client.js';
 export type { ClusterLike, ConnectTarget, ConnectOptions, SubmitOptions, SchedulerInfo } from './client/client.js';

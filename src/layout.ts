@@ -16,7 +16,7 @@ export const BUNDLED: boolean = typeof TESSERA_BUNDLE !== 'undefined';
 /** dist/: this module is dist/src/layout.js, or part of dist/bundle/tessera-*.cjs; both one level below it. */
 export const DIST_URL = new URL('../', import.meta.url);
 
-/** The file that runs the `tessera` command line. */
+/** The file that runs the `tessera-compute` command line. */
 export function cliEntryUrl(): URL {
   return new URL(BUNDLED ? 'bundle/cli.js' : 'src/cli/main.js', DIST_URL);
 }

@@ -1,6 +1,6 @@
 /** bench/mpi/job.ts written the usual way: everything imported at the top, before MPI starts. */
-import { Client } from 'tessera';
-import { initialize } from 'tessera/mpi';
+import { Client } from 'tessera-compute';
+import { initialize } from 'tessera-compute/mpi';
 
 await initialize();
 const client = await Client.connect();

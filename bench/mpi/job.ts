@@ -5,10 +5,10 @@
  * ships (dist/bundle); the client is imported after initialize(), so the
  * scheduler and worker ranks never load it (job-static.ts imports it first).
  */
-import { initialize } from 'tessera/mpi';
+import { initialize } from 'tessera-compute/mpi';
 
 await initialize();
-const { Client } = await import('tessera');
+const { Client } = await import('tessera-compute');
 const client = await Client.connect();
 const answer = await client.submit((x: number) => x + 1, 41).result();
 process.stdout.write(`answer ${answer}\n`);

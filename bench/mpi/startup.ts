@@ -117,7 +117,7 @@ function onceIn(np: number, job: string, variant: Variant, cacheDir: string | nu
       for (const line of err.split('\n')) {
         if (line.startsWith('TESSERA_MPI_TRACE ')) traces.push(JSON.parse(line.slice(18)) as Trace);
         else if (line.startsWith(`${CPU_MARK} `)) cpuS = line.split(' ').slice(1).reduce((a, b) => a + Number(b), 0);
-        else if (line.trim() && !line.startsWith('tessera/mpi: dashboard at ')) extraLines.push(line);
+        else if (line.trim() && !line.startsWith('tessera-compute/mpi: dashboard at ')) extraLines.push(line);
       }
       if (!out.includes('answer 42')) extraLines.push('(the job did not print its answer)');
       const steps: Record<string, number> = {};

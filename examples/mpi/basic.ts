@@ -9,7 +9,7 @@
  *   srun -n 32 --mpi=pmix node dist/examples/mpi/basic.js # 30 workers
  *   node dist/examples/mpi/basic.js --local               # laptop
  *
- * In your own project the imports read 'tessera/mpi' and 'tessera'.
+ * In your own project the imports read 'tessera-compute/mpi' and 'tessera-compute'.
  */
 import { initialize } from '../../src/deploy/mpi/index.js';
 

@@ -39,5 +39,5 @@ export TMPDIR="${TMPDIR:-/tmp}"
 srun --mpi=pmix --kill-on-bad-exit=1 node "$SCRIPT" "$@"
 
 # The dashboard: the script's output has a line like
-#   tessera/mpi: dashboard at http://10.1.2.3:8787/status - from your computer:
+#   tessera-compute/mpi: dashboard at http://10.1.2.3:8787/status - from your computer:
 #   ssh -L 8787:10.1.2.3:8787 <this login node>, then open http://localhost:8787/status

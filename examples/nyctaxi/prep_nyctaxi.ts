@@ -98,7 +98,7 @@ async function main(argv: string[]): Promise<number> {
     // dask-mpi's model: initialize() returns only on the client rank.
     const mpiModule = (await import('../../src/deploy/mpi/index.js')) as { initialize?: (o: Record<string, unknown>) => Promise<unknown> };
     if (typeof mpiModule.initialize !== 'function') {
-      console.error('prep_nyctaxi: this build of tessera/mpi has no initialize(); run without --mpi for a LocalCluster');
+      console.error('prep_nyctaxi: this build of tessera-compute/mpi has no initialize(); run without --mpi for a LocalCluster');
       return 1;
     }
     await mpiModule.initialize({ nthreads: args.threads, memoryLimit: args.memoryLimit, dashboardAddress: args.dashboardAddress });

@@ -7,8 +7,8 @@
  *   npm run build && node dist/examples/slurm/dynamic-cluster.js
  *   node dist/bundle/cli.js slurm job-script --queue normal ...   # the script each job runs
  */
-import { SlurmCluster } from '../../src/deploy/slurm/index.js'; // 'tessera/slurm' in your own project
-import { Client } from '../../src/index.js'; // 'tessera'
+import { SlurmCluster } from '../../src/deploy/slurm/index.js'; // 'tessera-compute/slurm' in your own project
+import { Client } from '../../src/index.js'; // 'tessera-compute'
 
 const cluster = await SlurmCluster.start({
   queue: process.env.TESSERA_QUEUE ?? 'normal',

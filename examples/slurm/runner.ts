@@ -6,8 +6,8 @@
  *
  *   npm run build && sbatch examples/slurm/runner.sbatch
  */
-import { SlurmRunner } from '../../src/deploy/slurm/index.js'; // 'tessera/slurm' in your own project
-import { Client } from '../../src/index.js'; // 'tessera'
+import { SlurmRunner } from '../../src/deploy/slurm/index.js'; // 'tessera-compute/slurm' in your own project
+import { Client } from '../../src/index.js'; // 'tessera-compute'
 
 const runner = await SlurmRunner.start({
   // On a file system every node shares; {jobId} keeps concurrent jobs apart.

@@ -117,7 +117,7 @@ function cacheFileFor(bundlePath: string): string | null {
   let dir = configured;
   if (!dir) {
     const base = process.env.XDG_CACHE_HOME || (safeHomedir() ? join(safeHomedir()!, '.cache') : join(tmpdir(), `tessera-cache-${process.getuid?.() ?? 'user'}`));
-    dir = join(base, 'tessera', 'compile');
+    dir = join(base, 'tessera-compute', 'compile');
   }
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });

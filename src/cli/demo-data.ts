@@ -1,5 +1,5 @@
 /**
- * `tessera demo-data`: writes NYC-yellow-taxi-2015-like CSV files for demos,
+ * `tessera-compute demo-data`: writes NYC-yellow-taxi-2015-like CSV files for demos,
  * tests and benchmarks (see src/dataframe/demo-data.ts for what the data
  * looks like).
  */
@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { APPROX_BYTES_PER_ROW, generateDemoData } from '../dataframe/demo-data.js';
 
-const HELP = `Usage: tessera demo-data [--rows N | --size SIZE] [--files K] [--out DIR] [--seed S]
+const HELP = `Usage: tessera-compute demo-data [--rows N | --size SIZE] [--files K] [--out DIR] [--seed S]
 
 Generate CSV files shaped like the NYC yellow taxi trip records of 2015 (the
 real header and value distributions, with the real data's mess: zero
@@ -56,7 +56,7 @@ export async function run(argv: string[]): Promise<number> {
       strict: true,
     }));
   } catch (err) {
-    console.error(`tessera demo-data: ${(err as Error).message}\n\n${HELP}`);
+    console.error(`tessera-compute demo-data: ${(err as Error).message}\n\n${HELP}`);
     return 2;
   }
   if (values.help) {
@@ -74,7 +74,7 @@ export async function run(argv: string[]): Promise<number> {
       ? Math.max(0, Math.round(parseSize(values.size) / APPROX_BYTES_PER_ROW))
       : parseCount('rows', values.rows, 1_000_000, 0);
   } catch (err) {
-    console.error(`tessera demo-data: ${(err as Error).message}`);
+    console.error(`tessera-compute demo-data: ${(err as Error).message}`);
     return 2;
   }
   const out = values.out ?? 'demo-data';

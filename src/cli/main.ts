@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `tessera` command. Each subcommand lives in its own module exporting
+ * The `tessera-compute` command. Each subcommand lives in its own module exporting
  * `run(argv): Promise<number>` (the exit code); this file only dispatches, so
  * adding a subcommand never touches another's code.
  */
@@ -20,7 +20,7 @@ const subcommands: Record<string, Subcommand> = {
 function usage(): string {
   const width = Math.max(...Object.keys(subcommands).map((k) => k.length));
   const lines = Object.entries(subcommands).map(([name, s]) => `  ${name.padEnd(width)}  ${s.summary}`);
-  return `Usage: tessera <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun 'tessera <command> --help' for the options of a command.`;
+  return `Usage: tessera-compute <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun 'tessera-compute <command> --help' for the options of a command.`;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -36,7 +36,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const sub = subcommands[name];
   if (!sub) {
-    console.error(`tessera: unknown command '${name}'\n\n${usage()}`);
+    console.error(`tessera-compute: unknown command '${name}'\n\n${usage()}`);
     return 2;
   }
   const mod = await sub.load();
@@ -50,7 +50,7 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     const e = err as { code?: string; message?: string };
     // Typed Tessera errors carry a user-facing message; anything else is a bug: show the stack.
-    if (typeof e?.code === 'string' && e.code.startsWith('ERR_TESSERA')) console.error(`tessera: ${e.message}`);
+    if (typeof e?.code === 'string' && e.code.startsWith('ERR_TESSERA')) console.error(`tessera-compute: ${e.message}`);
     else console.error(err);
     process.exitCode = 1;
   },

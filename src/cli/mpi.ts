@@ -1,5 +1,5 @@
 /**
- * `tessera mpi`: a whole cluster from one `mpirun`/`srun` command, with the
+ * `tessera-compute mpi`: a whole cluster from one `mpirun`/`srun` command, with the
  * flags of dask-mpi's `dask-mpi` command. The scheduler runs on
  * --scheduler-rank (0), every other rank runs a worker named `NAME-RANK`;
  * clients connect through --scheduler-file. With --no-scheduler the ranks
@@ -9,7 +9,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import { formatHelp, parseFlags, type CommandSpec, type ParsedFlags } from './args.js';
 
-/** Everything `tessera mpi` was asked to do, validated. */
+/** Everything `tessera-compute mpi` was asked to do, validated. */
 export interface MpiCommandOptions {
   /** Address of a running scheduler (tcp://host:port), for --no-scheduler. */
   schedulerAddress?: string;
@@ -41,7 +41,7 @@ export interface MpiCommandOptions {
 export const DEFAULT_NAME = 'tessera-mpi';
 
 export const spec: CommandSpec = {
-  usage: 'mpirun -np N tessera mpi [SCHEDULER_ADDRESS] [options]',
+  usage: 'mpirun -np N tessera-compute mpi [SCHEDULER_ADDRESS] [options]',
   description:
     'Run a Tessera cluster on the ranks of an MPI job (mpirun, mpiexec, srun): the scheduler on --scheduler-rank,\n' +
     'a worker on every other rank (named NAME-RANK). Clients connect through the scheduler file, e.g.\n' +
@@ -67,9 +67,9 @@ export const spec: CommandSpec = {
   ],
   epilog:
     'Examples:\n' +
-    '  mpirun -np 8 tessera mpi --scheduler-file scheduler.json --interface ib0\n' +
-    '  srun -n 32 tessera mpi --scheduler-file $HOME/scheduler.json --memory-limit 8GB --local-directory /tmp\n' +
-    '  mpirun -np 4 tessera mpi --no-scheduler --scheduler-file scheduler.json --name more   # grow a running cluster\n' +
+    '  mpirun -np 8 tessera-compute mpi --scheduler-file scheduler.json --interface ib0\n' +
+    '  srun -n 32 tessera-compute mpi --scheduler-file $HOME/scheduler.json --memory-limit 8GB --local-directory /tmp\n' +
+    '  mpirun -np 4 tessera-compute mpi --no-scheduler --scheduler-file scheduler.json --name more   # grow a running cluster\n' +
     '\n' +
     'Every rank must run the same MPI library as the launcher; set TESSERA_MPI_LIB=/path/to/libmpi.so to choose it.',
 };
@@ -98,7 +98,7 @@ function str(flags: ParsedFlags, name: string): string | undefined {
 }
 
 /**
- * Parses and validates `tessera mpi`'s arguments. Returns null when --help
+ * Parses and validates `tessera-compute mpi`'s arguments. Returns null when --help
  * was asked for (after printing it); throws InvalidArgumentError (code
  * ERR_TESSERA_INVALID_ARGUMENT) for anything wrong, saying what to fix.
  */

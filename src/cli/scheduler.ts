@@ -1,10 +1,10 @@
-/** `tessera scheduler`: run a scheduler until a client shuts it down or it gets SIGINT/SIGTERM. */
+/** `tessera-compute scheduler`: run a scheduler until a client shuts it down or it gets SIGINT/SIGTERM. */
 import { SchedulerServer } from '../scheduler/server.js';
 import { parseFlags, intFlag, strFlag, onTerminationSignal, type CommandSpec } from './args.js';
 
 export const spec: CommandSpec = {
-  usage: 'tessera scheduler [options]',
-  description: 'Start a Tessera scheduler. Workers connect with `tessera worker --scheduler-file F` (or the address it\n' +
+  usage: 'tessera-compute scheduler [options]',
+  description: 'Start a Tessera scheduler. Workers connect with `tessera-compute worker --scheduler-file F` (or the address it\n' +
     'prints) and clients with Client.connect({ schedulerFile: F }). The auth token is taken from TESSERA_TOKEN or\n' +
     'generated; it is written into the scheduler file, which is created with mode 0600.',
   flags: [
@@ -18,7 +18,7 @@ export const spec: CommandSpec = {
     { name: 'allowed-failures', type: 'string', metavar: 'N', help: 'worker deaths a task may be involved in before it errs', default: '3' },
     { name: 'job-id', type: 'string', metavar: 'ID', help: 'job id recorded in the scheduler file (default: SLURM_JOB_ID if set)' },
   ],
-  epilog: 'Example:\n  tessera scheduler --scheduler-file ~/scheduler.json\n  tessera worker --scheduler-file ~/scheduler.json --nthreads 2',
+  epilog: 'Example:\n  tessera-compute scheduler --scheduler-file ~/scheduler.json\n  tessera-compute worker --scheduler-file ~/scheduler.json --nthreads 2',
 };
 
 export async function run(argv: string[]): Promise<number> {

@@ -1,10 +1,10 @@
-/** `tessera slurm job-script`: print the batch script a SlurmCluster submits for each worker. */
+/** `tessera-compute slurm job-script`: print the batch script a SlurmCluster submits for each worker. */
 import { parseFlags, intFlag, strFlag, type CommandSpec } from './args.js';
 import { InvalidArgumentError } from '../errors.js';
 import { jobScript, defaultSchedulerFile, DEFAULT_JOB_NAME, DEFAULT_WALLTIME } from '../deploy/slurm/job-script.js';
 
 export const jobScriptSpec: CommandSpec = {
-  usage: 'tessera slurm job-script [options]',
+  usage: 'tessera-compute slurm job-script [options]',
   description: 'Print the sbatch script that SlurmCluster submits for each worker job, with the same options\n' +
     '(repeat --job-extra-directive, --job-directives-skip and --prologue for several values).',
   flags: [
@@ -27,7 +27,7 @@ export const jobScriptSpec: CommandSpec = {
     { name: 'node-executable', type: 'string', metavar: 'PATH', help: 'node on the compute nodes', default: process.execPath },
     { name: 'tessera-command', type: 'string', metavar: 'PATH', help: "the tessera CLI (a .js file run with node, or an executable) (default: this package's)" },
   ],
-  epilog: 'Example:\n  tessera slurm job-script --queue normal --cores 8 --memory 32GB --walltime 02:00:00 \\\n' +
+  epilog: 'Example:\n  tessera-compute slurm job-script --queue normal --cores 8 --memory 32GB --walltime 02:00:00 \\\n' +
     '    --prologue "module load nodejs/20" --log-directory ~/tessera-logs',
 };
 
@@ -52,7 +52,7 @@ function takeRepeated(argv: string[]): { rest: string[]; lists: Record<string, s
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (!sub || sub === '--help' || sub === '-h') {
-    process.stdout.write('Usage: tessera slurm <command> [options]\n\nCommands:\n  job-script  print the sbatch script a SlurmCluster submits for each worker\n');
+    process.stdout.write('Usage: tessera-compute slurm <command> [options]\n\nCommands:\n  job-script  print the sbatch script a SlurmCluster submits for each worker\n');
     return sub ? 0 : 1;
   }
   if (sub !== 'job-script') throw new InvalidArgumentError(`unknown slurm command '${sub}'; the commands are: job-script`);

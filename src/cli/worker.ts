@@ -1,10 +1,10 @@
-/** `tessera worker`: run one worker connected to a scheduler, until the scheduler closes it. */
+/** `tessera-compute worker`: run one worker connected to a scheduler, until the scheduler closes it. */
 import { WorkerServer } from '../worker/server.js';
 import { parseFlags, intFlag, strFlag, type CommandSpec } from './args.js';
 import { InvalidArgumentError } from '../errors.js';
 
 export const spec: CommandSpec = {
-  usage: 'tessera worker [SCHEDULER_ADDRESS] [options]',
+  usage: 'tessera-compute worker [SCHEDULER_ADDRESS] [options]',
   description: 'Start a Tessera worker and connect it to a scheduler, given as tcp://host:port (with TESSERA_TOKEN set)\n' +
     'or through --scheduler-file (which also carries the token). The worker exits when the scheduler shuts the\n' +
     'cluster down, or after --death-timeout seconds without reaching it.',

@@ -39,7 +39,7 @@ export interface ProgressOptions {
   untilComplete?: boolean;
   /** Groups drawn on a TTY before the rest are summarised in one line (default 16). */
   maxGroups?: number;
-  /** Prefix of plain lines (default 'tessera'). */
+  /** Prefix of plain lines (default 'tessera-compute'). */
   label?: string;
 }
 
@@ -121,7 +121,7 @@ export function formatProgressBars(
 }
 
 /** One plain line for logs: every group's count, the total and the elapsed time. */
-export function formatProgressLine(groups: ProgressCounts[], elapsedMs: number, label = 'tessera'): string {
+export function formatProgressLine(groups: ProgressCounts[], elapsedMs: number, label = 'tessera-compute'): string {
   const all = totals(groups);
   const complete = isComplete(groups);
   const parts = groups.map((g) => `${g.name} ${g.done + g.erred}/${g.total}${g.erred ? ` (${g.erred} erred)` : ''}`);
@@ -139,7 +139,7 @@ export function renderProgress(source: ProgressSource, opts: ProgressOptions = {
   const intervalMs = Math.max(20, opts.intervalMs ?? (tty ? 100 : 1000));
   const logIntervalMs = opts.logIntervalMs ?? 10_000;
   const untilComplete = opts.untilComplete ?? true;
-  const label = opts.label ?? 'tessera';
+  const label = opts.label ?? 'tessera-compute';
   const t0 = Date.now();
 
   let last: ProgressCounts[] = [];

@@ -1,5 +1,5 @@
 /**
- * `tessera/dataframe`: lazy, partitioned dataframes over a per-partition
+ * `tessera-compute/dataframe`: lazy, partitioned dataframes over a per-partition
  * engine (Polars), run on a Tessera cluster when a Client is connected and
  * in this process otherwise.
  *

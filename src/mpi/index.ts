@@ -2,7 +2,7 @@
  * Tessera's MPI binding: the system's libmpi (OpenMPI or the MPICH ABI:
  * MPICH, Intel MPI, Cray MPICH) called through koffi, no compiler needed.
  *
- *   import { world } from 'tessera/mpi';   // re-exported by the deploy layer as `mpi`
+ *   import { world } from 'tessera-compute/mpi';   // re-exported by the deploy layer as `mpi`
  *   const comm = world();                  // initialises MPI on first use
  *   comm.rank; comm.size; comm.barrier();
  *   const cfg = comm.bcast(comm.rank === 0 ? { address } : undefined, 0);

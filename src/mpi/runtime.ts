@@ -135,7 +135,7 @@ export function quickStartSettings(env: NodeJS.ProcessEnv): Record<string, strin
 
 /**
  * @internal Called by Tessera's own entry points (initialize, execute,
- * `tessera mpi`) before the MPI library loads: puts quickStartSettings()
+ * `tessera-compute mpi`) before the MPI library loads: puts quickStartSettings()
  * into the environment, where MPI reads them, until world() has started MPI
  * (or endStartSettings() is called).
  */

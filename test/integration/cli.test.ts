@@ -1,5 +1,5 @@
 /**
- * A cluster started by hand: `tessera scheduler` and two `tessera worker`
+ * A cluster started by hand: `tessera-compute scheduler` and two `tessera-compute worker`
  * processes meeting through a scheduler file, and a client that finds them
  * the same way.
  */
@@ -49,7 +49,7 @@ async function connectWhenReady(file: string, timeoutMs = 20_000): Promise<Clien
   }
 }
 
-test('tessera scheduler + 2 tessera worker + a client through the scheduler file', async () => {
+test('tessera-compute scheduler + 2 tessera-compute worker + a client through the scheduler file', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-'));
   const file = join(dir, 'scheduler.json');
   const sched = tessera(['scheduler', '--scheduler-file', file, '--port', '0', '--no-dashboard']);
@@ -99,7 +99,7 @@ test('--help explains every flag; bad input gets a clear error', () => {
   for (const cmd of ['scheduler', 'worker']) {
     const r = spawnSync(process.execPath, [CLI, cmd, '--help'], { encoding: 'utf8' });
     assert.equal(r.status, 0);
-    assert.match(r.stdout, new RegExp(`Usage: tessera ${cmd}`));
+    assert.match(r.stdout, new RegExp(`Usage: tessera-compute ${cmd}`));
     for (const flag of cmd === 'scheduler' ? ['--host', '--port', '--interface', '--scheduler-file', '--dashboard-address', '--no-dashboard'] : ['--nthreads', '--memory-limit', '--local-directory', '--name', '--interface', '--scheduler-file']) {
       assert.ok(r.stdout.includes(flag), `${cmd} --help mentions ${flag}`);
     }
@@ -138,7 +138,7 @@ test('SIGTERM makes a worker retire gracefully: its results move to another work
   }
 });
 
-test('tessera scheduler --dashboard-address serves the dashboard there; --no-dashboard serves none', async () => {
+test('tessera-compute scheduler --dashboard-address serves the dashboard there; --no-dashboard serves none', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-'));
   for (const withDashboard of [true, false]) {
     const file = join(dir, `scheduler-${withDashboard}.json`);

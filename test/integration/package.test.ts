@@ -17,10 +17,10 @@ const BUNDLE_DIR = new URL('../../bundle/', import.meta.url);
 const LOADER = new URL('../../src/boot/bundle.js', import.meta.url).href;
 
 const ENTRIES: [string, string][] = [
-  ['tessera', '../../src/index.js'],
-  ['tessera/mpi', '../../src/deploy/mpi/index.js'],
-  ['tessera/slurm', '../../src/deploy/slurm/index.js'],
-  ['tessera/dataframe', '../../src/dataframe/index.js'],
+  ['tessera-compute', '../../src/index.js'],
+  ['tessera-compute/mpi', '../../src/deploy/mpi/index.js'],
+  ['tessera-compute/slurm', '../../src/deploy/slurm/index.js'],
+  ['tessera-compute/dataframe', '../../src/dataframe/index.js'],
 ];
 
 function bundleUrl(): URL {

@@ -1,5 +1,5 @@
 /**
- * `tessera mpi` under mpirun with this test process as the external client,
+ * `tessera-compute mpi` under mpirun with this test process as the external client,
  * connecting through the scheduler file: dask-mpi's CLI tests (external
  * client, inclusive workers, --no-scheduler growing a cluster,
  * --scheduler-rank, --scheduler-port) plus the stale scheduler file
@@ -62,7 +62,7 @@ function watch(job: Promise<JobResult>): { ended: () => JobResult | null } {
   return { ended: () => result };
 }
 
-describe('tessera mpi', () => {
+describe('tessera-compute mpi', () => {
   test('-np 4: external client through the scheduler file, a stale file replaced, the nanny restarts a killed worker', { timeout: TEST_TIMEOUT }, async () => {
     requireCommand('mpirun');
     const dir = tempDir();
@@ -201,7 +201,7 @@ describe('tessera mpi', () => {
     const r = await runJob('mpirun', mpirunArgs(2, NODE, MAIN, 'mpi', '--scheduler-rank', '3'));
     const context = describeJob(r);
     assert.notEqual(r.code, 0, context);
-    assert.match(r.stderr, /tessera: this MPI job has 2 ranks but needs at least 4: the scheduler on rank 3/, context);
+    assert.match(r.stderr, /tessera-compute: this MPI job has 2 ranks but needs at least 4: the scheduler on rank 3/, context);
     assert.equal(r.stderr.split('needs at least 4').length - 1, 1, context);
   });
 });

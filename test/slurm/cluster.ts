@@ -38,7 +38,7 @@ const COMMANDS: Record<string, string> = {
 
 /** The repository root, from this compiled file (dist/test/slurm/ or another outDir). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-/** The `tessera` command as installed (package.json's bin). */
+/** The `tessera-compute` command as installed (package.json's bin). */
 export const CLI_PATH = TESSERA_BIN;
 
 export function fixturePath(name: string): string {

@@ -52,13 +52,13 @@ test('walltimes in every Slurm format, and the worker lifetime leaves a margin',
 });
 
 test('jobScript: memory in MiB for --mem, bytes for the worker, quoting', () => {
-  const s = jobScript({ memory: '4GiB', cores: 4, schedulerFile: '/shared dir/s.json', tesseraCommand: 'tessera', localDirectory: '$TMPDIR' });
+  const s = jobScript({ memory: '4GiB', cores: 4, schedulerFile: '/shared dir/s.json', tesseraCommand: 'tessera-compute', localDirectory: '$TMPDIR' });
   assert.match(s, /#SBATCH --mem=4096M\n/);
-  assert.match(s, /exec tessera worker --scheduler-file '\/shared dir\/s.json' --name "tessera-worker-\$SLURM_JOB_ID" --nthreads 4 --memory-limit 4294967296 --lifetime 1620 --death-timeout 60 --local-directory "\$TMPDIR"\n/);
+  assert.match(s, /exec tessera-compute worker --scheduler-file '\/shared dir\/s.json' --name "tessera-worker-\$SLURM_JOB_ID" --nthreads 4 --memory-limit 4294967296 --lifetime 1620 --death-timeout 60 --local-directory "\$TMPDIR"\n/);
   assert.throws(() => jobScript({ jobName: 'bad name' }), { code: 'ERR_TESSERA_INVALID_ARGUMENT' });
 });
 
-test('tessera slurm job-script prints the script, with repeatable directives', () => {
+test('tessera-compute slurm job-script prints the script, with repeatable directives', () => {
   const r = spawnSync(process.execPath, [CLI_PATH, 'slurm', 'job-script', '--queue', 'gpu', '--account', 'p1', '--cores', '2', '--memory', '2GB', '--walltime', '02:00:00',
     '--job-extra-directive', '--gres=gpu:1', '--job-extra-directive=--exclusive', '--prologue', 'module load nodejs', '--log-directory', '/logs', '--scheduler-file', '/s.json'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
@@ -76,5 +76,5 @@ test('tessera slurm job-script prints the script, with repeatable directives', (
 
 test('jobScript: a tessera command with spaces is a shell prefix, kept as written', () => {
   const s = jobScript({ tesseraCommand: 'apptainer exec --bind $HOME tessera.sif tessera', schedulerFile: '/s.json' });
-  assert.match(s, /\nexec apptainer exec --bind \$HOME tessera.sif tessera worker --scheduler-file \/s.json /);
+  assert.match(s, /\nexec apptainer exec --bind \$HOME tessera.sif tessera-compute worker --scheduler-file \/s.json /);
 });

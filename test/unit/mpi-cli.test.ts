@@ -7,7 +7,7 @@ import { TESSERA_BIN } from '../fixtures/package.js';
 
 const MAIN = TESSERA_BIN;
 
-describe('tessera mpi: arguments', () => {
+describe('tessera-compute mpi: arguments', () => {
   test('defaults', () => {
     assert.deepEqual(parseMpiArgs([]), {
       schedulerPort: 0,
@@ -94,16 +94,16 @@ describe('tessera mpi: arguments', () => {
     assert.match(help, /PREFIX-RANK/);
   });
 
-  test('`tessera mpi --help` through the dispatcher exits 0 without starting MPI', () => {
+  test('`tessera-compute mpi --help` through the dispatcher exits 0 without starting MPI', () => {
     const r = spawnSync(process.execPath, [MAIN, 'mpi', '--help'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, TESSERA_MPI_LIB: '/nonexistent' } });
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /^Usage: mpirun -np N tessera mpi/);
+    assert.match(r.stdout, /^Usage: mpirun -np N tessera-compute mpi/);
     assert.match(r.stdout, /--exclusive-workers\/--inclusive-workers/);
   });
 
   test('a bad flag through the dispatcher exits non-zero with the message', () => {
     const r = spawnSync(process.execPath, [MAIN, 'mpi', '--protocol', 'ucx'], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /tessera: --protocol ucx is not supported/);
+    assert.match(r.stderr, /tessera-compute: --protocol ucx is not supported/);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Start-up cost is paid by every rank of a job: importing 'tessera/mpi'
+ * Start-up cost is paid by every rank of a job: importing 'tessera-compute/mpi'
  * must not load the scheduler, worker, client or dashboard modules (the
  * ranks load only what their role needs, after MPI has started).
  */
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 const REGISTER = fileURLToPath(new URL('../fixtures/mpi/import-register.js', import.meta.url));
 const ENTRY = new URL('../../src/deploy/mpi/index.js', import.meta.url).href;
 
-test("importing tessera/mpi loads only the MPI binding and the deploy layer", () => {
+test("importing tessera-compute/mpi loads only the MPI binding and the deploy layer", () => {
   const r = spawnSync(process.execPath, ['--import', REGISTER, '--input-type=module', '-e', `await import(${JSON.stringify(ENTRY)})`], {
     encoding: 'utf8',
     timeout: 30_000,

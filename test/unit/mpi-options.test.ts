@@ -84,12 +84,12 @@ describe('the dashboard line', () => {
     delete process.env.SLURM_SUBMIT_HOST;
     try {
       assert.equal(
-        dashboardLine(contact(), 'tessera/mpi'),
-        'tessera/mpi: dashboard at http://10.0.0.8:8787/status - from your computer: ssh -L 8787:10.0.0.8:8787 <login-node>, then open http://localhost:8787/status',
+        dashboardLine(contact(), 'tessera-compute/mpi'),
+        'tessera-compute/mpi: dashboard at http://10.0.0.8:8787/status - from your computer: ssh -L 8787:10.0.0.8:8787 <login-node>, then open http://localhost:8787/status',
       );
       // Under Slurm the login node is known.
       process.env.SLURM_SUBMIT_HOST = 'login01';
-      assert.match(dashboardLine(contact({ dashboardPort: 41234 }), 'tessera/mpi')!, /ssh -L 41234:10\.0\.0\.8:41234 login01, then open http:\/\/localhost:41234\/status$/);
+      assert.match(dashboardLine(contact({ dashboardPort: 41234 }), 'tessera-compute/mpi')!, /ssh -L 41234:10\.0\.0\.8:41234 login01, then open http:\/\/localhost:41234\/status$/);
     } finally {
       if (saved === undefined) delete process.env.SLURM_SUBMIT_HOST;
       else process.env.SLURM_SUBMIT_HOST = saved;
@@ -97,6 +97,6 @@ describe('the dashboard line', () => {
   });
 
   test('no line without a dashboard', () => {
-    assert.equal(dashboardLine(contact({ dashboardPort: null, dashboardHost: null }), 'tessera/mpi'), null);
+    assert.equal(dashboardLine(contact({ dashboardPort: null, dashboardHost: null }), 'tessera-compute/mpi'), null);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * One rank's part of an MPI-launched cluster, shared by initialize(),
- * execute() and `tessera mpi`: start what the rank's roles ask for (the
+ * execute() and `tessera-compute mpi`: start what the rank's roles ask for (the
  * scheduler, a worker), hand the scheduler's contact to every rank over MPI,
  * and watch the other ranks through lifelines (lifeline.ts).
  *
@@ -94,7 +94,7 @@ export interface RankConfig {
   scheduler: SchedulerConfig;
   external?: ExternalScheduler;
   worker: WorkerConfig;
-  /** Warnings and errors only (default for initialize/execute; `tessera mpi` logs INFO too). */
+  /** Warnings and errors only (default for initialize/execute; `tessera-compute mpi` logs INFO too). */
   quiet: boolean;
   /** Bootstrap and worker start-up deadline (ms). */
   timeoutMs: number;
@@ -102,7 +102,7 @@ export interface RankConfig {
   clientWaitsForWorkers: boolean;
   /** The scheduler's rank listens for the client rank's exit message (initialize()). */
   watchClientExit: boolean;
-  /** Prefix of messages printed for the user ('tessera/mpi', 'tessera mpi'). */
+  /** Prefix of messages printed for the user ('tessera-compute/mpi', 'tessera-compute mpi'). */
   who: string;
 }
 
@@ -184,7 +184,7 @@ async function resolveExternal(ext: ExternalScheduler, jobId: string | undefined
       throw new TesseraError(
         'ERR_TESSERA_SCHEDULER_FILE',
         `${described}, which does not answer (${why}). The file is stale, from a cluster that has ended, or the address ` +
-          `cannot be reached from this node: start the cluster first (e.g. mpirun -np N tessera mpi --scheduler-file ${ext.file}), or delete the file`,
+          `cannot be reached from this node: start the cluster first (e.g. mpirun -np N tessera-compute mpi --scheduler-file ${ext.file}), or delete the file`,
       );
     }
     throw new TesseraError('ERR_TESSERA_CONNECT', `no Tessera scheduler answers at ${address}: ${why}`);
@@ -429,7 +429,7 @@ export async function startRank(cfg: RankConfig): Promise<RankCluster> {
     schedulerStart.catch(() => {});
   }
   if (roles.worker) import(cfg.worker.nanny ? '../../nanny/nanny.js' : '../../worker/server.js').catch(() => {});
-  // The client's script imports 'tessera' next; load it while this rank waits for the others, when
+  // The client's script imports 'tessera-compute' next; load it while this rank waits for the others, when
   // there is a core to spare. On an oversubscribed node the load would only take CPU from the ranks
   // that are starting the scheduler and the workers, which is what the client is waiting for.
   if (roles.client && !nodeOversubscribed()) import('../../index.js').catch(() => {});

@@ -1,5 +1,5 @@
 /**
- * What `tessera mpi` does once its arguments are parsed (src/cli/mpi.ts):
+ * What `tessera-compute mpi` does once its arguments are parsed (src/cli/mpi.ts):
  * MPI first (before any socket), roles from assignRoles(), the scheduler on
  * --scheduler-rank, its contact to every rank over MPI, a worker named
  * NAME-RANK on every other rank (every rank with --inclusive-workers).
@@ -14,7 +14,7 @@ import { assignRoles, type RoleAssignment } from './roles.js';
 import { dashboardLine, infoWanted, rankName, startRank, type RankCluster } from './cluster.js';
 import { describeError, leaveQuietly, rankBeforeMpi, sharedError } from './options.js';
 
-const WHO = 'tessera mpi';
+const WHO = 'tessera-compute mpi';
 
 /** SIGTERM/SIGINT (mpirun forwards both): close this rank's services so spill directories go too; a second signal exits at once. */
 function closeOnSignals(cluster: RankCluster): void {
@@ -99,7 +99,7 @@ export async function runMpiCommand(options: MpiCommandOptions): Promise<number>
     const line = dashboardLine(cluster.contact, WHO);
     if (line && infoWanted()) process.stderr.write(`${line}\n`);
     if (assignment.workerRanks.length === 0) {
-      process.stderr.write(`${WHO}: no rank of this job runs a worker; add workers with: tessera mpi --no-scheduler --scheduler-file FILE --name OTHER\n`);
+      process.stderr.write(`${WHO}: no rank of this job runs a worker; add workers with: tessera-compute mpi --no-scheduler --scheduler-file FILE --name OTHER\n`);
     }
   }
   closeOnSignals(cluster);

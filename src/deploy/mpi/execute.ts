@@ -42,7 +42,7 @@ export interface ExecuteOptions<A extends unknown[] = unknown[]> extends Cluster
   workerName?: string;
 }
 
-const WHO = 'tessera/mpi';
+const WHO = 'tessera-compute/mpi';
 
 /**
  * The client is done: shut the cluster down, or (external scheduler) retire

@@ -1,8 +1,8 @@
 /**
- * `tessera/mpi`: Tessera clusters launched by MPI, with dask-mpi's
+ * `tessera-compute/mpi`: Tessera clusters launched by MPI, with dask-mpi's
  * semantics, and the MPI binding itself as `mpi` (usable by user code too).
  *
- *   import { initialize } from 'tessera/mpi';
+ *   import { initialize } from 'tessera-compute/mpi';
  *   await initialize();   // rank 0: scheduler, rank 1: continues as the client, 2+: workers
  *
  * This entry loads only the MPI binding and the deploy layer; the scheduler,

@@ -3,9 +3,9 @@
  * script runs on every rank; rank 0 becomes the scheduler, rank 1 goes on
  * as the client, every other rank becomes a worker named by its rank.
  *
- *   import { initialize } from 'tessera/mpi';
+ *   import { initialize } from 'tessera-compute/mpi';
  *   await initialize();                  // only rank 1 gets past this line
- *   const { Client } = await import('tessera');
+ *   const { Client } = await import('tessera-compute');
  *   const client = await Client.connect();
  *   ...
  *   await client.close();                // the script ends: every rank exits
@@ -46,7 +46,7 @@ export interface InitializeOptions extends ClusterOptions {
   exit?: boolean;
 }
 
-const WHO = 'tessera/mpi';
+const WHO = 'tessera-compute/mpi';
 /** The cluster this process takes part in, while it runs. */
 let active: RankCluster | null = null;
 let starting = false;
@@ -67,7 +67,7 @@ export function warnIfNoWorkers(assignment: RoleAssignment, rank: number, who: s
   if (assignment.workerRanks.length === 0 && rank === (assignment.clientRank ?? assignment.schedulerRank ?? 0)) {
     process.stderr.write(
       `${who}: this job of ${assignment.size} rank${assignment.size === 1 ? '' : 's'} has no rank left for a worker; tasks will wait until ` +
-        `workers join (launch more ranks, or add workers with: tessera mpi --no-scheduler --scheduler-file FILE)\n`,
+        `workers join (launch more ranks, or add workers with: tessera-compute mpi --no-scheduler --scheduler-file FILE)\n`,
     );
   }
 }

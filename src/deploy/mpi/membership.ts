@@ -32,7 +32,7 @@ export function joinJob(opts: { comm?: Communicator | undefined; schedulerFile?:
     if (!opts.schedulerFile) {
       throw new MpiError(
         `${(err as Error).message}. Without an MPI library the ranks can still meet through a scheduler file on a file system ` +
-          `every node shares: pass schedulerFile (tessera mpi --scheduler-file FILE)`,
+          `every node shares: pass schedulerFile (tessera-compute mpi --scheduler-file FILE)`,
       );
     }
     if (env.rank === 0) {

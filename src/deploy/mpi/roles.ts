@@ -17,7 +17,7 @@ import { InvalidArgumentError, WorldTooSmallError } from '../../errors.js';
 export { WorldTooSmallError };
 
 export interface RoleOptions {
-  /** Rank of the client, or null when no rank runs client code (the `tessera mpi` CLI). Default 1. */
+  /** Rank of the client, or null when no rank runs client code (the `tessera-compute mpi` CLI). Default 1. */
   clientRank?: number | null;
   /** Rank of the scheduler. Default 0. */
   schedulerRank?: number;

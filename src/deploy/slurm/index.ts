@@ -1,5 +1,5 @@
 /**
- * `tessera/slurm`: Tessera on Slurm with dask-jobqueue's two models.
+ * `tessera-compute/slurm`: Tessera on Slurm with dask-jobqueue's two models.
  *
  *   SlurmRunner   one `srun` step holds the whole cluster (task 0 scheduler,
  *                 task 1 the client script, the rest workers);

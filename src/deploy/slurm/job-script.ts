@@ -1,7 +1,7 @@
 /**
  * The batch script a SlurmCluster submits for each worker, with
  * dask-jobqueue's SLURMCluster options (camelCase). Pure: the same text is
- * printed by `tessera slurm job-script`.
+ * printed by `tessera-compute slurm job-script`.
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -34,8 +34,8 @@ export interface JobScriptOptions {
   /** Node.js on the compute nodes (default: the node running this process). */
   nodeExecutable?: string;
   /**
-   * The `tessera` command: a .js/.mjs entry point run with nodeExecutable (default: this package's
-   * compiled CLI), an executable such as 'tessera' on the compute nodes' PATH, or a shell command
+   * The `tessera-compute` command: a .js/.mjs entry point run with nodeExecutable (default: this package's
+   * compiled CLI), an executable such as 'tessera-compute' on the compute nodes' PATH, or a shell command
    * prefix with spaces, kept as written (e.g. 'apptainer exec --bind $HOME tessera.sif tessera').
    */
   tesseraCommand?: string;
@@ -51,7 +51,7 @@ export interface JobScriptOptions {
   lifetime?: number;
   /** Worker exits when the scheduler is unreachable this long (seconds, default 60). */
   deathTimeout?: number;
-  /** More arguments for `tessera worker`. */
+  /** More arguments for `tessera-compute worker`. */
   workerExtraArgs?: string[];
   /** First line (default '#!/usr/bin/env bash'). */
   shebang?: string;
