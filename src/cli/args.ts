@@ -4,6 +4,7 @@
  * `--flag=value`, booleans, `--no-flag` for negatable ones, positionals.
  */
 import { InvalidArgumentError } from '../errors.js';
+import { parseHostPortSpec } from '../comm/address.js';
 
 export interface Flag {
   name: string;
@@ -99,12 +100,34 @@ export function parseFlags(argv: string[], spec: CommandSpec): { flags: ParsedFl
   return { flags, positionals };
 }
 
-export function intFlag(flags: ParsedFlags, name: string): number | undefined {
+/** An integer flag within [min, max] (default: any non-negative integer); undefined when absent. */
+export function intFlag(flags: ParsedFlags, name: string, range: { min?: number; max?: number } = {}): number | undefined {
   const v = flags[name];
   if (v === undefined || v === false) return undefined;
+  const min = range.min ?? 0;
+  const max = range.max ?? Number.MAX_SAFE_INTEGER;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`--${name} must be a non-negative integer, got '${String(v)}'`);
+  if (typeof v !== 'string' || !/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new InvalidArgumentError(`--${name} must be an integer ${max < Number.MAX_SAFE_INTEGER ? `from ${min} to ${max}` : `of at least ${min}`}, got '${String(v)}'`);
+  }
   return n;
+}
+
+/** A TCP port flag: 0 (any free port) to 65535. */
+export function portFlag(flags: ParsedFlags, name: string): number | undefined {
+  return intFlag(flags, name, { min: 0, max: 65535 });
+}
+
+/** A listen-address flag such as ':8787', ':0' or 'HOST:PORT', checked before anything starts. */
+export function addressFlag(flags: ParsedFlags, name: string): string | undefined {
+  const v = strFlag(flags, name);
+  if (v === undefined) return undefined;
+  try {
+    parseHostPortSpec(v);
+  } catch {
+    throw new InvalidArgumentError(`--${name} '${v}' is not an address: use ':PORT' (every interface), ':0' (any free port) or 'HOST:PORT', with a port from 0 to 65535`);
+  }
+  return v;
 }
 
 export function strFlag(flags: ParsedFlags, name: string): string | undefined {

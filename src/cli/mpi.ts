@@ -7,7 +7,7 @@
  * --scheduler-file).
  */
 import { InvalidArgumentError } from '../errors.js';
-import { formatHelp, parseFlags, type CommandSpec, type ParsedFlags } from './args.js';
+import { addressFlag, formatHelp, intFlag, parseFlags, type CommandSpec, type ParsedFlags } from './args.js';
 
 /** Everything `tessera-compute mpi` was asked to do, validated. */
 export interface MpiCommandOptions {
@@ -84,11 +84,8 @@ export function helpText(): string {
 }
 
 function intOption(flags: ParsedFlags, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const raw = flags[name];
-  const n = Number(raw);
-  if (typeof raw !== 'string' || !/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
-    throw new InvalidArgumentError(`--${name} must be an integer from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ''}, got '${String(raw)}'`);
-  }
+  const n = intFlag(flags, name, { min, max });
+  if (n === undefined) throw new InvalidArgumentError(`--${name} needs a value`);
   return n;
 }
 
@@ -162,7 +159,7 @@ export function parseMpiArgs(argv: string[]): MpiCommandOptions | null {
     exclusiveWorkers: flags['exclusive-workers'] !== false,
     workerOptions,
     dashboard: flags.dashboard !== false,
-    dashboardAddress: str(flags, 'dashboard-address') ?? ':8787',
+    dashboardAddress: addressFlag(flags, 'dashboard-address') ?? ':8787',
     name,
   };
   if (schedulerAddress !== undefined) options.schedulerAddress = schedulerAddress;

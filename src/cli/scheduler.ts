@@ -1,6 +1,6 @@
 /** `tessera-compute scheduler`: run a scheduler until a client shuts it down or it gets SIGINT/SIGTERM. */
 import { SchedulerServer } from '../scheduler/server.js';
-import { parseFlags, intFlag, strFlag, onTerminationSignal, type CommandSpec } from './args.js';
+import { addressFlag, parseFlags, intFlag, portFlag, strFlag, onTerminationSignal, type CommandSpec } from './args.js';
 
 export const spec: CommandSpec = {
   usage: 'tessera-compute scheduler [options]',
@@ -28,12 +28,12 @@ export async function run(argv: string[]): Promise<number> {
   const jobId = strFlag(f, 'job-id') ?? process.env.SLURM_JOB_ID;
   const s = await SchedulerServer.start({
     ...(strFlag(f, 'host') ? { host: strFlag(f, 'host')! } : {}),
-    port: intFlag(f, 'port') ?? 8786,
+    port: portFlag(f, 'port') ?? 8786,
     ...(strFlag(f, 'interface') ? { interface: strFlag(f, 'interface')! } : {}),
     ...(strFlag(f, 'scheduler-file') ? { schedulerFile: strFlag(f, 'scheduler-file')! } : {}),
     dashboard: f.dashboard !== false,
-    dashboardAddress: strFlag(f, 'dashboard-address') ?? ':8787',
-    workerTtlMs: (intFlag(f, 'worker-ttl') ?? 60) * 1000,
+    dashboardAddress: addressFlag(f, 'dashboard-address') ?? ':8787',
+    workerTtlMs: (intFlag(f, 'worker-ttl', { min: 1 }) ?? 60) * 1000,
     allowedFailures: intFlag(f, 'allowed-failures') ?? 3,
     ...(jobId ? { jobId } : {}),
   });

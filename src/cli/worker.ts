@@ -1,6 +1,6 @@
 /** `tessera-compute worker`: run one worker connected to a scheduler, until the scheduler closes it. */
 import { WorkerServer } from '../worker/server.js';
-import { parseFlags, intFlag, strFlag, type CommandSpec } from './args.js';
+import { parseFlags, intFlag, portFlag, strFlag, type CommandSpec } from './args.js';
 import { InvalidArgumentError } from '../errors.js';
 
 export const spec: CommandSpec = {
@@ -35,14 +35,14 @@ export async function run(argv: string[]): Promise<number> {
   const w = await WorkerServer.start({
     ...(address ? { schedulerAddress: address } : {}),
     ...(strFlag(f, 'scheduler-file') ? { schedulerFile: strFlag(f, 'scheduler-file')! } : {}),
-    nthreads: intFlag(f, 'nthreads') ?? 1,
+    nthreads: intFlag(f, 'nthreads', { min: 1 }) ?? 1,
     memoryLimit: strFlag(f, 'memory-limit') ?? 'auto',
     ...(strFlag(f, 'local-directory') ? { localDirectory: strFlag(f, 'local-directory')! } : {}),
     ...(strFlag(f, 'name') ? { name: strFlag(f, 'name')! } : {}),
     ...(strFlag(f, 'interface') ? { interface: strFlag(f, 'interface')! } : {}),
     ...(strFlag(f, 'host') ? { host: strFlag(f, 'host')! } : {}),
-    port: intFlag(f, 'port') ?? 0,
-    deathTimeoutMs: (intFlag(f, 'death-timeout') ?? 60) * 1000,
+    port: portFlag(f, 'port') ?? 0,
+    deathTimeoutMs: (intFlag(f, 'death-timeout', { min: 1 }) ?? 60) * 1000,
     ...(lifetime ? { lifetimeMs: lifetime * 1000 } : {}),
   });
   // SIGTERM is how batch systems end a job (Slurm at the walltime): leave
@@ -55,5 +55,6 @@ export async function run(argv: string[]): Promise<number> {
   };
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => stop(sig));
   await w.finished;
-  return 0;
+  // A worker that lost its scheduler for good failed: batch systems and supervisors must see it.
+  return w.gaveUp ? 1 : 0;
 }

@@ -14,7 +14,7 @@ import type { AnyFunction, FunctionOf, TaskFunction } from '../graph/function-sp
 import { deserializeValue, encodeArgs, serializeValue, valueType } from '../graph/serialize.js';
 import { Delayed, collectGraph, type LazyArgs } from '../graph/delayed.js';
 import { safeName, tokenize, uniqueToken } from '../graph/keys.js';
-import { readSchedulerFile } from '../scheduler/scheduler-file.js';
+import { readSchedulerFile, schedulerProcessAlive, staleSchedulerFileError, type SchedulerFileContents } from '../scheduler/scheduler-file.js';
 import { Future, KeyState } from './future.js';
 import { formatBytes } from '../worker/memory.js';
 import { InvalidArgumentError, TaskError, TesseraError, TimeoutError, KilledWorkerError } from '../errors.js';
@@ -104,7 +104,7 @@ export class Client implements AsyncDisposable {
   private releaseScheduled = false;
 
   private constructor(private readonly comm: Comm, readonly schedulerAddress: string, readonly token: string) {
-    this.peers = new ConnectionPool({ role: 'client', token });
+    this.peers = new ConnectionPool({ role: 'client', token, unrefWhenIdle: true });
     this.idReady = new Promise((r) => (this.resolveId = r));
     comm.onMessage = (msg) => this.onMessage(msg);
     comm.onClose = () => this.onSchedulerClosed();
@@ -116,38 +116,54 @@ export class Client implements AsyncDisposable {
    * (TESSERA_SCHEDULER_ADDRESS / TESSERA_SCHEDULER_FILE and TESSERA_TOKEN).
    */
   static async connect(target?: ConnectTarget, opts: ConnectOptions = {}): Promise<Client> {
-    let address: string;
+    let address = '';
     let token: string | undefined = opts.token;
+    let file: { path: string; info: SchedulerFileContents } | undefined;
     if (isClusterLike(target)) {
       address = target.schedulerAddress;
       token ??= target.token;
     } else if (typeof target === 'string') {
       address = target;
     } else if (target && 'schedulerFile' in target) {
-      const info = await readSchedulerFile(target.schedulerFile, target.jobId ? { jobId: target.jobId } : {});
-      address = info.address;
-      token ??= info.token;
+      file = { path: target.schedulerFile, info: await readSchedulerFile(target.schedulerFile, target.jobId ? { jobId: target.jobId } : {}) };
     } else if (target && 'address' in target) {
       address = target.address;
       token ??= target.token;
     } else if (process.env.TESSERA_SCHEDULER_ADDRESS) {
       address = process.env.TESSERA_SCHEDULER_ADDRESS;
     } else if (process.env.TESSERA_SCHEDULER_FILE) {
-      const info = await readSchedulerFile(process.env.TESSERA_SCHEDULER_FILE);
-      address = info.address;
-      token ??= info.token;
+      file = { path: process.env.TESSERA_SCHEDULER_FILE, info: await readSchedulerFile(process.env.TESSERA_SCHEDULER_FILE) };
     } else {
       throw new TesseraError('ERR_TESSERA_NO_CLIENT',
         'Client.connect() was given no cluster and neither TESSERA_SCHEDULER_ADDRESS nor TESSERA_SCHEDULER_FILE is set; ' +
         'pass a LocalCluster, an address like tcp://host:8786, or { schedulerFile }');
     }
+    if (file) {
+      address = file.info.address;
+      token ??= file.info.token;
+      // A file whose scheduler ran here and is no longer alive: say so now, not after a connect timeout.
+      if (schedulerProcessAlive(file.info) === false) throw staleSchedulerFileError(file.path, file.info, 'its process no longer exists');
+    }
     parseAddress(address);
     token ??= process.env.TESSERA_TOKEN ?? '';
-    const { comm } = await connect(address, { role: 'client', token, timeoutMs: opts.timeoutMs ?? 10_000 });
+    let comm: Comm;
+    try {
+      ({ comm } = await connect(address, {
+        role: 'client', token, timeoutMs: opts.timeoutMs ?? 10_000,
+        // The file is written once the scheduler listens: a refusal means it has gone.
+        ...(file ? { refusedTimeoutMs: 1_000 } : {}),
+      }));
+    } catch (err) {
+      if (file && (err as TesseraError).code === 'ERR_TESSERA_CONNECT') throw staleSchedulerFileError(file.path, file.info, `nothing accepts connections at ${address}`);
+      throw err;
+    }
     comm.label = `scheduler ${address}`;
     const client = new Client(comm, address, token);
     await client.idReady;
     client.info = await client.schedulerInfo();
+    // A script ends after its last line, as a Python one does: from now on the
+    // connection keeps Node running only while the script awaits something from it.
+    comm.unrefWhenIdle();
     if (opts.setAsCurrent !== false) current = client;
     return client;
   }
@@ -202,7 +218,7 @@ export class Client implements AsyncDisposable {
 
   private stateFor(key: string): KeyState {
     let st = this.keys.get(key);
-    if (!st) this.keys.set(key, (st = new KeyState(key)));
+    if (!st) this.keys.set(key, (st = new KeyState(key, this.comm)));
     return st;
   }
 

@@ -16,30 +16,38 @@ export class KeyState {
   error: Error | null = null;
   refcount = 0;
   private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  /** Ends the hold on the connection that someone awaiting this key keeps (see Comm.hold). */
+  private releaseHold: (() => void) | null = null;
 
-  constructor(readonly key: string) {}
+  /** `connection`: held open while anyone awaits this key, so a script waiting on a result does not exit. */
+  constructor(readonly key: string, private readonly connection?: { hold(): () => void }) {}
 
   /** Resolves when the result is in memory; rejects with the task's error or a cancellation. */
   wait(): Promise<void> {
     if (this.status === 'finished') return Promise.resolve();
     if (this.status === 'error' || this.status === 'cancelled') return Promise.reject(this.error!);
+    if (this.waiters.length === 0 && this.connection) this.releaseHold = this.connection.hold();
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
   finish(type: string): void {
     this.status = 'finished';
     this.type = type;
-    const w = this.waiters;
-    this.waiters = [];
-    for (const x of w) x.resolve();
+    for (const x of this.takeWaiters()) x.resolve();
   }
 
   fail(err: Error, status: 'error' | 'cancelled' = 'error'): void {
     this.status = status;
     this.error = err;
+    for (const x of this.takeWaiters()) x.reject(err);
+  }
+
+  private takeWaiters(): { resolve: () => void; reject: (e: Error) => void }[] {
     const w = this.waiters;
     this.waiters = [];
-    for (const x of w) x.reject(err);
+    this.releaseHold?.();
+    this.releaseHold = null;
+    return w;
   }
 
   /** The data was lost and is being recomputed. */

@@ -62,6 +62,15 @@ export class Comm {
   private nextRid = 1;
   private readonly pending = new Map<number, Pending>();
   private closedFlag = false;
+  /**
+   * With `unrefWhenIdle()`, the socket keeps Node's event loop alive only
+   * while someone waits on this connection: a request in flight or a hold()
+   * (a client awaiting a result). An idle client connection must not keep a
+   * script running after its last line, as undici's idle sockets do not.
+   */
+  private idleUnref = false;
+  private holds = 0;
+  private socketRefd = true;
   readonly closed: Promise<Error | null>;
   private resolveClosed!: (e: Error | null) => void;
 
@@ -92,6 +101,34 @@ export class Comm {
 
   get isClosed(): boolean {
     return this.closedFlag;
+  }
+
+  /** From now on the socket holds the event loop open only while this connection is busy (see `idleUnref`). */
+  unrefWhenIdle(): void {
+    this.idleUnref = true;
+    this.updateRef();
+  }
+
+  /** Marks the connection busy until the returned function is called (once). */
+  hold(): () => void {
+    this.holds++;
+    this.updateRef();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds--;
+      this.updateRef();
+    };
+  }
+
+  private updateRef(): void {
+    if (!this.idleUnref) return;
+    const busy = this.holds > 0 || this.pending.size > 0;
+    if (busy === this.socketRefd) return;
+    this.socketRefd = busy;
+    if (busy) this.socket.ref();
+    else this.socket.unref();
   }
 
   get remote(): string {
@@ -149,10 +186,12 @@ export class Comm {
       const timer = timeoutMs > 0
         ? setTimeout(() => {
           this.pending.delete(rid);
+          this.updateRef();
           reject(new TimeoutError(`no reply from ${this.label} to '${msg.op}' within ${timeoutMs} ms`));
         }, timeoutMs)
         : null;
       this.pending.set(rid, { resolve, reject, timer });
+      this.updateRef();
       this.send({ ...msg, rid });
     });
   }
@@ -198,6 +237,7 @@ export class Comm {
       const p = typeof msg.rid === 'number' ? this.pending.get(msg.rid) : undefined;
       if (!p) return true; // a reply after its timeout: nobody waits for it any more
       this.pending.delete(msg.rid!);
+      this.updateRef();
       if (p.timer) clearTimeout(p.timer);
       if (msg.ok) p.resolve(msg);
       else p.reject(errorFromInfo(msg.error as ErrorInfo));
@@ -232,6 +272,8 @@ export class Comm {
   close(): Promise<Error | null> {
     if (!this.closedFlag) {
       this.flush();
+      // Whoever awaits the close is waiting on this connection: keep Node running until it is done.
+      if (this.idleUnref) this.socket.ref();
       this.socket.end();
       // A peer that never closes its side must not keep us waiting.
       setTimeout(() => this.socket.destroy(), 2000).unref();

@@ -14,8 +14,15 @@ export interface ConnectOptions {
   role: Role;
   token: string;
   name?: string;
-  /** Total time to keep retrying refused connections (default 10 s). */
+  /** Total time to keep retrying refused connections, and the limit for the handshake (default 10 s). */
   timeoutMs?: number;
+  /**
+   * How long a refused connection is retried (default: timeoutMs). Short when
+   * the peer is known to be listening already, e.g. its scheduler file
+   * exists: a refusal then means it is gone, and saying so at once beats a
+   * long wait.
+   */
+  refusedTimeoutMs?: number;
   maxFrameBytes?: number;
 }
 
@@ -24,14 +31,19 @@ export interface Connected {
   peerId: string;
 }
 
-function once(address: string, opts: ConnectOptions): Promise<Connected> {
+function once(address: string, opts: ConnectOptions, timeoutMs: number): Promise<Connected> {
   const { host, port } = parseAddress(address);
   return new Promise((resolve, reject) => {
     const socket = netConnect({ host, port });
     let settled = false;
+    // A peer that accepts but never answers (or a network that drops packets) must not hang us.
+    const timer = setTimeout(() => {
+      fail(new TesseraError('ERR_TESSERA_TIMEOUT', `${address} did not complete the connection handshake within ${timeoutMs} ms; is a Tessera ${opts.role === 'worker' || opts.role === 'client' ? 'scheduler' : 'process'} listening there, and is the network up?`));
+    }, Math.max(timeoutMs, 1));
     const fail = (err: Error) => {
       if (settled) return;
       settled = true;
+      clearTimeout(timer);
       socket.destroy();
       reject(err);
     };
@@ -43,6 +55,7 @@ function once(address: string, opts: ConnectOptions): Promise<Connected> {
       comm.onMessage = (msg: Msg) => {
         if (settled) return;
         settled = true;
+        clearTimeout(timer);
         comm.onMessage = null;
         comm.onClose = () => {};
         if (msg.op === 'welcome') resolve({ comm, peerId: String(msg.id) });
@@ -61,17 +74,20 @@ function once(address: string, opts: ConnectOptions): Promise<Connected> {
 }
 
 export async function connect(address: string, opts: ConnectOptions): Promise<Connected> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const start = Date.now();
+  const deadline = start + timeoutMs;
+  const refusedDeadline = start + Math.min(opts.refusedTimeoutMs ?? timeoutMs, timeoutMs);
   let delay = 20;
   for (;;) {
     try {
-      return await once(address, opts);
+      return await once(address, opts, Math.max(deadline - Date.now(), 1_000));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       const retryable = code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EHOSTUNREACH' || code === 'ETIMEDOUT';
-      if (!retryable || Date.now() + delay > deadline) {
+      if (!retryable || Date.now() + delay > refusedDeadline) {
         if (retryable) {
-          throw new TesseraError('ERR_TESSERA_CONNECT', `could not connect to ${address} within ${opts.timeoutMs ?? 10_000} ms (${code}); is the scheduler running there and reachable?`, { cause: err });
+          throw new TesseraError('ERR_TESSERA_CONNECT', `could not connect to ${address} within ${Date.now() - start} ms (${code}); is the scheduler running there and reachable?`, { cause: err });
         }
         throw err;
       }

@@ -10,12 +10,14 @@ import type { Role } from '../protocol/handshake.js';
 export class ConnectionPool {
   private readonly comms = new Map<string, Promise<Comm>>();
 
-  constructor(private readonly opts: { role: Role; token: string; name?: string; timeoutMs?: number }) {}
+  constructor(private readonly opts: { role: Role; token: string; name?: string; timeoutMs?: number; unrefWhenIdle?: boolean }) {}
 
   get(address: string): Promise<Comm> {
     let p = this.comms.get(address);
     if (!p) {
-      p = connect(address, { ...this.opts, timeoutMs: this.opts.timeoutMs ?? 5000 }).then(({ comm }) => {
+      const { unrefWhenIdle, ...connectOpts } = this.opts;
+      p = connect(address, { ...connectOpts, timeoutMs: this.opts.timeoutMs ?? 5000 }).then(({ comm }) => {
+        if (unrefWhenIdle) comm.unrefWhenIdle();
         comm.onClose = () => {
           if (this.comms.get(address) === p) this.comms.delete(address);
         };

@@ -14,12 +14,25 @@ function send(msg: unknown): void {
   if (process.send && process.connected) process.send(msg);
 }
 
-// The parent died or closed us: leave at once.
-process.on('disconnect', () => process.exit(0));
+/** Closes this process's server (set once it runs). */
+let closeServer: (() => Promise<void>) | null = null;
+/**
+ * The parent ended (its script finished without close(), it was killed) or
+ * told us to stop: close the server, which removes its spill directory, and
+ * leave within a few seconds whatever happens.
+ */
+function leave(): void {
+  setTimeout(() => process.exit(0), 3_000).unref();
+  if (!closeServer) process.exit(0);
+  void closeServer().finally(() => process.exit(0));
+}
+process.on('disconnect', leave);
+process.on('SIGTERM', leave);
 
 async function main(): Promise<void> {
   if (spec.role === 'scheduler') {
     const s = await SchedulerServer.start(spec.options);
+    closeServer = () => s.close('the cluster\'s process ended');
     process.on('message', (m: { type?: string }) => {
       if (m?.type === 'close') void s.close('cluster closed');
     });
@@ -27,6 +40,7 @@ async function main(): Promise<void> {
     await s.finished;
   } else if (spec.role === 'worker') {
     const w = await WorkerServer.start(spec.options);
+    closeServer = () => w.close();
     process.on('message', (m: { type?: string }) => {
       if (m?.type === 'close') void w.close();
     });

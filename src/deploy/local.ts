@@ -41,17 +41,33 @@ export interface LocalClusterOptions {
 const START_TIMEOUT_MS = 30_000;
 
 const liveChildren = new Set<ChildProcess>();
-let exitHookInstalled = false;
+const openClusters = new Set<LocalCluster>();
+let exitHooksInstalled = false;
+
+/**
+ * A script that ends without close() ends as a Python one does: the cluster
+ * goes down with it. Children do not hold Node's event loop open; when the
+ * loop drains ('beforeExit') every open cluster is closed gracefully, and at
+ * 'exit' (process.exit(), or an error) any child still alive is told to stop
+ * (it also stops by itself when its IPC channel to us closes).
+ */
+function installExitHooks(): void {
+  if (exitHooksInstalled) return;
+  exitHooksInstalled = true;
+  process.on('beforeExit', () => {
+    for (const c of openClusters) void c.close();
+  });
+  process.once('exit', () => {
+    for (const c of liveChildren) c.kill('SIGTERM');
+  });
+}
+
 function trackChild(child: ChildProcess): void {
   liveChildren.add(child);
   child.once('exit', () => liveChildren.delete(child));
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    // A script that ends without close(): take the children down with it.
-    process.once('exit', () => {
-      for (const c of liveChildren) c.kill('SIGKILL');
-    });
-  }
+  installExitHooks();
+  child.unref();
+  (child.channel as { unref?: () => void } | undefined)?.unref?.();
 }
 
 export class LocalCluster implements ClusterLike, AsyncDisposable {
@@ -85,6 +101,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     const { child, ready } = await spawnTesseraChild({ role: 'scheduler', options: schedOpts }, token, 'the scheduler', START_TIMEOUT_MS);
     trackChild(child);
     const cluster = new LocalCluster(ready.address, token, ready.dashboardPort, ready.dashboardHost, child, opts);
+    openClusters.add(cluster);
     try {
       await cluster.scale(nWorkers);
     } catch (err) {
@@ -132,6 +149,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
   async close(): Promise<void> {
     if (this.closedFlag) return;
     this.closedFlag = true;
+    openClusters.delete(this);
     if (this.scheduler.connected) this.scheduler.send({ type: 'close' });
     await Promise.all([stopChild(this.scheduler), ...this.workers.map((w) => stopChild(w.process))]);
     this.workers.length = 0;
@@ -145,6 +163,8 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
 /** Waits for a child to exit after asking it to close; kills it if it takes too long. */
 async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
+  // Children are unref'd (trackChild): waiting for one must keep Node running.
+  child.ref();
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   if (child.connected) child.send({ type: 'close' });
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);

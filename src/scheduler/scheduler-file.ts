@@ -4,7 +4,7 @@
  * because it carries the auth token, replacing any stale file from an
  * earlier run. Readers can refuse a file from another job.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync, unlinkSync } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 import { hostname } from 'node:os';
 import { TesseraError } from '../errors.js';
@@ -77,4 +77,36 @@ export async function waitForSchedulerFile(
     if (Date.now() > deadline) throw fileError(path, `no scheduler file newer than our start appeared within ${opts.timeoutMs ?? 60_000} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * Removes the scheduler file if it is still the one scheduler `id` wrote (a
+ * newer scheduler may have replaced it). Synchronous, so it also works in a
+ * process 'exit' hook.
+ */
+export function removeSchedulerFile(path: string, id: string): void {
+  try {
+    const info = JSON.parse(readFileSync(path, 'utf8')) as Partial<SchedulerFileContents>;
+    if (info.id === id) unlinkSync(path);
+  } catch {
+    // already gone, or not ours to remove
+  }
+}
+
+/** When the file's scheduler ran on this host: whether that process is still alive. null elsewhere. */
+export function schedulerProcessAlive(info: SchedulerFileContents): boolean | null {
+  if (info.host !== hostname() || !Number.isInteger(info.pid)) return null;
+  try {
+    process.kill(info.pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The error for a scheduler file whose scheduler is gone: which file, which scheduler, what to do. */
+export function staleSchedulerFileError(path: string, info: SchedulerFileContents, evidence: string): TesseraError {
+  const started = Number.isFinite(info.started) ? new Date(info.started).toISOString() : 'unknown';
+  return fileError(path, `its scheduler is gone (${evidence}; it was pid ${info.pid} on ${info.host}, started ${started}, at ${info.address}). ` +
+    'The file is stale: start the scheduler again (it replaces the file), or delete the file');
 }

@@ -17,7 +17,7 @@ import { createLogger, type Logger } from '../logging.js';
 import { VERSION } from '../version.js';
 import { Effects, SchedulerState } from './state.js';
 import type { SchedulerOptions } from './options.js';
-import { writeSchedulerFile } from './scheduler-file.js';
+import { removeSchedulerFile, writeSchedulerFile } from './scheduler-file.js';
 import type { ClusterSnapshot, DashboardSource, TaskGroupSnapshot, WorkerSnapshot } from '../dashboard/source.js';
 import { loadFunction } from '../worker/function-loader.js';
 import { decodeArgs, deserializeValue, serializeValue } from '../graph/serialize.js';
@@ -75,11 +75,19 @@ export class SchedulerServer implements DashboardSource {
 
   static async start(opts: SchedulerOptions = {}): Promise<SchedulerServer> {
     const s = new SchedulerServer(opts);
-    await s.startServing();
+    try {
+      await s.startServing();
+    } catch (err) {
+      // A scheduler that failed to start must not keep its port (or the process) open.
+      await s.close('start-up failed');
+      throw err;
+    }
     return s;
   }
 
   private async startServing(): Promise<void> {
+    // Bad options fail before anything listens.
+    const dashboardSpec = this.opts.dashboard !== false ? parseHostPortSpec(this.opts.dashboardAddress ?? ':8787') : null;
     const { bind, advertise } = resolveListenHost(this.opts);
     this.listener = await listen({
       host: bind,
@@ -92,7 +100,7 @@ export class SchedulerServer implements DashboardSource {
     });
     this.address = formatAddress(advertise, this.listener.port);
     this.log.info(`scheduler at ${this.address}`);
-    if (this.opts.dashboard !== false) await this.startDashboard(advertise);
+    if (dashboardSpec) await this.startDashboard(advertise, dashboardSpec);
     if (this.opts.schedulerFile) {
       await writeSchedulerFile(this.opts.schedulerFile, {
         id: this.id,
@@ -102,6 +110,9 @@ export class SchedulerServer implements DashboardSource {
         token: this.token,
         ...(this.opts.jobId ? { jobId: this.opts.jobId } : {}),
       });
+      this.schedulerFileWritten = this.opts.schedulerFile;
+      // Also on process.exit() and fatal errors, where close() never runs.
+      process.once('exit', this.removeSchedulerFileBound);
       this.log.info(`scheduler file written to ${this.opts.schedulerFile}`);
     }
     this.timers.push(setInterval(() => this.checkHeartbeats(), HEARTBEAT_CHECK_MS));
@@ -109,8 +120,18 @@ export class SchedulerServer implements DashboardSource {
     for (const t of this.timers) t.unref();
   }
 
-  private async startDashboard(advertise: string): Promise<void> {
-    const spec = parseHostPortSpec(this.opts.dashboardAddress ?? ':8787');
+  /** Removes the scheduler file this scheduler wrote, unless another scheduler has replaced it since. */
+  private removeSchedulerFile(): void {
+    if (!this.schedulerFileWritten) return;
+    removeSchedulerFile(this.schedulerFileWritten, this.id);
+    this.schedulerFileWritten = null;
+    process.off('exit', this.removeSchedulerFileBound);
+  }
+
+  private readonly removeSchedulerFileBound = () => this.removeSchedulerFile();
+  private schedulerFileWritten: string | null = null;
+
+  private async startDashboard(advertise: string, spec: { host: string | undefined; port: number }): Promise<void> {
     // A loopback scheduler (LocalCluster) keeps its dashboard on loopback too;
     // a cluster scheduler serves it on every interface, for SSH tunnels.
     const host = spec.host ?? (this.opts.host === undefined && !this.opts.interface ? '127.0.0.1' : this.opts.host === '127.0.0.1' ? '127.0.0.1' : '0.0.0.0');
@@ -560,6 +581,7 @@ export class SchedulerServer implements DashboardSource {
     for (const s of this.clientSessions.values()) s.comm.close();
     await this.listener?.close();
     await this.dashboardClose?.();
+    this.removeSchedulerFile();
     this.resolveFinished();
   }
 }

@@ -63,6 +63,8 @@ export class WorkerServer {
   readonly memoryLimit: number;
   readonly localDirectory: string;
   readonly finished: Promise<void>;
+  /** Set when the worker ended because it could not reach its scheduler (its process should exit non-zero). */
+  gaveUp: Error | null = null;
 
   private resolveFinished!: () => void;
   private token = '';
@@ -104,7 +106,8 @@ export class WorkerServer {
     try {
       await w.startServing();
     } catch (err) {
-      await w.pool.close();
+      // Nothing may outlive a worker that gave up: its listener and threads would keep the process running.
+      await w.close();
       throw err;
     }
     return w;
@@ -174,6 +177,7 @@ export class WorkerServer {
       await this.register();
     } catch (e) {
       this.log.error(`scheduler unreachable for ${Math.round((this.opts.deathTimeoutMs ?? 60_000) / 1000)} s; worker exiting (${(e as Error).message})`);
+      this.gaveUp = e as Error;
       await this.close();
     }
   }

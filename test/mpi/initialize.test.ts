@@ -29,7 +29,7 @@ interface Basic {
   size: number;
 }
 
-const DASHBOARD_LINE = /^tessera\/mpi: dashboard at http:\/\/([\d.]+):(\d+)\/status - from your computer: ssh -L (\d+):([\d.]+):(\d+) <login-node>, then open http:\/\/localhost:(\d+)\/status$/;
+const DASHBOARD_LINE = /^tessera-compute\/mpi: dashboard at http:\/\/([\d.]+):(\d+)\/status - from your computer: ssh -L (\d+):([\d.]+):(\d+) <login-node>, then open http:\/\/localhost:(\d+)\/status$/;
 
 /** Lines of output other than the fixture's own. */
 function noise(r: JobResult): string[] {

@@ -44,6 +44,14 @@ export interface InitializeOptions extends ClusterOptions {
    * sendCloseSignal() (for clusters inside a larger MPI program).
    */
   exit?: boolean;
+  /**
+   * Worker ranks this job must have (default 1): with fewer ranks than
+   * scheduler + client + minWorkers, initialize() fails at once with
+   * WorldTooSmallError instead of waiting forever for a worker. 0 when
+   * workers join from elsewhere, e.g. through schedulerFile and
+   * `tessera-compute mpi --no-scheduler --scheduler-file FILE`.
+   */
+  minWorkers?: number;
 }
 
 const WHO = 'tessera-compute/mpi';
@@ -195,7 +203,7 @@ export async function initialize(opts: InitializeOptions = {}): Promise<boolean>
   try {
     if (starting || active) throw new MpiError('initialize() was called while this process already runs a cluster; call it once');
     common = resolveCommon(opts);
-    assignment = assignRoles(member.size, { clientRank: 1, schedulerRank: 0, exclusiveWorkers: true, minWorkers: 0 });
+    assignment = assignRoles(member.size, { clientRank: 1, schedulerRank: 0, exclusiveWorkers: true, minWorkers: opts.minWorkers ?? 1 });
   } catch (err) {
     if (!exit || member.rank === 0) throw explainWorldTooSmall(err, member.size);
     return leaveQuietly();

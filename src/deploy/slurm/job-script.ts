@@ -36,7 +36,7 @@ export interface JobScriptOptions {
   /**
    * The `tessera-compute` command: a .js/.mjs entry point run with nodeExecutable (default: this package's
    * compiled CLI), an executable such as 'tessera-compute' on the compute nodes' PATH, or a shell command
-   * prefix with spaces, kept as written (e.g. 'apptainer exec --bind $HOME tessera.sif tessera').
+   * prefix with spaces, kept as written (e.g. 'apptainer exec --bind $HOME tessera.sif tessera-compute').
    */
   tesseraCommand?: string;
   /** The scheduler file the workers read (address and token; on a shared file system). */
