@@ -37,10 +37,10 @@ async function main(): Promise<number> {
   const outDir = resolve(values.out!);
 
   const gb = ((DEFAULT_DEMO_DATA.rows * 121) / 1e9).toFixed(1);
-  const genCounts: ProgressCounts = { name: 'demo-data (MB)', total: Math.round((DEFAULT_DEMO_DATA.rows * 121) / 1e6), done: 0, erred: 0 };
+  const genCounts: ProgressCounts = { name: 'demo-data', total: Math.round((DEFAULT_DEMO_DATA.rows * 121) / 1e6), done: 0, erred: 0 };
   let bar: ReturnType<typeof renderProgress> | undefined;
   const data = await ensureDemoData(dataDir, DEFAULT_DEMO_DATA, (bytes) => {
-    bar ??= (console.log(`Generating ~${gb} GB of NYC-taxi-like CSV into ${dataDir} (once) ...`), renderProgress(() => [genCounts]));
+    bar ??= (console.log(`Generating ~${gb} GB of NYC-taxi-like CSV into ${dataDir} (once) ...`), renderProgress(() => [genCounts], { unit: 'MB' }));
     genCounts.done = Math.min(genCounts.total, Math.round(bytes / 1e6));
   });
   if (bar) {

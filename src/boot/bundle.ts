@@ -131,7 +131,10 @@ function cacheFileFor(bundlePath: string): string | null {
   // instead of replacing each other's.
   const options = nodeOptions(process.execArgv);
   const flags = options.length ? `-flags${fnv1a(options.join(' '))}` : '';
-  return join(dir, `${basename(bundlePath, '.cjs')}-node${process.versions.node}-v8-${process.versions.v8}-${process.arch}${flags}.cache`);
+  // Keyed by where the bundle is too: V8's cached code keeps the script name it was made with, so two
+  // installs of the same build sharing one file would show each other's paths in stack traces.
+  const where = `-at${fnv1a(bundlePath)}`;
+  return join(dir, `${basename(bundlePath, '.cjs')}${where}-node${process.versions.node}-v8-${process.versions.v8}-${process.arch}${flags}.cache`);
 }
 
 /** Node's command-line options without the code of `node -e`/`-p` and the module settings, which V8 never sees. */

@@ -39,8 +39,10 @@ export interface ProgressOptions {
   untilComplete?: boolean;
   /** Groups drawn on a TTY before the rest are summarised in one line (default 16). */
   maxGroups?: number;
-  /** Prefix of plain lines (default 'tessera-compute'). */
+  /** Prefix of plain lines (default 'tessera'). */
   label?: string;
+  /** What the counts count, in the header and plain lines (default 'tasks'; e.g. 'MB'). */
+  unit?: string;
 }
 
 export interface ProgressHandle {
@@ -82,7 +84,7 @@ function pct(g: ProgressCounts): number {
  */
 export function formatProgressBars(
   groups: ProgressCounts[],
-  opts: { columns?: number; elapsedMs?: number; color?: boolean; maxGroups?: number } = {},
+  opts: { columns?: number; elapsedMs?: number; color?: boolean; maxGroups?: number; unit?: string } = {},
 ): string[] {
   const columns = Math.max(40, opts.columns ?? 80);
   const color = opts.color ?? false;
@@ -91,7 +93,7 @@ export function formatProgressBars(
   const all = totals(groups);
   const complete = isComplete(groups);
   const lines: string[] = [];
-  const head = `${complete ? 'Done' : 'Progress'}: ${all.done + all.erred}/${all.total} tasks (${pct(all)}%)` +
+  const head = `${complete ? 'Done' : 'Progress'}: ${all.done + all.erred}/${all.total} ${opts.unit ?? 'tasks'} (${pct(all)}%)` +
     `${all.erred ? `, ${all.erred} erred` : ''}${opts.elapsedMs !== undefined ? ` · ${formatElapsed(opts.elapsedMs)}` : ''}`;
   lines.push(paint(SGR.bold, head.slice(0, columns - 1)));
   const shown = groups.slice(0, maxGroups);
@@ -121,13 +123,13 @@ export function formatProgressBars(
 }
 
 /** One plain line for logs: every group's count, the total and the elapsed time. */
-export function formatProgressLine(groups: ProgressCounts[], elapsedMs: number, label = 'tessera-compute'): string {
+export function formatProgressLine(groups: ProgressCounts[], elapsedMs: number, label = 'tessera', unit = 'tasks'): string {
   const all = totals(groups);
   const complete = isComplete(groups);
   const parts = groups.map((g) => `${g.name} ${g.done + g.erred}/${g.total}${g.erred ? ` (${g.erred} erred)` : ''}`);
   const head = complete
-    ? `done in ${formatElapsed(elapsedMs)}: ${all.done + all.erred}/${all.total} tasks`
-    : `${formatElapsed(elapsedMs)}: ${all.done + all.erred}/${all.total} tasks (${pct(all)}%)`;
+    ? `done in ${formatElapsed(elapsedMs)}: ${all.done + all.erred}/${all.total} ${unit}`
+    : `${formatElapsed(elapsedMs)}: ${all.done + all.erred}/${all.total} ${unit} (${pct(all)}%)`;
   const err = all.erred ? `, ${all.erred} erred` : '';
   return `[${label}] ${head}${err}${parts.length ? ` | ${parts.join(', ')}` : ''}`;
 }
@@ -139,7 +141,7 @@ export function renderProgress(source: ProgressSource, opts: ProgressOptions = {
   const intervalMs = Math.max(20, opts.intervalMs ?? (tty ? 100 : 1000));
   const logIntervalMs = opts.logIntervalMs ?? 10_000;
   const untilComplete = opts.untilComplete ?? true;
-  const label = opts.label ?? 'tessera-compute';
+  const label = opts.label ?? 'tessera';
   const t0 = Date.now();
 
   let last: ProgressCounts[] = [];
@@ -168,7 +170,7 @@ export function renderProgress(source: ProgressSource, opts: ProgressOptions = {
   const draw = (final: boolean): void => {
     const elapsed = Date.now() - t0;
     if (tty) {
-      const lines = formatProgressBars(last, { columns: stream.columns, elapsedMs: elapsed, color, maxGroups: opts.maxGroups });
+      const lines = formatProgressBars(last, { columns: stream.columns, elapsedMs: elapsed, color, maxGroups: opts.maxGroups, ...(opts.unit ? { unit: opts.unit } : {}) });
       let out = '';
       if (!cursorHidden && !final) {
         out += `${ESC}?25l`;
@@ -182,7 +184,7 @@ export function renderProgress(source: ProgressSource, opts: ProgressOptions = {
       if (final) showCursor();
       return;
     }
-    const line = formatProgressLine(last, elapsed, label);
+    const line = formatProgressLine(last, elapsed, label, opts.unit);
     const sig = JSON.stringify(last.map((g) => [g.name, g.done, g.erred, g.total]));
     // The final line always; otherwise at most one per logIntervalMs, and only when counts moved.
     if (final || (elapsed - lastLogAt >= logIntervalMs && sig !== lastSig)) {

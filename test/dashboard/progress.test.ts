@@ -60,6 +60,9 @@ describe('terminal progress', { timeout: 20_000 }, () => {
     assert.equal(formatProgressLine([{ name: 'inc', total: 4, done: 4, erred: 0 }], 61_000, 'job'), '[job] done in 1m01s: 4/4 tasks | inc 4/4');
     assert.equal(isComplete([]), false);
     assert.equal(isComplete(g), false);
+    // A bar over something else than tasks (the demo's data generation counts megabytes) says so.
+    assert.equal(formatProgressLine([{ name: 'demo-data', total: 1000, done: 250, erred: 0 }], 2500, 'demo', 'MB'), '[demo] 2.5s: 250/1000 MB (25%) | demo-data 250/1000');
+    assert.match(formatProgressBars([{ name: 'demo-data', total: 1000, done: 250, erred: 0 }], { unit: 'MB' })[0]!, /^Progress: 250\/1000 MB \(25%\)/);
     assert.equal(isComplete([{ name: 'x', total: 2, done: 1, erred: 1 }]), true);
   });
 

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -103,6 +103,32 @@ test('a script importing only the package runs a LocalCluster, a dataframe job, 
       assert.deepEqual(got, { files: 3, rows: 168, platform: process.platform, squares: [1, 4, 9], workers: 2, dashboard: [200, 200] }, round);
     }
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('two installs of the same build keep their own compile caches: stack traces name the running install\'s files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-cache-installs-'));
+  // A second install of the same build, next to the first so both resolve the same dependencies.
+  const copy = new URL('../../bundle-second-install/', import.meta.url);
+  try {
+    rmSync(copy, { recursive: true, force: true });
+    mkdirSync(copy);
+    for (const f of readdirSync(BUNDLE_DIR)) writeFileSync(new URL(f, copy), readFileSync(new URL(f, BUNDLE_DIR)));
+    const stackFrom = (entry: URL): string => {
+      const script = `const { Client } = await import(${JSON.stringify(entry.href)});` +
+        'try { Client.current(); } catch (err) { console.log(err.stack); }';
+      const r = run(['--input-type=module', '-e', script], { TESSERA_COMPILE_CACHE: dir });
+      assert.equal(r.status, 0, r.out);
+      return r.out;
+    };
+    const first = stackFrom(new URL('index.js', BUNDLE_DIR));
+    assert.match(first, new RegExp(fileURLToPath(BUNDLE_DIR).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')));
+    const second = stackFrom(new URL('index.js', copy));
+    assert.match(second, /bundle-second-install/, `the second install's stack names its own files:\n${second}`);
+    assert.doesNotMatch(second, new RegExp(`${fileURLToPath(BUNDLE_DIR).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}tessera-`), second);
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -75,6 +75,6 @@ test('tessera-compute slurm job-script prints the script, with repeatable direct
 });
 
 test('jobScript: a tessera command with spaces is a shell prefix, kept as written', () => {
-  const s = jobScript({ tesseraCommand: 'apptainer exec --bind $HOME tessera.sif tessera', schedulerFile: '/s.json' });
+  const s = jobScript({ tesseraCommand: 'apptainer exec --bind $HOME tessera.sif tessera-compute', schedulerFile: '/s.json' });
   assert.match(s, /\nexec apptainer exec --bind \$HOME tessera.sif tessera-compute worker --scheduler-file \/s.json /);
 });
