@@ -5,8 +5,7 @@
  * fuse into one task per partition.
  */
 
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { DataFrameError } from '../errors.js';
 import { serializeFunction } from '../graph/functions.js';
 import type { FunctionSpec, TaskFunction } from '../graph/function-spec.js';
@@ -15,6 +14,7 @@ import { concatIpc, emptyFrame, frameSchema, ipcHeight, type PolarsDataFrame } f
 import { currentExecutor, type Executor, type RunOptions } from './executor.js';
 import { col, containsAgg, Expr, lit, toExpr, type ExprLike, type ExprNode, type LiteralValue } from './expr.js';
 import { validateAggs } from './groupby.js';
+import { abandonWriteTarget, commitWriteTarget, prepareWriteTarget, refuseWritingIntoInputs } from './io/write-target.js';
 import { Lowerer, planToken, type TaskInput } from './lower.js';
 import type { OpSpec, ParquetCompression, WriteResult } from './pipeline.js';
 import { formatPlan, groupBySchema, joinSchema, npartitionsOf, opSchema, optimize, type PlanNode } from './plan.js';
@@ -292,31 +292,44 @@ export class DataFrame {
   /**
    * Writes one Parquet file per partition, dir/part.N.parquet (written by
    * the workers: dir must be on storage they share, as on a cluster's shared
-   * file system). Existing part.*.parquet files in dir are removed first.
+   * file system). The parts are written into a temporary folder next to dir
+   * and renamed into place once all are written, replacing the previous
+   * output; a failed write leaves dir as it was. dir must be new, empty, or
+   * hold only part files, and must not hold the plan's own input.
    */
   async toParquet(dir: string, options: ActionOptions & { compression?: ParquetCompression } = {}): Promise<WriteResult[]> {
     return this.write(dir, 'parquet', options);
   }
 
-  /** Writes one CSV file per partition, dir/part.N.csv, with a header each. */
+  /** Writes one CSV file per partition, dir/part.N.csv, with a header each; replaces dir as toParquet does. */
   async toCsv(dir: string, options: ActionOptions = {}): Promise<WriteResult[]> {
     return this.write(dir, 'csv', options);
   }
 
   private async write(dir: string, kind: 'parquet' | 'csv', options: ActionOptions & { compression?: ParquetCompression }): Promise<WriteResult[]> {
-    const abs = resolve(dir);
-    mkdirSync(abs, { recursive: true });
-    const pattern = new RegExp(`^part\\.\\d+\\.${kind}$`);
-    for (const f of readdirSync(abs)) if (pattern.test(f)) rmSync(join(abs, f));
-    const plan = optimize(this.plan);
-    const compression = options.compression ?? 'snappy';
-    const lowerer = new Lowerer();
-    const token = planToken(plan, kind, abs, compression);
-    const outputs = lowerer.lower(plan).map((p, i) => {
-      const path = join(abs, `part.${i}.${kind}`);
-      return lowerer.materialize(p, kind === 'parquet' ? { kind: 'parquet', path, compression } : { kind: 'csv', path }, `to-${kind}`, token, i);
-    });
-    return (await (options.executor ?? currentExecutor()).compute(lowerer.graph, outputs, options)) as WriteResult[];
+    const action = kind === 'parquet' ? 'toParquet' : 'toCsv';
+    refuseWritingIntoInputs(this.plan, dir, action);
+    const target = prepareWriteTarget(dir, action);
+    try {
+      const plan = optimize(this.plan);
+      const compression = options.compression ?? 'snappy';
+      const lowerer = new Lowerer();
+      // The temporary folder is in the token: every write is a new side effect,
+      // so its keys must never match a result the scheduler still holds from an earlier write.
+      const token = planToken(plan, kind, target.tmp, compression);
+      const names: string[] = [];
+      const outputs = lowerer.lower(plan).map((p, i) => {
+        names.push(`part.${i}.${kind}`);
+        const path = join(target.tmp, names[i]!);
+        return lowerer.materialize(p, kind === 'parquet' ? { kind: 'parquet', path, compression } : { kind: 'csv', path }, `to-${kind}`, token, i);
+      });
+      const written = (await (options.executor ?? currentExecutor()).compute(lowerer.graph, outputs, options)) as WriteResult[];
+      commitWriteTarget(target, names);
+      return written.map((w, i) => ({ ...w, path: join(target.dir, names[i]!) }));
+    } catch (err) {
+      abandonWriteTarget(target);
+      throw err;
+    }
   }
 
   /** The optimized plan and the tasks collect() would run, grouped by op. */

@@ -6,7 +6,7 @@
  * bundles of them, row counts or write reports.
  */
 
-import { mkdir, open } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DataFrameError } from '../errors.js';
 import { compiledModuleUrl } from '../layout.js';
@@ -14,6 +14,7 @@ import { loadFunction } from '../worker/function-loader.js';
 import { asBuffer, unbundle } from './bundle.js';
 import type { Schema } from './dtypes.js';
 import { runPipeline, sortBoundaries as engineSortBoundaries, type RunHooks } from './engine/index.js';
+import { requireOutputFolder } from './io/write-target.js';
 import type { Pipeline, SinkSpec, WriteResult } from './pipeline.js';
 
 async function readRange(path: string, start: number, end: number): Promise<Buffer> {
@@ -39,7 +40,8 @@ async function readRange(path: string, start: number, end: number): Promise<Buff
   }
 }
 
-const hooks: RunHooks = { loadFunction, readRange };
+// The write may be abandoned while the partition's query runs: check its folder again just before writing.
+const hooks: RunHooks = { loadFunction, readRange, beforeWrite: (path) => requireOutputFolder(dirname(path)) };
 
 /** Runs one partition's pipeline into its sink. */
 export async function runPartition(
@@ -47,7 +49,8 @@ export async function runPartition(
   ...inputs: Uint8Array[]
 ): Promise<Buffer | number | WriteResult> {
   const { sink } = params;
-  if (sink.kind === 'parquet' || sink.kind === 'csv') await mkdir(dirname(sink.path), { recursive: true });
+  // Before the query too: a write abandoned already need not compute its partition.
+  if (sink.kind === 'parquet' || sink.kind === 'csv') requireOutputFolder(dirname(sink.path));
   return runPipeline(params.pipeline, sink, inputs.map(asBuffer), hooks);
 }
 

@@ -538,6 +538,8 @@ export interface RunHooks {
   loadFunction(spec: FunctionSpec): Promise<AnyFunction>;
   /** Reads bytes [start, end) of a file. */
   readRange(path: string, start: number, end: number): Promise<Buffer>;
+  /** Called just before a partition's output file is created, to check its folder is still there (Polars panics on a missing one). */
+  beforeWrite?(path: string): void;
 }
 
 interface Built {
@@ -810,6 +812,7 @@ export async function runPipeline(
     }
     case 'parquet': {
       const df = await collect(built.lf);
+      hooks.beforeWrite?.(sink.path);
       try {
         df.writeParquet(sink.path, sink.compression);
       } catch (err) {
@@ -820,6 +823,7 @@ export async function runPipeline(
     }
     case 'csv': {
       const df = await collect(built.lf);
+      hooks.beforeWrite?.(sink.path);
       try {
         df.writeCsv(sink.path, { includeBom: false, includeHeader: true, separator: ',', quoteChar: '"', lineTerminator: '\n', batchSize: 1024, maintainOrder: true });
       } catch (err) {
