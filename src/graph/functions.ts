@@ -472,30 +472,39 @@ function findContextUses(fnNode: AstNode): ContextUse[] {
 
 /**
  * Helpers TypeScript writes at the top of each compiled file when `target`
- * is too old for the syntax used, with the lowest target that needs none.
+ * is too old for the syntax used (async functions, generators, object
+ * spread and rest, private fields), with the lowest target that needs none.
  * A function using one depends on the client's module, so it cannot ship.
  */
-const COMPILER_HELPERS: Readonly<Record<string, { target: string; feature: string }>> = {
-  __awaiter: { target: 'ES2017', feature: 'async functions' },
-  __generator: { target: 'ES2017', feature: 'async functions and generators' },
-  __asyncGenerator: { target: 'ES2018', feature: 'async generators' },
-  __asyncValues: { target: 'ES2018', feature: 'for await' },
-  __await: { target: 'ES2018', feature: 'async generators' },
-  __asyncDelegator: { target: 'ES2018', feature: 'async generators' },
-  __rest: { target: 'ES2018', feature: 'object rest' },
-  __assign: { target: 'ES2018', feature: 'object spread' },
-  __spreadArray: { target: 'ES2015', feature: 'array spread' },
-  __read: { target: 'ES2015', feature: 'destructuring' },
-  __values: { target: 'ES2015', feature: 'for of' },
-  __classPrivateFieldGet: { target: 'ES2022', feature: 'private class fields' },
-  __classPrivateFieldSet: { target: 'ES2022', feature: 'private class fields' },
+const COMPILER_HELPERS: Readonly<Record<string, string>> = {
+  __awaiter: 'ES2017',
+  __generator: 'ES2017',
+  __asyncGenerator: 'ES2018',
+  __asyncValues: 'ES2018',
+  __await: 'ES2018',
+  __asyncDelegator: 'ES2018',
+  __rest: 'ES2018',
+  __assign: 'ES2018',
+  __spreadArray: 'ES2015',
+  __read: 'ES2015',
+  __values: 'ES2015',
+  __classPrivateFieldGet: 'ES2022',
+  __classPrivateFieldSet: 'ES2022',
 };
+
+/** The helper a call's callee names: `__awaiter(...)`, `tslib_1.__awaiter(...)`, `(0, tslib_1.__awaiter)(...)`. */
+function calledHelper(callee: AstNode): AstNode | undefined {
+  let node = callee;
+  if (node.type === 'SequenceExpression') node = (node['expressions'] as AstNode[]).at(-1)!;
+  if (node.type === 'MemberExpression' && node['computed'] !== true) node = node['property'] as AstNode;
+  return node.type === 'Identifier' && Object.hasOwn(COMPILER_HELPERS, node['name'] as string) ? node : undefined;
+}
 
 /**
  * Refuses a function that calls a TypeScript down-level helper, with the fix
  * (a newer `target`) instead of the generic closure advice, which would
- * suggest passing `__awaiter` as an argument. Matches property accesses too:
- * with `importHelpers` the call is `tslib_1.__awaiter(...)`.
+ * suggest passing `__awaiter` as an argument. Property calls count too:
+ * with `importHelpers` the call is `(0, tslib_1.__awaiter)(...)`.
  */
 function checkCompilerHelpers(form: ParsedForm, name: string, role: FunctionRole): void {
   const found: { helper: string; start: number }[] = [];
@@ -505,8 +514,9 @@ function checkCompilerHelpers(form: ParsedForm, name: string, role: FunctionRole
       return;
     }
     if (!isAstNode(node)) return;
-    if (node.type === 'Identifier' && Object.hasOwn(COMPILER_HELPERS, node['name'] as string)) {
-      found.push({ helper: node['name'] as string, start: node.start });
+    if (node.type === 'CallExpression') {
+      const helper = calledHelper(node['callee'] as AstNode);
+      if (helper) found.push({ helper: helper['name'] as string, start: helper.start });
     }
     for (const field in node) {
       if (field === 'type' || field === 'start' || field === 'end' || field === 'range' || field === 'loc') continue;
@@ -516,17 +526,16 @@ function checkCompilerHelpers(form: ParsedForm, name: string, role: FunctionRole
   visit(form.fnNode);
   if (found.length === 0) return;
   const helpers = [...new Set(found.map((f) => f.helper))];
-  const target = helpers.map((h) => COMPILER_HELPERS[h]!.target).sort().at(-1)!;
-  const features = [...new Set(helpers.map((h) => COMPILER_HELPERS[h]!.feature))].join(', ');
+  const target = helpers.map((h) => COMPILER_HELPERS[h]!).sort().at(-1)!;
   const source = form.wrapped.slice(form.offset);
   const variables = found.map((f) => ({ name: f.helper, ...lineColumn(source, f.start - form.offset) }));
   const first = variables[0]!;
   throw new ClosureError(
     name,
     `${subject(name, role)} cannot be shipped to workers: it was compiled for a target below ${target}, so it ` +
-      `calls ${helpers.join(', ')} (${first.line}:${first.column}), a helper TypeScript defines at the top of ` +
-      `your compiled file for ${features}, and workers receive only the function's source text. Set \`target\` ` +
-      `to ${target} or later in tsconfig.json (Node.js 20 supports ES2022) and rebuild.`,
+      `calls ${helpers.join(' and ')} (${first.line}:${first.column}), ${helpers.length === 1 ? 'a helper' : 'helpers'} ` +
+      `that TypeScript writes at the top of the compiled file, and workers receive only the function's source ` +
+      `text. Set \`target\` to ${target} or later in tsconfig.json (Node.js 20 supports ES2022) and rebuild.`,
     variables,
   );
 }

@@ -699,6 +699,8 @@ describe('TypeScript compiled for a target below ES2017', () => {
       {},
     ) as AnyFunction;
     assert.match(closureError(fn).message, /target below ES2017/);
+    // Only calls count: a property that happens to have a helper's name is data.
+    assert.deepEqual(await (await shipped(() => ({ __awaiter: 1 })))(), { __awaiter: 1 });
     const compiled = compileTs(code, { target: ts.ScriptTarget.ES2017 });
     assert.equal(await (await shipped(compiled['load']!))(1), 2);
   });
