@@ -71,21 +71,23 @@ let packing: 'args' | 'value' | null = null;
 /** The function that failed to encode, so the caller can report where it was. */
 let failedFunction: AnyFunction | null = null;
 
-/** The function specs met while decoding task arguments, and the functions already loaded for them. */
-interface FunctionDecoding {
-  readonly loaded: ReadonlyMap<string, AnyFunction>;
-  readonly missing: FunctionSpec[];
-}
-let decodingFunctions: FunctionDecoding | null = null;
+/**
+ * While task arguments are being decoded: the functions already loaded for
+ * specs met in them (beyond the loader's own cache), and the specs whose
+ * functions still have to be compiled or imported. Module state rather than
+ * an object per call: decoding is on every task's path.
+ */
+let decodingLoaded: ReadonlyMap<string, AnyFunction> | null = null;
+let missingFunctions: FunctionSpec[] = [];
+const NONE_LOADED: ReadonlyMap<string, AnyFunction> = new Map();
 
 function readFunction(spec: FunctionSpec): unknown {
-  if (decodingFunctions) {
-    const key = functionKey(spec);
-    const fn = decodingFunctions.loaded.get(key) ?? cachedFunction(spec);
+  if (decodingLoaded !== null) {
+    const fn = (decodingLoaded.size ? decodingLoaded.get(functionKey(spec)) : undefined) ?? cachedFunction(spec);
     if (fn !== undefined) return fn;
     // Compiling or importing is asynchronous: decodeArgs loads what is
     // missing and decodes again.
-    decodingFunctions.missing.push(spec);
+    missingFunctions.push(spec);
     return undefined;
   }
   // Outside task arguments (a result or message holding a remoteModule
@@ -220,14 +222,23 @@ export function encodeArgs(args: readonly unknown[]): { bytes: Uint8Array; refs:
   }
 }
 
-function unpackArgs(bytes: Uint8Array, values: Map<string, unknown>, decoding: FunctionDecoding): unknown[] {
+/** Decodes once; returns the arguments and the function specs it could not resolve yet. */
+function unpackArgs(
+  bytes: Uint8Array,
+  values: Map<string, unknown>,
+  loaded: ReadonlyMap<string, AnyFunction>,
+): { args: unknown[]; missing: FunctionSpec[] } {
   resolving = values;
-  decodingFunctions = decoding;
+  decodingLoaded = loaded;
   try {
-    return packr.unpack(bytes) as unknown[];
+    const args = packr.unpack(bytes) as unknown[];
+    const missing = missingFunctions;
+    if (missing.length) missingFunctions = [];
+    return { args, missing };
   } finally {
     resolving = null;
-    decodingFunctions = null;
+    decodingLoaded = null;
+    missingFunctions.length = 0;
   }
 }
 
@@ -238,15 +249,14 @@ function unpackArgs(bytes: Uint8Array, values: Map<string, unknown>, decoding: F
  * per thread and function), so the usual case costs no extra microtask.
  */
 export function decodeArgs(bytes: Uint8Array, values: Map<string, unknown>): unknown[] | Promise<unknown[]> {
-  const first: FunctionDecoding = { loaded: new Map(), missing: [] };
-  const args = unpackArgs(bytes, values, first);
-  if (first.missing.length === 0) return args;
+  const first = unpackArgs(bytes, values, NONE_LOADED);
+  if (first.missing.length === 0) return first.args;
   return (async () => {
     const loaded = new Map<string, AnyFunction>();
     await Promise.all(first.missing.map(async (spec) => loaded.set(functionKey(spec), await loadFunction(spec))));
     // Decoded again with the functions in hand (not read back from the
     // loader's cache, which may have evicted some of them meanwhile).
-    return unpackArgs(bytes, values, { loaded, missing: [] });
+    return unpackArgs(bytes, values, loaded).args;
   })();
 }
 
