@@ -75,19 +75,40 @@ export class TimeoutError extends TesseraError {
   }
 }
 
+/** What a task threw beyond name, message and stack (see ErrorInfo). */
+export interface ThrownDetails {
+  readonly fields?: Readonly<Record<string, unknown>>;
+  readonly thrown?: { readonly value: unknown };
+}
+
 /**
  * A task raised. Re-created on the client with the remote error's name,
  * message and stack, so `err.stack` shows where on the worker it failed.
+ * `fields` holds the thrown value's own fields (an Error subclass's `code`
+ * or `row`, a thrown object's properties); when the task threw something
+ * that is not an Error (`throw { code: 42 }`), `thrown` is that value.
  */
 export class TaskError extends TesseraError {
   readonly key: string;
   readonly remoteName: string;
   readonly remoteStack: string;
-  constructor(key: string, remoteName: string, remoteMessage: string, remoteStack: string) {
-    super('ERR_TESSERA_TASK_FAILED', `task ${key} failed: ${remoteName}: ${remoteMessage}`);
+  readonly fields: Readonly<Record<string, unknown>>;
+  /** The value thrown when it was not an Error; undefined otherwise (see `threwNonError`). */
+  readonly thrown: unknown;
+  readonly threwNonError: boolean;
+  constructor(key: string, remoteName: string, remoteMessage: string, remoteStack: string, details: ThrownDetails = {}) {
+    super(
+      'ERR_TESSERA_TASK_FAILED',
+      details.thrown
+        ? `task ${key} failed: it threw ${remoteMessage}, which is not an Error (the value is in err.thrown)`
+        : `task ${key} failed: ${remoteName}: ${remoteMessage}`,
+    );
     this.key = key;
     this.remoteName = remoteName;
     this.remoteStack = remoteStack;
+    this.fields = details.fields ?? {};
+    this.threwNonError = details.thrown !== undefined;
+    this.thrown = details.thrown?.value;
     this.stack = `${this.name}: ${this.message}\n    --- remote stack (on the worker) ---\n${remoteStack}`;
   }
 }

@@ -88,7 +88,7 @@ function remoteError(key: string, info: ErrorInfo): Error {
     return e;
   }
   if (info.code && info.code.startsWith('ERR_TESSERA') && !info.stack) return errorFromInfo(info);
-  return new TaskError(key, info.name, info.message, info.stack || `${info.name}: ${info.message}`);
+  return new TaskError(key, info.name, info.message, info.stack || `${info.name}: ${info.message}`, info);
 }
 
 export class Client implements AsyncDisposable {
@@ -481,7 +481,7 @@ export class Client implements AsyncDisposable {
     const r = await this.request({ op: 'broadcast-run', fn: spec, args: bytes, ...(workers ? { workers } : {}) });
     const out: Record<string, unknown> = {};
     for (const [addr, res] of Object.entries(r.results as Record<string, { ok: boolean; value?: WireValue; error?: ErrorInfo }>)) {
-      if (!res.ok) throw new TaskError(`run on ${addr}`, res.error!.name, res.error!.message, res.error!.stack);
+      if (!res.ok) throw new TaskError(`run on ${addr}`, res.error!.name, res.error!.message, res.error!.stack, res.error);
       out[addr] = deserializeValue({ kind: res.value!.kind, frames: res.value!.data.frames });
     }
     return out;

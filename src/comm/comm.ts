@@ -8,6 +8,7 @@
  * that means (a dead worker, a gone client) through `onClose`.
  */
 import type { Socket } from 'node:net';
+import { inspect } from 'node:util';
 import { FrameDecoder, frameMessage, DEFAULT_MAX_FRAME_BYTES } from '../protocol/frames.js';
 import { decodeMessage, encodeMessage } from '../protocol/codec.js';
 import type { ErrorInfo, Msg } from '../protocol/messages.js';
@@ -22,25 +23,100 @@ interface Pending {
   timer: NodeJS.Timeout | null;
 }
 
-/** Errors crossing the wire keep their code and message. */
+/** Errors crossing the wire keep their code, message and own fields. */
 export function errorFromInfo(info: ErrorInfo): Error {
+  let e: Error;
   if (info.code && info.code.startsWith('ERR_TESSERA')) {
-    const e = new TesseraError(info.code as TesseraErrorCode, info.message);
+    e = new TesseraError(info.code as TesseraErrorCode, info.message);
     e.name = info.name;
-    return e;
+  } else {
+    e = new Error(info.message);
+    e.name = info.name;
+    e.stack = info.stack;
   }
-  const e = new Error(info.message);
-  e.name = info.name;
-  e.stack = info.stack;
+  for (const [k, v] of Object.entries(info.fields ?? {})) if (!(k in e)) (e as unknown as Record<string, unknown>)[k] = v;
   return e;
+}
+
+/** Longest readable form of a thrown non-Error value put in a message. */
+const MAX_THROWN_TEXT = 2000;
+/** Values copied into an error's fields, at most; the rest is cut off. */
+const MAX_FIELD_VALUES = 10_000;
+
+/**
+ * A copy of `value` that both postMessage (executor thread to worker) and
+ * msgpack (worker to scheduler to client) carry unchanged: functions and
+ * symbols become text, class instances and Errors plain objects of their
+ * fields, cycles and very deep or large values are cut off.
+ */
+function toData(value: unknown): unknown {
+  let budget = MAX_FIELD_VALUES;
+  const seen = new Set<object>();
+  const copy = (v: unknown, depth: number): unknown => {
+    if (--budget < 0) return '[…]';
+    if (typeof v === 'function') return `[Function${v.name ? `: ${v.name}` : ''}]`;
+    if (typeof v === 'symbol') return v.toString();
+    if (typeof v !== 'object' || v === null) return v;
+    if (v instanceof Date || ArrayBuffer.isView(v)) return v;
+    if (seen.has(v)) return '[Circular]';
+    if (depth > 8) return '[…]';
+    seen.add(v);
+    try {
+      if (Array.isArray(v)) return v.map((x) => copy(x, depth + 1));
+      if (v instanceof Map) return new Map([...v].map(([k, x]) => [copy(k, depth + 1), copy(x, depth + 1)]));
+      if (v instanceof Set) return new Set([...v].map((x) => copy(x, depth + 1)));
+      const out: Record<string, unknown> = {};
+      if (v instanceof Error) {
+        out['name'] = v.name;
+        out['message'] = v.message;
+      }
+      for (const k of Object.keys(v)) out[k] = copy((v as Record<string, unknown>)[k], depth + 1);
+      return out;
+    } finally {
+      seen.delete(v);
+    }
+  };
+  return copy(value, 0);
+}
+
+/** An Error's own enumerable fields beyond name, message and stack (`code`, `row`), or undefined if none. */
+function errorFields(err: Error): Record<string, unknown> | undefined {
+  const keys = Object.keys(err).filter((k) => k !== 'name' && k !== 'message' && k !== 'stack');
+  if (keys.length === 0) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const k of keys) out[k] = toData((err as unknown as Record<string, unknown>)[k]);
+  return out;
+}
+
+/** What kind of value was thrown, for the error's name: 'Object', 'Array', 'string', a class name. */
+function thrownKind(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value !== 'object') return typeof value;
+  return (value as object).constructor?.name || 'Object';
 }
 
 export function errorToInfo(err: unknown): ErrorInfo {
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code;
-    return { name: err.name, message: err.message, stack: err.stack ?? `${err.name}: ${err.message}`, ...(typeof code === 'string' ? { code } : {}) };
+    const fields = errorFields(err);
+    return {
+      name: err.name, message: err.message, stack: err.stack ?? `${err.name}: ${err.message}`,
+      ...(typeof code === 'string' ? { code } : {}), ...(fields ? { fields } : {}),
+    };
   }
-  return { name: 'Error', message: String(err), stack: String(err) };
+  // `throw { code: 42 }` or `throw 'bad'`: String() would give "[object
+  // Object]", so the message is the value as util.inspect shows it, and the
+  // value itself travels as data for the catcher to read.
+  let text = inspect(err, { depth: 4, breakLength: Infinity });
+  if (text.length > MAX_THROWN_TEXT) text = `${text.slice(0, MAX_THROWN_TEXT)}…`;
+  const data = toData(err);
+  const fields = typeof data === 'object' && data !== null && !Array.isArray(data) && !(data instanceof Map) &&
+    !(data instanceof Set) && !(data instanceof Date) && !ArrayBuffer.isView(data)
+    ? { fields: data as Record<string, unknown> } : {};
+  return {
+    name: thrownKind(err), message: text, stack: `${text}\n    (a thrown value that is not an Error has no stack)`,
+    ...fields, thrown: { value: data },
+  };
 }
 
 export class Comm {

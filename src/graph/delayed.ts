@@ -6,12 +6,20 @@
  */
 import { KeyRef, encodeArgs } from './serialize.js';
 import { serializeFunction, functionName } from './functions.js';
-import type { AnyFunction, FunctionOf, FunctionSpec, TaskFunction } from './function-spec.js';
+import type { AnyFunction, FunctionOf, FunctionSpec, ModuleFunction, TaskFunction } from './function-spec.js';
 import type { TaskDef } from '../protocol/messages.js';
 import { safeName, tokenize, uniqueToken } from './keys.js';
 
-/** An argument position accepts the value itself, a Delayed of it, or a Future of it. */
-export type Lazy<T> = T | KeyRef | (T extends readonly (infer U)[] ? Lazy<U>[] : never);
+/**
+ * An argument position accepts the value itself, a Delayed of it, or a
+ * Future of it; where a function is expected, also a module function
+ * reference (remoteModule), which the worker imports and passes as the function.
+ */
+export type Lazy<T> =
+  | T
+  | KeyRef
+  | (T extends AnyFunction ? ModuleFunction<T> : never)
+  | (T extends readonly (infer U)[] ? Lazy<U>[] : never);
 export type LazyArgs<P extends readonly unknown[]> = { [K in keyof P]: Lazy<P[K]> };
 
 export class Delayed<T = unknown> extends KeyRef {

@@ -31,6 +31,24 @@ export type TaskFunction<F extends AnyFunction = AnyFunction> = F | ModuleFuncti
 /** The plain function type behind a TaskFunction. */
 export type FunctionOf<T> = T extends ModuleFunction<infer F> ? F : T extends AnyFunction ? T : never;
 
+/**
+ * The runtime form of the references moduleFunction() and remoteModule()
+ * give out. A class rather than a plain object so that one passed as a task
+ * argument (or inside one) can be told apart from user data that merely has
+ * the same three fields: only these are rebuilt as callable functions on the
+ * worker.
+ */
+export class ModuleFunctionRef implements ModuleFunction {
+  readonly kind = 'module' as const;
+  readonly url: string;
+  readonly export: string;
+  constructor(url: string, exportName: string) {
+    this.url = url;
+    this.export = exportName;
+    Object.freeze(this);
+  }
+}
+
 export function isModuleFunction(x: unknown): x is ModuleFunction {
   return typeof x === 'object' && x !== null && (x as { kind?: unknown }).kind === 'module' &&
     typeof (x as { url?: unknown }).url === 'string' && typeof (x as { export?: unknown }).export === 'string';

@@ -12,7 +12,9 @@ import { pathToFileURL } from 'node:url';
 
 import { ClosureError, FunctionError, InvalidArgumentError, type CapturedVariable } from '../errors.js';
 import { INJECTED_MODULE_NAMES, NAME_SHIM, isBindableName } from '../worker/function-loader.js';
+import { setFunctionEncoder } from './serialize.js';
 import {
+  ModuleFunctionRef,
   isModuleFunction,
   type AnyFunction,
   type FunctionSpec,
@@ -80,23 +82,35 @@ const NAME_HINTS: Readonly<Record<string, string>> = {
 const specCache = new WeakMap<object, FunctionSpec>();
 
 /**
+ * Where a function to ship was found, for the wording of errors: the task's
+ * own function, or a function passed inside its arguments (`path` as
+ * `args[1].helper`).
+ */
+export type FunctionRole = { readonly kind: 'task' } | { readonly kind: 'argument'; readonly path: string };
+
+const TASK_ROLE: FunctionRole = Object.freeze({ kind: 'task' });
+
+/**
  * The FunctionSpec for a task function: a module reference as is, a plain
  * function as source text after checking it uses nothing from the scope it
  * was defined in. Results are cached per function object, so submitting the
  * same function many times costs one WeakMap lookup after the first.
+ * Functions inside task arguments go through here too (serialize.ts), with
+ * `role` naming where in the arguments they were found.
  *
  * @throws ClosureError (ERR_TESSERA_CLOSURE) when the function captures a
  *   local variable or uses `this`, `super`, `import.meta` or an enclosing
- *   function's `arguments`.
+ *   function's `arguments`, or was compiled by TypeScript for a target that
+ *   needs helpers defined in the client's module (`__awaiter`).
  * @throws FunctionError (ERR_TESSERA_FUNCTION) for native, bound, class,
  *   getter and setter values.
  */
-export function serializeFunction(fn: TaskFunction): FunctionSpec {
+export function serializeFunction(fn: TaskFunction, role: FunctionRole = TASK_ROLE): FunctionSpec {
   const hit = specCache.get(fn);
   if (hit !== undefined) return hit;
   let spec: FunctionSpec;
   if (typeof fn === 'function') {
-    spec = Object.freeze(inlineSpec(fn));
+    spec = Object.freeze(inlineSpec(fn, role));
   } else if (isModuleFunction(fn)) {
     spec = Object.freeze({ kind: 'module', url: toModuleUrl(fn.url), export: checkExportName(fn.export) });
   } else {
@@ -117,7 +131,7 @@ export function moduleFunction<F extends AnyFunction = AnyFunction>(
   url: string | URL,
   exportName: string,
 ): ModuleFunction<F> {
-  return Object.freeze({ kind: 'module', url: toModuleUrl(url), export: checkExportName(exportName) });
+  return new ModuleFunctionRef(toModuleUrl(url), checkExportName(exportName));
 }
 
 /** Every function export of module type M as a typed ModuleFunction. */
@@ -148,7 +162,7 @@ export function remoteModule<M>(url: string | URL): RemoteModule<M> {
       if (typeof prop !== 'string' || prop === 'then') return undefined;
       let ref = refs.get(prop);
       if (ref === undefined) {
-        ref = Object.freeze({ kind: 'module', url: href, export: prop });
+        ref = new ModuleFunctionRef(href, prop);
         refs.set(prop, ref);
       }
       return ref;
@@ -247,34 +261,48 @@ interface ParsedForm {
 
 const NATIVE_SOURCE = /\{\s*\[native code\]\s*\}\s*$/;
 
-/** What to submit instead, with the function's own name where it could be an export's. */
-function moduleSuggestion(name: string): string {
-  return `moduleFunction(import.meta.url, '${isBindableName(name) && name !== 'anonymous' ? name : 'name'}')`;
+/** The module a user would move the function to, in suggestions. */
+const EXAMPLE_MODULE = "remoteModule(new URL('./tasks.js', import.meta.url))";
+
+/** What to use instead: the function exported from a module, by reference. */
+function moduleSuggestion(name: string, role: FunctionRole): string {
+  const ref = `${EXAMPLE_MODULE}.${isBindableName(name) && name !== 'anonymous' ? name : 'myTask'}`;
+  return role.kind === 'task' ? `submit ${ref}` : `pass ${ref} in its place`;
 }
 
 function displayName(name: string): string {
   return name && name !== 'anonymous' ? `function "${name}"` : 'an anonymous function';
 }
 
-function inlineSpec(fn: AnyFunction): FunctionSpec {
+/** The refused function as the message's subject: the task's, or one found in its arguments. */
+function subject(name: string, role: FunctionRole): string {
+  return role.kind === 'task' ? displayName(name) : `${displayName(name)} at ${role.path} in the task's arguments`;
+}
+
+function inlineSpec(fn: AnyFunction, role: FunctionRole): FunctionSpec {
   // Function.prototype.toString, not fn.toString: a user override is not the source.
   const source = Function.prototype.toString.call(fn);
   const name = typeof fn.name === 'string' ? fn.name : '';
   if (NATIVE_SOURCE.test(source)) {
     if (name.startsWith('bound ')) {
       throw new FunctionError(
-        `${displayName(name)} is a bound function; its target and bound arguments live only in this process. ` +
-          `Submit the original function and pass the bound values as arguments: client.submit(fn, a, b)`,
+        `${subject(name, role)} is a bound function; its target and bound arguments live only in this process. ` +
+          (role.kind === 'task'
+            ? 'Submit the original function and pass the bound values as arguments: client.submit(fn, a, b)'
+            : 'Pass the original function and the bound values as arguments instead'),
       );
     }
     throw new FunctionError(
-      `${displayName(name)} is native code (a built-in or a proxy) and has no source to ship. ` +
-        `Wrap it in a function of your own, e.g. client.submit((xs) => Math.max(...xs), xs)`,
+      `${subject(name, role)} is native code (a built-in or a proxy) and has no source to ship. ` +
+        `Wrap it in a function of your own, e.g. (xs) => Math.max(...xs)`,
     );
   }
-  const form = parseForm(source, name);
-  checkContext(form, name);
-  checkFreeVariables(form, name);
+  const form = parseForm(source, name, role);
+  // Before the other checks: TypeScript's async helper also passes `this`,
+  // which would otherwise be reported first and hide the real cause.
+  checkCompilerHelpers(form, name, role);
+  checkContext(form, name, role);
+  checkFreeVariables(form, name, role);
   return { kind: 'inline', source: form.expression, name };
 }
 
@@ -310,7 +338,7 @@ function onlyExpression(program: AstNode): AstNode | undefined {
  * is, by trying it as an expression, then as an object-literal method, then
  * as a class method (the only place `#private` names parse).
  */
-function parseForm(source: string, name: string): ParsedForm {
+function parseForm(source: string, name: string, role: FunctionRole): ParsedForm {
   {
     const wrapped = `(${source}\n)`;
     const program = tryParse(wrapped);
@@ -318,8 +346,10 @@ function parseForm(source: string, name: string): ParsedForm {
     if (program && expr) {
       if (expr.type === 'ClassExpression') {
         throw new FunctionError(
-          `${name ? `class "${name}"` : 'an anonymous class'} cannot run as a task; submit a function ` +
-            `(it may construct the class if the class comes from a module it imports)`,
+          `${name ? `class "${name}"` : 'an anonymous class'}` +
+            (role.kind === 'task' ? ' cannot run as a task; submit a function' : ` at ${role.path} in the task's ` +
+              'arguments cannot be shipped to workers; pass a function instead') +
+            ' (it may construct the class if the class comes from a module it imports)',
         );
       }
       if (expr.type === 'FunctionExpression' || expr.type === 'ArrowFunctionExpression') {
@@ -341,8 +371,8 @@ function parseForm(source: string, name: string): ParsedForm {
     const value = member['value'] as AstNode;
     if (kind === 'get' || kind === 'set') {
       throw new FunctionError(
-        `${displayName(name)} is a property ${kind === 'get' ? 'getter' : 'setter'} and cannot run as a task; ` +
-          `submit a function that takes the object as an argument`,
+        `${subject(name, role)} is a property ${kind === 'get' ? 'getter' : 'setter'} and cannot be shipped to ` +
+          `workers; use a function that takes the object as an argument`,
       );
     }
     if (value?.type !== 'FunctionExpression' || (member.type === 'Property' && member['method'] !== true)) continue;
@@ -355,9 +385,9 @@ function parseForm(source: string, name: string): ParsedForm {
     };
   }
   throw new FunctionError(
-    `could not parse the source of ${displayName(name)} to ship it to workers ` +
-      `(it begins ${JSON.stringify(source.slice(0, 80))}). Export the function from a module and submit ` +
-      `${moduleSuggestion(name)} instead`,
+    `could not parse the source of ${subject(name, role)} to ship it to workers ` +
+      `(it begins ${JSON.stringify(source.slice(0, 80))}). Export the function from a module and ` +
+      `${moduleSuggestion(name, role)}`,
   );
 }
 
@@ -440,7 +470,92 @@ function findContextUses(fnNode: AstNode): ContextUse[] {
   return uses;
 }
 
-function checkContext(form: ParsedForm, name: string): void {
+/**
+ * Helpers TypeScript writes at the top of each compiled file when `target`
+ * is too old for the syntax used (async functions, generators, object
+ * spread and rest, private fields), with the lowest target that needs none.
+ * A function using one depends on the client's module, so it cannot ship.
+ */
+const COMPILER_HELPERS: Readonly<Record<string, string>> = {
+  __awaiter: 'ES2017',
+  __generator: 'ES2017',
+  __asyncGenerator: 'ES2018',
+  __asyncValues: 'ES2018',
+  __await: 'ES2018',
+  __asyncDelegator: 'ES2018',
+  __rest: 'ES2018',
+  __assign: 'ES2018',
+  __spreadArray: 'ES2015',
+  __read: 'ES2015',
+  __values: 'ES2015',
+  __classPrivateFieldGet: 'ES2022',
+  __classPrivateFieldSet: 'ES2022',
+};
+
+/** The helper a call's callee names: `__awaiter(...)`, `tslib_1.__awaiter(...)`, `(0, tslib_1.__awaiter)(...)`. */
+function calledHelper(callee: AstNode): AstNode | undefined {
+  let node = callee;
+  if (node.type === 'SequenceExpression') node = (node['expressions'] as AstNode[]).at(-1)!;
+  if (node.type === 'MemberExpression' && node['computed'] !== true) node = node['property'] as AstNode;
+  return node.type === 'Identifier' && Object.hasOwn(COMPILER_HELPERS, node['name'] as string) ? node : undefined;
+}
+
+/**
+ * Refuses a function that calls a TypeScript down-level helper, with the fix
+ * (a newer `target`) instead of the generic closure advice, which would
+ * suggest passing `__awaiter` as an argument. Property calls count too:
+ * with `importHelpers` the call is `(0, tslib_1.__awaiter)(...)`.
+ */
+function checkCompilerHelpers(form: ParsedForm, name: string, role: FunctionRole): void {
+  const found: { helper: string; start: number }[] = [];
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) {
+      for (const child of node) visit(child);
+      return;
+    }
+    if (!isAstNode(node)) return;
+    if (node.type === 'CallExpression') {
+      const helper = calledHelper(node['callee'] as AstNode);
+      if (helper) found.push({ helper: helper['name'] as string, start: helper.start });
+    }
+    for (const field in node) {
+      if (field === 'type' || field === 'start' || field === 'end' || field === 'range' || field === 'loc') continue;
+      visit(node[field]);
+    }
+  };
+  visit(form.fnNode);
+  if (found.length === 0) return;
+  const helpers = [...new Set(found.map((f) => f.helper))];
+  const target = helpers.map((h) => COMPILER_HELPERS[h]!).sort().at(-1)!;
+  const source = form.wrapped.slice(form.offset);
+  const variables = found.map((f) => ({ name: f.helper, ...lineColumn(source, f.start - form.offset) }));
+  const first = variables[0]!;
+  throw new ClosureError(
+    name,
+    `${subject(name, role)} cannot be shipped to workers: it was compiled for a target below ${target}, so it ` +
+      `calls ${helpers.join(' and ')} (${first.line}:${first.column}), ${helpers.length === 1 ? 'a helper' : 'helpers'} ` +
+      `that TypeScript writes at the top of the compiled file, and workers receive only the function's source ` +
+      `text. Set \`target\` to ${target} or later in tsconfig.json (Node.js 20 supports ES2022) and rebuild.`,
+    variables,
+  );
+}
+
+/**
+ * "(x, sleep) => …": the function's parameter list with `extra` added, to
+ * show the fix in the user's own terms. Added before a rest parameter, which
+ * must stay last.
+ */
+function withParameters(form: ParsedForm, name: string, extra: readonly string[]): string {
+  const params = form.fnNode['params'] as AstNode[];
+  const texts = params.map((p) => form.wrapped.slice(p.start, p.end));
+  const rest = params.at(-1)?.type === 'RestElement' ? texts.pop() : undefined;
+  const list = [...texts, ...extra, ...(rest === undefined ? [] : [rest])].join(', ');
+  if (form.fnNode.type === 'ArrowFunctionExpression') return `(${list}) => …`;
+  const fnName = isBindableName(name) ? ` ${name}` : '';
+  return `function${fnName}(${list}) { … }`;
+}
+
+function checkContext(form: ParsedForm, name: string, role: FunctionRole): void {
   const uses = findContextUses(form.fnNode);
   if (uses.length === 0) return;
   const source = form.wrapped.slice(form.offset);
@@ -454,21 +569,21 @@ function checkContext(form: ParsedForm, name: string): void {
       `Pass the value you need (e.g. import.meta.url) as an argument`;
   } else if (first.what === 'super') {
     why = `uses super ${where}, which refers to a class or object that exists only in this process. ` +
-      `Submit a plain function and pass the object as an argument`;
+      `Use a plain function and pass the object as a task argument`;
   } else {
     why = isArrow
       ? `uses this ${where}, which in an arrow function is the \`this\` of the code around it and is not ` +
         `shipped to workers`
       : `uses this ${where}, which would be undefined on the worker`;
-    why += `. Pass the object as an argument (client.submit(fn, value)) or export the function from a module ` +
-      `and submit ${moduleSuggestion(name)}.`;
+    why += `. Take the object as a parameter and pass it as a task argument, or export the function from a ` +
+      `module and ${moduleSuggestion(name, role)}.`;
   }
-  throw new ClosureError(name, `${displayName(name)} cannot be shipped to workers: it ${why}`, [
+  throw new ClosureError(name, `${subject(name, role)} cannot be shipped to workers: it ${why}`, [
     { name: first.what, line: at.line, column: at.column },
   ]);
 }
 
-function checkFreeVariables(form: ParsedForm, name: string): void {
+function checkFreeVariables(form: ParsedForm, name: string, role: FunctionRole): void {
   const manager = analyze(form.program as unknown as Parameters<typeof analyze>[0], {
     ecmaVersion: 2022,
     sourceType: form.program['sourceType'] === 'module' ? 'module' : 'script',
@@ -504,11 +619,27 @@ function checkFreeVariables(form: ParsedForm, name: string): void {
     .map((n) => `${n} (${captured.get(n)!.map((v) => `${v.line}:${v.column}`).join(', ')})`)
     .join(', ');
   const hints = names.filter((n) => n in NAME_HINTS).map((n) => ` ${NAME_HINTS[n]}.`).join('');
+  // Names with a hint of their own (require, __dirname, ...) are not
+  // values to pass along; the rest can become parameters.
+  const passable = names.filter((n) => !(n in NAME_HINTS));
+  let advice = '';
+  if (passable.length > 0) {
+    const list = passable.join(', ');
+    const them = passable.length === 1 ? 'it' : 'them';
+    const pass = role.kind === 'task'
+      ? `pass ${them} as ${passable.length === 1 ? 'an argument' : 'arguments'} of the task (functions can be ` +
+        `arguments too)`
+      : `have the task pass ${them} in (${passable.length === 1 ? 'it' : 'they'} can be task arguments too)`;
+    advice = ` Either add ${list} as ${passable.length === 1 ? 'a parameter' : 'parameters'}, ` +
+      `${withParameters(form, name, passable)}, and ${pass}, or export the function from a module that ` +
+      `defines ${list} too and ${moduleSuggestion(name, role)}.`;
+  }
   const message =
-    `${displayName(name)} cannot be shipped to workers: it uses ${names.length === 1 ? 'the variable' : 'variables'} ` +
-    `${described} from the scope it was defined in, and workers receive only the function's source text. ` +
-    `Pass ${names.length === 1 ? 'it as an argument' : 'them as arguments'} (client.submit(fn, value)) or export the ` +
-    `function from a module and submit ${moduleSuggestion(name)}.` +
-    hints;
+    `${subject(name, role)} cannot be shipped to workers: it uses ${described}, defined outside it, and ` +
+    `workers receive only the function's source text.${advice}${hints}`;
   throw new ClosureError(name, message, names.flatMap((n) => captured.get(n)!));
 }
+
+// Functions inside task arguments are shipped like task functions, with the
+// same check (serialize.ts calls back here; see setFunctionEncoder).
+setFunctionEncoder(serializeFunction);

@@ -6,10 +6,20 @@
  * msgpack with typed arrays, Maps, Sets, Dates and BigInts supported. Futures
  * and Delayed values inside task arguments are encoded as key references
  * (the KeyRef extension) and replaced by their results on the worker.
+ *
+ * Functions inside task arguments travel as FunctionSpecs (the Function
+ * extension), checked like submitted functions, and come back callable on
+ * the worker. Functions anywhere else (a task's result, scattered data) are
+ * refused with the path to the function: msgpack would otherwise write them
+ * as nil and the value would arrive with `undefined` in their place.
+ * Class instances travel as plain objects: their own fields arrive, their
+ * methods and prototype do not.
  */
 import { Packr, addExtension } from '../vendor/msgpackr.js';
 import type { SerializedValue } from '../protocol/messages.js';
 import { TesseraError } from '../errors.js';
+import { ModuleFunctionRef, type AnyFunction, type FunctionSpec } from './function-spec.js';
+import { cachedFunction, functionKey, loadFunction } from '../worker/function-loader.js';
 
 /** Anything that stands for a task's result by key: Future, Delayed. */
 export abstract class KeyRef {
@@ -34,47 +44,245 @@ addExtension({
   },
 });
 
+/** Where a function found inside task arguments sits, for error messages: `args[1].helper`. */
+export type ArgumentFunctionRole = { readonly kind: 'argument'; readonly path: string };
+
+/**
+ * Turns a function found in task arguments into its spec (serializeFunction,
+ * with the closure check). Registered by graph/functions.ts rather than
+ * imported, so that executor threads, which only decode, do not load the
+ * JavaScript parser the check uses.
+ */
+type FunctionEncoder = (fn: AnyFunction, role?: ArgumentFunctionRole) => FunctionSpec;
+let encodeFunction: FunctionEncoder | null = null;
+
+/** @internal called once by graph/functions.ts */
+export function setFunctionEncoder(encoder: FunctionEncoder): void {
+  encodeFunction = encoder;
+}
+
+/** A function argument on its way out: msgpackr hands functions to `writeFunction`, which returns one of these. */
+class ShippedFunction {
+  constructor(readonly spec: FunctionSpec) {}
+}
+
+/** What a pack() call is encoding; decides what a function inside it becomes. */
+let packing: 'args' | 'value' | null = null;
+/** The function that failed to encode, so the caller can report where it was. */
+let failedFunction: AnyFunction | null = null;
+
+/**
+ * While task arguments are being decoded: the functions already loaded for
+ * specs met in them (beyond the loader's own cache), and the specs whose
+ * functions still have to be compiled or imported. Module state rather than
+ * an object per call: decoding is on every task's path.
+ */
+let decodingLoaded: ReadonlyMap<string, AnyFunction> | null = null;
+let missingFunctions: FunctionSpec[] = [];
+const NONE_LOADED: ReadonlyMap<string, AnyFunction> = new Map();
+
+function readFunction(spec: FunctionSpec): unknown {
+  if (decodingLoaded !== null) {
+    const fn = (decodingLoaded.size ? decodingLoaded.get(functionKey(spec)) : undefined) ?? cachedFunction(spec);
+    if (fn !== undefined) return fn;
+    // Compiling or importing is asynchronous: decodeArgs loads what is
+    // missing and decodes again.
+    missingFunctions.push(spec);
+    return undefined;
+  }
+  // Outside task arguments (a result or message holding a remoteModule
+  // reference) a module function stays a reference, which can be passed on
+  // as an argument of another task.
+  if (spec.kind === 'module') return new ModuleFunctionRef(spec.url, spec.export);
+  throw new TesseraError('ERR_TESSERA_SERIALIZE', `a shipped function (${spec.name || 'anonymous'}) can only be ` +
+    `decoded as part of a task's arguments`);
+}
+
+const FUNCTION_EXTENSION = 0x46; // 'F'
+addExtension({
+  Class: ShippedFunction,
+  type: FUNCTION_EXTENSION,
+  write: (shipped: ShippedFunction) => shipped.spec,
+  read: readFunction,
+});
+addExtension({
+  Class: ModuleFunctionRef,
+  type: FUNCTION_EXTENSION,
+  write: (ref: ModuleFunctionRef) => ({ kind: 'module', url: ref.url, export: ref.export }),
+  read: readFunction,
+});
+
+/** msgpackr's hook for values of type 'function' (without it they are written as nil). */
+function writeFunction(fn: AnyFunction): ShippedFunction {
+  if (packing === 'args' && encodeFunction) {
+    try {
+      return new ShippedFunction(encodeFunction(fn));
+    } catch (err) {
+      failedFunction = fn;
+      throw err;
+    }
+  }
+  failedFunction = fn;
+  throw new FunctionInValue();
+}
+
+/** Thrown inside pack() at a function where functions cannot go; replaced by a message with its path. */
+class FunctionInValue extends Error {}
+
 // Records (with their definitions inline in every message, so any process can
 // decode any message) keep plain objects and Maps apart: objects come back as
 // objects and Maps as Maps.
-const packr = new Packr({ useRecords: true, maxSharedStructures: 0, mapsAsObjects: false, moreTypes: true });
+const packr = new Packr({
+  useRecords: true, maxSharedStructures: 0, mapsAsObjects: false, moreTypes: true,
+  writeFunction: writeFunction as () => unknown,
+});
+
+const DATA_ONLY =
+  'Values sent to and from tasks must be msgpack-able data (plain objects, arrays, numbers, strings, ' +
+  'typed arrays, Buffers, Maps, Sets, Dates, BigInts); class instances arrive as plain objects with their own ' +
+  'fields but without their methods';
 
 function serializeError(err: unknown, what: string): never {
   throw new TesseraError('ERR_TESSERA_SERIALIZE', `could not serialize ${what}: ${(err as Error).message}. ` +
-    `Values sent to and from tasks must be msgpack-able data (plain objects, arrays, numbers, strings, ` +
-    `typed arrays, Buffers, Maps, Sets, Dates); functions and class instances with behaviour are not`);
+    DATA_ONLY);
+}
+
+/**
+ * The path from `root` to `target` (`args[1].opts.fn`, `result.get("k")`),
+ * or undefined. Only called on the error path: it walks the whole value.
+ */
+export function findPath(root: unknown, target: unknown, rootName: string): string | undefined {
+  const seen = new Set<object>();
+  const walk = (value: unknown, path: string): string | undefined => {
+    if (value === target) return path;
+    if (typeof value !== 'object' || value === null || seen.has(value)) return undefined;
+    if (value instanceof KeyRef || ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return undefined;
+    seen.add(value);
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const found = walk(value[i], `${path}[${i}]`);
+        if (found !== undefined) return found;
+      }
+      return undefined;
+    }
+    if (value instanceof Map) {
+      for (const [k, v] of value) {
+        const label = typeof k === 'string' ? JSON.stringify(k) : String(k);
+        const found = walk(k, `${path}.keys() (${label})`) ?? walk(v, `${path}.get(${label})`);
+        if (found !== undefined) return found;
+      }
+      return undefined;
+    }
+    if (value instanceof Set) {
+      let i = 0;
+      for (const v of value) {
+        const found = walk(v, `${path} (Set entry ${i++})`);
+        if (found !== undefined) return found;
+      }
+      return undefined;
+    }
+    for (const key of Object.keys(value)) {
+      const found = walk((value as Record<string, unknown>)[key], /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  };
+  return walk(root, rootName);
+}
+
+function describeFunction(fn: AnyFunction): string {
+  return fn.name ? `function "${fn.name}"` : 'an anonymous function';
 }
 
 /** Encodes a task's argument list; returns the bytes and the Futures/Delayed values it refers to. */
 export function encodeArgs(args: readonly unknown[]): { bytes: Uint8Array; refs: KeyRef[] } {
   const refs = new Map<string, KeyRef>();
   collecting = refs;
+  packing = 'args';
+  failedFunction = null;
   try {
     // pack() returns a view into msgpackr's reusable buffer: copy what we keep.
     return { bytes: copyBytes(packr.pack(args)), refs: [...refs.values()] };
   } catch (err) {
+    const fn = failedFunction;
+    if (fn !== null) {
+      // The closure check's error, told where in the arguments the function is.
+      const path = findPath(args, fn, 'args') ?? 'args';
+      if (encodeFunction === null) {
+        throw new TesseraError('ERR_TESSERA_SERIALIZE', `the task arguments contain ${describeFunction(fn)} at ` +
+          `${path}, and functions in arguments can only be sent from a client`);
+      }
+      encodeFunction(fn, { kind: 'argument', path });
+    }
     return serializeError(err, 'the task arguments');
   } finally {
     collecting = null;
+    packing = null;
+    failedFunction = null;
   }
 }
 
-/** Decodes an argument list, substituting dependency values for key references. */
-export function decodeArgs(bytes: Uint8Array, values: Map<string, unknown>): unknown[] {
+/** Decodes once; returns the arguments and the function specs it could not resolve yet. */
+function unpackArgs(
+  bytes: Uint8Array,
+  values: Map<string, unknown>,
+  loaded: ReadonlyMap<string, AnyFunction>,
+): { args: unknown[]; missing: FunctionSpec[] } {
   resolving = values;
+  decodingLoaded = loaded;
   try {
-    return packr.unpack(bytes) as unknown[];
+    const args = packr.unpack(bytes) as unknown[];
+    const missing = missingFunctions;
+    if (missing.length) missingFunctions = [];
+    return { args, missing };
   } finally {
     resolving = null;
+    decodingLoaded = null;
+    missingFunctions.length = 0;
   }
 }
 
-export function serializeValue(value: unknown): SerializedValue {
+/**
+ * Decodes an argument list, substituting dependency values for key
+ * references and callable functions for shipped ones. Returns a promise only
+ * when a function in the arguments must be compiled or imported first (once
+ * per thread and function), so the usual case costs no extra microtask.
+ */
+export function decodeArgs(bytes: Uint8Array, values: Map<string, unknown>): unknown[] | Promise<unknown[]> {
+  const first = unpackArgs(bytes, values, NONE_LOADED);
+  if (first.missing.length === 0) return first.args;
+  return (async () => {
+    const loaded = new Map<string, AnyFunction>();
+    await Promise.all(first.missing.map(async (spec) => loaded.set(functionKey(spec), await loadFunction(spec))));
+    // Decoded again with the functions in hand (not read back from the
+    // loader's cache, which may have evicted some of them meanwhile).
+    return unpackArgs(bytes, values, loaded).args;
+  })();
+}
+
+/**
+ * Serializes a value sent from a task (or scattered). Functions are refused
+ * with where they are: unlike arguments, a result has no client-side check
+ * that could have shipped them, and a worker's closures would not run
+ * elsewhere anyway.
+ */
+export function serializeValue(value: unknown, what = 'a task result'): SerializedValue {
   if (value instanceof Uint8Array) return { kind: 'bytes', frames: [value] };
+  packing = 'value';
+  failedFunction = null;
   try {
     return { kind: 'msgpack', frames: [packr.pack(value)] };
   } catch (err) {
-    return serializeError(err, 'a task result');
+    if (err instanceof FunctionInValue && failedFunction !== null) {
+      const path = findPath(value, failedFunction, 'result') ?? 'result';
+      throw new TesseraError('ERR_TESSERA_SERIALIZE', `could not serialize ${what}: it contains ` +
+        `${describeFunction(failedFunction)} at ${path}, and results must be data. Return the values the ` +
+        `function would work on, or export the function from a module and call it where the result is used`);
+    }
+    return serializeError(err, what);
+  } finally {
+    packing = null;
+    failedFunction = null;
   }
 }
 

@@ -17,6 +17,17 @@ export interface ErrorInfo {
   message: string;
   stack: string;
   code?: string;
+  /**
+   * The thrown value's own fields as data: an Error's extras (`code`,
+   * `row`, ...) or a thrown object's properties.
+   */
+  fields?: Record<string, unknown>;
+  /**
+   * Present when what was thrown is not an Error (`throw { code: 42 }`,
+   * `throw 'bad'`): the value itself, as data. Wrapped so that a thrown
+   * `undefined` or `null` is still told apart from an Error.
+   */
+  thrown?: { value: unknown };
 }
 
 /** A task as submitted by a client: function, encoded arguments, dependency keys. */

@@ -451,7 +451,7 @@ export class SchedulerServer implements DashboardSource {
   /** runOnScheduler: user code in the scheduler process, as Dask does. */
   private async runHere(msg: Msg): Promise<WireValue> {
     const fn = await loadFunction(msg.fn as never);
-    const args = decodeArgs(msg.args as Uint8Array, new Map());
+    const args = await decodeArgs(msg.args as Uint8Array, new Map());
     const value: unknown = await fn(...args);
     const sv = serializeValue(value);
     return { kind: sv.kind, data: new RawFrames(sv.frames) };

@@ -58,7 +58,9 @@ async function run(job: RunJob): Promise<void> {
     const fn = cachedFunction(job.fn) ?? (await loadFunction(job.fn));
     const values = new Map<string, unknown>();
     for (let i = 0; i < job.depKeys.length; i++) values.set(job.depKeys[i]!, deserializeValue(job.depValues[i]!));
-    const args = decodeArgs(job.args, values);
+    // A promise only when a function passed as an argument is not loaded yet.
+    let args = decodeArgs(job.args, values);
+    if (!Array.isArray(args)) args = await args;
     let result: unknown = fn(...args);
     if (result && typeof (result as { then?: unknown }).then === 'function') result = await result;
     const sv = serializeValue(result);

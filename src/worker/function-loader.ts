@@ -70,7 +70,8 @@ const MAX_CACHED = 2048;
 const loaded = new Map<string, AnyFunction>();
 const pending = new Map<string, Promise<AnyFunction>>();
 
-function cacheKey(spec: FunctionSpec): string {
+/** One string per distinct function a spec describes. */
+export function functionKey(spec: FunctionSpec): string {
   // The name is part of the key: `const inc = x => x + 1` and
   // `const up = x => x + 1` share a source but are named differently.
   return spec.kind === 'inline' ? `i:${spec.name}\0${spec.source}` : `m:${spec.url}#${spec.export}`;
@@ -81,12 +82,12 @@ function cacheKey(spec: FunctionSpec): string {
  * Lets the executor's hot path skip a promise per task.
  */
 export function cachedFunction(spec: FunctionSpec): AnyFunction | undefined {
-  return loaded.get(cacheKey(spec));
+  return loaded.get(functionKey(spec));
 }
 
 /** Compiles or imports the function a spec names; once per thread and spec. */
 export function loadFunction(spec: FunctionSpec): Promise<AnyFunction> {
-  const key = cacheKey(spec);
+  const key = functionKey(spec);
   const hit = loaded.get(key);
   if (hit !== undefined) return Promise.resolve(hit);
   let inFlight = pending.get(key);

@@ -14,7 +14,11 @@ import util from 'node:util';
 import { Worker } from 'node:worker_threads';
 import zlib from 'node:zlib';
 
-import { ClosureError, FunctionError, InvalidArgumentError } from '../../src/errors.js';
+import ts from 'typescript';
+
+import { errorToInfo } from '../../src/comm/comm.js';
+import { ClosureError, FunctionError, InvalidArgumentError, TaskError, TesseraError } from '../../src/errors.js';
+import { decodeArgs, deserializeValue, encodeArgs, serializeValue } from '../../src/graph/serialize.js';
 import type { AnyFunction, FunctionOf, FunctionSpec, ModuleFunction } from '../../src/graph/function-spec.js';
 import { functionName, moduleFunction, remoteModule, serializeFunction } from '../../src/graph/functions.js';
 import { cachedFunction, loadFunction } from '../../src/worker/function-loader.js';
@@ -276,8 +280,8 @@ describe('serializeFunction: refusals', () => {
     assert.deepEqual(err.variables.map((v) => v.name), ['factor']);
     assert.match(err.message, new RegExp(`factor \\(${positionIn(scale, 'factor')}\\)`));
     assert.match(err.message, /function "scale"/);
-    assert.match(err.message, /pass it as an argument \(client\.submit\(fn, value\)\)/i);
-    assert.match(err.message, /export the function from a module and submit moduleFunction\(import\.meta\.url, 'scale'\)/);
+    assert.match(err.message, /add factor as a parameter, \(x, factor\) => …, and pass it as an argument of the task/);
+    assert.match(err.message, /submit remoteModule\(new URL\('\.\/tasks\.js', import\.meta\.url\)\)\.scale\./);
   });
 
   test('several captured variables are all named with every position', () => {
@@ -425,7 +429,8 @@ describe('serializeFunction: caching', () => {
 describe('module functions', () => {
   test('moduleFunction references load and run', async () => {
     const inc = moduleFunction<Tasks['inc']>(tasksUrl, 'inc');
-    assert.deepEqual(inc, { kind: 'module', url: tasksUrl.href, export: 'inc' });
+    // A class instance (so that one passed as an argument is recognised), with these fields.
+    assert.deepEqual({ ...inc }, { kind: 'module', url: tasksUrl.href, export: 'inc' });
     assert.deepEqual(serializeFunction(inc), { kind: 'module', url: tasksUrl.href, export: 'inc' });
     assert.equal((await loadFunction(serializeFunction(inc)))(41), 42);
     assert.equal(await (await loadFunction(serializeFunction(moduleFunction(tasksUrl, 'slowDouble'))))(4), 8);
@@ -463,7 +468,7 @@ describe('module functions', () => {
     void wrong;
 
     assert.equal(tasks.inc, incRef);
-    assert.deepEqual(incRef, { kind: 'module', url: tasksUrl.href, export: 'inc' });
+    assert.deepEqual({ ...incRef }, { kind: 'module', url: tasksUrl.href, export: 'inc' });
     assert.equal((await loadFunction(serializeFunction(addRef)))(1, 2), 3);
     assert.equal((await loadFunction(serializeFunction(greetRef)))('y'), 'hello y');
     assert.equal((tasks as unknown as { then?: unknown }).then, undefined);
@@ -525,6 +530,218 @@ describe('functionName', () => {
     assert.equal(functionName(serializeFunction(methods['quoted key'])), 'quoted_key');
     assert.equal(functionName(moduleFunction(tasksUrl, 'inc') as unknown as FunctionSpec), 'inc');
     assert.equal(functionName(serializeFunction(moduleFunction(tasksUrl, 'default'))), 'tasks');
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Values keep their meaning (issue 11)
+// ---------------------------------------------------------------------------
+
+/** What the worker's executor thread does with the bytes: decode, loading shipped functions first if needed. */
+async function roundTrip(args: unknown[]): Promise<unknown[]> {
+  const { bytes } = encodeArgs(args);
+  return await decodeArgs(bytes, new Map());
+}
+
+function thrownBy(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  return assert.fail('expected a throw');
+}
+
+describe('functions as task arguments', () => {
+  test('top-level, nested and repeated functions come back callable', async () => {
+    const double = (v: number) => v * 2;
+    const [f, opts, list, n] = (await roundTrip([
+      (y: number) => y + 1,
+      { ops: { double, named: function triple(v: number) { return v * 3; } } },
+      [double, double],
+      5,
+    ])) as [
+      (y: number) => number,
+      { ops: { double: (v: number) => number; named: (v: number) => number } },
+      Array<(v: number) => number>,
+      number,
+    ];
+    assert.equal(f(2), 3);
+    assert.equal(opts.ops.double(21), 42);
+    assert.equal(opts.ops.named(2), 6);
+    assert.equal(opts.ops.named.name, 'triple');
+    assert.deepEqual(list.map((g) => g(4)), [8, 8]);
+    assert.equal(n, 5);
+  });
+
+  test('once this thread has loaded them, decoding is synchronous', async () => {
+    const { bytes } = encodeArgs([(s: string) => s.toUpperCase()]);
+    const first = decodeArgs(bytes, new Map());
+    assert.ok(first instanceof Promise, 'the first decode compiles the function');
+    assert.equal(((await first)[0] as (s: string) => string)('a'), 'A');
+    const second = decodeArgs(bytes, new Map());
+    assert.ok(Array.isArray(second), 'a loaded function costs no promise');
+    assert.equal((second[0] as (s: string) => string)('b'), 'B');
+  });
+
+  test('a module-level helper passed as an argument works (NREL\'s slowinc with its sleep helper)', async () => {
+    const inc = (x: number, helper: typeof addDecl) => helper(x, 1);
+    const [fn, helper] = (await roundTrip([inc, addDecl])) as [typeof inc, typeof addDecl];
+    assert.equal(fn(41, helper), 42);
+  });
+
+  test('remoteModule and moduleFunction references arrive as the imported functions', async () => {
+    const tasks = remoteModule<Tasks>(tasksUrl);
+    const [inc, nested] = (await roundTrip([tasks.inc, { add: moduleFunction(tasksUrl, 'add') }])) as [
+      (x: number) => number,
+      { add: (a: number, b: number) => number },
+    ];
+    assert.equal(inc(1), 2);
+    assert.equal(nested.add(2, 3), 5);
+    // User data that merely has the same fields stays data.
+    const look = { kind: 'module', url: tasksUrl.href, export: 'inc' };
+    assert.deepEqual(await roundTrip([look]), [look]);
+    // Outside arguments (a result holding one) a reference stays a reference, usable as a task function.
+    const back = deserializeValue(serializeValue({ fn: tasks.inc })) as { fn: unknown };
+    assert.deepEqual({ ...(back.fn as object) }, { ...tasks.inc });
+    assert.deepEqual(serializeFunction(back.fn as ModuleFunction), serializeFunction(tasks.inc));
+  });
+
+  test('a captured variable in a function argument is refused with where the function is', () => {
+    const factor = 3;
+    const err = thrownBy(() => encodeArgs([1, { scale: (y: number) => y * factor }]));
+    assert.ok(err instanceof ClosureError, String(err));
+    assert.equal(err.code, 'ERR_TESSERA_CLOSURE');
+    assert.deepEqual(err.variables.map((v) => v.name), ['factor']);
+    assert.match(err.message, /^function "scale" at args\[1\]\.scale in the task's arguments cannot be shipped to workers: it uses factor \(1:\d+\)/);
+    assert.match(err.message, /add factor as a parameter, \(y, factor\) => …, and have the task pass it in/);
+    assert.match(err.message, /pass remoteModule\(new URL\('\.\/tasks\.js', import\.meta\.url\)\)\.scale in its place/);
+  });
+
+  test('a native or bound function argument is refused with where it is', () => {
+    const err = thrownBy(() => encodeArgs([[0, addDecl.bind(null, 1)]]));
+    assert.ok(err instanceof FunctionError, String(err));
+    assert.match(err.message, /at args\[0\]\[1\] in the task's arguments is a bound function/);
+  });
+
+  test('a function in a result is a serialization error naming its path', () => {
+    const err = thrownBy(() => serializeValue({ rows: [1, { fmt: (x: number) => x }] }));
+    assert.ok(err instanceof TesseraError, String(err));
+    assert.equal(err.code, 'ERR_TESSERA_SERIALIZE');
+    assert.match(err.message, /a task result: it contains function "fmt" at result\.rows\[1\]\.fmt, and results must be data/);
+    const inMap = thrownBy(() => serializeValue(new Map([['k', () => 1]])));
+    assert.match((inMap as Error).message, /at result\.get\("k"\)/);
+    assert.match((thrownBy(() => serializeValue(() => 1)) as Error).message, /an anonymous function at result,/);
+  });
+});
+
+describe('closure errors for module-level helpers', () => {
+  // NREL's Dask example, ported: `function sleep(ms) {...}` at the top of the
+  // script and `const inc = delayed((x) => { sleep(1); return x + 1; })`.
+  test('say the two ways out, naming the variable, in one short paragraph', () => {
+    const inc = (x: number) => {
+      addDecl(1, 1);
+      return x + 1;
+    };
+    const err = closureError(inc);
+    assert.deepEqual(err.variables.map((v) => v.name), ['addDecl']);
+    assert.equal(
+      err.message,
+      `function "inc" cannot be shipped to workers: it uses addDecl (${positionIn(inc, 'addDecl')}), defined ` +
+        `outside it, and workers receive only the function's source text. Either add addDecl as a parameter, ` +
+        `(x, addDecl) => …, and pass it as an argument of the task (functions can be arguments too), or export ` +
+        `the function from a module that defines addDecl too and submit ` +
+        `remoteModule(new URL('./tasks.js', import.meta.url)).inc.`,
+    );
+    assert.ok(!err.message.includes('\n'));
+  });
+
+  test('the suggested parameter goes before a rest parameter, and names without a value get their hint only', () => {
+    const rest = (...xs: number[]) => addDecl(xs.length, 0);
+    assert.match(closureError(rest).message, /\(addDecl, \.\.\.xs\) => …/);
+    const err = closureError(new Function('return require("node:os")') as AnyFunction);
+    assert.doesNotMatch(err.message, /add require as a parameter/);
+    assert.match(err.message, /await import\(/);
+  });
+});
+
+/** Compiles `code` with TypeScript as a CommonJS module and returns its exports, as a tsc-built client would hold them. */
+function compileTs(code: string, options: ts.CompilerOptions): Record<string, AnyFunction> {
+  const js = ts.transpileModule(code, { compilerOptions: { module: ts.ModuleKind.CommonJS, ...options } }).outputText;
+  const exports: Record<string, AnyFunction> = {};
+  new Function('exports', 'require', js)(exports, () => ({}));
+  return exports;
+}
+
+describe('TypeScript compiled for a target below ES2017', () => {
+  const code = 'export const load = async (x: number) => { await null; return x + 1; };\n' +
+    'export async function loadNamed(x: number) { return x; }';
+  for (const target of [ts.ScriptTarget.ES2015, ts.ScriptTarget.ES5]) {
+    test(`async functions compiled for ${ts.ScriptTarget[target]} are refused with the tsconfig fix`, () => {
+      const compiled = compileTs(code, { target });
+      for (const fn of [compiled['load']!, compiled['loadNamed']!]) {
+        assert.match(Function.prototype.toString.call(fn), /__awaiter/);
+        const err = closureError(fn);
+        assert.equal(err.variables[0]!.name, '__awaiter');
+        assert.match(err.message, /it was compiled for a target below ES2017, so it calls __awaiter/);
+        assert.match(err.message, /Set `target` to ES2017 or later in tsconfig\.json/);
+        assert.doesNotMatch(err.message, /uses this|as a parameter/, 'the generic advice would be wrong here');
+      }
+    });
+  }
+
+  test('with importHelpers (tslib) too; the same code compiled for ES2017 ships and runs', async () => {
+    const fn = new Function('tslib_1', 'return (x) => (0, tslib_1.__awaiter)(void 0, void 0, void 0, function* () { return x; })')(
+      {},
+    ) as AnyFunction;
+    assert.match(closureError(fn).message, /target below ES2017/);
+    // Only calls count: a property that happens to have a helper's name is data.
+    assert.deepEqual(await (await shipped(() => ({ __awaiter: 1 })))(), { __awaiter: 1 });
+    const compiled = compileTs(code, { target: ts.ScriptTarget.ES2017 });
+    assert.equal(await (await shipped(compiled['load']!))(1), 2);
+  });
+});
+
+describe('thrown values on their way to the client', () => {
+  /** What the client builds from what the executor thread sends (structured clone in between). */
+  function asTaskError(thrown: unknown): TaskError {
+    const info = structuredClone(errorToInfo(thrown));
+    return new TaskError('t-1', info.name, info.message, info.stack, info);
+  }
+
+  test('a thrown plain object keeps its fields and reads well', () => {
+    const err = asTaskError({ code: 42, reason: 'bad row' });
+    assert.deepEqual(err.thrown, { code: 42, reason: 'bad row' });
+    assert.deepEqual(err.fields, { code: 42, reason: 'bad row' });
+    assert.equal(err.threwNonError, true);
+    assert.equal(err.message, "task t-1 failed: it threw { code: 42, reason: 'bad row' }, which is not an Error (the value is in err.thrown)");
+  });
+
+  test('thrown strings, numbers and undefined arrive as themselves', () => {
+    assert.equal(asTaskError('no rows').thrown, 'no rows');
+    assert.match(asTaskError('no rows').message, /it threw 'no rows'/);
+    assert.equal(asTaskError(7).thrown, 7);
+    const u = asTaskError(undefined);
+    assert.equal(u.threwNonError, true);
+    assert.equal(u.thrown, undefined);
+  });
+
+  test('an Error subclass keeps its extra fields; functions and cycles in them become text', () => {
+    class RowError extends Error {
+      override name = 'RowError';
+      code = 'E_ROW';
+      row = { id: 3, cells: [1, 2] };
+      self: unknown = this;
+      fix = () => 1;
+    }
+    const err = asTaskError(new RowError('bad row 3'));
+    assert.equal(err.remoteName, 'RowError');
+    assert.equal(err.threwNonError, false);
+    assert.equal(err.fields['code'], 'E_ROW');
+    assert.deepEqual(err.fields['row'], { id: 3, cells: [1, 2] });
+    assert.equal((err.fields['self'] as Record<string, unknown>)['self'], '[Circular]');
+    assert.equal(err.fields['fix'], '[Function: fix]');
+    assert.match(err.message, /RowError: bad row 3/);
   });
 });
 
