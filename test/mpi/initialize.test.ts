@@ -107,7 +107,9 @@ describe('initialize()', () => {
     requireCommand('mpirun');
     const r = await runJob('mpirun', mpirunArgs(1, NODE, FIXTURE, 'basic'));
     assert.notEqual(r.code, 0, describeJob(r));
-    assert.match(r.stderr, /WorldTooSmallError: this MPI job has 1 rank but needs at least 2: the scheduler on rank 0 and the client on rank 1/);
+    assert.match(r.stderr, /WorldTooSmallError: this MPI job has 1 rank but needs at least 3: the scheduler on rank 0, the client on rank 1 and 1 worker on a rank of its own/);
+    assert.match(r.stderr, /pass minWorkers: 0/);
+    assert.doesNotMatch(r.stderr, /exclusiveWorkers: false/, 'initialize() has no such option: the error must not offer it');
     assert.match(r.stderr, /ERR_TESSERA_WORLD_TOO_SMALL/);
     assert.deepEqual(fixtureLines(r.stdout), []);
   });

@@ -8,13 +8,14 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, readdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeJob, jobEnv, mpirunArgs, requireCommand, runJob, type JobResult } from '../mpi/helpers.js';
 import { TESSERA_BIN } from '../fixtures/package.js';
+import { startSlurm, type SlurmTestCluster } from '../slurm/cluster.js';
 
 const NODE = process.execPath;
 const script = (name: string) => fileURLToPath(new URL(`../fixtures/users/${name}`, import.meta.url));
@@ -127,6 +128,43 @@ describe("users' scripts under MPI", () => {
     });
   }
 
+  test('mpirun -np 4 node mpi-execute.js: execute() with a client never closed; every rank ends', { timeout: HANG_MS + 10_000 }, async () => {
+    requireCommand('mpirun');
+    const r = await runScript('mpirun', mpirunArgs(4, NODE, script('mpi-execute.js')));
+    assertEndedCleanly(r);
+    assert.match(r.stdout, /^sum of squares: 285$/m, describeJob(r));
+  });
+
+  test('a client of `tessera-compute mpi` found through the scheduler file ends without close(); the cluster stays up', { timeout: HANG_MS + 30_000 }, async () => {
+    requireCommand('mpirun');
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-users-mpi-cli-'));
+    const file = join(dir, 'scheduler.json');
+    const cluster = spawn('mpirun', mpirunArgs(3, NODE, TESSERA_BIN, 'mpi', '--scheduler-file', file, '--no-dashboard'), {
+      env: jobEnv({ TESSERA_LOG_LEVEL: 'warn' }), stdio: 'ignore', detached: true,
+    });
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!existsSync(file)) {
+        assert.ok(Date.now() < deadline, `the cluster wrote no scheduler file ${file} within 60 s`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const r = await runScript(NODE, [script('scheduler-file-client.js'), file]);
+      assertEndedCleanly(r);
+      assert.match(r.stdout, /^total: 10$/m, describeJob(r));
+      assert.equal(cluster.exitCode, null, 'the cluster keeps running for other clients');
+      // A second client, as another user script would, finds it still there.
+      const again = await runScript(NODE, [script('scheduler-file-client.js'), file]);
+      assertEndedCleanly(again);
+    } finally {
+      try {
+        process.kill(-cluster.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('mpirun -np 2: too small for scheduler, client and a worker: WorldTooSmallError at once, non-zero', { timeout: HANG_MS + 10_000 }, async () => {
     requireCommand('mpirun');
     const r = await runScript('mpirun', mpirunArgs(2, NODE, script('mpi-hostname.js')));
@@ -136,5 +174,36 @@ describe("users' scripts under MPI", () => {
     assert.match(r.stderr, /WorldTooSmallError/, context);
     assert.match(r.stderr, /3 ranks|at least 3/, context);
     assert.deepEqual(r.leftovers, [], context);
+  });
+});
+
+describe("users' scripts under Slurm", () => {
+  let slurm: SlurmTestCluster;
+  before(async () => {
+    slurm = await startSlurm();
+  });
+  after(async () => {
+    await slurm?.stop();
+  });
+
+  test('sbatch + srun -n 4 node slurm-runner.js: SlurmRunner without close(); every task exits 0', { timeout: HANG_MS + 30_000 }, async () => {
+    const jobs = join(slurm.dir, 'jobs');
+    const path = join(jobs, 'users-runner.sh');
+    writeFileSync(path, `#!/bin/bash
+#SBATCH --ntasks=4
+#SBATCH --time=2
+srun --kill-on-bad-exit=0 ${NODE} ${script('slurm-runner.js')}
+echo "SRUN_EXIT=$?"
+`, { mode: 0o755 });
+    const started = Date.now();
+    const id = slurm.sbatch([`--chdir=${jobs}`, `--output=${jobs}/users-runner-%j.out`, path]);
+    const job = await slurm.waitJob(id, HANG_MS);
+    const output = readFileSync(join(jobs, `users-runner-${id}.out`), 'utf8');
+    assert.match(output, /^sum of squares below 100: 328350$/m, output);
+    assert.match(output, /SRUN_EXIT=0\b/, output);
+    assert.equal(job.JobState, 'COMPLETED', output);
+    assert.equal(job.ExitCode, '0:0', output);
+    assert.doesNotMatch(output, /ended without runner.close/, 'the end of the script shut the cluster down, not the scheduler\'s watchdog');
+    assert.ok(Date.now() - started < HANG_MS, 'the job ended');
   });
 });

@@ -24,7 +24,7 @@
  */
 import { Socket } from 'node:net';
 import { inspect } from 'node:util';
-import { MpiError } from '../../errors.js';
+import { MpiError, WorldTooSmallError } from '../../errors.js';
 import { fatalErrorReported } from '../../mpi/runtime.js';
 import { jobIdFromEnvironment } from '../../mpi/env.js';
 import { assignRoles, type RoleAssignment } from './roles.js';
@@ -174,6 +174,20 @@ function installClientEnd(cluster: RankCluster): void {
 }
 
 /**
+ * initialize() always keeps workers off the scheduler's and client's ranks,
+ * so the way out it offers is more ranks, or workers from elsewhere.
+ */
+function forInitialize(err: unknown): unknown {
+  if (!(err instanceof WorldTooSmallError)) return err;
+  const base = err.message.replace(/, or let workers share ranks with the scheduler and client \(exclusiveWorkers: false, --inclusive-workers\)$/, '');
+  const e = new WorldTooSmallError(err.required, err.actual, err.required > 2
+    ? `${base}; or, when workers join from elsewhere (schedulerFile and tessera-compute mpi --no-scheduler), pass minWorkers: 0`
+    : base);
+  e.stack = `${e.name}: ${e.message}\n${(err.stack ?? '').split('\n').slice(1).join('\n')}`;
+  return e;
+}
+
+/**
  * Turns the ranks of an MPI job into a Tessera cluster (dask-mpi's
  * initialize): rank 0 runs the scheduler, rank 1 resolves `true` and goes on
  * as the client, ranks 2 and up run workers named '2', '3', ...
@@ -205,7 +219,7 @@ export async function initialize(opts: InitializeOptions = {}): Promise<boolean>
     common = resolveCommon(opts);
     assignment = assignRoles(member.size, { clientRank: 1, schedulerRank: 0, exclusiveWorkers: true, minWorkers: opts.minWorkers ?? 1 });
   } catch (err) {
-    if (!exit || member.rank === 0) throw explainWorldTooSmall(err, member.size);
+    if (!exit || member.rank === 0) throw explainWorldTooSmall(forInitialize(err), member.size);
     return leaveQuietly();
   }
   const roles = assignment.roles(member.rank);

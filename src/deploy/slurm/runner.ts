@@ -204,7 +204,11 @@ export class SlurmRunner implements ClusterLike, AsyncDisposable {
     await lifeline.runOnScheduler(() => {
       (globalThis as Record<string, unknown>)['__tesseraSlurmRunnerClientSeen'] = true;
     });
-    return new SlurmRunner('client', step, schedulerFile, info.address, info.token, lifeline);
+    const runner = new SlurmRunner('client', step, schedulerFile, info.address, info.token, lifeline);
+    // A script that ends without runner.close() (as Python scripts do) ends the job the same way:
+    // once Node's event loop drains, the cluster is shut down and every task exits 0.
+    process.once('beforeExit', () => void runner.close());
+    return runner;
   }
 
   private static done(role: SlurmRole, step: SlurmStep, file: string, address: string, token: string, exit: boolean): Promise<SlurmRunner> {
