@@ -124,18 +124,15 @@ const FROM_POLARS: Record<string, DType> = {
 /** The Tessera type of a native series. */
 function seriesType(s: any, column: string): DType {
   const d = s.dtype as string | { variant: string; inner: unknown[] };
-  if (typeof d === 'string') {
-    const t = FROM_POLARS[d];
-    if (t) return t;
-    if (d === 'Duration' || d === 'Datetime') {
-      // The binding reports these without their unit; the series' own
-      // rendering carries it ("Series: 'x' [duration[ms]]").
-      const m = /\[(datetime|duration)\[(ms|us|ns)/.exec(String(s.toString()));
-      if (m) return `${m[1]}[${m[2]}]` as DType;
-    }
-  } else if (d && (d.variant === 'Datetime' || d.variant === 'Duration')) {
-    const unit = d.inner[0];
-    if (unit === 'ms' || unit === 'us' || unit === 'ns') return `${d.variant.toLowerCase()}[${unit}]` as DType;
+  const variant = typeof d === 'string' ? d : d?.variant;
+  const simple = FROM_POLARS[variant];
+  if (simple) return simple;
+  if (variant === 'Datetime' || variant === 'Duration') {
+    // The binding serializes Duration without its unit (and Datetime with
+    // it): the series' timeUnit() field has it for both, as 'ms', 'us' or
+    // 'ns'. (Polars' printed form spells microseconds 'μs', so never parse that.)
+    const unit: unknown = s.timeUnit();
+    if (unit === 'ms' || unit === 'us' || unit === 'ns') return `${variant.toLowerCase()}[${unit}]` as DType;
   }
   throw new DataFrameError(
     `column '${column}' has the Polars type ${JSON.stringify(d)}, which Tessera dataframes do not support; ` +
@@ -208,8 +205,10 @@ class ExprCompiler {
         return this.unary(node.fn, node.arg);
       case 'round':
         return this.compile(node.arg).round(node.decimals, 'halftoeven');
-      case 'cast':
-        return this.compile(node.arg).cast(toPolarsType(node.dtype), node.strict);
+      case 'cast': {
+        const a = this.compile(node.arg);
+        return castTo(a, this.dtypeOf(a), node.dtype, node.strict);
+      }
       case 'dt': {
         const a = this.compile(node.arg);
         switch (node.fn) {
@@ -362,6 +361,28 @@ class ExprCompiler {
     const nullValue = dynType ? N.lit(null).cast(toPolarsType(dynType), true) : N.lit(null);
     return chain.otherwise(nullValue);
   }
+}
+
+/**
+ * A cast. Floats become the text Python's repr() gives (what pandas'
+ * astype(str) writes): the shortest digits that read back to the same
+ * value, so 0.1 is "0.1" and 1.0 is "1.0". Polars already writes the
+ * shortest digits and agrees with repr on where scientific notation starts
+ * above (1e+16), but writes 1e-5..1e-4 positionally ("0.00001" for
+ * "1e-05"), pads exponents to no width ("2.5e-7" for "2.5e-07") and spells
+ * NaN "NaN": those three are rewritten. Nulls stay null (pandas writes
+ * "nan" for a missing float: see the docs).
+ */
+function castTo(e: NExpr, from: DType, to: DType, strict: boolean): NExpr {
+  const out = e.cast(toPolarsType(to), strict);
+  if (to !== 'string' || !isFloatType(from)) return out;
+  const { N } = polars();
+  const re = (text: NExpr, pattern: string, replacement: string): NExpr => text.strReplace(N.lit(pattern), N.lit(replacement), false, 1);
+  let text = out;
+  text = re(text, '^(-?)0\\.0000([1-9])$', '${1}${2}e-05');
+  text = re(text, '^(-?)0\\.0000([1-9])([0-9]+)$', '${1}${2}.${3}e-05');
+  text = re(text, 'e([+-])([0-9])$', 'e${1}0${2}');
+  return re(text, '^NaN$', 'nan');
 }
 
 /** Epoch milliseconds of a naive (zone-less) datetime string, read as UTC like Polars' naive datetimes. */
@@ -637,7 +658,7 @@ function applyOp(lf: NLazy, op: OpSpec, schema: Schema, right?: Built): NLazy {
     case 'cast': {
       const exprs = Object.entries(op.mapping).map(([c, t]) => {
         if (!(c in schema)) throw new DataFrameError(`cast: column '${c}' not found; the columns are ${Object.keys(schema).join(', ')}`);
-        return N.col(c).cast(toPolarsType(t), op.strict);
+        return castTo(N.col(c), schema[c]!, t, op.strict);
       });
       return exprs.length ? lf.withColumns(exprs) : lf;
     }
