@@ -14,7 +14,7 @@ import { normalizeDType, type DTypeLike, type Schema } from './dtypes.js';
 import { concatIpc, emptyFrame, frameSchema, ipcHeight, type PolarsDataFrame } from './engine/index.js';
 import { currentExecutor, type Executor, type RunOptions } from './executor.js';
 import { col, containsAgg, Expr, lit, toExpr, type ExprLike, type ExprNode, type LiteralValue } from './expr.js';
-import { validateAggs } from './groupby.js';
+import { validateAggs, validateReduction } from './groupby.js';
 import { Lowerer, planToken, type TaskInput } from './lower.js';
 import type { OpSpec, ParquetCompression, WriteResult } from './pipeline.js';
 import { formatPlan, groupBySchema, joinSchema, npartitionsOf, opSchema, optimize, type PlanNode } from './plan.js';
@@ -79,6 +79,13 @@ export class DataFrame {
   filter(predicate: Expr | string, options?: QueryOptions): DataFrame {
     const expr = typeof predicate === 'string' ? parseQuery(predicate, { ...options, columns: this.columns }) : predicate;
     if (!(expr instanceof Expr)) throw new DataFrameError('filter() takes an expression such as col("x").gt(0), or a query string');
+    if (containsAgg(expr.node)) {
+      // Evaluated per partition, an aggregate would be each partition's own.
+      throw new DataFrameError(
+        `filter(): ${expr.toString()} uses an aggregation, which would be computed per partition; compute it first ` +
+          `(await df.select(col("x").mean()).collect()) and filter with the value`,
+      );
+    }
     return this.derive({ op: 'filter', predicate: expr.node });
   }
 
@@ -89,10 +96,19 @@ export class DataFrame {
 
   // --------------------------------------------------------- columns
 
-  /** Keeps (or computes) these columns, in this order. */
+  /**
+   * Keeps (or computes) these columns, in this order. With aggregations
+   * (`select(col('f').sum(), col('g').mean())`) the whole frame reduces to
+   * one row: partials per partition, combined in a tree, as groupBy does.
+   */
   select(...columns: ColumnArg[]): DataFrame {
     const exprs = flatColumns(columns).map((c) => toExpr(c).node);
     if (exprs.length === 0) throw new DataFrameError('select() needs at least one column');
+    if (exprs.some(containsAgg)) {
+      validateReduction(exprs);
+      const schema = groupBySchema(this.plan.schema, [], exprs);
+      return new DataFrame({ kind: 'groupBy', input: this.plan, keys: [], aggs: exprs, splitEvery: 8, schema });
+    }
     return this.derive({ op: 'select', exprs });
   }
 

@@ -36,6 +36,7 @@ export type PlanNode =
   | { readonly kind: 'persisted'; readonly schema: Schema; readonly parts: readonly PersistedPart[] }
   | { readonly kind: 'op'; readonly schema: Schema; readonly input: PlanNode; readonly op: OpSpec }
   | {
+      /** With no keys: a whole-frame aggregation (select with aggregations), one row. */
       readonly kind: 'groupBy';
       readonly schema: Schema;
       readonly input: PlanNode;
@@ -168,7 +169,8 @@ function pushFilterInto(node: PlanNode, predicate: ExprNode): PlanNode | null {
       // Row filters commute with ordering and with regrouping rows into partitions.
       return withInput(node, pushFilterInto(node.input, predicate) ?? withOp(node.input, { op: 'filter', predicate }));
     case 'groupBy':
-      if ([...cols].every((c) => node.keys.includes(c))) {
+      // Without keys (a whole-frame aggregation) no filter above means the same below.
+      if (node.keys.length > 0 && [...cols].every((c) => node.keys.includes(c))) {
         return withInput(node, pushFilterInto(node.input, predicate) ?? withOp(node.input, { op: 'filter', predicate }));
       }
       return null;
@@ -356,7 +358,10 @@ export function formatPlan(node: PlanNode, indent = ''): string {
     case 'op':
       return line(`${node.op.op} ${describeOp(node.op)}`) + formatPlan(node.input, indent + '  ');
     case 'groupBy':
-      return line(`groupBy [${node.keys.join(', ')}] agg ${node.aggs.length} expression(s)`) + formatPlan(node.input, indent + '  ');
+      return (
+        line(node.keys.length ? `groupBy [${node.keys.join(', ')}] agg ${node.aggs.length} expression(s)` : `aggregate [${node.aggs.map((a) => outputName(a)).join(', ')}] over all partitions`) +
+        formatPlan(node.input, indent + '  ')
+      );
     case 'join':
       return line(`join ${node.how} on [${node.on.join(', ')}]${broadcastSide(node) ? ` (broadcast ${broadcastSide(node)})` : ' (hash shuffle)'}`) +
         formatPlan(node.left, indent + '  ') + formatPlan(node.right, indent + '  ');

@@ -42,3 +42,82 @@ test('a float cast to a string is the shortest text that reads back (Python repr
   const f32 = fromPolars(pl.DataFrame({ x: pl.Series('x', [0.1, 1 / 3, 1e-5], pl.Float32) }));
   assert.deepEqual((await f32.cast({ x: 'string' }).collect()).getColumn('x').toArray(), ['0.1', '0.33333334', '1e-05']);
 });
+
+/** Deterministic standard normal values (mulberry32 + Box-Muller). */
+function normals(n: number, seed: number): number[] {
+  let a = seed >>> 0;
+  const uniform = (): number => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 2 ** 32;
+  };
+  return Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform()));
+}
+
+/** Sample variance by two passes (the textbook stable way). */
+function sampleVariance(xs: number[]): number {
+  const m = xs.reduce((s, x) => s + x, 0) / xs.length;
+  return xs.reduce((s, x) => s + (x - m) ** 2, 0) / (xs.length - 1);
+}
+
+function close(actual: unknown, expected: number, rel: number, what: string): void {
+  assert.equal(typeof actual, 'number', `${what}: ${String(actual)}`);
+  assert.ok(Math.abs((actual as number) - expected) <= rel * Math.max(1, Math.abs(expected)), `${what}: ${String(actual)} vs ${expected}`);
+}
+
+test('groupBy var/std combine partial moments stably: values 1e8 + N(0, 1)', async () => {
+  const n = 4000;
+  const noise = normals(n, 13);
+  const k = Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 'a' : 'b'));
+  const x = noise.map((z) => 1e8 + z);
+  const df = fromPolars(pl.DataFrame({ k, x }), { npartitions: 16 });
+  const got = (await df.groupBy('k').splitEvery(4).agg(col('x').var().alias('v'), col('x').std().alias('s'), col('x').mean().alias('m')).sort('k').collect()).toRecords();
+  for (const [i, key] of ['a', 'b'].entries()) {
+    const xs = x.filter((_, j) => k[j] === key);
+    const v = sampleVariance(xs);
+    assert.ok(Math.abs(v - 1) < 0.1, `the reference itself is near 1: ${v}`);
+    close(got[i]!.v, v, 1e-9, `var of ${key}`);
+    close(got[i]!.s, Math.sqrt(v), 1e-9, `std of ${key}`);
+    close(got[i]!.m, xs.reduce((s, y) => s + y, 0) / xs.length, 1e-12, `mean of ${key}`);
+  }
+  // The same over the whole frame, and groups of one value have no sample variance.
+  const whole = (await df.select(col('x').var()).collect()).getColumn('x').toArray()[0];
+  close(whole, sampleVariance(x), 1e-9, 'whole-frame var');
+  const single = await fromPolars(pl.DataFrame({ k: ['a', 'b', 'b'], x: [1, 2, 4] }), { npartitions: 3 }).groupBy('k').agg(col('x').var()).sort('k').collect();
+  assert.deepEqual(single.getColumn('x').toArray(), [null, 2]);
+});
+
+test('select with aggregations reduces every partition to one row', async () => {
+  const f = Array.from({ length: 50 }, (_, i) => i);
+  const g = f.map((i) => (i % 7 === 0 ? null : i / 4));
+  const df = fromPolars(pl.DataFrame({ f: pl.Series('f', f, pl.Int64), g: pl.Series('g', g, pl.Float64) }), { npartitions: 64 });
+  const out = df.select(col('f').sum(), col('g').mean(), col('f').min().alias('lo'), col('f').max().alias('hi'), col('g').count().alias('n'), len(),
+    col('f').first().alias('first'), col('f').last().alias('last'), col('g').std().alias('sd'), col('f').sum().div(len()).alias('avg'));
+  assert.equal(out.npartitions, 1);
+  assert.match(out.explain(), /groupby-partial: 64/);
+  const row = (await out.collect()).toRecords();
+  assert.equal(row.length, 1);
+  const gs = g.filter((v): v is number => v !== null);
+  const r = row[0]!;
+  assert.equal(Number(r.f), 1225);
+  close(r.g, gs.reduce((s, v) => s + v, 0) / gs.length, 1e-12, 'mean');
+  assert.deepEqual([Number(r.lo), Number(r.hi), Number(r.n), Number(r.len), Number(r.first), Number(r.last)], [0, 49, gs.length, 50, 0, 49]);
+  close(r.sd, Math.sqrt(sampleVariance(gs)), 1e-12, 'std');
+  close(r.avg, 24.5, 1e-12, 'sum / len');
+  // The split form ends with the types one process gives.
+  assert.deepEqual(out.dtypes, (await df.repartition(1).select(col('f').sum(), col('g').mean(), col('f').min().alias('lo'), col('f').max().alias('hi'),
+    col('g').count().alias('n'), len(), col('f').first().alias('first'), col('f').last().alias('last'), col('g').std().alias('sd'), col('f').sum().div(len()).alias('avg'))).dtypes);
+  // Aggregations without a split form gather the partitions into one task: still one row.
+  const med = await df.select(col('f').median(), col('g').nUnique().alias('u')).collect();
+  assert.deepEqual(med.toRecords(), [{ f: 24.5, u: gs.length }]);
+});
+
+test('aggregations that cannot be combined across partitions are refused, never answered per partition', () => {
+  const df = fromPolars(pl.DataFrame({ f: [1, 2, 3] }), { npartitions: 2 });
+  assert.throws(() => df.select(col('f'), col('f').sum().alias('s')), (e: Error) => e instanceof DataFrameError && /outside an aggregation/.test(e.message));
+  assert.throws(() => df.select(col('f').sub(col('f').mean())), /outside an aggregation/);
+  assert.throws(() => df.select(col('f').sum().sum()), /aggregates an aggregation/);
+  assert.throws(() => df.filter(col('f').gt(col('f').mean())), /computed per partition/);
+});

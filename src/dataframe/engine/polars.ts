@@ -245,7 +245,8 @@ class ExprCompiler {
           case 'min': return a.min();
           case 'max': return a.max();
           case 'count': return a.count();
-          case 'nUnique': return a.nUnique();
+          // Distinct non-null values, as pandas' nunique() (dropna=True); Polars counts null as a value.
+          case 'nUnique': return a.dropNulls().nUnique();
           case 'first': return a.first();
           case 'last': return a.last();
           case 'std': return a.std(1);
@@ -669,6 +670,8 @@ function applyOp(lf: NLazy, op: OpSpec, schema: Schema, right?: Built): NLazy {
     case 'slice':
       return lf.slice(op.offset, op.length);
     case 'groupBy':
+      // No keys: a whole-frame aggregation, one row.
+      if (op.keys.length === 0) return lf.select(op.aggs.map((a) => ex.compile(a)));
       return lf.groupby(op.keys.map((k) => N.col(k)), false).agg(op.aggs.map((a) => ex.compile(a)));
     case 'join': {
       if (!right) throw new EngineError('internal: join without its right side');
