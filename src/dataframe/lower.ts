@@ -216,7 +216,7 @@ export class Lowerer {
     const right = this.lower(node.right);
     const token = planToken(node);
     const side = broadcastSide(node);
-    const joinOp = (rightPipeline: Pipeline): OpSpec => ({ op: 'join', right: rightPipeline, on: node.on, how: node.how, suffix: node.suffix });
+    const joinOp = (rightPipeline: Pipeline): OpSpec => ({ op: 'join', right: rightPipeline, on: node.on, how: node.how, suffix: node.suffix, nullsEqual: node.nullsEqual });
     if (side !== null) {
       const small = side === 'right' ? right : left;
       const smallSchema = side === 'right' ? node.right.schema : node.left.schema;

@@ -52,6 +52,8 @@ export type PlanNode =
       readonly on: readonly string[];
       readonly how: 'inner' | 'left';
       readonly suffix: string;
+      /** Null keys match null keys (pandas' merge); false: SQL's rule. */
+      readonly nullsEqual: boolean;
       /** Ship the smaller side whole to every partition of the other instead of shuffling both. */
       readonly broadcast: 'auto' | boolean;
     }
@@ -102,8 +104,8 @@ export function opSchema(input: Schema, op: OpSpec): Schema {
   return pipelineSchema(input, [op]);
 }
 
-export function joinSchema(left: Schema, right: Schema, on: readonly string[], how: 'inner' | 'left', suffix: string): Schema {
-  const op: OpSpec = { op: 'join', right: { source: { kind: 'inputs', inputs: [], schema: right }, ops: [] }, on, how, suffix };
+export function joinSchema(left: Schema, right: Schema, on: readonly string[], how: 'inner' | 'left', suffix: string, nullsEqual: boolean): Schema {
+  const op: OpSpec = { op: 'join', right: { source: { kind: 'inputs', inputs: [], schema: right }, ops: [] }, on, how, suffix, nullsEqual };
   return pipelineSchema(left, [op], () => right);
 }
 
@@ -247,7 +249,7 @@ function prune(node: PlanNode, required: Required): PlanNode {
       if (required === null) {
         const left = prune(node.left, null);
         const right = prune(node.right, null);
-        return { ...node, left, right, schema: joinSchema(left.schema, right.schema, node.on, node.how, node.suffix) };
+        return { ...node, left, right, schema: joinSchema(left.schema, right.schema, node.on, node.how, node.suffix, node.nullsEqual) };
       }
       const leftCols = Object.keys(node.left.schema);
       const rightNeed = new Set<string>(node.on);
@@ -263,7 +265,7 @@ function prune(node: PlanNode, required: Required): PlanNode {
       }
       const left = prune(node.left, leftNeed);
       const right = prune(node.right, rightNeed);
-      return { ...node, left, right, schema: joinSchema(left.schema, right.schema, node.on, node.how, node.suffix) };
+      return { ...node, left, right, schema: joinSchema(left.schema, right.schema, node.on, node.how, node.suffix, node.nullsEqual) };
     }
   }
 }

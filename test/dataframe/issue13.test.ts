@@ -121,3 +121,59 @@ test('aggregations that cannot be combined across partitions are refused, never 
   assert.throws(() => df.select(col('f').sum().sum()), /aggregates an aggregation/);
   assert.throws(() => df.filter(col('f').gt(col('f').mean())), /computed per partition/);
 });
+
+/** A small frame with nulls in every column, spread over several partitions. */
+function withNulls() {
+  return fromPolars(
+    pl.DataFrame({
+      a: pl.Series('a', [1, null, 5, 7, null, 5], pl.Int64),
+      s: pl.Series('s', ['x', null, 'y', 'x', 'z', null], pl.String),
+      v: pl.Series('v', [1.5, 2.5, null, 4.5, 5.5, 6.5], pl.Float64),
+    }),
+    { npartitions: 3 },
+  );
+}
+
+test('query() keeps the rows pandas keeps when a value is null', async () => {
+  const df = withNulls();
+  const rows = async (q: string): Promise<number> => (await df.query(q).collect()).height;
+  assert.equal(await rows('a != 5'), 4, 'a != 5 keeps the two nulls');
+  assert.equal(await rows('not (a == 5)'), 4);
+  assert.equal(await rows('~(a > 1 or a < 1)'), 3, 'a == 1 and the two nulls');
+  assert.equal(await rows('s != "x"'), 4);
+  assert.equal(await rows('s not in ["x", "y"]'), 3);
+  assert.equal(await rows('s in ["x", "y"]'), 3);
+  assert.equal(await rows('a == 5'), 2, 'null is never equal');
+  assert.equal(await rows('a > 1 and s != "q"'), 3);
+  assert.equal(await rows('not (a > 1 and v > 2)'), 4);
+  // Expressions keep Polars' rule (a comparison with null is null, and filter drops it).
+  assert.equal((await df.filter(col('a').neq(5)).collect()).height, 2);
+});
+
+test('nUnique, groupBy, sort and join treat nulls as pandas does', async () => {
+  const df = withNulls();
+  assert.deepEqual((await df.select(col('s').nUnique()).collect()).toRecords(), [{ s: 3 }], 'nUnique does not count null');
+  const g = await df.groupBy('a').agg(col('v').sum(), len()).sort('a').collect();
+  assert.deepEqual(g.toRecords().map((r) => [r.a === null ? null : Number(r.a), r.v, r.len]), [[1, 1.5, 1], [5, 6.5, 2], [7, 4.5, 1]], 'null keys are dropped');
+  const kept = await df.groupBy(['a'], { dropna: false }).agg(col('v').sum(), len()).sort('a').collect();
+  assert.deepEqual(kept.toRecords().map((r) => [r.a === null ? null : Number(r.a), r.v, r.len]), [[1, 1.5, 1], [5, 6.5, 2], [7, 4.5, 1], [null, 8, 2]], 'dropna: false keeps them');
+  const two = await df.groupBy('a', 's').agg(len()).collect();
+  assert.equal(two.height, 3, 'a row with a null in any key is dropped');
+  const sorted = await df.sort('a').collect();
+  assert.deepEqual(sorted.getColumn('a').toArray().map((v) => (v === null ? null : Number(v))), [1, 5, 5, 7, null, null], 'nulls last');
+  const desc = await df.sort('a', { descending: true }).collect();
+  assert.deepEqual(desc.getColumn('a').toArray().map((v) => (v === null ? null : Number(v))), [7, 5, 5, 1, null, null], 'nulls last descending too');
+  const first = await df.sort('a', { nullsLast: false }).collect();
+  assert.equal(first.getColumn('a').toArray()[0], null);
+  const right = fromPolars(pl.DataFrame({ s: pl.Series('s', [null, 'x', 'w'], pl.String), w: [10, 20, 30] }), { npartitions: 2 });
+  for (const broadcast of [true, false]) {
+    const inner = await df.join(right, { on: 's', broadcast }).sort(['s', 'a']).collect();
+    assert.deepEqual(inner.select('s', 'a', 'w').toRecords().map((r) => [r.s, r.a === null ? null : Number(r.a), r.w]),
+      [['x', 1, 20], ['x', 7, 20], [null, 5, 10], [null, null, 10]], `null keys match (broadcast ${broadcast})`);
+    const sql = await df.join(right, { on: 's', broadcast, nullsEqual: false }).collect();
+    assert.equal(sql.height, 2, 'nullsEqual: false: null matches nothing');
+    const left = await df.join(right, { on: 's', how: 'left', broadcast }).collect();
+    assert.equal(left.height, 6);
+    assert.deepEqual(left.columns, ['a', 's', 'v', 'w']);
+  }
+});

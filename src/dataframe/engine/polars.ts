@@ -682,14 +682,41 @@ function applyOp(lf: NLazy, op: OpSpec, schema: Schema, right?: Built): NLazy {
           throw new DataFrameError(`join: key '${k}' is ${schema[k]} on the left but ${right.schema[k]} on the right; cast one side first`);
         }
       }
-      const keys = () => op.on.map((k) => N.col(k));
-      return lf.join(right.lf, keys(), keys(), true, false, op.how, op.suffix, true, 'm:m', [], []);
+      if (!op.nullsEqual) {
+        const keys = () => op.on.map((k) => N.col(k));
+        return lf.join(right.lf, keys(), keys(), true, false, op.how, op.suffix, true, 'm:m', [], []);
+      }
+      // pandas' merge matches a missing key with a missing key; Polars'
+      // join never matches null (and the binding cannot ask it to). So both
+      // sides join on surrogate keys that are never null: each key with its
+      // nulls filled, plus whether it was null. The right side's own key
+      // columns go (the left's are the output's, as in a coalescing join),
+      // and so do the surrogates afterwards.
+      const surrogates: NExpr[] = [];
+      const names: string[] = [];
+      op.on.forEach((k, i) => {
+        names.push(`__tessera_jk${i}`, `__tessera_jn${i}`);
+        surrogates.push(nonNullKey(N.col(k), schema[k]!).alias(`__tessera_jk${i}`), N.col(k).isNull().alias(`__tessera_jn${i}`));
+      });
+      const keys = () => names.map((k) => N.col(k));
+      const r = right.lf.withColumns(surrogates).dropColumns([...op.on]);
+      return lf.withColumns(surrogates).join(r, keys(), keys(), true, false, op.how, op.suffix, true, 'm:m', [], []).dropColumns(names);
     }
     case 'sort':
       return sortLazy(lf, op.by, op.descending, op.nullsLast);
     case 'map':
       throw new EngineError('internal: map is applied by runPipeline');
   }
+}
+
+/** A join key with its nulls replaced by a fixed value of its type (see the join op). */
+function nonNullKey(e: NExpr, t: DType): NExpr {
+  const { N, pl } = polars();
+  if (t === 'string') return e.fillNull(N.lit(''));
+  if (t === 'bool') return e.fillNull(N.lit(false));
+  if (isNumericType(t)) return e.fillNull(typedLiteral(0, t));
+  // Temporal types and the null type compare as their integer representation.
+  return e.cast(pl.Int64, false).fillNull(N.lit(0).cast(pl.Int64, true));
 }
 
 function sortLazy(lf: NLazy, by: readonly string[], descending: readonly boolean[], nullsLast: boolean): NLazy {
