@@ -213,21 +213,32 @@ export function splitAggregations(input: Schema, keys: readonly string[], aggs: 
       case 'std':
       case 'var': {
         // Chan, Golub and LeVeque's parallel variance: each partition reports
-        // its count n, mean m and sum of squared deviations from its own mean
-        // M2 (two passes over its rows); partials combine as
-        //   n = sum n_i,  m = sum n_i m_i / n,  M2 = sum M2_i + sum n_i (m_i - m)^2
-        // (the pairwise update applied to k partials at once). Every term is a
-        // deviation, never a difference of large sums of squares, which lost
-        // all precision for values such as 1e8 + N(0, 1).
+        // its count n, a reference m near its mean, and the sums of the
+        // deviations from it, r = sum (x - m) and q = sum (x - m)^2 (two
+        // passes over its rows); partials combine around a new reference m':
+        //   n' = sum n_i,  r' = sum r_i + sum n_i (m_i - m'),
+        //   q' = sum q_i + 2 sum (m_i - m') r_i + sum n_i (m_i - m')^2
+        // (the pairwise update applied to k partials at once), and at the end
+        // M2 = q - r^2 / n. Every term is a small deviation, never a
+        // difference of large sums of squares, which lost all precision for
+        // values such as 1e8 + N(0, 1). r carries what rounding a mean near
+        // 1e8 to a double loses (up to 7e-9 each), which would otherwise enter
+        // M2 directly. References are shifted means, min + mean(x - min), so
+        // no sum of large values is ever taken.
         const x = f64(arg);
         const n = col(p('n'));
         const nf = f64(n);
         const m = col(p('m'));
-        const combinedMean = when(n.sum().gt(0)).then(nf.mul(m).sum().div(f64(n.sum()))).otherwise(lit(null, 'float64'));
+        const r = col(p('r'));
+        const partialRef = x.min().add(x.sub(x.min()).mean());
+        const combinedRef = when(n.sum().gt(0)).then(m.min().add(nf.mul(m.sub(m.min())).sum().div(f64(n.sum())))).otherwise(lit(null, 'float64'));
+        const shift = m.sub(combinedRef);
         add('n', arg.count(), n.sum());
-        add('m', x.mean(), combinedMean);
-        add('q', x.sub(x.mean()).pow(2).sum(), col(p('q')).sum().add(nf.mul(m.sub(combinedMean).pow(2)).sum()));
-        const variance = col(p('q')).div(nf.sub(lit(1, 'float64')));
+        add('m', partialRef, combinedRef);
+        add('r', x.sub(partialRef).sum(), r.sum().add(nf.mul(shift).sum()));
+        add('q', x.sub(partialRef).pow(2).sum(), col(p('q')).sum().add(lit(2, 'float64').mul(shift.mul(r).sum())).add(nf.mul(shift.pow(2)).sum()));
+        const m2 = col(p('q')).sub(r.mul(r).div(nf));
+        const variance = m2.div(nf.sub(lit(1, 'float64')));
         // Fewer than two values: null, as Polars' sample variance.
         out = when(n.gt(1)).then(t.fn === 'var' ? variance : variance.sqrt()).otherwise(lit(null, 'float64'));
         break;
