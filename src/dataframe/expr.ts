@@ -72,7 +72,7 @@ export class DatetimeNamespace {
   minute(): Expr { return this.part('minute'); }
   second(): Expr { return this.part('second'); }
   millisecond(): Expr { return this.part('millisecond'); }
-  /** ISO weekday, as Polars: Monday = 1 ... Sunday = 7 (pandas counts Monday = 0). */
+  /** ISO weekday, as Polars: Monday = 1 ... Sunday = 7. Differs from pandas' `s.dt.weekday` (Monday = 0); pandas' ISO spelling is `s.dt.isocalendar().day`. */
   weekday(): Expr { return this.part('weekday'); }
   ordinalDay(): Expr { return this.part('ordinalDay'); }
 }
@@ -175,6 +175,7 @@ export class Expr {
   max(): Expr { return this.agg('max'); }
   /** Number of non-null values. */
   count(): Expr { return this.agg('count'); }
+  /** Distinct non-null values, as pandas' nunique() (dropna=True). */
   nUnique(): Expr { return this.agg('nUnique'); }
   first(): Expr { return this.agg('first'); }
   last(): Expr { return this.agg('last'); }

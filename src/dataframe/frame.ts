@@ -13,7 +13,7 @@ import { normalizeDType, type DTypeLike, type Schema } from './dtypes.js';
 import { concatIpc, emptyFrame, frameSchema, ipcHeight, type PolarsDataFrame } from './engine/index.js';
 import { currentExecutor, type Executor, type RunOptions } from './executor.js';
 import { col, containsAgg, Expr, lit, toExpr, type ExprLike, type ExprNode, type LiteralValue } from './expr.js';
-import { validateAggs } from './groupby.js';
+import { validateAggs, validateReduction } from './groupby.js';
 import { abandonWriteTarget, commitWriteTarget, prepareWriteTarget, refuseWritingIntoInputs } from './io/write-target.js';
 import { Lowerer, planToken, type TaskInput } from './lower.js';
 import type { OpSpec, ParquetCompression, WriteResult } from './pipeline.js';
@@ -79,6 +79,13 @@ export class DataFrame {
   filter(predicate: Expr | string, options?: QueryOptions): DataFrame {
     const expr = typeof predicate === 'string' ? parseQuery(predicate, { ...options, columns: this.columns }) : predicate;
     if (!(expr instanceof Expr)) throw new DataFrameError('filter() takes an expression such as col("x").gt(0), or a query string');
+    if (containsAgg(expr.node)) {
+      // Evaluated per partition, an aggregate would be each partition's own.
+      throw new DataFrameError(
+        `filter(): ${expr.toString()} uses an aggregation, which would be computed per partition; compute it first ` +
+          `(await df.select(col("x").mean()).collect()) and filter with the value`,
+      );
+    }
     return this.derive({ op: 'filter', predicate: expr.node });
   }
 
@@ -89,10 +96,19 @@ export class DataFrame {
 
   // --------------------------------------------------------- columns
 
-  /** Keeps (or computes) these columns, in this order. */
+  /**
+   * Keeps (or computes) these columns, in this order. With aggregations
+   * (`select(col('f').sum(), col('g').mean())`) the whole frame reduces to
+   * one row: partials per partition, combined in a tree, as groupBy does.
+   */
   select(...columns: ColumnArg[]): DataFrame {
     const exprs = flatColumns(columns).map((c) => toExpr(c).node);
     if (exprs.length === 0) throw new DataFrameError('select() needs at least one column');
+    if (exprs.some(containsAgg)) {
+      validateReduction(exprs);
+      const schema = groupBySchema(this.plan.schema, [], exprs);
+      return new DataFrame({ kind: 'groupBy', input: this.plan, keys: [], aggs: exprs, splitEvery: 8, schema });
+    }
     return this.derive({ op: 'select', exprs });
   }
 
@@ -190,30 +206,50 @@ export class DataFrame {
 
   // ------------------------------------------------ whole-frame operations
 
-  groupBy(...keys: (string | readonly string[])[]): GroupBy {
-    const k = keys.flat() as string[];
+  /**
+   * Groups by key columns: `groupBy('a', 'b')`, `groupBy(['a', 'b'])`, with
+   * options last: `groupBy('a', { dropna: false })`. Rows with a null in any
+   * key are dropped, as pandas' groupby (dropna=True); `dropna: false` keeps
+   * them as a group of their own. Groups come in no particular order
+   * (pandas sorts by key: sort the result where order matters).
+   */
+  groupBy(...keys: (string | readonly string[] | GroupByOptions)[]): GroupBy {
+    const last = keys[keys.length - 1];
+    const options: GroupByOptions = last !== undefined && typeof last === 'object' && !Array.isArray(last) ? (keys.pop() as GroupByOptions) : {};
+    const k = (keys as (string | readonly string[])[]).flat() as string[];
     if (k.length === 0) throw new DataFrameError('groupBy() needs at least one key column');
     this.requireColumns(k, 'groupBy');
-    return new GroupBy(this, k);
+    return new GroupBy(this, k, { dropna: options.dropna ?? true });
   }
 
   /**
    * Joins on equal key columns. A side with a single partition is sent whole
    * to every partition of the other (broadcast); otherwise both sides are
    * hash-partitioned on the keys.
+   *
+   * A null key matches a null key, as in pandas' merge (NaN matches NaN);
+   * `nullsEqual: false` gives SQL's rule, where null matches nothing (and
+   * Polars' default). Rows come in no particular order: pandas' merge keeps
+   * the left frame's order, so sort afterwards where order matters.
    */
-  join(other: DataFrame, options: { on: string | readonly string[]; how?: 'inner' | 'left'; suffix?: string; broadcast?: boolean }): DataFrame {
+  join(other: DataFrame, options: { on: string | readonly string[]; how?: 'inner' | 'left'; suffix?: string; broadcast?: boolean; nullsEqual?: boolean }): DataFrame {
     const on = typeof options.on === 'string' ? [options.on] : [...options.on];
     const how = options.how ?? 'inner';
     if (how !== 'inner' && how !== 'left') throw new DataFrameError(`join: how must be 'inner' or 'left', got '${String(how)}'`);
     this.requireColumns(on, 'join (left side)');
     other.requireColumns(on, 'join (right side)');
     const suffix = options.suffix ?? '_right';
-    const schema = joinSchema(this.plan.schema, other.plan.schema, on, how, suffix);
-    return new DataFrame({ kind: 'join', left: this.plan, right: other.plan, on, how, suffix, broadcast: options.broadcast ?? 'auto', schema });
+    const nullsEqual = options.nullsEqual ?? true;
+    const schema = joinSchema(this.plan.schema, other.plan.schema, on, how, suffix, nullsEqual);
+    return new DataFrame({ kind: 'join', left: this.plan, right: other.plan, on, how, suffix, nullsEqual, broadcast: options.broadcast ?? 'auto', schema });
   }
 
-  /** A global sort: rows are range-partitioned on the first key (from samples), then each partition is sorted. */
+  /**
+   * A global sort: rows are range-partitioned on the first key (from
+   * samples), then each partition is sorted. Stable: equal keys keep their
+   * order. Nulls go last in either direction, as pandas' sort_values
+   * (na_position='last'); `nullsLast: false` puts them first (Polars' default).
+   */
   sort(by: string | readonly string[], options: { descending?: boolean | readonly boolean[]; nullsLast?: boolean } = {}): DataFrame {
     const keys = typeof by === 'string' ? [by] : [...by];
     if (keys.length === 0) throw new DataFrameError('sort() needs at least one column');
@@ -221,7 +257,7 @@ export class DataFrame {
     const d = options.descending ?? false;
     const descending = typeof d === 'boolean' ? keys.map(() => d) : [...d];
     if (descending.length !== keys.length) throw new DataFrameError(`sort: ${keys.length} key(s) but ${descending.length} descending flag(s)`);
-    return new DataFrame({ kind: 'sort', input: this.plan, by: keys, descending, nullsLast: options.nullsLast ?? false, schema: this.plan.schema });
+    return new DataFrame({ kind: 'sort', input: this.plan, by: keys, descending, nullsLast: options.nullsLast ?? true, schema: this.plan.schema });
   }
 
   /** Changes the number of partitions: merging neighbours, or splitting each into equal slices. */
@@ -353,25 +389,32 @@ export class DataFrame {
   }
 }
 
+export interface GroupByOptions {
+  /** Drop rows whose key is null (default true, as pandas); false keeps them as their own group. */
+  readonly dropna?: boolean;
+}
+
 /** groupBy(keys) waiting for its aggregations. */
 export class GroupBy {
   constructor(
     private readonly df: DataFrame,
     private readonly keys: readonly string[],
-    private readonly options: { splitEvery?: number } = {},
+    private readonly options: { splitEvery?: number; dropna?: boolean } = {},
   ) {}
 
   /** Partials are combined `splitEvery` at a time (default 8), in a tree. */
   splitEvery(n: number): GroupBy {
     if (!Number.isInteger(n) || n < 2) throw new DataFrameError(`splitEvery must be an integer >= 2, got ${n}`);
-    return new GroupBy(this.df, this.keys, { splitEvery: n });
+    return new GroupBy(this.df, this.keys, { ...this.options, splitEvery: n });
   }
 
   /** Aggregations: col('x').sum(), col('x').mean().alias('m'), len(), ... One row per key. */
   agg(...aggs: (Expr | readonly Expr[])[]): DataFrame {
     const nodes = aggs.flat().map((a) => (a as Expr).node);
     validateAggs(nodes);
-    const input = this.df.plan;
+    // A filter on the keys: it moves down to the reader like any other.
+    const notNull = this.keys.map((k) => col(k).isNotNull()).reduce((a, b) => a.and(b));
+    const input = (this.options.dropna ?? true) ? this.df.filter(notNull).plan : this.df.plan;
     const schema = groupBySchema(input.schema, this.keys, nodes);
     return new DataFrame({ kind: 'groupBy', input, keys: this.keys, aggs: nodes, splitEvery: this.options.splitEvery ?? 8, schema });
   }

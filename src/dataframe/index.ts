@@ -9,7 +9,7 @@
  *   await df.toParquet('out/');
  */
 
-export { DataFrame, GroupBy, type ActionOptions } from './frame.js';
+export { DataFrame, GroupBy, type ActionOptions, type GroupByOptions } from './frame.js';
 export { readCsv, readParquet, fromPolars, type ReadCsvOptions, type ReadParquetOptions } from './io/read.js';
 export { col, lit, len, when, Expr, Then, When, DatetimeNamespace } from './expr.js';
 export type { ExprLike, ExprNode, LiteralValue, BinaryOp, UnaryOp, AggOp, DatetimeField } from './expr.js';

@@ -15,7 +15,7 @@ import { tokenize } from '../graph/keys.js';
 import { DataFrameError } from '../errors.js';
 import type { Schema } from './dtypes.js';
 import { col } from './expr.js';
-import { splitAggregations } from './groupby.js';
+import { ROWS_COLUMN, splitAggregations } from './groupby.js';
 import type { OpSpec, Pipeline, SinkSpec, SourceSpec } from './pipeline.js';
 import { broadcastSide, groupBySchema, type PlanNode } from './plan.js';
 
@@ -176,6 +176,13 @@ export class Lowerer {
       };
     }
     const partialSchema = groupBySchema(node.input.schema, keys, split.partial);
+    // A whole-frame reduction gets one partial row per partition, even from
+    // a partition without rows: those are dropped before combining (their
+    // first/last would be null).
+    const combineOps: OpSpec[] = [
+      ...(keys.length === 0 ? [{ op: 'filter', predicate: col(ROWS_COLUMN).gt(0).node } as const] : []),
+      { op: 'groupBy', keys, aggs: split.combine },
+    ];
     let refs = parts.map((p, i) => this.materialize(appendOp(p, { op: 'groupBy', keys, aggs: split.partial }), { kind: 'ipc' }, 'groupby-partial', token, i));
     let level = 1;
     const fanIn = Math.max(2, node.splitEvery);
@@ -185,7 +192,7 @@ export class Lowerer {
       for (let j = 0; j * fanIn < refs.length; j++) {
         const chunk = refs.slice(j * fanIn, (j + 1) * fanIn);
         const part: Part = {
-          pipeline: { source: inputsSource(range(0, chunk.length), partialSchema), ops: [{ op: 'groupBy', keys, aggs: split.combine }] },
+          pipeline: { source: inputsSource(range(0, chunk.length), partialSchema), ops: combineOps },
           inputs: chunk,
           name: 'groupby-combine',
         };
@@ -197,10 +204,7 @@ export class Lowerer {
     return {
       pipeline: {
         source: inputsSource(range(0, refs.length), partialSchema),
-        ops: [
-          { op: 'groupBy', keys, aggs: split.combine },
-          { op: 'select', exprs: split.final },
-        ],
+        ops: [...combineOps, { op: 'select', exprs: split.final }],
       },
       inputs: refs,
       name: 'groupby-agg',
@@ -212,7 +216,7 @@ export class Lowerer {
     const right = this.lower(node.right);
     const token = planToken(node);
     const side = broadcastSide(node);
-    const joinOp = (rightPipeline: Pipeline): OpSpec => ({ op: 'join', right: rightPipeline, on: node.on, how: node.how, suffix: node.suffix });
+    const joinOp = (rightPipeline: Pipeline): OpSpec => ({ op: 'join', right: rightPipeline, on: node.on, how: node.how, suffix: node.suffix, nullsEqual: node.nullsEqual });
     if (side !== null) {
       const small = side === 'right' ? right : left;
       const smallSchema = side === 'right' ? node.right.schema : node.left.schema;

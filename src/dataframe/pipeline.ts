@@ -68,6 +68,8 @@ export type OpSpec =
       readonly on: readonly string[];
       readonly how: 'inner' | 'left';
       readonly suffix: string;
+      /** Null keys match null keys, as in pandas' merge; false for SQL's rule (null matches nothing). */
+      readonly nullsEqual: boolean;
     }
   | ({ readonly op: 'sort' } & SortSpec)
   | { readonly op: 'map'; readonly fn: FunctionSpec; readonly args: readonly unknown[] };

@@ -36,6 +36,7 @@ export type PlanNode =
   | { readonly kind: 'persisted'; readonly schema: Schema; readonly parts: readonly PersistedPart[] }
   | { readonly kind: 'op'; readonly schema: Schema; readonly input: PlanNode; readonly op: OpSpec }
   | {
+      /** With no keys: a whole-frame aggregation (select with aggregations), one row. */
       readonly kind: 'groupBy';
       readonly schema: Schema;
       readonly input: PlanNode;
@@ -51,6 +52,8 @@ export type PlanNode =
       readonly on: readonly string[];
       readonly how: 'inner' | 'left';
       readonly suffix: string;
+      /** Null keys match null keys (pandas' merge); false: SQL's rule. */
+      readonly nullsEqual: boolean;
       /** Ship the smaller side whole to every partition of the other instead of shuffling both. */
       readonly broadcast: 'auto' | boolean;
     }
@@ -101,8 +104,8 @@ export function opSchema(input: Schema, op: OpSpec): Schema {
   return pipelineSchema(input, [op]);
 }
 
-export function joinSchema(left: Schema, right: Schema, on: readonly string[], how: 'inner' | 'left', suffix: string): Schema {
-  const op: OpSpec = { op: 'join', right: { source: { kind: 'inputs', inputs: [], schema: right }, ops: [] }, on, how, suffix };
+export function joinSchema(left: Schema, right: Schema, on: readonly string[], how: 'inner' | 'left', suffix: string, nullsEqual: boolean): Schema {
+  const op: OpSpec = { op: 'join', right: { source: { kind: 'inputs', inputs: [], schema: right }, ops: [] }, on, how, suffix, nullsEqual };
   return pipelineSchema(left, [op], () => right);
 }
 
@@ -168,7 +171,8 @@ function pushFilterInto(node: PlanNode, predicate: ExprNode): PlanNode | null {
       // Row filters commute with ordering and with regrouping rows into partitions.
       return withInput(node, pushFilterInto(node.input, predicate) ?? withOp(node.input, { op: 'filter', predicate }));
     case 'groupBy':
-      if ([...cols].every((c) => node.keys.includes(c))) {
+      // Without keys (a whole-frame aggregation) no filter above means the same below.
+      if (node.keys.length > 0 && [...cols].every((c) => node.keys.includes(c))) {
         return withInput(node, pushFilterInto(node.input, predicate) ?? withOp(node.input, { op: 'filter', predicate }));
       }
       return null;
@@ -245,7 +249,7 @@ function prune(node: PlanNode, required: Required): PlanNode {
       if (required === null) {
         const left = prune(node.left, null);
         const right = prune(node.right, null);
-        return { ...node, left, right, schema: joinSchema(left.schema, right.schema, node.on, node.how, node.suffix) };
+        return { ...node, left, right, schema: joinSchema(left.schema, right.schema, node.on, node.how, node.suffix, node.nullsEqual) };
       }
       const leftCols = Object.keys(node.left.schema);
       const rightNeed = new Set<string>(node.on);
@@ -261,7 +265,7 @@ function prune(node: PlanNode, required: Required): PlanNode {
       }
       const left = prune(node.left, leftNeed);
       const right = prune(node.right, rightNeed);
-      return { ...node, left, right, schema: joinSchema(left.schema, right.schema, node.on, node.how, node.suffix) };
+      return { ...node, left, right, schema: joinSchema(left.schema, right.schema, node.on, node.how, node.suffix, node.nullsEqual) };
     }
   }
 }
@@ -356,7 +360,10 @@ export function formatPlan(node: PlanNode, indent = ''): string {
     case 'op':
       return line(`${node.op.op} ${describeOp(node.op)}`) + formatPlan(node.input, indent + '  ');
     case 'groupBy':
-      return line(`groupBy [${node.keys.join(', ')}] agg ${node.aggs.length} expression(s)`) + formatPlan(node.input, indent + '  ');
+      return (
+        line(node.keys.length ? `groupBy [${node.keys.join(', ')}] agg ${node.aggs.length} expression(s)` : `aggregate [${node.aggs.map((a) => outputName(a)).join(', ')}] over all partitions`) +
+        formatPlan(node.input, indent + '  ')
+      );
     case 'join':
       return line(`join ${node.how} on [${node.on.join(', ')}]${broadcastSide(node) ? ` (broadcast ${broadcastSide(node)})` : ' (hash shuffle)'}`) +
         formatPlan(node.left, indent + '  ') + formatPlan(node.right, indent + '  ');

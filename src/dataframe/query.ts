@@ -18,6 +18,17 @@
  *            | True | False | None | ( or ) | [ literal, ... ]
  *
  * Errors carry the position and show the query with a caret under it.
+ *
+ * Nulls follow pandas, where a comparison with a missing value (NaN, None,
+ * NaT) is False, except `!=`, which is True: so `a != 5`, `not (a == 5)`
+ * and `s not in ['x']` keep the rows where the value is missing, as pandas
+ * does (Polars' comparisons give null there, and a filter drops null).
+ * Only three places need rewriting for that: `!=` becomes
+ * `(a != 5).fillNull(true)`, the operand of `not` gets `.fillNull(false)`
+ * and so does `in`. Everywhere else null and False already behave alike
+ * in a filter: and/or of null with anything are null (dropped, as False
+ * would be) or decided by the other side. A null never matches a list
+ * (`x in [1, None]`), as for pandas' float columns.
  */
 
 import { DataFrameError } from '../errors.js';
@@ -170,7 +181,7 @@ export function parseQuery(query: string, options: QueryOptions = {}): Expr {
     if (isWord(t, 'not') || isOp(t, '~')) {
       next();
       const inner = parseNot();
-      return { expr: asExpr(inner).not(), pos: t.pos };
+      return { expr: asExpr(inner).fillNull(false).not(), pos: t.pos };
     }
     return parseCompare();
   };
@@ -184,7 +195,7 @@ export function parseQuery(query: string, options: QueryOptions = {}): Expr {
       if (t.kind === 'op' && COMPARE[t.text]) {
         const fn = COMPARE[t.text]!;
         next();
-        make = (a, b) => a[fn](asExpr(b));
+        make = fn === 'neq' ? (a, b) => a.neq(asExpr(b)).fillNull(true) : (a, b) => a[fn](asExpr(b));
       } else if (isWord(t, 'in')) {
         next();
         make = (a, b) => membership(a, b, false);
@@ -209,7 +220,7 @@ export function parseQuery(query: string, options: QueryOptions = {}): Expr {
       if (node.op !== 'lit') throw new QueryError(query, b.pos, "expected a list such as [1, 2] or an @variable after 'in'");
       values = [node.value];
     }
-    const e = a.isIn(values);
+    const e = a.isIn(values).fillNull(false);
     return negate ? e.not() : e;
   };
   const parseSum = (): Value => {

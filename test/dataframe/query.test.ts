@@ -16,8 +16,8 @@ test('& and | bind like and/or (pandas.eval), not tighter than comparisons as in
 });
 
 test('not binds looser than comparisons and tighter than and', () => {
-  assert.equal(q('not a == 1 and b'), col('a').eq(1).not().and(col('b')).toString());
-  assert.equal(q('~(a == 1)'), col('a').eq(1).not().toString());
+  assert.equal(q('not a == 1 and b'), col('a').eq(1).fillNull(false).not().and(col('b')).toString());
+  assert.equal(q('~(a == 1)'), col('a').eq(1).fillNull(false).not().toString());
 });
 
 test('arithmetic precedence, unary minus, powers and parentheses', () => {
@@ -32,12 +32,12 @@ test('chained comparisons mean a < b and b < c', () => {
 });
 
 test('literals: numbers, strings, booleans, backquoted names, lists and @variables', () => {
-  assert.equal(q(`name == 'x' or name != "y"`), col('name').eq('x').or(col('name').neq('y')).toString());
+  assert.equal(q(`name == 'x' or name != "y"`), col('name').eq('x').or(col('name').neq('y').fillNull(true)).toString());
   assert.equal(q('1.5e3 < x and x < .5 and x < 0x10'), lit(1500).lt(col('x')).and(col('x').lt(0.5)).and(col('x').lt(16)).toString());
   assert.equal(q('flag == True and other == False'), col('flag').eq(true).and(col('other').eq(false)).toString());
   assert.equal(q('`trip distance` > 1'), col('trip distance').gt(1).toString());
-  assert.equal(q('x in [1, 2, 3]'), col('x').isIn([1, 2, 3]).toString());
-  assert.equal(q('x not in @bad', { locals: { bad: [4, 5] } }), col('x').isIn([4, 5]).not().toString());
+  assert.equal(q('x in [1, 2, 3]'), col('x').isIn([1, 2, 3]).fillNull(false).toString());
+  assert.equal(q('x not in @bad', { locals: { bad: [4, 5] } }), col('x').isIn([4, 5]).fillNull(false).not().toString());
   assert.equal(q('x > @limit', { locals: { limit: 10 } }), col('x').gt(10).toString());
 });
 

@@ -124,18 +124,15 @@ const FROM_POLARS: Record<string, DType> = {
 /** The Tessera type of a native series. */
 function seriesType(s: any, column: string): DType {
   const d = s.dtype as string | { variant: string; inner: unknown[] };
-  if (typeof d === 'string') {
-    const t = FROM_POLARS[d];
-    if (t) return t;
-    if (d === 'Duration' || d === 'Datetime') {
-      // The binding reports these without their unit; the series' own
-      // rendering carries it ("Series: 'x' [duration[ms]]").
-      const m = /\[(datetime|duration)\[(ms|us|ns)/.exec(String(s.toString()));
-      if (m) return `${m[1]}[${m[2]}]` as DType;
-    }
-  } else if (d && (d.variant === 'Datetime' || d.variant === 'Duration')) {
-    const unit = d.inner[0];
-    if (unit === 'ms' || unit === 'us' || unit === 'ns') return `${d.variant.toLowerCase()}[${unit}]` as DType;
+  const variant = typeof d === 'string' ? d : d?.variant;
+  const simple = FROM_POLARS[variant];
+  if (simple) return simple;
+  if (variant === 'Datetime' || variant === 'Duration') {
+    // The binding serializes Duration without its unit (and Datetime with
+    // it): the series' timeUnit() field has it for both, as 'ms', 'us' or
+    // 'ns'. (Polars' printed form spells microseconds 'μs', so never parse that.)
+    const unit: unknown = s.timeUnit();
+    if (unit === 'ms' || unit === 'us' || unit === 'ns') return `${variant.toLowerCase()}[${unit}]` as DType;
   }
   throw new DataFrameError(
     `column '${column}' has the Polars type ${JSON.stringify(d)}, which Tessera dataframes do not support; ` +
@@ -208,8 +205,10 @@ class ExprCompiler {
         return this.unary(node.fn, node.arg);
       case 'round':
         return this.compile(node.arg).round(node.decimals, 'halftoeven');
-      case 'cast':
-        return this.compile(node.arg).cast(toPolarsType(node.dtype), node.strict);
+      case 'cast': {
+        const a = this.compile(node.arg);
+        return castTo(a, this.dtypeOf(a), node.dtype, node.strict);
+      }
       case 'dt': {
         const a = this.compile(node.arg);
         switch (node.fn) {
@@ -246,16 +245,39 @@ class ExprCompiler {
           case 'min': return a.min();
           case 'max': return a.max();
           case 'count': return a.count();
-          case 'nUnique': return a.nUnique();
+          // Distinct non-null values, as pandas' nunique() (dropna=True); Polars counts null as a value.
+          case 'nUnique': return a.dropNulls().nUnique();
           case 'first': return a.first();
           case 'last': return a.last();
-          case 'std': return a.std(1);
-          case 'var': return a.var(1);
+          case 'std': return this.sampleVariance(a, true);
+          case 'var': return this.sampleVariance(a, false);
           case 'median': return a.median();
         }
       }
     }
     throw new EngineError(`cannot compile expression ${formatExpr(node)}`);
+  }
+
+  /**
+   * Sample variance (or its root) by two passes over values shifted by a
+   * reference near their mean (min + mean(x - min)), corrected for what
+   * rounding that reference loses: sum((x - m)^2) - sum(x - m)^2 / n.
+   * Polars' own var loses about 1e-8 relative on values such as
+   * 1e8 + N(0, 1); this agrees with the exact value to ~1e-12, and with the
+   * split form groupby.ts combines across partitions. Float32 stays float32.
+   */
+  private sampleVariance(a: NExpr, root: boolean): NExpr {
+    const { N } = polars();
+    const t = this.dtypeOf(a);
+    const f64 = toPolarsType('float64');
+    const x = a.cast(f64, true);
+    const ref = x.min().add(x.sub(x.min()).mean());
+    const d = x.sub(ref);
+    const n = x.count().cast(f64, true);
+    const m2 = d.pow(2).sum().sub(d.sum().pow(2).truediv(n));
+    let v = N.when(n.gt(typedLiteral(1, 'float64'))).then(m2.truediv(n.sub(typedLiteral(1, 'float64')))).otherwise(N.lit(null).cast(f64, true));
+    if (root) v = v.pow(0.5);
+    return t === 'float32' ? v.cast(toPolarsType('float32'), true) : v;
   }
 
   /**
@@ -362,6 +384,28 @@ class ExprCompiler {
     const nullValue = dynType ? N.lit(null).cast(toPolarsType(dynType), true) : N.lit(null);
     return chain.otherwise(nullValue);
   }
+}
+
+/**
+ * A cast. Floats become the text Python's repr() gives (what pandas'
+ * astype(str) writes): the shortest digits that read back to the same
+ * value, so 0.1 is "0.1" and 1.0 is "1.0". Polars already writes the
+ * shortest digits and agrees with repr on where scientific notation starts
+ * above (1e+16), but writes 1e-5..1e-4 positionally ("0.00001" for
+ * "1e-05"), pads exponents to no width ("2.5e-7" for "2.5e-07") and spells
+ * NaN "NaN": those three are rewritten. Nulls stay null (pandas writes
+ * "nan" for a missing float: see the docs).
+ */
+function castTo(e: NExpr, from: DType, to: DType, strict: boolean): NExpr {
+  const out = e.cast(toPolarsType(to), strict);
+  if (to !== 'string' || !isFloatType(from)) return out;
+  const { N } = polars();
+  const re = (text: NExpr, pattern: string, replacement: string): NExpr => text.strReplace(N.lit(pattern), N.lit(replacement), false, 1);
+  let text = out;
+  text = re(text, '^(-?)0\\.0000([1-9])$', '${1}${2}e-05');
+  text = re(text, '^(-?)0\\.0000([1-9])([0-9]+)$', '${1}${2}.${3}e-05');
+  text = re(text, 'e([+-])([0-9])$', 'e${1}0${2}');
+  return re(text, '^NaN$', 'nan');
 }
 
 /** Epoch milliseconds of a naive (zone-less) datetime string, read as UTC like Polars' naive datetimes. */
@@ -639,7 +683,7 @@ function applyOp(lf: NLazy, op: OpSpec, schema: Schema, right?: Built): NLazy {
     case 'cast': {
       const exprs = Object.entries(op.mapping).map(([c, t]) => {
         if (!(c in schema)) throw new DataFrameError(`cast: column '${c}' not found; the columns are ${Object.keys(schema).join(', ')}`);
-        return N.col(c).cast(toPolarsType(t), op.strict);
+        return castTo(N.col(c), schema[c]!, t, op.strict);
       });
       return exprs.length ? lf.withColumns(exprs) : lf;
     }
@@ -650,6 +694,8 @@ function applyOp(lf: NLazy, op: OpSpec, schema: Schema, right?: Built): NLazy {
     case 'slice':
       return lf.slice(op.offset, op.length);
     case 'groupBy':
+      // No keys: a whole-frame aggregation, one row.
+      if (op.keys.length === 0) return lf.select(op.aggs.map((a) => ex.compile(a)));
       return lf.groupby(op.keys.map((k) => N.col(k)), false).agg(op.aggs.map((a) => ex.compile(a)));
     case 'join': {
       if (!right) throw new EngineError('internal: join without its right side');
@@ -660,14 +706,41 @@ function applyOp(lf: NLazy, op: OpSpec, schema: Schema, right?: Built): NLazy {
           throw new DataFrameError(`join: key '${k}' is ${schema[k]} on the left but ${right.schema[k]} on the right; cast one side first`);
         }
       }
-      const keys = () => op.on.map((k) => N.col(k));
-      return lf.join(right.lf, keys(), keys(), true, false, op.how, op.suffix, true, 'm:m', [], []);
+      if (!op.nullsEqual) {
+        const keys = () => op.on.map((k) => N.col(k));
+        return lf.join(right.lf, keys(), keys(), true, false, op.how, op.suffix, true, 'm:m', [], []);
+      }
+      // pandas' merge matches a missing key with a missing key; Polars'
+      // join never matches null (and the binding cannot ask it to). So both
+      // sides join on surrogate keys that are never null: each key with its
+      // nulls filled, plus whether it was null. The right side's own key
+      // columns go (the left's are the output's, as in a coalescing join),
+      // and so do the surrogates afterwards.
+      const surrogates: NExpr[] = [];
+      const names: string[] = [];
+      op.on.forEach((k, i) => {
+        names.push(`__tessera_jk${i}`, `__tessera_jn${i}`);
+        surrogates.push(nonNullKey(N.col(k), schema[k]!).alias(`__tessera_jk${i}`), N.col(k).isNull().alias(`__tessera_jn${i}`));
+      });
+      const keys = () => names.map((k) => N.col(k));
+      const r = right.lf.withColumns(surrogates).dropColumns([...op.on]);
+      return lf.withColumns(surrogates).join(r, keys(), keys(), true, false, op.how, op.suffix, true, 'm:m', [], []).dropColumns(names);
     }
     case 'sort':
       return sortLazy(lf, op.by, op.descending, op.nullsLast);
     case 'map':
       throw new EngineError('internal: map is applied by runPipeline');
   }
+}
+
+/** A join key with its nulls replaced by a fixed value of its type (see the join op). */
+function nonNullKey(e: NExpr, t: DType): NExpr {
+  const { N, pl } = polars();
+  if (t === 'string') return e.fillNull(N.lit(''));
+  if (t === 'bool') return e.fillNull(N.lit(false));
+  if (isNumericType(t)) return e.fillNull(typedLiteral(0, t));
+  // Temporal types and the null type compare as their integer representation.
+  return e.cast(pl.Int64, false).fillNull(N.lit(0).cast(pl.Int64, true));
 }
 
 function sortLazy(lf: NLazy, by: readonly string[], descending: readonly boolean[], nullsLast: boolean): NLazy {
