@@ -79,7 +79,10 @@ async function main(): Promise<number> {
     console.log(`Dashboard: ${client.dashboardLink ?? '(none)'}`);
     if (values.keep) {
       console.log('Cluster kept running (--keep); press Ctrl-C to stop.');
+      // A signal listener does not keep Node running, and an idle cluster no longer does either: hold it open.
+      const keepAlive = setInterval(() => {}, 60_000);
       await new Promise<void>((r) => process.once('SIGINT', () => r()));
+      clearInterval(keepAlive);
     }
   } finally {
     await client.shutdown();
