@@ -33,7 +33,12 @@ export type JobResult =
 /** What the pool gives each thread (see executor.ts). */
 export interface ExecutorThreadData {
   index: number;
-  /** Slot 0: the id of the job this thread is running, 0 between jobs. Read by the pool to decide whether cancelling a job means ending this thread. */
+  /**
+   * Slot 0: the id of the job this thread is running, 0 between jobs; read
+   * by the pool to decide whether cancelling a job means ending this thread.
+   * Slot 1: how many cancellations the pool has posted to `control`, so the
+   * thread reads the port only when there is something new on it.
+   */
   running: Int32Array;
   /** Ids of jobs cancelled before they started: drained synchronously before each job. */
   control: MessagePort;
@@ -42,9 +47,10 @@ export interface ExecutorThreadData {
 const port = parentPort!;
 const data = workerData as ExecutorThreadData | undefined;
 export const executorIndex = data?.index ?? 0;
-const running = data?.running ?? new Int32Array(1);
+const running = data?.running ?? new Int32Array(2);
 const control = data?.control;
 const cancelled = new Set<number>();
+let cancellationsSeen = 0;
 
 /**
  * Whether the pool cancelled `id` before it started. The running slot is
@@ -53,6 +59,9 @@ const cancelled = new Set<number>();
  * cancellation, or the pool sees the job running and ends the thread.
  */
 function wasCancelled(id: number): boolean {
+  const posted = Atomics.load(running, 1);
+  if (posted === cancellationsSeen && cancelled.size === 0) return false;
+  cancellationsSeen = posted;
   if (control) for (let m = receiveMessageOnPort(control); m; m = receiveMessageOnPort(control)) for (const c of m.message as number[]) cancelled.add(c);
   return cancelled.delete(id);
 }

@@ -37,7 +37,7 @@ interface ExecutorThread {
   inFlight: Set<number>;
   /** Jobs to post at the end of this event-loop turn, as one message. */
   outbox: RunJob[];
-  /** Slot 0: the id of the job the thread is running (0: none), written by the thread. */
+  /** Slot 0: the id of the job the thread is running (0: none), written by the thread; slot 1: cancellations posted (see executor-thread.ts). */
   running: Int32Array;
   /** Where cancellations of jobs that have not started go (read synchronously by the thread). */
   control: MessagePort;
@@ -107,7 +107,7 @@ export class ExecutorPool {
     // Loaded here, not at import: a worker registers with its scheduler before
     // it starts threads, and node:worker_threads costs ~4 ms of that start.
     const { Worker, MessageChannel } = createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
-    const running = new Int32Array(new SharedArrayBuffer(4));
+    const running = new Int32Array(new SharedArrayBuffer(8));
     const { port1: control, port2 } = new MessageChannel();
     const data: ExecutorThreadData = { index, running, control: port2 };
     const worker = new Worker(THREAD_URL, {
@@ -226,6 +226,7 @@ export class ExecutorPool {
       }
       // Posted: tell the thread to skip it, then see whether it already started (see wasCancelled in executor-thread.ts).
       t.control.postMessage([id]);
+      Atomics.add(t.running, 1, 1);
       if (Atomics.load(t.running, 0) === id) {
         this.log.info(`executor thread ${t.index} is running ${key}, which was cancelled: ending the thread and starting a new one`);
         this.replace(t);
