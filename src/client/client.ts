@@ -17,7 +17,7 @@ import { safeName, tokenize, uniqueToken } from '../graph/keys.js';
 import { readSchedulerFile, schedulerProcessAlive, staleSchedulerFileError, type SchedulerFileContents } from '../scheduler/scheduler-file.js';
 import { Future, KeyState } from './future.js';
 import { formatBytes } from '../worker/memory.js';
-import { InvalidArgumentError, TaskError, TesseraError, TimeoutError, KilledWorkerError } from '../errors.js';
+import { CancelledError, InvalidArgumentError, TaskError, TesseraError, TimeoutError, KilledWorkerError } from '../errors.js';
 
 /** Anything that knows where its scheduler is: LocalCluster, SlurmRunner, ... */
 export interface ClusterLike {
@@ -195,6 +195,16 @@ export class Client implements AsyncDisposable {
       }
       case 'lost-data':
         this.keys.get(String(msg.key))?.reset();
+        break;
+      case 'restarted':
+        // Some client restarted the cluster: these keys and their results are gone.
+        for (const key of msg.keys as string[]) {
+          const st = this.keys.get(key);
+          if (!st) continue;
+          const err = new CancelledError(key);
+          err.message = `task ${key} was cancelled: the cluster was restarted (client.restart()), which forgets every task and result; submit it again`;
+          st.fail(err, 'cancelled');
+        }
         break;
       case 'scheduler-closing':
         break;
@@ -569,6 +579,22 @@ export class Client implements AsyncDisposable {
       if (Date.now() > deadline) throw new TimeoutError(`workers ${leaving.join(', ')} did not retire within ${opts.timeoutMs ?? 120_000} ms`);
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  /**
+   * Restarts the cluster, as Dask's Client.restart: the scheduler forgets
+   * every task, every client's futures fail with a CancelledError saying so,
+   * and every worker starts afresh: under a nanny (LocalCluster's default)
+   * it is a new process; without one the worker ends and restarts its
+   * executor threads and drops its data. Resolves once as many workers as
+   * before are connected; rejects with a TimeoutError naming the workers
+   * that did not come back within `timeoutMs` (default 60 s).
+   */
+  async restart(opts: { timeoutMs?: number } = {}): Promise<void> {
+    this.ensureOpen();
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    // The scheduler answers by timeoutMs; the margin is for the round trip.
+    await this.request({ op: 'restart', timeoutMs }, timeoutMs + 10_000);
   }
 
   /** Releases futures' keys now rather than at garbage collection. */

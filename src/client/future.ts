@@ -50,6 +50,13 @@ export class KeyState {
     return w;
   }
 
+  /** Submitted again after it was cancelled (or the cluster restarted): the scheduler computes it anew. */
+  revive(): void {
+    if (this.status !== 'cancelled') return;
+    this.status = 'pending';
+    this.error = null;
+  }
+
   /** The data was lost and is being recomputed. */
   reset(): void {
     if (this.status === 'finished') this.status = 'pending';
@@ -62,6 +69,8 @@ export class Future<T = unknown> extends KeyRef {
   /** @internal use client.submit / client.map / client.compute */
   constructor(readonly key: string, readonly client: Client, readonly state: KeyState) {
     super();
+    // Futures are made for keys being submitted (client.submit/map/compute/scatter).
+    state.revive();
     client._retain(this);
   }
 

@@ -1,6 +1,6 @@
 /**
- * Entry point of the processes a LocalCluster starts. It runs a scheduler or
- * a worker, reports readiness over the IPC channel, and exits when its
+ * Entry point of the processes a LocalCluster starts. It runs a scheduler, a
+ * nanny or a worker, reports readiness over the IPC channel, and exits when its
  * parent goes away (the IPC channel disconnects), so a killed parent never
  * leaves orphans behind.
  */
@@ -44,8 +44,21 @@ async function main(): Promise<void> {
     process.on('message', (m: { type?: string }) => {
       if (m?.type === 'close') void w.close();
     });
+    if (spec.supervised) w.restartProcess = () => send({ type: 'restart' });
     send({ type: 'ready', address: w.address, name: w.name });
     await w.finished;
+  } else if (spec.role === 'nanny') {
+    // Loaded only here: schedulers and workers never need it.
+    const [{ Nanny }, { createLogger }] = await Promise.all([import('../nanny/nanny.js'), import('../logging.js')]);
+    const log = createLogger('nanny', spec.options.quiet && !process.env.TESSERA_LOG_LEVEL ? 'warn' : undefined);
+    const n = await Nanny.start(spec.options, log);
+    process.on('message', (m: { type?: string }) => {
+      if (m?.type === 'close') void n.close();
+    });
+    // The worker's address changes with every new process: keep LocalCluster.workers current.
+    n.onWorkerStarted = (address) => send({ type: 'worker-address', address });
+    send({ type: 'ready', address: n.address, name: n.name });
+    await n.finished;
   } else {
     throw new Error(`unknown child role in TESSERA_CHILD_SPEC`);
   }

@@ -36,6 +36,13 @@ export interface LocalClusterOptions {
   allowedFailures?: number;
   /** Seconds a worker may go without heartbeat (ms; default 60 s). */
   workerTtlMs?: number;
+  /**
+   * Run each worker under a nanny process (default true, as Dask's
+   * LocalCluster): it starts a new worker when one dies or grows past 95% of
+   * its memory limit, and client.restart() gets fresh processes. With false,
+   * a worker is a single process and client.restart() resets it in place.
+   */
+  nanny?: boolean;
 }
 
 const START_TIMEOUT_MS = 30_000;
@@ -71,6 +78,11 @@ function trackChild(child: ChildProcess): void {
 }
 
 export class LocalCluster implements ClusterLike, AsyncDisposable {
+  /**
+   * `process` is the worker's nanny when there is one (the default): killing
+   * it takes the worker down with it. `address` follows the worker across
+   * the nanny's restarts.
+   */
   readonly workers: { name: string; address: string; process: ChildProcess }[] = [];
   private closedFlag = false;
 
@@ -122,9 +134,14 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
         memoryLimit, quiet: !this.opts.verbose, host: '127.0.0.1',
         ...(this.opts.localDirectory ? { localDirectory: this.opts.localDirectory } : {}),
       };
-      starting.push(spawnTesseraChild({ role: 'worker', options: wopts }, this.token, `worker ${name}`, START_TIMEOUT_MS).then(({ child, ready }) => {
+      const role = this.opts.nanny === false ? 'worker' : 'nanny';
+      starting.push(spawnTesseraChild({ role, options: wopts }, this.token, `worker ${name}`, START_TIMEOUT_MS).then(({ child, ready }) => {
         trackChild(child);
-        this.workers.push({ name, address: ready.address, process: child });
+        const entry = { name, address: ready.address, process: child };
+        child.on('message', (m: { type?: string; address?: string }) => {
+          if (m?.type === 'worker-address' && typeof m.address === 'string') entry.address = m.address;
+        });
+        this.workers.push(entry);
       }));
     }
     await Promise.all(starting);

@@ -1,6 +1,6 @@
 /**
- * Starting Tessera processes on this machine: LocalCluster's scheduler and
- * workers, and the nanny's worker. A child runs src/deploy/child.ts, reports
+ * Starting Tessera processes on this machine: LocalCluster's scheduler,
+ * nannies and workers, and the nanny's worker. A child runs src/deploy/child.ts, reports
  * `ready` (or `error`) over the IPC channel, and exits when that channel
  * closes, so a parent that dies never leaves it behind.
  */
@@ -9,7 +9,12 @@ import { TesseraError } from '../errors.js';
 import type { SchedulerOptions } from '../scheduler/options.js';
 import type { WorkerOptions } from '../worker/options.js';
 
-export type ChildSpec = { role: 'scheduler'; options: SchedulerOptions } | { role: 'worker'; options: WorkerOptions };
+export type ChildSpec =
+  | { role: 'scheduler'; options: SchedulerOptions }
+  /** `supervised`: the parent is a nanny, which replaces the process when the worker asks (client.restart()). */
+  | { role: 'worker'; options: WorkerOptions; supervised?: boolean }
+  /** A nanny (LocalCluster's default): runs the worker in a child of its own and replaces it when it dies or outgrows its memory limit. */
+  | { role: 'nanny'; options: WorkerOptions };
 
 export interface Ready {
   type: 'ready';

@@ -3,7 +3,13 @@
  * rank process runs the worker in a child process and starts a new one when
  * it dies (a crash, the kernel's OOM killer) or grows past 95% of its memory
  * limit. The rank itself, which is what MPI and the launcher see, stays up,
- * so losing a worker does not end the job.
+ * so losing a worker does not end the job. LocalCluster runs one nanny
+ * process per worker by default (`nanny: false` turns that off).
+ *
+ * client.restart() reaches the nanny through its worker: the worker asks
+ * over the IPC channel, and the nanny closes it (killing it if it does not
+ * exit within RESTART_GRACE_MS) and starts a new one. That is not a death:
+ * it does not count towards MAX_RESTARTS.
  *
  * The child is the core's process entry (src/deploy/child.js, also used by
  * LocalCluster): it runs one WorkerServer, reports readiness over the IPC
@@ -23,6 +29,8 @@ const MEMORY_CHECK_MS = 500;
 /** More deaths than this within RESTART_WINDOW_MS and the nanny gives up: the worker cannot run here. */
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;
+/** A worker asked to close for a restart is killed if it has not exited by then. */
+const RESTART_GRACE_MS = 3_000;
 
 /** Resident set size of a process in bytes (Linux /proc), or null where that is not available. */
 function rssOf(pid: number): number | null {
@@ -40,11 +48,15 @@ export class Nanny {
   readonly finished: Promise<void>;
   /** How many times the worker was restarted. */
   restarts = 0;
+  /** Called with the new worker's address each time a worker process is up (the first included). */
+  onWorkerStarted: (address: string) => void = () => {};
 
   #child: ChildProcess | null = null;
   #closing = false;
   #deaths: number[] = [];
   #memoryTimer: NodeJS.Timeout | null = null;
+  /** Worker processes being replaced on request (client.restart()), not because they died. */
+  readonly #replacing = new WeakSet<ChildProcess>();
   #resolveFinished!: () => void;
   readonly #opts: WorkerOptions;
   readonly #memoryLimit: number;
@@ -67,11 +79,29 @@ export class Nanny {
   }
 
   async #spawn(): Promise<void> {
-    const { child, ready } = await spawnTesseraChild({ role: 'worker', options: this.#opts }, this.#opts.token ?? '', `worker ${this.name}`, START_TIMEOUT_MS);
+    const { child, ready } = await spawnTesseraChild(
+      { role: 'worker', options: this.#opts, supervised: true }, this.#opts.token ?? '', `worker ${this.name}`, START_TIMEOUT_MS,
+    );
     this.#child = child;
     this.address = ready.address;
     child.once('exit', (code, signal) => this.#onExit(child, code, signal));
+    child.on('message', (m: { type?: string }) => {
+      if (m?.type === 'restart') this.#replace(child);
+    });
     this.#watchMemory(child);
+    this.onWorkerStarted(this.address);
+  }
+
+  /** The worker asked for a new process (client.restart()): close it, then #onExit starts the next. */
+  #replace(child: ChildProcess): void {
+    if (this.#child !== child || this.#closing || this.#replacing.has(child)) return;
+    this.#replacing.add(child);
+    this.#log.info(`worker ${this.name} (pid ${child.pid}) is restarting: starting a new process`);
+    if (child.connected) child.send({ type: 'close' });
+    else child.kill('SIGKILL');
+    setTimeout(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }, RESTART_GRACE_MS).unref();
   }
 
   #watchMemory(child: ChildProcess): void {
@@ -95,8 +125,14 @@ export class Nanny {
     if (this.#child !== child) return;
     this.#child = null;
     if (this.#memoryTimer) clearInterval(this.#memoryTimer);
-    if (this.#closing || code === 0) {
+    const replacing = this.#replacing.has(child);
+    if (this.#closing || (code === 0 && !replacing)) {
       this.#resolveFinished();
+      return;
+    }
+    if (replacing) {
+      this.restarts++;
+      this.#respawn(0);
       return;
     }
     const now = Date.now();
@@ -108,6 +144,11 @@ export class Nanny {
     }
     this.#log.warn(`worker ${this.name} (pid ${child.pid}) died (${signal ?? `exit code ${code}`}); the nanny restarts it`);
     this.restarts++;
+    this.#respawn(100);
+  }
+
+  /** Starts the next worker process, retrying a few times. */
+  #respawn(delayMs: number): void {
     // The scheduler refuses a second worker of the same name until it has noticed the first one's death.
     const attempt = (n: number): void => {
       if (this.#closing) return this.#resolveFinished();
@@ -119,7 +160,7 @@ export class Nanny {
         }
       });
     };
-    setTimeout(() => attempt(0), 100);
+    setTimeout(() => attempt(0), delayMs);
   }
 
   /** The worker's process id (changes with every restart), or null between restarts. */

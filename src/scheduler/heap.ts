@@ -19,6 +19,10 @@ export class Heap<T> {
     }
   }
 
+  clear(): void {
+    this.items = [];
+  }
+
   peek(): T | undefined {
     return this.items[0];
   }

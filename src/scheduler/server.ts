@@ -21,10 +21,12 @@ import { removeSchedulerFile, writeSchedulerFile } from './scheduler-file.js';
 import type { ClusterSnapshot, DashboardSource, TaskGroupSnapshot, WorkerSnapshot } from '../dashboard/source.js';
 import { loadFunction } from '../worker/function-loader.js';
 import { decodeArgs, deserializeValue, serializeValue } from '../graph/serialize.js';
-import { ProtocolError } from '../errors.js';
+import { ProtocolError, TimeoutError } from '../errors.js';
 
 const HEARTBEAT_CHECK_MS = 1000;
 const STEAL_INTERVAL_MS = 100;
+/** client.restart() waits this long for the workers to be back unless the client says otherwise. */
+const RESTART_TIMEOUT_MS = 60_000;
 
 /** A value a client places on workers: its key, type name (for display) and bytes. */
 interface ScatterItem {
@@ -234,7 +236,8 @@ export class SchedulerServer implements DashboardSource {
     const comm = this.workerComms.get(address);
     this.workerComms.delete(address);
     if (!ws) return;
-    const graceful = ws.status === 'closing';
+    const graceful = ws.status === 'closing' || this.restartingWorkers.has(address);
+    this.restartingWorkers.delete(address);
     const eff = this.state.removeWorker(address);
     if (!this.closing && !graceful) this.log.warn(`worker ${ws.name} (${address}) removed: ${reason}`);
     else if (!this.closing) this.log.info(`worker ${ws.name} (${address}) left`);
@@ -342,6 +345,9 @@ export class SchedulerServer implements DashboardSource {
         else session.comm.reply(msg, { data: rec.stop() });
         break;
       }
+      case 'restart':
+        this.restart(Number(msg.timeoutMs) || RESTART_TIMEOUT_MS).then((r) => session.comm.reply(msg, r), (err) => session.comm.replyError(msg, err));
+        break;
       case 'retire-workers':
         this.retireWorkers(msg.workers as string[]).then((r) => session.comm.reply(msg, { retired: r }), (err) => session.comm.replyError(msg, err));
         break;
@@ -462,6 +468,65 @@ export class SchedulerServer implements DashboardSource {
     const comms = this.pickWorkers(names);
     await Promise.all(comms.map(([, c]) => c.request({ op: 'retire' }, 60_000).catch(() => undefined)));
     return comms.map(([address]) => address);
+  }
+
+  /** Workers whose nanny is replacing their process for a restart: their departure is expected. */
+  private readonly restartingWorkers = new Set<string>();
+  private restarting: Promise<{ workers: number }> | null = null;
+
+  /** client.restart(); concurrent requests share one restart. */
+  private restart(timeoutMs: number): Promise<{ workers: number }> {
+    this.restarting ??= this.doRestart(timeoutMs).finally(() => (this.restarting = null));
+    return this.restarting;
+  }
+
+  /**
+   * As Dask's restart: forget every task (clients' futures fail with a
+   * CancelledError), have every worker start afresh, and resolve once as
+   * many workers as before are connected. A worker under a nanny gets a new
+   * process (and reconnects from a new address); one without resets itself
+   * in place.
+   */
+  private async doRestart(timeoutMs: number): Promise<{ workers: number }> {
+    const deadline = Date.now() + timeoutMs;
+    const before = [...this.state.workers.values()].map((ws) => ({ address: ws.address, name: ws.name }));
+    this.log.info(`restarting: forgetting every task and restarting ${before.length} workers`);
+    this.stealsInFlight.clear();
+    this.apply(this.state.restart());
+    const replaced = new Set<string>();
+    const problems: string[] = [];
+    await Promise.all(this.pickWorkers(undefined).map(async ([address, comm]) => {
+      this.restartingWorkers.add(address);
+      try {
+        const r = await comm.request({ op: 'restart' }, timeoutMs);
+        if (r.mode === 'process') replaced.add(address);
+        else this.restartingWorkers.delete(address);
+      } catch (err) {
+        // The connection closed before the reply (a nanny replacing the process is quick): wait for a new worker.
+        if (!this.state.workers.has(address)) replaced.add(address);
+        else {
+          this.restartingWorkers.delete(address);
+          problems.push(`${this.state.workers.get(address)?.name ?? address}: ${(err as Error).message}`);
+        }
+      }
+    }));
+    const back = (): boolean => [...replaced].every((a) => !this.state.workers.has(a)) && this.state.workers.size >= before.length;
+    while (!back()) {
+      if (Date.now() > deadline) {
+        const present = new Set([...this.state.workers.values()].map((ws) => ws.name));
+        const missing = before.filter((w) => !present.has(w.name)).map((w) => w.name);
+        throw new TimeoutError(
+          `client.restart() timed out after ${Math.round(timeoutMs / 1000)} s waiting for the workers to come back: ` +
+            `${this.state.workers.size} of ${before.length} are connected${missing.length ? ` (not back: ${missing.join(', ')})` : ''}; ` +
+            `a worker without a nanny that died is not restarted, ` +
+            `and a nanny gives up after repeated deaths. Check the worker logs${problems.length ? `; errors: ${problems.join('; ')}` : ''}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (problems.length) throw new ProtocolError(`client.restart(): some workers could not restart: ${problems.join('; ')}`);
+    this.log.info(`restart done: ${this.state.workers.size} workers`);
+    return { workers: this.state.workers.size };
   }
 
   // ------------------------------------------------------------------ periodic

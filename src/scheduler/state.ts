@@ -640,6 +640,34 @@ export class SchedulerState {
     return eff;
   }
 
+  /**
+   * client.restart(), as Dask's: every task is forgotten at once, not
+   * transitioned one by one, since every worker is about to lose what it
+   * holds and runs. Each client is told which of its keys are gone
+   * ('restarted', so its futures fail with a CancelledError); clients and
+   * workers stay registered, and the server has the workers restart.
+   */
+  restart(): Effects {
+    const eff = new Effects();
+    for (const cs of this.clients.values()) {
+      if (cs.wantsWhat.size) eff.client(cs, { op: 'restarted', keys: [...cs.wantsWhat].map((ts) => ts.key) });
+      cs.wantsWhat.clear();
+    }
+    for (const ws of this.workers.values()) {
+      ws.processing.clear();
+      ws.occupancy = 0;
+      ws.hasWhat.clear();
+      ws.nbytes = 0;
+    }
+    this.tasks.clear();
+    this.groups.clear();
+    this.unrunnable.clear();
+    this.queue.clear();
+    for (const state of Object.keys(this.counts) as TaskStateName[]) this.counts[state] = 0;
+    if (this.validating) this.validate();
+    return eff;
+  }
+
   /** Runs one transition immediately, queueing its recommendations. */
   private transitionNow(key: string, finish: TaskStateName, eff: Effects, recs: Recs, extra?: unknown): void {
     for (const [k, v] of this.transition(key, finish, eff, extra)) recs.set(k, v);

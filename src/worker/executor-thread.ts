@@ -10,7 +10,7 @@
  * held until the batch ends or a millisecond has passed; a slow task's result
  * goes out at once.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { cachedFunction, loadFunction } from './function-loader.js';
 import { copyBytes, decodeArgs, deserializeValue, serializeValue, valueType } from '../graph/serialize.js';
 import { errorToInfo } from '../comm/comm.js';
@@ -30,8 +30,41 @@ export type JobResult =
   | { type: 'done'; id: number; value: SerializedValue; valueType: string; start: number; stop: number }
   | { type: 'error'; id: number; error: ReturnType<typeof errorToInfo>; start: number; stop: number };
 
+/** What the pool gives each thread (see executor.ts). */
+export interface ExecutorThreadData {
+  index: number;
+  /**
+   * Slot 0: the id of the job this thread is running, 0 between jobs; read
+   * by the pool to decide whether cancelling a job means ending this thread.
+   * Slot 1: how many cancellations the pool has posted to `control`, so the
+   * thread reads the port only when there is something new on it.
+   */
+  running: Int32Array;
+  /** Ids of jobs cancelled before they started: drained synchronously before each job. */
+  control: MessagePort;
+}
+
 const port = parentPort!;
-export const executorIndex = (workerData as { index: number } | undefined)?.index ?? 0;
+const data = workerData as ExecutorThreadData | undefined;
+export const executorIndex = data?.index ?? 0;
+const running = data?.running ?? new Int32Array(2);
+const control = data?.control;
+const cancelled = new Set<number>();
+let cancellationsSeen = 0;
+
+/**
+ * Whether the pool cancelled `id` before it started. The running slot is
+ * written before the control port is read, and the pool posts a
+ * cancellation before it reads the slot: so either this check sees the
+ * cancellation, or the pool sees the job running and ends the thread.
+ */
+function wasCancelled(id: number): boolean {
+  const posted = Atomics.load(running, 1);
+  if (posted === cancellationsSeen && cancelled.size === 0) return false;
+  cancellationsSeen = posted;
+  if (control) for (let m = receiveMessageOnPort(control); m; m = receiveMessageOnPort(control)) for (const c of m.message as number[]) cancelled.add(c);
+  return cancelled.delete(id);
+}
 
 const FLUSH_MS = 1;
 let outbox: JobResult[] = [];
@@ -54,6 +87,13 @@ function own(f: Uint8Array): Uint8Array {
 
 async function run(job: RunJob): Promise<void> {
   const start = Date.now();
+  Atomics.store(running, 0, job.id);
+  if (wasCancelled(job.id)) {
+    Atomics.store(running, 0, 0);
+    // Answered so the pool counts the slot free; the pool no longer waits for its outcome.
+    outbox.push({ type: 'error', id: job.id, error: { name: 'CancelledError', message: `${job.key} was cancelled`, stack: '' }, start, stop: start });
+    return;
+  }
   try {
     const fn = cachedFunction(job.fn) ?? (await loadFunction(job.fn));
     const values = new Map<string, unknown>();
@@ -70,6 +110,7 @@ async function run(job: RunJob): Promise<void> {
   } catch (err) {
     outbox.push({ type: 'error', id: job.id, error: errorToInfo(err), start, stop: Date.now() });
   }
+  Atomics.store(running, 0, 0);
   if (performance.now() - lastFlush >= FLUSH_MS) flush();
 }
 

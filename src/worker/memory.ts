@@ -68,3 +68,48 @@ export function collectGarbage(): void {
   })();
   gc();
 }
+
+/**
+ * MiB a worker process uses besides its executor threads' JavaScript heaps:
+ * Node itself, the main thread (comms, the data store's index) and each
+ * thread's runtime. Measured at ~60-80 MiB RSS for an idle worker.
+ */
+export const PROCESS_RESERVE_MB = 64;
+/** Smallest old-generation heap an executor thread gets, however small the limit: below this even loading a task's module fails. */
+export const MIN_OLD_GENERATION_MB = 32;
+/** Bounds of an executor thread's young generation (V8's default is ~16-48 MiB on 64-bit). */
+export const MIN_YOUNG_GENERATION_MB = 4;
+export const MAX_YOUNG_GENERATION_MB = 32;
+
+export interface ExecutorHeapLimits {
+  maxOldGenerationSizeMb: number;
+  maxYoungGenerationSizeMb: number;
+}
+
+/**
+ * V8 heap limits (worker_threads `resourceLimits`) for each executor thread
+ * of a worker with this memory limit (bytes; 0 = none, then V8's defaults).
+ *
+ * Without them a thread's heap may grow to V8's default (~4 GB) whatever the
+ * worker's limit. The threads share what is left of the limit up to the
+ * pause threshold once the process's own needs are set aside, so a task
+ * that allocates without bound hits its thread's heap limit (the task errs
+ * with a clear message, the thread is replaced) before the process reaches
+ * the nanny's 95% (the whole worker is restarted and its other work lost).
+ * Buffers and typed arrays live outside these heaps: the nanny is what
+ * bounds those.
+ */
+export function executorResourceLimits(memoryLimit: number, nthreads: number): ExecutorHeapLimits | undefined {
+  if (!(memoryLimit > 0) || !Number.isFinite(memoryLimit)) return undefined;
+  const perThreadMb = Math.max(0, (memoryLimit / 2 ** 20) * MEMORY_PAUSE - PROCESS_RESERVE_MB) / Math.max(1, Math.floor(nthreads));
+  const young = Math.min(MAX_YOUNG_GENERATION_MB, Math.max(MIN_YOUNG_GENERATION_MB, Math.floor(perThreadMb / 8)));
+  const old = Math.max(MIN_OLD_GENERATION_MB, Math.floor(perThreadMb - young));
+  return { maxOldGenerationSizeMb: old, maxYoungGenerationSizeMb: young };
+}
+
+/** '200 MB (191 MiB)': a limit as the user probably wrote it, and in binary units. */
+export function formatLimit(bytes: number): string {
+  const mb = bytes / 1e6;
+  const decimal = mb >= 1000 ? `${+(mb / 1000).toFixed(2)} GB` : `${+mb.toFixed(mb < 10 ? 1 : 0)} MB`;
+  return `${decimal} (${formatBytes(bytes)})`;
+}

@@ -87,6 +87,13 @@ export class WorkerServer {
   private closing = false;
   private retiring = false;
   private readonly log: Logger;
+  /** Bumped when the worker resets itself (client.restart()): fetches started before then are dropped. */
+  private generation = 0;
+  /**
+   * Set when a nanny supervises this process (src/deploy/child.ts): asks it
+   * for a fresh process. Without one, client.restart() resets the worker in place.
+   */
+  restartProcess: (() => void) | null = null;
 
   private constructor(private readonly opts: WorkerOptions) {
     this.nthreads = Math.max(1, opts.nthreads ?? 1);
@@ -96,7 +103,7 @@ export class WorkerServer {
     this.log = createLogger('worker', opts.quiet && !process.env.TESSERA_LOG_LEVEL ? 'warn' : undefined);
     // Polars' thread pool is process-wide and sized when first loaded: match it to our threads.
     process.env.POLARS_MAX_THREADS ??= String(this.nthreads);
-    this.pool = new ExecutorPool(this.nthreads, this.log);
+    this.pool = new ExecutorPool(this.nthreads, this.log, { memoryLimit: this.memoryLimit });
     this.pool.onCapacity = () => this.schedule();
     this.finished = new Promise((r) => (this.resolveFinished = r));
   }
@@ -219,6 +226,9 @@ export class WorkerServer {
       case 'close':
         void this.close();
         break;
+      case 'restart':
+        void this.restart(msg);
+        break;
       default:
         throw new ProtocolError(`unknown scheduler op '${msg.op}'`);
     }
@@ -226,7 +236,9 @@ export class WorkerServer {
 
   private addTask(msg: Msg): void {
     const key = String(msg.key);
-    if (this.tasks.has(key)) return;
+    // A cancelled task still settling is not this one: the key was freed and assigned again.
+    const existing = this.tasks.get(key);
+    if (existing && existing.state !== 'cancelled') return;
     if (this.store.has(key)) {
       this.scheduler?.send({ op: 'task-finished', key, nbytes: this.store.nbytes(key), type: '', startstops: [] });
       return;
@@ -254,8 +266,12 @@ export class WorkerServer {
   private freeKey(key: string): void {
     const t = this.tasks.get(key);
     if (t) {
-      if (t.state === 'executing') t.state = 'cancelled'; // its result will be discarded
-      else {
+      if (t.state === 'executing') {
+        // Cancelled or released by every client while running: free its
+        // thread (a task that never settles would hold it for good).
+        t.state = 'cancelled';
+        this.pool.cancel(key);
+      } else {
         t.state = 'cancelled';
         this.tasks.delete(key);
         for (const d of t.missing) this.fetches.get(d)?.waiters.delete(t);
@@ -302,6 +318,7 @@ export class WorkerServer {
 
   private async fetchFrom(peer: string, list: Fetch[]): Promise<void> {
     const start = Date.now();
+    const generation = this.generation;
     let data: Record<string, WireValue> = {};
     let failed: Error | null = null;
     try {
@@ -312,6 +329,7 @@ export class WorkerServer {
       failed = err as Error;
       this.peers!.discard(peer);
     }
+    if (generation !== this.generation) return; // the worker was reset meanwhile: these keys are forgotten
     const stop = Date.now();
     const fetched: string[] = [];
     for (const f of list) {
@@ -374,6 +392,11 @@ export class WorkerServer {
       depKeys.push(dep.key);
       depValues.push(v);
     }
+    if (t.state === 'cancelled') {
+      // Freed while its inputs were read from disk.
+      if (this.tasks.get(t.key) === t) this.tasks.delete(t.key);
+      return;
+    }
     const outcome = await this.pool.run(t.key, t.fn, t.args, depKeys, depValues);
     this.finishTask(t, outcome);
   }
@@ -399,6 +422,34 @@ export class WorkerServer {
       throw e;
     }
     return toWire(r.value!);
+  }
+
+  /**
+   * client.restart(): under a nanny, the nanny replaces this process (the
+   * reply goes out first); otherwise the worker resets itself in place:
+   * every executor thread is ended and started afresh, and every task and
+   * result is dropped. The scheduler has already forgotten them.
+   */
+  private async restart(msg: Msg): Promise<void> {
+    if (this.restartProcess) {
+      this.log.info(`worker ${this.name} restarting: asking its nanny for a new process`);
+      this.scheduler?.reply(msg, { mode: 'process' });
+      this.scheduler?.flush();
+      this.restartProcess();
+      return;
+    }
+    this.log.info(`worker ${this.name} restarting in place: new executor threads, no tasks, no data`);
+    this.generation++;
+    for (const t of this.tasks.values()) t.state = 'cancelled';
+    this.tasks.clear();
+    while (this.ready.size) this.ready.pop();
+    this.fetches.clear();
+    this.pendingAddKeys = [];
+    this.store.clear();
+    await this.pool.restart('the worker was restarted (client.restart())');
+    collectGarbage();
+    trimMalloc();
+    this.scheduler?.reply(msg, { mode: 'reset' });
   }
 
   // --------------------------------------------------------------- peer ops

@@ -347,3 +347,33 @@ test('a retiring worker gets no new work and plans to hand off data only it hold
   s.removeWorker('w1');
   assert.equal(state(s, 'a'), 'memory', 'nothing lost');
 });
+
+test('restart forgets every task, tells each client which of its keys are gone, and the state works afterwards', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1');
+  worker(s, 'w2');
+  s.updateGraph('c1', [def('a'), def('b', ['a'])], ['b']);
+  finish(s, 'a');
+  const qs = Array.from({ length: 40 }, (_, i) => `q${i}`);
+  s.updateGraph('c2', [def('x'), ...qs.map((k) => def(k))], ['x', ...qs]);
+  assert.ok(s.queue.size > 0, 'some root tasks are queued');
+  s.addClient('idle');
+  const eff = s.restart();
+  const byClient = new Map([...eff.toClients].map(([cs, msgs]) => [cs.id, msgs]));
+  assert.deepEqual(byClient.get('c1')!.map((m) => [m.op, m.keys]), [['restarted', ['b']]]);
+  assert.deepEqual((byClient.get('c2')![0]!.keys as string[]).sort(), ['x', ...qs].sort());
+  assert.equal(byClient.has('idle'), false, 'a client that wanted nothing is not told');
+  assert.equal(eff.toWorkers.size, 0, 'the server restarts the workers');
+  assert.equal(s.tasks.size, 0);
+  assert.equal(s.queue.size, 0);
+  assert.equal(s.unrunnable.size, 0);
+  assert.ok(Object.values(s.counts).every((n) => n === 0));
+  for (const ws of s.workers.values()) assert.deepEqual([ws.processing.size, ws.hasWhat.size, ws.nbytes, ws.occupancy], [0, 0, 0, 0]);
+  assert.equal(s.workers.size, 2, 'workers stay registered');
+  // The same keys again are new computations.
+  const again = s.updateGraph('c1', [def('a'), def('b', ['a'])], ['b']);
+  assert.equal(state(s, 'a'), 'processing');
+  assert.equal([...again.toWorkers.values()].flat().filter((m) => m.op === 'compute-task').length, 1);
+  finish(s, 'a');
+  assert.deepEqual(toClient(finish(s, 'b'), 'key-in-memory').map((m) => m.key), ['b']);
+});
