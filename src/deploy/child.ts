@@ -52,6 +52,7 @@ async function main(): Promise<void> {
     const [{ Nanny }, { createLogger }] = await Promise.all([import('../nanny/nanny.js'), import('../logging.js')]);
     const log = createLogger('nanny', spec.options.quiet && !process.env.TESSERA_LOG_LEVEL ? 'warn' : undefined);
     const n = await Nanny.start(spec.options, log);
+    closeServer = () => n.close();
     process.on('message', (m: { type?: string }) => {
       if (m?.type === 'close') void n.close();
     });
