@@ -48,10 +48,11 @@ export class ProtocolError extends TesseraError {
 }
 
 export class FrameTooLargeError extends TesseraError {
-  constructor(size: number, limit: number) {
+  /** `key`: the result that is too large, when one is known. */
+  constructor(size: number, limit: number, key?: string) {
     super(
       'ERR_TESSERA_FRAME_TOO_LARGE',
-      `a frame of ${size} bytes exceeds the limit of ${limit} bytes; split the data into smaller pieces ` +
+      `${key ? `the result of ${key} holds` : 'a frame of'} ${size} bytes, over the limit of ${limit} bytes for one piece of a message; split the data into smaller pieces ` +
         `(e.g. more partitions) or raise maxFrameBytes on every process of the cluster`,
     );
   }

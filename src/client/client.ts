@@ -73,6 +73,9 @@ export interface SchedulerInfo {
 
 let current: Client | null = null;
 
+/** Results asked of one worker per get-data request (see fetchValues). */
+const GET_DATA_BATCH = 4_096;
+
 const finalizer = new FinalizationRegistry<{ client: WeakRef<Client>; key: string }>(({ client, key }) => {
   client.deref()?._decref(key);
 });
@@ -432,18 +435,27 @@ export class Client implements AsyncDisposable {
       list.push(key);
     }
     await Promise.all([...byWorker].map(async ([worker, list]) => {
-      try {
-        const comm = await this.peers.get(worker);
-        const r = await comm.request({ op: 'get-data', keys: list }, 120_000);
+      // In batches: one reply per 200,000 results would pass the frame-count limit of a message, and
+      // results arrive (and are decoded) while the worker prepares the next batch.
+      for (let i = 0; i < list.length; i += GET_DATA_BATCH) {
+        const batch = list.slice(i, i + GET_DATA_BATCH);
+        let r: Msg;
+        try {
+          const comm = await this.peers.get(worker);
+          r = await comm.request({ op: 'get-data', keys: batch }, 120_000);
+        } catch {
+          this.peers.discard(worker);
+          missing.push(...list.slice(i));
+          return;
+        }
         const data = r.data as Record<string, WireValue>;
-        for (const key of list) {
+        const refused = r.refused as Record<string, ErrorInfo> | undefined;
+        for (const key of batch) {
           const w = data[key];
           if (w) out.set(key, deserializeValue({ kind: w.kind, frames: w.data.frames }));
+          else if (refused?.[key]) throw errorFromInfo(refused[key]);
           else missing.push(key);
         }
-      } catch {
-        this.peers.discard(worker);
-        missing.push(...list);
       }
     }));
     if (missing.length) {

@@ -23,7 +23,8 @@ import { ExecutorPool, type JobOutcome } from './executor.js';
 import { MEMORY_PAUSE, MEMORY_SPILL, MEMORY_TARGET, collectGarbage, formatBytes, parseMemoryLimit } from './memory.js';
 import { trimMalloc } from '../native/libc.js';
 import type { WorkerOptions } from './options.js';
-import { ProtocolError, TesseraError } from '../errors.js';
+import { FrameTooLargeError, ProtocolError, TesseraError } from '../errors.js';
+import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frames.js';
 
 const HEARTBEAT_MS = 500;
 
@@ -47,6 +48,9 @@ interface Fetch {
   /** Fetched to hold a copy (a retiring worker's data), not for a task. */
   replica: boolean;
 }
+
+/** Keys asked of one peer per get-data request. */
+const FETCH_BATCH = 4_096;
 
 function toWire(sv: SerializedValue): WireValue {
   return { kind: sv.kind, data: new RawFrames(sv.frames) };
@@ -312,7 +316,10 @@ export class WorkerServer {
         if (!list) byPeer.set(peer, (list = []));
         list.push(f);
       }
-      for (const [peer, list] of byPeer) void this.fetchFrom(peer, list);
+      // Several requests for a long list: one reply must stay within a message's frame-count limit.
+      for (const [peer, list] of byPeer) {
+        for (let i = 0; i < list.length; i += FETCH_BATCH) void this.fetchFrom(peer, list.slice(i, i + FETCH_BATCH));
+      }
     });
   }
 
@@ -461,11 +468,21 @@ export class WorkerServer {
 
   private async serveData(comm: Comm, msg: Msg): Promise<void> {
     const data: Record<string, WireValue> = {};
+    // A value with a frame over the receiver's limit would make it drop the connection, and the
+    // requester would retry for ever: refuse that key instead, saying why.
+    const refused: Record<string, ErrorInfo> = {};
     for (const key of msg.keys as string[]) {
       const v = this.store.getIfInMemory(key) ?? (await this.store.get(key));
-      if (v) data[key] = toWire(v);
+      if (!v) continue;
+      const wire = toWire(v);
+      const largest = Math.max(0, ...wire.data.frames.map((f) => f.byteLength));
+      if (largest > DEFAULT_MAX_FRAME_BYTES) {
+        refused[key] = errorToInfo(new FrameTooLargeError(largest, DEFAULT_MAX_FRAME_BYTES, key));
+        continue;
+      }
+      data[key] = wire;
     }
-    comm.reply(msg, { data });
+    comm.reply(msg, Object.keys(refused).length ? { data, refused } : { data });
   }
 
   // -------------------------------------------------------------- heartbeats
