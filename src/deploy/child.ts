@@ -7,6 +7,7 @@
 import { SchedulerServer } from '../scheduler/server.js';
 import { WorkerServer } from '../worker/server.js';
 import type { ChildSpec } from './spawn.js';
+import { InvalidArgumentError } from '../errors.js';
 
 const spec = JSON.parse(process.env.TESSERA_CHILD_SPEC ?? '{}') as ChildSpec;
 
@@ -47,7 +48,7 @@ async function main(): Promise<void> {
     send({ type: 'ready', address: w.address, name: w.name });
     await w.finished;
   } else {
-    throw new Error(`unknown child role in TESSERA_CHILD_SPEC`);
+    throw new InvalidArgumentError(`unknown child role in TESSERA_CHILD_SPEC`);
   }
   process.exit(0);
 }
