@@ -37,7 +37,7 @@ export const ERROR_CODES = {
   // ---------------------------------------------------------- connection
   ERR_TESSERA_CONNECT: {
     error: 'TesseraError', group: 'connection',
-    when: 'Nothing accepts connections at the address, a process exited while starting, or the port to listen on is taken.',
+    when: 'Nothing accepts connections at the address, a process exited while starting (one that failed with a Tessera error of its own passes on that error and its code instead), or the port to listen on is taken.',
     action: 'Check that the scheduler runs and the address (or scheduler file) is current; choose another port, or 0 for any free one.',
   },
   ERR_TESSERA_HANDSHAKE: {

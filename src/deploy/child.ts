@@ -8,6 +8,7 @@ import { SchedulerServer } from '../scheduler/server.js';
 import { WorkerServer } from '../worker/server.js';
 import type { ChildSpec } from './spawn.js';
 import { InvalidArgumentError } from '../errors.js';
+import { errorToInfo } from '../comm/comm.js';
 
 const spec = JSON.parse(process.env.TESSERA_CHILD_SPEC ?? '{}') as ChildSpec;
 
@@ -54,7 +55,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  send({ type: 'error', message: (err as Error).message, code: (err as { code?: string }).code });
+  // `error` lets the parent rebuild a Tessera error as its own class, code and fields included.
+  send({ type: 'error', message: (err as Error).message, code: (err as { code?: string }).code, error: errorToInfo(err) });
   console.error(err);
   process.exit(1);
 });
