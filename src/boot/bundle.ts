@@ -65,7 +65,12 @@ const loaded = new Map<string, Loaded>();
 /** The named entry point of the bundle at `bundleUrl`: the bundle loads once per process (or thread). */
 export function loadEntry(bundleUrl: URL, name: string): Promise<Record<string, unknown>> {
   const entry = load(bundleUrl).entries[name] as EntryLoader | undefined;
-  if (typeof entry !== 'function') throw new Error(`the Tessera bundle ${fileURLToPath(bundleUrl)} has no entry '${name}': rebuild the package (npm run build)`);
+  if (typeof entry !== 'function') {
+    // Not an InstallError: this module loads outside the bundle and imports nothing of Tessera's (see above), so
+    // it cannot construct the bundle's class; the code is what callers match (docs/errors.md).
+    throw Object.assign(new Error(`the Tessera bundle ${fileURLToPath(bundleUrl)} has no entry '${name}': rebuild the package (npm run build)`),
+      { code: 'ERR_TESSERA_INSTALL' });
+  }
   return entry();
 }
 

@@ -6,6 +6,7 @@
 
 import { parseArgs } from 'node:util';
 import { APPROX_BYTES_PER_ROW, generateDemoData } from '../dataframe/demo-data.js';
+import { InvalidArgumentError } from '../errors.js';
 
 const HELP = `Usage: tessera-compute demo-data [--rows N | --size SIZE] [--files K] [--out DIR] [--seed S]
 
@@ -28,14 +29,14 @@ const UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 10
 function parseSize(text: string): number {
   const m = /^\s*([\d.]+)\s*([a-z]*)\s*$/i.exec(text);
   const unit = UNITS[(m?.[2] || 'b').toLowerCase()];
-  if (!m || unit === undefined || !Number.isFinite(Number(m[1]))) throw new Error(`cannot read size '${text}' (try 500MB or 1GB)`);
+  if (!m || unit === undefined || !Number.isFinite(Number(m[1]))) throw new InvalidArgumentError(`cannot read size '${text}' (try 500MB or 1GB)`);
   return Number(m[1]) * unit;
 }
 
 function parseCount(name: string, text: string | undefined, fallback: number, min: number): number {
   if (text === undefined) return fallback;
   const n = Number(text.replace(/_/g, ''));
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got '${text}'`);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`--${name} must be an integer >= ${min}, got '${text}'`);
   return n;
 }
 
@@ -67,7 +68,7 @@ export async function run(argv: string[]): Promise<number> {
   let files: number;
   let seed: number;
   try {
-    if (values.rows !== undefined && values.size !== undefined) throw new Error('give --rows or --size, not both');
+    if (values.rows !== undefined && values.size !== undefined) throw new InvalidArgumentError('give --rows or --size, not both');
     files = parseCount('files', values.files, 1, 1);
     seed = parseCount('seed', values.seed, 42, 0);
     rows = values.size !== undefined

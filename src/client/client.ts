@@ -84,13 +84,14 @@ function isClusterLike(x: unknown): x is ClusterLike {
   return typeof x === 'object' && x !== null && typeof (x as ClusterLike).schedulerAddress === 'string' && typeof (x as ClusterLike).token === 'string';
 }
 
+/**
+ * The error a future fails with. The scheduler's own verdicts come back as
+ * their class with their fields (KilledWorkerError with key and attempts,
+ * MissingDataError with reason); what a task threw, even a Tessera error,
+ * is a TaskError of the task that threw it.
+ */
 function remoteError(key: string, info: ErrorInfo): Error {
-  if (info.code === 'ERR_TESSERA_KILLED_WORKER') {
-    const e = new KilledWorkerError(key, 0, '');
-    e.message = info.message;
-    return e;
-  }
-  if (info.code && info.code.startsWith('ERR_TESSERA') && !info.stack) return errorFromInfo(info);
+  if (info.origin === 'scheduler') return errorFromInfo(info);
   return new TaskError(key, info.name, info.message, info.stack || `${info.name}: ${info.message}`, info);
 }
 

@@ -12,7 +12,7 @@ import { inspect } from 'node:util';
 import { FrameDecoder, frameMessage, DEFAULT_MAX_FRAME_BYTES } from '../protocol/frames.js';
 import { decodeMessage, encodeMessage } from '../protocol/codec.js';
 import type { ErrorInfo, Msg } from '../protocol/messages.js';
-import { ConnectionClosedError, ProtocolError, TesseraError, TimeoutError, type TesseraErrorCode } from '../errors.js';
+import { ConnectionClosedError, ProtocolError, TimeoutError, rebuildError } from '../errors.js';
 
 export type MessageHandler = (msg: Msg, comm: Comm) => void;
 export type CloseHandler = (reason: Error | null, comm: Comm) => void;
@@ -23,17 +23,18 @@ interface Pending {
   timer: NodeJS.Timeout | null;
 }
 
-/** Errors crossing the wire keep their code, message and own fields. */
+/**
+ * Rebuilds an error that crossed the wire. A Tessera error becomes its own
+ * class again (KilledWorkerError, TimeoutError, ...; see rebuildError in
+ * errors.ts) with its code, message and fields; anything else becomes an
+ * Error with the remote name, message and stack, and its fields.
+ */
 export function errorFromInfo(info: ErrorInfo): Error {
-  let e: Error;
-  if (info.code && info.code.startsWith('ERR_TESSERA')) {
-    e = new TesseraError(info.code as TesseraErrorCode, info.message);
-    e.name = info.name;
-  } else {
-    e = new Error(info.message);
-    e.name = info.name;
-    e.stack = info.stack;
-  }
+  const rebuilt = rebuildError(info);
+  if (rebuilt) return rebuilt;
+  const e = new Error(info.message);
+  e.name = info.name;
+  e.stack = info.stack;
   for (const [k, v] of Object.entries(info.fields ?? {})) if (!(k in e)) (e as unknown as Record<string, unknown>)[k] = v;
   return e;
 }

@@ -8,6 +8,7 @@ import { Comm } from './comm.js';
 import { checkHello, type Hello } from '../protocol/handshake.js';
 import type { Msg } from '../protocol/messages.js';
 import { PROTOCOL_VERSION } from '../version.js';
+import { TesseraError, TimeoutError } from '../errors.js';
 import type { Logger } from '../logging.js';
 
 export interface ListenOptions {
@@ -59,7 +60,7 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
     const comm = new Comm(socket, { ...(opts.maxFrameBytes !== undefined ? { maxFrameBytes: opts.maxFrameBytes } : {}) });
     const timer = setTimeout(() => {
       warn(`closing connection from ${comm.remote}: no handshake within ${opts.handshakeTimeoutMs ?? 10_000} ms`);
-      comm.abort(new Error('handshake timeout'));
+      comm.abort(new TimeoutError('handshake timeout'));
     }, opts.handshakeTimeoutMs ?? 10_000);
     comm.onClose = (err) => {
       clearTimeout(timer);
@@ -86,7 +87,7 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       reject(err.code === 'EADDRINUSE'
-        ? Object.assign(new Error(`port ${opts.port} on ${opts.host} is already in use; choose another port (or 0 for any free port)`), { code: 'ERR_TESSERA_CONNECT' })
+        ? new TesseraError('ERR_TESSERA_CONNECT', `port ${opts.port} on ${opts.host} is already in use; choose another port (or 0 for any free port)`)
         : err);
     };
     server.once('error', onError);

@@ -18,6 +18,7 @@ import { Worker } from 'node:worker_threads';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compiledModuleUrl } from '../layout.js';
+import { DataFrameError, InvalidArgumentError } from '../errors.js';
 
 export const NYC_TAXI_2015_COLUMNS = [
   'VendorID',
@@ -568,8 +569,8 @@ interface WorkerJob {
 export async function generateDemoData(options: DemoDataOptions & { threads?: number }): Promise<DemoDataResult> {
   const files = options.files ?? 1;
   const seed = options.seed ?? 42;
-  if (!Number.isInteger(options.rows) || options.rows < 0) throw new RangeError(`rows must be a non-negative integer, got ${options.rows}`);
-  if (!Number.isInteger(files) || files < 1) throw new RangeError(`files must be a positive integer, got ${files}`);
+  if (!Number.isInteger(options.rows) || options.rows < 0) throw new InvalidArgumentError(`rows must be a non-negative integer, got ${options.rows}`);
+  if (!Number.isInteger(files) || files < 1) throw new InvalidArgumentError(`files must be a positive integer, got ${files}`);
   const started = performance.now();
   mkdirSync(options.out, { recursive: true });
   const counts = rowsPerFile(options.rows, files);
@@ -599,7 +600,7 @@ export async function generateDemoData(options: DemoDataOptions & { threads?: nu
                 resolve();
               } else if (m.error !== undefined) {
                 cleanup();
-                reject(new Error(`generating ${job.path} failed: ${m.error}`));
+                reject(new DataFrameError(`generating ${job.path} failed: ${m.error}`));
               }
             };
             const onError = (err: Error): void => {

@@ -31,19 +31,11 @@
  * (`x in [1, None]`), as for pandas' float columns.
  */
 
-import { DataFrameError } from '../errors.js';
-import { col, Expr, lit, type LiteralValue } from './expr.js';
+import { DataFrameError, QueryError } from '../errors.js';
 
-export class QueryError extends DataFrameError {
-  readonly query: string;
-  /** 0-based character offset of the problem. */
-  readonly position: number;
-  constructor(query: string, position: number, problem: string) {
-    super(`${problem} at position ${position} of the query:\n  ${query}\n  ${' '.repeat(position)}^`);
-    this.query = query;
-    this.position = position;
-  }
-}
+// Declared with every other error in errors.ts; exported here too, where it always was.
+export { QueryError };
+import { col, Expr, lit, type LiteralValue } from './expr.js';
 
 type TokenKind = 'num' | 'str' | 'name' | 'op' | 'var' | 'end';
 

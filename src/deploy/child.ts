@@ -7,6 +7,8 @@
 import { SchedulerServer } from '../scheduler/server.js';
 import { WorkerServer } from '../worker/server.js';
 import type { ChildSpec } from './spawn.js';
+import { InvalidArgumentError } from '../errors.js';
+import { errorToInfo } from '../comm/comm.js';
 
 const spec = JSON.parse(process.env.TESSERA_CHILD_SPEC ?? '{}') as ChildSpec;
 
@@ -61,13 +63,14 @@ async function main(): Promise<void> {
     send({ type: 'ready', address: n.address, name: n.name });
     await n.finished;
   } else {
-    throw new Error(`unknown child role in TESSERA_CHILD_SPEC`);
+    throw new InvalidArgumentError(`unknown child role in TESSERA_CHILD_SPEC`);
   }
   process.exit(0);
 }
 
 main().catch((err: unknown) => {
-  send({ type: 'error', message: (err as Error).message, code: (err as { code?: string }).code });
+  // `error` lets the parent rebuild a Tessera error as its own class, code and fields included.
+  send({ type: 'error', message: (err as Error).message, code: (err as { code?: string }).code, error: errorToInfo(err) });
   console.error(err);
   process.exit(1);
 });

@@ -5,7 +5,7 @@
  * closes, so a parent that dies never leaves it behind.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { TesseraError } from '../errors.js';
+import { TesseraError, TimeoutError, rebuildError, type WireError } from '../errors.js';
 import type { SchedulerOptions } from '../scheduler/options.js';
 import type { WorkerOptions } from '../worker/options.js';
 
@@ -57,14 +57,14 @@ export function spawnTesseraChild(spec: ChildSpec, token: string, label: string,
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new TesseraError('ERR_TESSERA_TIMEOUT', `${label} did not start within ${timeoutMs / 1000} s`));
+      reject(new TimeoutError(`${label} did not start within ${timeoutMs / 1000} s`));
     }, timeoutMs);
     const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
       clearTimeout(timer);
       reject(new TesseraError('ERR_TESSERA_CONNECT', `${label} exited during start-up (${signal ?? `code ${code}`}); see its error above`));
     };
     child.once('exit', onExit);
-    const onMessage = (m: { type?: string; message?: string }) => {
+    const onMessage = (m: { type?: string; message?: string; error?: WireError }) => {
       if (m?.type === 'ready') {
         clearTimeout(timer);
         child.off('exit', onExit);
@@ -75,7 +75,10 @@ export function spawnTesseraChild(spec: ChildSpec, token: string, label: string,
         child.off('exit', onExit);
         child.off('message', onMessage);
         child.kill('SIGKILL');
-        reject(new TesseraError('ERR_TESSERA_CONNECT', `${label} failed to start: ${m.message}`));
+        // A Tessera error keeps its class and code (a scheduler whose --interface does not exist fails with
+        // ERR_TESSERA_INTERFACE, not a generic start-up failure); anything else is ERR_TESSERA_CONNECT.
+        const message = `${label} failed to start: ${m.message}`;
+        reject((m.error && rebuildError({ ...m.error, message })) ?? new TesseraError('ERR_TESSERA_CONNECT', message));
       }
     };
     child.on('message', onMessage);

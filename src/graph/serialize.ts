@@ -17,7 +17,7 @@
  */
 import { Packr, addExtension } from '../vendor/msgpackr.js';
 import type { SerializedValue } from '../protocol/messages.js';
-import { TesseraError } from '../errors.js';
+import { MissingDataError, TesseraError } from '../errors.js';
 import { ModuleFunctionRef, type AnyFunction, type FunctionSpec } from './function-spec.js';
 import { cachedFunction, functionKey, loadFunction } from '../worker/function-loader.js';
 
@@ -38,7 +38,7 @@ addExtension({
   },
   read(key: string) {
     if (!resolving || !resolving.has(key)) {
-      throw new TesseraError('ERR_TESSERA_MISSING_DATA', `argument refers to ${key}, whose value is not available here`);
+      throw new MissingDataError(key, 'unavailable', `argument refers to ${key}, whose value is not available here`);
     }
     return resolving.get(key);
   },

@@ -28,6 +28,13 @@ export interface ErrorInfo {
    * `undefined` or `null` is still told apart from an Error.
    */
   thrown?: { value: unknown };
+  /**
+   * 'scheduler' when the scheduler raised it itself (a task that killed its
+   * workers, data that is gone) rather than a task throwing it: the client
+   * rebuilds such an error as its own class instead of wrapping it in a
+   * TaskError.
+   */
+  origin?: 'scheduler';
 }
 
 /** A task as submitted by a client: function, encoded arguments, dependency keys. */

@@ -7,7 +7,7 @@
 import { promises as fs, readFileSync, unlinkSync } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 import { hostname } from 'node:os';
-import { TesseraError } from '../errors.js';
+import { SchedulerFileError, type SchedulerFileReason } from '../errors.js';
 
 export interface SchedulerFileContents {
   type: 'Scheduler';
@@ -29,8 +29,8 @@ export async function writeSchedulerFile(path: string, info: Omit<SchedulerFileC
   await fs.rename(tmp, path);
 }
 
-function fileError(path: string, problem: string): TesseraError {
-  return new TesseraError('ERR_TESSERA_SCHEDULER_FILE', `scheduler file ${path}: ${problem}`);
+function fileError(path: string, reason: SchedulerFileReason, problem: string): SchedulerFileError {
+  return new SchedulerFileError(path, reason, `scheduler file ${path}: ${problem}`);
 }
 
 /** Reads and validates a scheduler file; throws a clear error for a malformed file or another job's file. */
@@ -40,23 +40,28 @@ export async function readSchedulerFile(path: string, opts: { jobId?: string } =
     text = await fs.readFile(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw fileError(path, code === 'ENOENT' ? 'does not exist (has the scheduler started? is the path on a file system every node shares?)' : (err as Error).message);
+    throw code === 'ENOENT'
+      ? fileError(path, 'missing', 'does not exist (has the scheduler started? is the path on a file system every node shares?)')
+      : fileError(path, 'unreadable', (err as Error).message);
   }
   let parsed: Partial<SchedulerFileContents>;
   try {
     parsed = JSON.parse(text) as Partial<SchedulerFileContents>;
   } catch {
-    throw fileError(path, 'is not valid JSON (perhaps partially written by an older tool); delete it and restart the scheduler');
+    throw fileError(path, 'invalid-json', 'is not valid JSON (perhaps partially written by an older tool); delete it and restart the scheduler');
   }
   if (parsed.type !== 'Scheduler' || typeof parsed.address !== 'string' || typeof parsed.token !== 'string') {
-    throw fileError(path, 'is not a Tessera scheduler file (missing type, address or token)');
+    throw fileError(path, 'not-scheduler-file', 'is not a Tessera scheduler file (missing type, address or token)');
   }
   if (opts.jobId && parsed.jobId && parsed.jobId !== opts.jobId) {
-    throw fileError(path, `was written by job ${parsed.jobId}, but this is job ${opts.jobId}: it is stale, from an earlier run. ` +
+    throw fileError(path, 'other-job', `was written by job ${parsed.jobId}, but this is job ${opts.jobId}: it is stale, from an earlier run. ` +
       `Delete it or use a per-job file name (e.g. scheduler-{jobId}.json)`);
   }
   return parsed as SchedulerFileContents;
 }
+
+/** What a scheduler that is starting up will soon fix: no file yet, a half-written one, an earlier job's. */
+const WORTH_WAITING: ReadonlySet<SchedulerFileReason> = new Set(['missing', 'invalid-json', 'other-job']);
 
 /** Waits for a scheduler file to appear (workers may start before the scheduler), then reads it. */
 export async function waitForSchedulerFile(
@@ -70,11 +75,10 @@ export async function waitForSchedulerFile(
       // A file older than our own start may be a stale one about to be replaced.
       if (opts.notBefore === undefined || info.started >= opts.notBefore) return info;
     } catch (err) {
-      const e = err as TesseraError;
       // Missing, half-written, or another job's stale file about to be replaced: keep waiting.
-      if (!/does not exist|not valid JSON|was written by job/.test(e.message) || Date.now() > deadline) throw err;
+      if (!(err instanceof SchedulerFileError && WORTH_WAITING.has(err.reason)) || Date.now() > deadline) throw err;
     }
-    if (Date.now() > deadline) throw fileError(path, `no scheduler file newer than our start appeared within ${opts.timeoutMs ?? 60_000} ms`);
+    if (Date.now() > deadline) throw fileError(path, 'stale', `no scheduler file newer than our start appeared within ${opts.timeoutMs ?? 60_000} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -105,8 +109,8 @@ export function schedulerProcessAlive(info: SchedulerFileContents): boolean | nu
 }
 
 /** The error for a scheduler file whose scheduler is gone: which file, which scheduler, what to do. */
-export function staleSchedulerFileError(path: string, info: SchedulerFileContents, evidence: string): TesseraError {
+export function staleSchedulerFileError(path: string, info: SchedulerFileContents, evidence: string): SchedulerFileError {
   const started = Number.isFinite(info.started) ? new Date(info.started).toISOString() : 'unknown';
-  return fileError(path, `its scheduler is gone (${evidence}; it was pid ${info.pid} on ${info.host}, started ${started}, at ${info.address}). ` +
+  return fileError(path, 'stale', `its scheduler is gone (${evidence}; it was pid ${info.pid} on ${info.host}, started ${started}, at ${info.address}). ` +
     'The file is stale: start the scheduler again (it replaces the file), or delete the file');
 }

@@ -15,6 +15,21 @@ import type { TaskStateName, TaskStreamEvent } from '../dashboard/source.js';
 import { keyGroup } from '../graph/keys.js';
 import { ClientState, TaskGroup, TaskState, WorkerState, emptyStateCounts } from './entities.js';
 import { Heap, priorityLess } from './heap.js';
+import { InvalidStateError, KilledWorkerError, MissingDataError, type TesseraError } from '../errors.js';
+
+export { InvalidStateError };
+
+/**
+ * The scheduler's own verdict on a task, as it goes to the client: the
+ * error's class name, code, message and fields, marked as the scheduler's
+ * so the client rebuilds it as that class. No stack: it would only show
+ * the scheduler's internals.
+ */
+function verdict(err: TesseraError): ErrorInfo {
+  const fields: Record<string, unknown> = {};
+  for (const k of Object.keys(err)) if (k !== 'name' && k !== 'message' && k !== 'stack') fields[k] = (err as unknown as Record<string, unknown>)[k];
+  return { name: err.name, message: err.message, stack: '', code: err.code, fields, origin: 'scheduler' };
+}
 
 type Recs = Map<string, TaskStateName>;
 
@@ -45,8 +60,6 @@ export interface SchedulerStateOptions {
   /** Task-stream events kept for the dashboard. */
   streamCapacity?: number;
 }
-
-export class InvalidStateError extends Error {}
 
 const DEFAULT_ROUND_TRIP_MS = 5;
 
@@ -342,12 +355,8 @@ export class SchedulerState {
     const recs: Recs = new Map();
     if (!ts.runSpec) {
       // Scattered data that was lost: there is no lineage to recompute it from.
-      ts.pendingException = {
-        name: 'LostDataError',
-        message: `the data of ${ts.key} was lost with the worker that held it, and it was scattered, not computed, so it cannot be recomputed; scatter it again`,
-        stack: '',
-        code: 'ERR_TESSERA_MISSING_DATA',
-      };
+      ts.pendingException = verdict(new MissingDataError(ts.key, 'lost',
+        `the data of ${ts.key} was lost with the worker that held it, and it was scattered, not computed, so it cannot be recomputed; scatter it again`));
       recs.set(ts.key, 'erred');
       return recs;
     }
@@ -619,14 +628,7 @@ export class SchedulerState {
     for (const ts of [...ws.processing.keys()]) {
       ts.suspicious++;
       if (ts.suspicious > this.allowedFailures) {
-        ts.pendingException = {
-          name: 'KilledWorkerError',
-          message: `task ${ts.key} was running on ${ts.suspicious} workers that died (the last was ${ws.name} at ${ws.address}); ` +
-            `it probably crashes its process or exceeds the memory limit. Check the worker logs, reduce the task's memory use, ` +
-            `or raise allowedFailures on the scheduler`,
-          stack: '',
-          code: 'ERR_TESSERA_KILLED_WORKER',
-        };
+        ts.pendingException = verdict(new KilledWorkerError(ts.key, ts.suspicious, ws.address, ws.name));
         this.transitionNow(ts.key, 'erred', eff, recs);
       } else {
         this.transitionNow(ts.key, 'released', eff, recs);
@@ -704,12 +706,8 @@ export class SchedulerState {
         if (!dep) {
           // A dependency the scheduler does not know (e.g. a released future): it can never run.
           dep = this.newTask(depKey);
-          dep.pendingException = {
-            name: 'MissingDependencyError',
-            message: `task ${ts.key} depends on ${depKey}, which the scheduler does not know (was its future released?)`,
-            stack: '',
-            code: 'ERR_TESSERA_MISSING_DATA',
-          };
+          dep.pendingException = verdict(new MissingDataError(depKey, 'unknown-dependency',
+            `task ${ts.key} depends on ${depKey}, which the scheduler does not know (was its future released?)`));
           recs.set(depKey, 'erred');
         }
         ts.dependencies.add(dep);
@@ -751,7 +749,7 @@ export class SchedulerState {
       if (!ts) {
         eff.client(cs, {
           op: 'task-erred', key, blame: key,
-          exception: { name: 'MissingDataError', message: `the scheduler does not know ${key}; it was released`, stack: '', code: 'ERR_TESSERA_MISSING_DATA' },
+          exception: verdict(new MissingDataError(key, 'released', `the scheduler does not know ${key}; it was released`)),
         });
         continue;
       }

@@ -63,6 +63,10 @@ test('a task that keeps killing its workers errs with KilledWorkerError', async 
     assert.ok(err instanceof KilledWorkerError, `got ${String(err)}`);
     assert.equal(err.code, 'ERR_TESSERA_KILLED_WORKER');
     assert.match(err.message, /workers that died/);
+    // Rebuilt from the scheduler's fields, not re-created on the client with placeholders.
+    assert.equal(err.key, f.key);
+    assert.equal(err.attempts, 2);
+    assert.match(err.lastWorker, /^tcp:\/\//);
     return true;
   });
 });

@@ -18,7 +18,10 @@
  * Two tags are reserved on the communicator for this: BOOTSTRAP_TAGS.
  */
 import { hostname } from 'node:os';
-import { TimeoutError, TesseraError } from '../../errors.js';
+import { BootstrapFailedError, CheckInTimeoutError, InvalidArgumentError, TimeoutError, isTesseraErrorCode } from '../../errors.js';
+
+// Declared with every other error in errors.ts; exported here too, where they always were.
+export { BootstrapFailedError, CheckInTimeoutError };
 import { ANY_SOURCE, type Communicator } from '../../mpi/index.js';
 
 /** Tags this module uses on the communicator it is given; user code must not receive on them during a bootstrap. */
@@ -56,24 +59,6 @@ export interface BootstrapResult<T> {
   peers: PeerInfo[] | null;
 }
 
-/** Some ranks never checked in; `missingRanks` lists them. */
-export class CheckInTimeoutError extends TimeoutError {
-  readonly missingRanks: number[];
-  constructor(message: string, missingRanks: number[]) {
-    super(message);
-    this.missingRanks = missingRanks;
-  }
-}
-
-/** The root failed while producing the value (e.g. the scheduler could not start); raised on the other ranks with the root's message. */
-export class BootstrapFailedError extends TesseraError {
-  readonly root: number;
-  constructor(root: number, message: string, code: TesseraError['code'] = 'ERR_TESSERA_MPI') {
-    super(code, message);
-    this.root = root;
-  }
-}
-
 type FromRoot<T> =
   | { kind: 'checked-in' }
   | { kind: 'value'; value: T }
@@ -100,10 +85,10 @@ export async function bootstrap<T>(
   const { root } = opts;
   const timeoutMs = opts.timeoutMs ?? 60_000;
   if (!Number.isInteger(root) || root < 0 || root >= comm.size) {
-    throw new RangeError(`bootstrap root must be a rank from 0 to ${comm.size - 1}, got ${root}`);
+    throw new InvalidArgumentError(`bootstrap root must be a rank from 0 to ${comm.size - 1}, got ${root}`);
   }
   if (comm.rank === root) {
-    if (!produce) throw new TypeError('bootstrap(): the root rank must pass a produce() function');
+    if (!produce) throw new InvalidArgumentError('bootstrap(): the root rank must pass a produce() function');
     return rootSide(comm, produce, root, timeoutMs);
   }
   return { value: await memberSide<T>(comm, root, timeoutMs), peers: null };
@@ -171,6 +156,6 @@ async function memberSide<T>(comm: Communicator, root: number, timeoutMs: number
     }
     if (m.kind === 'value') return m.value;
     if (m.missing) throw new CheckInTimeoutError(m.message, m.missing);
-    throw new BootstrapFailedError(root, m.message, (m.code?.startsWith('ERR_TESSERA_') ? m.code : 'ERR_TESSERA_MPI') as TesseraError['code']);
+    throw new BootstrapFailedError(root, m.message, isTesseraErrorCode(m.code) ? m.code : 'ERR_TESSERA_MPI');
   }
 }

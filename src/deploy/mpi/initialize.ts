@@ -178,11 +178,9 @@ function installClientEnd(cluster: RankCluster): void {
  * so the way out it offers is more ranks, or workers from elsewhere.
  */
 function forInitialize(err: unknown): unknown {
-  if (!(err instanceof WorldTooSmallError)) return err;
-  const base = err.message.replace(/, or let workers share ranks with the scheduler and client \(exclusiveWorkers: false, --inclusive-workers\)$/, '');
-  const e = new WorldTooSmallError(err.required, err.actual, err.required > 2
-    ? `${base}; or, when workers join from elsewhere (schedulerFile and tessera-compute mpi --no-scheduler), pass minWorkers: 0`
-    : base);
+  if (!(err instanceof WorldTooSmallError) || err.required <= 2) return err;
+  const e = new WorldTooSmallError(err.required, err.actual,
+    `${err.message}; or, when workers join from elsewhere (schedulerFile and tessera-compute mpi --no-scheduler), pass minWorkers: 0`);
   e.stack = `${e.name}: ${e.message}\n${(err.stack ?? '').split('\n').slice(1).join('\n')}`;
   return e;
 }
@@ -217,7 +215,11 @@ export async function initialize(opts: InitializeOptions = {}): Promise<boolean>
   try {
     if (starting || active) throw new MpiError('initialize() was called while this process already runs a cluster; call it once');
     common = resolveCommon(opts);
-    assignment = assignRoles(member.size, { clientRank: 1, schedulerRank: 0, exclusiveWorkers: true, minWorkers: opts.minWorkers ?? 1 });
+    assignment = assignRoles(member.size, {
+      clientRank: 1, schedulerRank: 0, exclusiveWorkers: true, minWorkers: opts.minWorkers ?? 1,
+      // initialize() has no exclusiveWorkers option, so sharing ranks is no way out it can offer.
+      offerSharedRanks: false,
+    });
   } catch (err) {
     if (!exit || member.rank === 0) throw explainWorldTooSmall(forInitialize(err), member.size);
     return leaveQuietly();

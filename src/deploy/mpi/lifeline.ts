@@ -19,6 +19,7 @@
  * the cluster's token so that strangers are ignored.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { TimeoutError } from '../../errors.js';
 
 interface Line {
   hello?: { rank: number; token: string };
@@ -174,7 +175,7 @@ export class LifelineClient {
       const socket = connect({ host, port });
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(new Error(`no answer from ${host}:${port} within ${timeoutMs} ms`));
+        reject(new TimeoutError(`no answer from ${host}:${port} within ${timeoutMs} ms`));
       }, timeoutMs);
       socket.once('error', (err) => {
         clearTimeout(timer);

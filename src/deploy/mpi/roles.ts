@@ -33,6 +33,12 @@ export interface RoleOptions {
    * execute() accepts worker-less worlds; pass 0 for exactly its rule.)
    */
   minWorkers?: number;
+  /**
+   * Whether a WorldTooSmallError may suggest letting workers share ranks
+   * (exclusiveWorkers: false, --inclusive-workers). Callers that offer no
+   * such choice (initialize()) pass false. Default true.
+   */
+  offerSharedRanks?: boolean;
 }
 
 export interface RankRoles {
@@ -110,7 +116,7 @@ export function assignRoles(size: number, opts: RoleOptions = {}): RoleAssignmen
       size,
       `this MPI job has ${plural(size, 'rank')} but needs at least ${required}: ${what}. ` +
         `Launch it with more processes (e.g. mpirun -np ${required} or srun -n ${required})` +
-        (exclusive && occupied.size > 0 && minWorkers > 0 ? `, or let workers share ranks with the scheduler and client (exclusiveWorkers: false, --inclusive-workers)` : ''),
+        (exclusive && occupied.size > 0 && minWorkers > 0 && (opts.offerSharedRanks ?? true) ? `, or let workers share ranks with the scheduler and client (exclusiveWorkers: false, --inclusive-workers)` : ''),
     );
   }
 

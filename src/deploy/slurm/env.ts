@@ -11,7 +11,10 @@
  *   SLURM_JOB_ID is the same for all of them, SLURM_HET_SIZE is the number
  *   of components and SLURM_NTASKS_HET_GROUP_<i> the tasks of each.
  */
-import { TesseraError } from '../../errors.js';
+import { SlurmError } from '../../errors.js';
+
+// Declared with every other error in errors.ts; exported here too, where it always was.
+export { SlurmError };
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -25,12 +28,6 @@ export interface SlurmStep {
   /** The component this task belongs to (0 outside heterogeneous jobs). */
   hetGroup: number;
   nodeName: string | null;
-}
-
-export class SlurmError extends TesseraError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('ERR_TESSERA_SLURM', message, options);
-  }
 }
 
 function int(env: Env, name: string): number | null {

@@ -23,7 +23,7 @@ import type { SchedulerOptions } from '../../scheduler/options.js';
 import type { WorkerOptions } from '../../worker/options.js';
 import type { ClusterLike } from '../../client/client.js';
 import { readSchedulerFile, type SchedulerFileContents } from '../../scheduler/scheduler-file.js';
-import { WorldTooSmallError, InvalidArgumentError, TesseraError } from '../../errors.js';
+import { WorldTooSmallError, InvalidArgumentError, SchedulerFileError } from '../../errors.js';
 import { createLogger } from '../../logging.js';
 import { slurmStep, expandSchedulerFile, SlurmError, type Env, type SlurmStep } from './env.js';
 
@@ -106,7 +106,7 @@ async function waitForStepFile(path: string, stepKey: string, timeoutMs: number)
       last = (err as Error).message;
     }
     if (Date.now() > deadline) {
-      throw new TesseraError('ERR_TESSERA_SCHEDULER_FILE',
+      throw new SchedulerFileError(path, 'stale',
         `scheduler file ${path}: the scheduler of job step ${stepKey} (task 0) did not write it within ${Math.round(timeoutMs / 1000)} s ` +
         `(${last}). Check task 0's output, and that the path is on a file system every node shares`);
     }
