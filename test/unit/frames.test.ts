@@ -77,3 +77,23 @@ test('a RawFrames reference out of range is a protocol error', () => {
   const frames = encodeMessage({ op: 'x', v: new RawFrames([Buffer.from('a'), Buffer.from('b')]) });
   assert.throws(() => decodeMessage([Buffer.from(frames[0]!)]), ProtocolError);
 });
+
+test('large frames arriving in many chunks are filled in place, intact, with messages around them', () => {
+  const big = Buffer.alloc(3 * 1024 * 1024);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 31) & 0xff;
+  const bytes = Buffer.concat([wire({ op: 'before' }), wire({ op: 'data', v: new RawFrames([big, Buffer.from('small'), big]) }), wire({ op: 'after' })]);
+  for (const size of [1, 7, 4096, 65536, 65537, 1 << 20]) {
+    const d = new FrameDecoder();
+    const out: Buffer[][] = [];
+    // Byte by byte is too slow for 6 MiB: single bytes only around the frame boundaries.
+    for (let off = 0; off < bytes.length; off += size === 1 && off > 300 && off < bytes.length - 300 ? 4093 : size) out.push(...d.push(bytes.subarray(off, Math.min(bytes.length, off + (size === 1 && off > 300 && off < bytes.length - 300 ? 4093 : size)))));
+    assert.equal(out.length, 3, `chunks of ${size}`);
+    const m = decodeMessage(out[1]!) as { op: string; v: RawFrames };
+    assert.equal((decodeMessage(out[0]!) as { op: string }).op, 'before');
+    assert.equal((decodeMessage(out[2]!) as { op: string }).op, 'after');
+    assert.ok(Buffer.from(m.v.frames[0]!).equals(big), `first large frame, chunks of ${size}`);
+    assert.equal(Buffer.from(m.v.frames[1]!).toString(), 'small');
+    assert.ok(Buffer.from(m.v.frames[2]!).equals(big), `second large frame, chunks of ${size}`);
+    assert.equal(d.bufferedBytes, 0);
+  }
+});
