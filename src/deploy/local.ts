@@ -13,29 +13,37 @@ import type { ClusterLike } from '../client/client.js';
 import { TesseraError } from '../errors.js';
 import { spawnTesseraChild } from './spawn.js';
 
-export interface LocalClusterOptions {
+/**
+ * The worker and scheduler options keep their types from WorkerOptions and
+ * SchedulerOptions (threadsPerWorker is WorkerOptions' nthreads, schedulerPort
+ * SchedulerOptions' port); they are declared here again for the defaults a
+ * LocalCluster gives them, which their documentation states.
+ */
+export interface LocalClusterOptions
+  extends Pick<WorkerOptions, 'memoryLimit' | 'localDirectory'>,
+    Pick<SchedulerOptions, 'dashboard' | 'dashboardAddress' | 'validate' | 'allowedFailures' | 'workerTtlMs'> {
   /** Worker processes (default: one per CPU core, at most 4). */
   nWorkers?: number;
   /** Executor threads per worker (default 1). */
-  threadsPerWorker?: number;
+  threadsPerWorker?: WorkerOptions['nthreads'];
   /** Per worker: bytes, '4GB', or 'auto' (system memory / nWorkers; the default). */
-  memoryLimit?: number | string;
+  memoryLimit?: WorkerOptions['memoryLimit'];
   /** Dashboard address (default ':8787'; falls back to a free port if taken). */
-  dashboardAddress?: string;
+  dashboardAddress?: SchedulerOptions['dashboardAddress'];
   /** Serve the dashboard (default true). */
-  dashboard?: boolean;
+  dashboard?: SchedulerOptions['dashboard'];
   /** Scheduler port (default 0: any free port). */
-  schedulerPort?: number;
+  schedulerPort?: SchedulerOptions['port'];
   /** Where workers spill (default the OS temp directory). */
-  localDirectory?: string;
+  localDirectory?: WorkerOptions['localDirectory'];
   /** Log INFO lines from the scheduler and workers (default false: warnings and errors only). */
   verbose?: boolean;
   /** Check the scheduler's state-machine invariants after every transition (slow; for tests). */
-  validate?: boolean;
+  validate?: SchedulerOptions['validate'];
   /** Allowed worker deaths per task before it errs (default 3). */
-  allowedFailures?: number;
+  allowedFailures?: SchedulerOptions['allowedFailures'];
   /** Seconds a worker may go without heartbeat (ms; default 60 s). */
-  workerTtlMs?: number;
+  workerTtlMs?: SchedulerOptions['workerTtlMs'];
 }
 
 const START_TIMEOUT_MS = 30_000;

@@ -67,11 +67,8 @@ export interface ExternalScheduler {
   token?: string;
 }
 
-export interface WorkerConfig {
-  nthreads: number;
-  memoryLimit: number | string;
-  localDirectory?: string;
-  interface?: string;
+/** The workers' options, checked and with their defaults (resolveCommon, the mpi command). */
+export interface WorkerConfig extends Required<Pick<WorkerOptions, 'nthreads' | 'memoryLimit'>>, Pick<WorkerOptions, 'localDirectory' | 'interface'> {
   nanny: boolean;
   options: Partial<WorkerOptions>;
 }
