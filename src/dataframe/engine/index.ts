@@ -9,7 +9,7 @@
 import { DataFrameError } from '../../errors.js';
 
 export { inferCsvSchema } from './csv.js';
-export { concatIpc, frameToIpc, ipcHeight, ipcToFrame } from './ipc.js';
+export { concatIpc, frameToIpc, ipcHeight } from './ipc.js';
 export { isLoaded, type PolarsDataFrame } from './load.js';
 export { pipelineSchema, runPipeline, type RunHooks } from './run-pipeline.js';
 export { emptyFrame, frameSchema } from './schema.js';

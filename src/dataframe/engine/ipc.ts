@@ -37,10 +37,6 @@ export function frameToIpc(df: PolarsDataFrame): Buffer {
   return nativeToIpc((df as any)._df);
 }
 
-export function ipcToFrame(bytes: Uint8Array): PolarsDataFrame {
-  return polars().wrapFrame(ipcToNative(bytes));
-}
-
 /** Concatenates IPC partitions into one wrapper DataFrame (for collect()). */
 export function concatIpc(parts: readonly Uint8Array[], schema: Schema): PolarsDataFrame {
   const { N, wrapFrame } = polars();

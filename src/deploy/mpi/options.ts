@@ -1,5 +1,5 @@
 /** Options shared by initialize() and execute(), and their checks. */
-import { InvalidArgumentError, MpiError, WorldTooSmallError, type TesseraError } from '../../errors.js';
+import { InvalidArgumentError, WorldTooSmallError, type TesseraError } from '../../errors.js';
 import { launcherWorldSize, rankFromEnvironment, type Communicator } from '../../mpi/index.js';
 import type { SchedulerOptions } from '../../scheduler/options.js';
 import { resolveWorkerOptions, type WorkerOptions } from '../../worker/options.js';
@@ -131,5 +131,3 @@ export function explainWorldTooSmall(err: unknown, size: number): unknown {
 export function rankBeforeMpi(): number {
   return rankFromEnvironment(process.env)?.rank ?? 0;
 }
-
-export { MpiError, WorldTooSmallError };
