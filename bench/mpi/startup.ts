@@ -9,7 +9,7 @@
  *
  *   node dist/bench/mpi/startup.js [--runs 5] [--np 4,8] [--launcher mpirun|mpiexec.mpich]
  *
- * Start-up steps come from TESSERA_MPI_TRACE=1 lines (src/deploy/mpi/cluster.ts).
+ * Start-up steps come from TESSERA_MPI_TRACE=1 lines (src/deploy/mpi/trace.ts).
  * The CPU column (launcher and all ranks, from GNU time) does not depend on
  * what else the machine runs; on a quiet machine with N cores the wall time
  * cannot go below CPU / N.

@@ -7,7 +7,7 @@
 
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { demoFileName, generateDemoData } from '../../src/dataframe/demo-data.js';
+import { demoFileName, generateDemoData } from '../../src/tools/demo-data/index.js';
 
 export interface DemoDataSpec {
   rows: number;

@@ -1,11 +1,11 @@
 /**
  * `tessera-compute demo-data`: writes NYC-yellow-taxi-2015-like CSV files for demos,
- * tests and benchmarks (see src/dataframe/demo-data.ts for what the data
+ * tests and benchmarks (see src/tools/demo-data/rows.ts for what the data
  * looks like).
  */
 
 import { parseArgs } from 'node:util';
-import { APPROX_BYTES_PER_ROW, generateDemoData } from '../dataframe/demo-data.js';
+import { APPROX_BYTES_PER_ROW, generateDemoData } from '../tools/demo-data/index.js';
 import { InvalidArgumentError } from '../errors.js';
 
 const HELP = `Usage: tessera-compute demo-data [--rows N | --size SIZE] [--files K] [--out DIR] [--seed S]

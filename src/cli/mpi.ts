@@ -7,6 +7,8 @@
  * --scheduler-file).
  */
 import { InvalidArgumentError } from '../errors.js';
+import type { SchedulerOptions } from '../scheduler/options.js';
+import { resolveWorkerOptions, type WorkerOptions } from '../worker/options.js';
 import { addressFlag, formatHelp, intFlag, parseFlags, type CommandSpec, type ParsedFlags } from './args.js';
 
 /** Everything `tessera-compute mpi` was asked to do, validated. */
@@ -19,11 +21,12 @@ export interface MpiCommandOptions {
   schedulerPort: number;
   schedulerRank: number;
   /** Network interface whose address is advertised (e.g. ib0, eth0). */
-  interface?: string;
+  interface?: WorkerOptions['interface'];
   protocol: 'tcp';
   nthreads: number;
+  /** As given (default 'auto': the host's memory shared by its worker ranks), checked. */
   memoryLimit: string;
-  localDirectory?: string;
+  localDirectory?: WorkerOptions['localDirectory'];
   /** Run a scheduler (false: add workers to a running cluster). */
   scheduler: boolean;
   /** Run each worker under a nanny that restarts it. */
@@ -32,8 +35,8 @@ export interface MpiCommandOptions {
   exclusiveWorkers: boolean;
   /** Extra worker options (JSON object from --worker-options). */
   workerOptions: Record<string, unknown>;
-  dashboard: boolean;
-  dashboardAddress: string;
+  dashboard: NonNullable<SchedulerOptions['dashboard']>;
+  dashboardAddress: NonNullable<SchedulerOptions['dashboardAddress']>;
   /** Worker name prefix: workers are named `${name}-${rank}`. */
   name: string;
 }
@@ -145,8 +148,9 @@ export function parseMpiArgs(argv: string[]): MpiCommandOptions | null {
 
   const name = str(flags, 'name') ?? DEFAULT_NAME;
   if (/\s/.test(name)) throw new InvalidArgumentError(`--name must not contain spaces, got '${name}'`);
-  // Parsed (and refused when malformed) by the worker, which owns the format.
+  // Checked with the worker's own parser, which owns the format: every rank refuses a bad size alike, before any worker starts.
   const memoryLimit = str(flags, 'memory-limit') ?? 'auto';
+  resolveWorkerOptions({ memoryLimit }, { memoryLimit: '--memory-limit' });
 
   const options: MpiCommandOptions = {
     schedulerPort: intOption(flags, 'scheduler-port', 0, 65535),

@@ -2,6 +2,7 @@
 import { WorkerServer } from '../worker/server.js';
 import { parseFlags, intFlag, portFlag, strFlag, type CommandSpec } from './args.js';
 import { InvalidArgumentError } from '../errors.js';
+import { resolveWorkerOptions } from '../worker/options.js';
 
 export const spec: CommandSpec = {
   usage: 'tessera-compute worker [SCHEDULER_ADDRESS] [options]',
@@ -32,7 +33,7 @@ export async function run(argv: string[]): Promise<number> {
     throw new InvalidArgumentError('give the scheduler address (tcp://host:port) or --scheduler-file FILE; see --help');
   }
   const lifetime = intFlag(f, 'lifetime');
-  const w = await WorkerServer.start({
+  const w = await WorkerServer.start(resolveWorkerOptions({
     ...(address ? { schedulerAddress: address } : {}),
     ...(strFlag(f, 'scheduler-file') ? { schedulerFile: strFlag(f, 'scheduler-file')! } : {}),
     nthreads: intFlag(f, 'nthreads', { min: 1 }) ?? 1,
@@ -44,7 +45,7 @@ export async function run(argv: string[]): Promise<number> {
     port: portFlag(f, 'port') ?? 0,
     deathTimeoutMs: (intFlag(f, 'death-timeout', { min: 1 }) ?? 60) * 1000,
     ...(lifetime ? { lifetimeMs: lifetime * 1000 } : {}),
-  });
+  }));
   // SIGTERM is how batch systems end a job (Slurm at the walltime): leave
   // gracefully, handing data to other workers. A second signal leaves at once.
   let signalled = false;

@@ -19,5 +19,7 @@ export { LocalExecutor, DistributedExecutor, setDefaultExecutor, currentExecutor
 export { setEngineThreads, ENGINE_NAME, type PolarsDataFrame } from './engine/index.js';
 export type { ParquetCompression, WriteResult } from './pipeline.js';
 export { DEFAULT_BLOCKSIZE } from './io/csv-partitions.js';
-export { generateDemoData, type DemoDataOptions, type DemoDataResult, NYC_TAXI_2015_COLUMNS } from './demo-data.js';
+// The demo data generator is a tool of its own (src/tools/demo-data); its
+// entry points stay exported here, where users of 0.1 found them.
+export { generateDemoData, type DemoDataOptions, type DemoDataResult, NYC_TAXI_2015_COLUMNS } from '../tools/demo-data/index.js';
 export { DataFrameError, EngineError } from '../errors.js';

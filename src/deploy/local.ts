@@ -7,35 +7,43 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import type { SchedulerOptions } from '../scheduler/options.js';
-import type { WorkerOptions } from '../worker/options.js';
+import { resolveWorkerOptions, type WorkerOptions } from '../worker/options.js';
 import { parseMemoryLimit, formatBytes } from '../worker/memory.js';
 import type { ClusterLike } from '../client/client.js';
 import { TesseraError } from '../errors.js';
 import { spawnTesseraChild } from './spawn.js';
 
-export interface LocalClusterOptions {
+/**
+ * The worker and scheduler options keep their types from WorkerOptions and
+ * SchedulerOptions (threadsPerWorker is WorkerOptions' nthreads, schedulerPort
+ * SchedulerOptions' port); they are declared here again for the defaults a
+ * LocalCluster gives them, which their documentation states.
+ */
+export interface LocalClusterOptions
+  extends Pick<WorkerOptions, 'memoryLimit' | 'localDirectory'>,
+    Pick<SchedulerOptions, 'dashboard' | 'dashboardAddress' | 'validate' | 'allowedFailures' | 'workerTtlMs'> {
   /** Worker processes (default: one per CPU core, at most 4). */
   nWorkers?: number;
   /** Executor threads per worker (default 1). */
-  threadsPerWorker?: number;
+  threadsPerWorker?: WorkerOptions['nthreads'];
   /** Per worker: bytes, '4GB', or 'auto' (system memory / nWorkers; the default). */
-  memoryLimit?: number | string;
+  memoryLimit?: WorkerOptions['memoryLimit'];
   /** Dashboard address (default ':8787'; falls back to a free port if taken). */
-  dashboardAddress?: string;
+  dashboardAddress?: SchedulerOptions['dashboardAddress'];
   /** Serve the dashboard (default true). */
-  dashboard?: boolean;
+  dashboard?: SchedulerOptions['dashboard'];
   /** Scheduler port (default 0: any free port). */
-  schedulerPort?: number;
+  schedulerPort?: SchedulerOptions['port'];
   /** Where workers spill (default the OS temp directory). */
-  localDirectory?: string;
+  localDirectory?: WorkerOptions['localDirectory'];
   /** Log INFO lines from the scheduler and workers (default false: warnings and errors only). */
   verbose?: boolean;
   /** Check the scheduler's state-machine invariants after every transition (slow; for tests). */
-  validate?: boolean;
+  validate?: SchedulerOptions['validate'];
   /** Allowed worker deaths per task before it errs (default 3). */
-  allowedFailures?: number;
+  allowedFailures?: SchedulerOptions['allowedFailures'];
   /** Seconds a worker may go without heartbeat (ms; default 60 s). */
-  workerTtlMs?: number;
+  workerTtlMs?: SchedulerOptions['workerTtlMs'];
   /**
    * Run each worker under a nanny process (default true, as Dask's
    * LocalCluster): it starts a new worker when one dies or grows past 95% of
@@ -98,6 +106,9 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
   static async start(opts: LocalClusterOptions = {}): Promise<LocalCluster> {
     const nWorkers = opts.nWorkers ?? Math.min(4, cpus().length);
     if (!Number.isInteger(nWorkers) || nWorkers < 0) throw new TesseraError('ERR_TESSERA_INVALID_ARGUMENT', `nWorkers must be a non-negative integer, got ${nWorkers}`);
+    // Checked here, before any process starts; 0 threads is an error, never silently one.
+    resolveWorkerOptions({ nthreads: opts.threadsPerWorker ?? 1, ...(opts.memoryLimit !== undefined ? { memoryLimit: opts.memoryLimit } : {}) },
+      { nthreads: 'threadsPerWorker', memoryLimit: 'memoryLimit' });
     const token = randomBytes(24).toString('hex');
     const schedOpts: SchedulerOptions = {
       host: '127.0.0.1',

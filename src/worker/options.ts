@@ -1,4 +1,12 @@
-/** Options of a worker process, shared by the CLI, LocalCluster, MPI and Slurm layers. */
+/**
+ * Options of a worker process: the one vocabulary for workers. The CLI,
+ * LocalCluster, MPI and Slurm layers derive theirs from it (Pick, or
+ * WorkerOptions['...'] where a layer documents its own default), and check
+ * what their users give through resolveWorkerOptions().
+ */
+import { InvalidArgumentError } from '../errors.js';
+import { parseMemoryLimit } from './memory.js';
+
 export interface WorkerOptions {
   /** Scheduler address 'tcp://host:port' (or give schedulerFile). */
   schedulerAddress?: string;
@@ -26,4 +34,37 @@ export interface WorkerOptions {
   lifetimeMs?: number;
   /** Quiet logs. */
   quiet?: boolean;
+}
+
+/** What every deployment decides for its workers; the rest (scheduler, token, name, ...) each sets itself. */
+export type WorkerResources = Pick<WorkerOptions, 'nthreads' | 'memoryLimit' | 'localDirectory' | 'interface'>;
+
+/**
+ * Applies the worker defaults and checks the options, the one place that
+ * does, so that a bad value is refused where it was given (on every rank
+ * alike, before any process starts) rather than by each worker: nthreads is
+ * a positive integer (default 1); memoryLimit, when given, is a size the
+ * worker can read (parseMemoryLimit's own message otherwise), or 'auto',
+ * which stays 'auto' for the layer that knows how many workers share the
+ * host. The memory default differs by layer ('auto' for LocalCluster, MPI
+ * and the CLI, no limit for SlurmRunner's workers), so each layer applies
+ * its own and documents it. `names` spells the options as the layer's users
+ * do (cores, memory).
+ */
+export function resolveWorkerOptions<T extends WorkerResources>(
+  opts: T,
+  names: { nthreads?: string; memoryLimit?: string } = {},
+): T & { nthreads: number } {
+  const nthreads: unknown = opts.nthreads ?? 1;
+  if (typeof nthreads !== 'number' || !Number.isInteger(nthreads) || nthreads < 1) {
+    throw new InvalidArgumentError(`${names.nthreads ?? 'nthreads'} must be a positive integer, got ${String(nthreads)}`);
+  }
+  const memoryLimit: unknown = opts.memoryLimit;
+  if (memoryLimit !== undefined && memoryLimit !== 'auto') {
+    if (typeof memoryLimit !== 'number' && typeof memoryLimit !== 'string') {
+      throw new InvalidArgumentError(`${names.memoryLimit ?? 'memoryLimit'} must be bytes, a size like '4GB', or 'auto', got ${String(memoryLimit)}`);
+    }
+    parseMemoryLimit(memoryLimit);
+  }
+  return { ...opts, nthreads };
 }

@@ -22,7 +22,7 @@ import { DataStore } from './store.js';
 import { ExecutorPool, type JobOutcome } from './executor.js';
 import { MEMORY_PAUSE, MEMORY_SPILL, MEMORY_TARGET, collectGarbage, formatBytes, parseMemoryLimit } from './memory.js';
 import { trimMalloc } from '../native/libc.js';
-import type { WorkerOptions } from './options.js';
+import { resolveWorkerOptions, type WorkerOptions } from './options.js';
 import { FrameTooLargeError, ProtocolError, TesseraError } from '../errors.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frames.js';
 
@@ -100,7 +100,7 @@ export class WorkerServer {
   restartProcess: (() => void) | null = null;
 
   private constructor(private readonly opts: WorkerOptions) {
-    this.nthreads = Math.max(1, opts.nthreads ?? 1);
+    this.nthreads = resolveWorkerOptions(opts).nthreads;
     this.memoryLimit = parseMemoryLimit(opts.memoryLimit ?? 0);
     this.localDirectory = join(opts.localDirectory ?? tmpdir(), `tessera-worker-${process.pid}-${randomUUID().slice(0, 8)}`);
     this.store = new DataStore(this.localDirectory, this.memoryLimit > 0 ? this.memoryLimit * MEMORY_TARGET : 0);

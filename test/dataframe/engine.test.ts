@@ -22,7 +22,7 @@ test('a missing Polars binary gives ERR_TESSERA_ENGINE saying which package to i
         if (String(request).includes('nodejs-polars')) throw new Error("Cannot find module 'nodejs-polars-linux-x64-gnu'");
         return load.call(this, request, ...rest);
       };`);
-    const engine = new URL('../../src/dataframe/engine/polars.js', import.meta.url).href;
+    const engine = new URL('../../src/dataframe/engine/load.js', import.meta.url).href;
     const script = `import(${JSON.stringify(engine)}).then((m) => { try { m.polars(); console.log('loaded'); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); } });`;
     const r = spawnSync(process.execPath, ['--require', preload, '--input-type=module', '-e', script], { encoding: 'utf8' });
     const out = JSON.parse(r.stdout.trim()) as { code: string; message: string };

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateDemoData } from '../../src/dataframe/demo-data.js';
+import { generateDemoData } from '../../src/tools/demo-data/index.js';
 import type { PolarsDataFrame } from '../../src/dataframe/index.js';
 
 export function tempDir(prefix = 'tessera-df-'): { dir: string; cleanup: () => void } {

@@ -19,6 +19,9 @@ test("importing tessera-compute/mpi loads only the MPI binding and the deploy la
   assert.equal(r.status, 0, r.stderr);
   const loaded = [...new Set(r.stderr.split('\n').filter((l) => l.startsWith('TESSERA_IMPORT ')).map((l) => l.slice(15)))];
   assert.ok(loaded.some((u) => u.endsWith('/src/deploy/mpi/initialize.js')), `the hook saw the imports:\n${r.stderr}`);
-  const heavy = loaded.filter((u) => /\/src\/(scheduler|worker|client|dashboard|comm|graph|dataframe|protocol)\//.test(u) || /node_modules\/(koffi|acorn|eslint-scope|nodejs-polars)\//.test(u));
+  // The worker options and the memory-size parser that checks them (resolveWorkerOptions) are the one
+  // options vocabulary every rank checks its options with; they load nothing else of the worker.
+  const light = /\/src\/worker\/(options|memory)\.js$/;
+  const heavy = loaded.filter((u) => (/\/src\/(scheduler|worker|client|dashboard|comm|graph|dataframe|protocol)\//.test(u) && !light.test(u)) || /node_modules\/(koffi|acorn|eslint-scope|nodejs-polars)\//.test(u));
   assert.deepEqual(heavy, [], 'loaded before initialize() runs');
 });

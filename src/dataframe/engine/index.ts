@@ -1,31 +1,22 @@
 /**
  * The per-partition engine boundary. Everything above this module (plan,
  * frame, tasks) speaks pipeline specs, Tessera schemas and Arrow IPC bytes;
- * only the implementation behind it (today Polars, engine/polars.ts) knows
- * a concrete dataframe library. Another engine (DuckDB, say) would provide
- * the same functions.
+ * only the implementation behind it (today Polars, in the other files of
+ * engine/) knows a concrete dataframe library. Another engine (DuckDB, say)
+ * would provide the same functions.
  */
 
 import { DataFrameError } from '../../errors.js';
 
-export {
-  concatIpc,
-  emptyFrame,
-  frameSchema,
-  frameToIpc,
-  inferCsvSchema,
-  ipcHeight,
-  ipcToFrame,
-  isLoaded,
-  parquetSchema,
-  pipelineSchema,
-  runPipeline,
-  sortBoundaries,
-  type PolarsDataFrame,
-  type RunHooks,
-} from './polars.js';
+export { inferCsvSchema } from './csv.js';
+export { concatIpc, frameToIpc, ipcHeight } from './ipc.js';
+export { isLoaded, type PolarsDataFrame } from './load.js';
+export { pipelineSchema, runPipeline, type RunHooks } from './run-pipeline.js';
+export { emptyFrame, frameSchema } from './schema.js';
+export { sortBoundaries } from './shuffle.js';
+export { parquetSchema } from './source.js';
 
-import { isLoaded } from './polars.js';
+import { isLoaded } from './load.js';
 
 export const ENGINE_NAME = 'polars';
 

@@ -11,7 +11,8 @@ import type { MpiCommandOptions } from '../../cli/mpi.js';
 import { joinJob, type Membership } from './membership.js';
 import { jobIdFromEnvironment } from '../../mpi/env.js';
 import { assignRoles, type RoleAssignment } from './roles.js';
-import { dashboardLine, infoWanted, rankName, startRank, type RankCluster } from './cluster.js';
+import { dashboardLine, infoWanted, rankName, type RankCluster } from './cluster.js';
+import { startRank } from './start-rank.js';
 import { describeError, leaveQuietly, rankBeforeMpi, sharedError } from './options.js';
 
 const WHO = 'tessera-compute mpi';

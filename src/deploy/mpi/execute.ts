@@ -15,7 +15,8 @@ import { InvalidArgumentError, MpiError } from '../../errors.js';
 import { joinJob } from './membership.js';
 import { jobIdFromEnvironment } from '../../mpi/env.js';
 import { assignRoles, type RoleAssignment } from './roles.js';
-import { RANK_TAGS, startRank, type RankCluster } from './cluster.js';
+import { RANK_TAGS, type RankCluster } from './cluster.js';
+import { startRank } from './start-rank.js';
 import { announceDashboard, exportContact, lostMessage, shutdownCluster, warnIfNoWorkers } from './initialize.js';
 import { explainWorldTooSmall, resolveCommon, type ClusterOptions } from './options.js';
 

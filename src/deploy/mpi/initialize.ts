@@ -28,7 +28,9 @@ import { MpiError, WorldTooSmallError } from '../../errors.js';
 import { fatalErrorReported } from '../../mpi/runtime.js';
 import { jobIdFromEnvironment } from '../../mpi/env.js';
 import { assignRoles, type RoleAssignment } from './roles.js';
-import { RANK_TAGS, RankCluster, dashboardLine, infoWanted, rankName, startRank, trace, type Outcome } from './cluster.js';
+import { RANK_TAGS, RankCluster, dashboardLine, infoWanted, rankName, type Outcome } from './cluster.js';
+import { startRank } from './start-rank.js';
+import { trace } from './trace.js';
 import { describeError, explainWorldTooSmall, leaveQuietly, rankBeforeMpi, resolveCommon, sharedError, type ClusterOptions, type ResolvedCommon } from './options.js';
 import { joinJob, type Membership } from './membership.js';
 

@@ -1,23 +1,29 @@
 /** Options shared by initialize() and execute(), and their checks. */
-import { InvalidArgumentError, MpiError, WorldTooSmallError, type TesseraError } from '../../errors.js';
+import { InvalidArgumentError, WorldTooSmallError, type TesseraError } from '../../errors.js';
 import { launcherWorldSize, rankFromEnvironment, type Communicator } from '../../mpi/index.js';
-import type { WorkerOptions } from '../../worker/options.js';
+import type { SchedulerOptions } from '../../scheduler/options.js';
+import { resolveWorkerOptions, type WorkerOptions } from '../../worker/options.js';
 import { DEFAULT_DASHBOARD_ADDRESS, type WorkerConfig } from './cluster.js';
 import { BootstrapFailedError, CheckInTimeoutError } from './bootstrap.js';
 
-export interface ClusterOptions {
+/**
+ * The worker and scheduler options keep their types from WorkerOptions and
+ * SchedulerOptions; they are declared here again for the defaults MPI gives
+ * them, which their documentation states.
+ */
+export interface ClusterOptions extends Pick<WorkerOptions, 'nthreads' | 'memoryLimit' | 'localDirectory' | 'interface'>, Pick<SchedulerOptions, 'dashboard' | 'dashboardAddress'> {
   /** Executor threads per worker (default 1). */
-  nthreads?: number;
+  nthreads?: WorkerOptions['nthreads'];
   /** Per worker: bytes, '4GB', a fraction of RAM like 0.5, 0 for none, or 'auto' (the default: the host's memory shared by its worker ranks). */
-  memoryLimit?: number | string;
+  memoryLimit?: WorkerOptions['memoryLimit'];
   /** Where workers spill data to disk (default: the OS temp directory; node-local scratch is best). */
-  localDirectory?: string;
+  localDirectory?: WorkerOptions['localDirectory'];
   /** Network interface whose IPv4 address the scheduler and workers advertise, e.g. 'ib0' or 'eth0' (default: all interfaces, advertising the host's first external IPv4). */
-  interface?: string;
+  interface?: WorkerOptions['interface'];
   /** Serve the dashboard on the scheduler (default true). */
-  dashboard?: boolean;
+  dashboard?: SchedulerOptions['dashboard'];
   /** Dashboard address (default ':8787'; when that port is taken, any free port). */
-  dashboardAddress?: string;
+  dashboardAddress?: SchedulerOptions['dashboardAddress'];
   /** Only 'tcp' (the default); anything else is refused. */
   protocol?: string;
   /** Run each worker in a child process that a nanny restarts when it dies or exceeds 95% of its memory limit (default false). */
@@ -53,14 +59,14 @@ export function checkProtocol(protocol: string | undefined): void {
 
 export function resolveCommon(opts: ClusterOptions): ResolvedCommon {
   checkProtocol(opts.protocol);
-  const nthreads = positiveInt('nthreads', opts.nthreads ?? 1);
+  const { nthreads, memoryLimit } = resolveWorkerOptions({ nthreads: opts.nthreads, memoryLimit: opts.memoryLimit ?? 'auto' });
   const timeoutMs = positiveInt('timeoutMs', opts.timeoutMs ?? 60_000);
   if (opts.workerOptions !== undefined && (opts.workerOptions === null || typeof opts.workerOptions !== 'object' || Array.isArray(opts.workerOptions))) {
     throw new InvalidArgumentError('workerOptions must be an object of WorkerOptions');
   }
   const worker: WorkerConfig = {
     nthreads,
-    memoryLimit: opts.memoryLimit ?? 'auto',
+    memoryLimit,
     nanny: opts.nanny ?? false,
     options: opts.workerOptions ?? {},
     ...(opts.localDirectory ? { localDirectory: opts.localDirectory } : {}),
@@ -125,5 +131,3 @@ export function explainWorldTooSmall(err: unknown, size: number): unknown {
 export function rankBeforeMpi(): number {
   return rankFromEnvironment(process.env)?.rank ?? 0;
 }
-
-export { MpiError, WorldTooSmallError };

@@ -16,11 +16,11 @@ import { EventEmitter } from 'node:events';
 import { promises as fs } from 'node:fs';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { ClusterLike } from '../../client/client.js';
-import type { SchedulerOptions } from '../../scheduler/options.js';
 import { SchedulerServer } from '../../scheduler/server.js';
 import { connect } from '../../comm/connect.js';
 import type { Comm } from '../../comm/comm.js';
 import { InvalidArgumentError } from '../../errors.js';
+import type { SlurmSchedulerOptions } from './options.js';
 import { createLogger, type Logger } from '../../logging.js';
 import { SlurmError } from './env.js';
 import { jobScript, defaultSchedulerFile, DEFAULT_JOB_NAME, type JobScriptOptions } from './job-script.js';
@@ -31,7 +31,7 @@ export interface SlurmClusterOptions extends Omit<JobScriptOptions, 'schedulerFi
   /** Scheduler file for the workers (default ~/.tessera/slurm/<cluster id>.json; must be on a shared file system). */
   schedulerFile?: string;
   /** In-process scheduler options: host (default 0.0.0.0, so compute nodes reach it), port, interface, dashboard... */
-  schedulerOptions?: Pick<SchedulerOptions, 'host' | 'port' | 'interface' | 'dashboard' | 'dashboardAddress' | 'workerTtlMs' | 'allowedFailures' | 'quiet'>;
+  schedulerOptions?: SlurmSchedulerOptions;
   /** Environment for sbatch/squeue/scancel/scontrol (default process.env). */
   env?: NodeJS.ProcessEnv;
   /** How often the jobs are polled (ms, default 1000). */

@@ -7,6 +7,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseMemoryLimit } from '../../worker/memory.js';
+import { resolveWorkerOptions } from '../../worker/options.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { cliEntryUrl } from '../../layout.js';
 
@@ -112,8 +113,8 @@ export function shellQuote(word: string): string {
 }
 
 export function jobScript(opts: JobScriptOptions = {}): string {
-  const cores = opts.cores ?? 1;
-  if (!Number.isInteger(cores) || cores < 1) throw new InvalidArgumentError(`cores must be a positive integer, got ${cores}`);
+  // The worker's threads, checked as every layer checks them (the memory is parsed below, for --mem).
+  const { nthreads: cores } = resolveWorkerOptions({ nthreads: opts.cores }, { nthreads: 'cores' });
   const name = opts.jobName ?? DEFAULT_JOB_NAME;
   if (!/^[\w.-]+$/.test(name)) throw new InvalidArgumentError(`jobName '${name}' may contain only letters, digits, '_', '.' and '-'`);
   const wall = parseWalltime(opts.walltime ?? DEFAULT_WALLTIME);

@@ -19,18 +19,13 @@
  */
 import { promises as fs } from 'node:fs';
 import { resolve } from 'node:path';
-import type { SchedulerOptions } from '../../scheduler/options.js';
-import type { WorkerOptions } from '../../worker/options.js';
+import { resolveWorkerOptions } from '../../worker/options.js';
 import type { ClusterLike } from '../../client/client.js';
 import { readSchedulerFile, type SchedulerFileContents } from '../../scheduler/scheduler-file.js';
 import { WorldTooSmallError, InvalidArgumentError, SchedulerFileError } from '../../errors.js';
 import { createLogger } from '../../logging.js';
 import { slurmStep, expandSchedulerFile, SlurmError, type Env, type SlurmStep } from './env.js';
-
-export type SlurmRunnerSchedulerOptions = Pick<SchedulerOptions,
-  'host' | 'port' | 'interface' | 'dashboard' | 'dashboardAddress' | 'workerTtlMs' | 'allowedFailures' | 'quiet'>;
-export type SlurmRunnerWorkerOptions = Pick<WorkerOptions,
-  'nthreads' | 'memoryLimit' | 'localDirectory' | 'interface' | 'host' | 'deathTimeoutMs' | 'lifetimeMs' | 'quiet'>;
+import type { SlurmSchedulerOptions, SlurmWorkerOptions } from './options.js';
 
 export interface SlurmRunnerOptions {
   /**
@@ -38,8 +33,9 @@ export interface SlurmRunnerOptions {
    * SLURM_JOB_ID. Default 'scheduler-{jobId}.json' in the working directory.
    */
   schedulerFile?: string;
-  schedulerOptions?: SlurmRunnerSchedulerOptions;
-  workerOptions?: SlurmRunnerWorkerOptions;
+  schedulerOptions?: SlurmSchedulerOptions;
+  /** For the worker tasks; without a memoryLimit they run with none. */
+  workerOptions?: SlurmWorkerOptions;
   /** Run a client on task 1 (default true). False: task 0 scheduler, all others workers (the script is a pure cluster). */
   client?: boolean;
   /** On the client, wait until this many workers joined (default: every worker task). */
@@ -146,6 +142,8 @@ export class SlurmRunner implements ClusterLike, AsyncDisposable {
     const stepKey = `${step.jobId}.${step.stepId}`;
     const timeoutMs = opts.timeoutMs ?? 120_000;
     const exit = opts.exit ?? true;
+    // Checked on every task alike, so a bad value is refused once per task at start, not by the workers alone.
+    const workerOptions = resolveWorkerOptions(opts.workerOptions ?? {});
     const log = createLogger(`slurm-runner[${step.procId}]`, opts.schedulerOptions?.quiet ? 'warn' : undefined);
 
     if (role === 'scheduler') {
@@ -182,9 +180,8 @@ export class SlurmRunner implements ClusterLike, AsyncDisposable {
 
     if (role === 'worker') {
       const { WorkerServer } = await import('../../worker/server.js');
-      const wo = opts.workerOptions ?? {};
       const worker = await WorkerServer.start({
-        ...wo,
+        ...workerOptions,
         schedulerAddress: info.address,
         token: info.token,
         name: workerName!,

@@ -2,9 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateDemoData, NYC_TAXI_2015_COLUMNS, readCsv, col } from '../../src/dataframe/index.js';
+import { readCsv, col } from '../../src/dataframe/index.js';
+import { generateDemoData, NYC_TAXI_2015_COLUMNS } from '../../src/tools/demo-data/index.js';
 import { run } from '../../src/cli/demo-data.js';
-import { tempDir } from './helpers.js';
+import { tempDir } from '../dataframe/helpers.js';
 
 test('generated files have the 2015 header, the asked row count, and the same bytes for the same seed', async () => {
   const { dir, cleanup } = tempDir();

@@ -4,7 +4,7 @@
  */
 
 import { parentPort } from 'node:worker_threads';
-import { generateDemoFile } from './demo-data.js';
+import { generateDemoFile } from './generate.js';
 
 interface Job {
   path: string;

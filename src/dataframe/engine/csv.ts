@@ -1,0 +1,107 @@
+/** Reading CSV: byte ranges of a file with a known schema, and schema inference from a file's head. */
+
+import { DataFrameError } from '../../errors.js';
+import type { Schema } from '../dtypes.js';
+import type { CsvFormat, SourceSpec } from '../pipeline.js';
+import { polars, type NFrame } from './load.js';
+import { nativeSchema, toPolarsType, zeroFrame } from './schema.js';
+import type { RunHooks } from './run-pipeline.js';
+
+/**
+ * Options every call of the native CSV reader spells out (the binding has no
+ * defaults of its own); each call adds what differs.
+ */
+function csvReaderOptions(format: { sep: string; quoteChar: string }): Record<string, unknown> {
+  return {
+    batchSize: 8192,
+    chunkSize: 10000,
+    skipRows: 0,
+    sep: format.sep,
+    quoteChar: format.quoteChar,
+    rechunk: false,
+    encoding: 'utf8',
+    lowMemory: false,
+    tryParseDates: false,
+    skipRowsAfterHeader: 0,
+    raiseIfEmpty: false,
+    missingIsNull: true,
+    eolChar: '\n',
+  };
+}
+
+/** Reads a CSV byte range (whole lines, no header) with an explicit schema. */
+export function readCsvBytes(bytes: Buffer, source: Extract<SourceSpec, { kind: 'csv' }>): NFrame {
+  const { N } = polars();
+  const schema: Record<string, unknown> = {};
+  for (const name of source.format.names) schema[name] = toPolarsType(source.schema[name]!);
+  const options: Record<string, unknown> = {
+    ...csvReaderOptions(source.format),
+    inferSchemaLength: 0,
+    hasHeader: false,
+    ignoreErrors: source.format.ignoreErrors,
+    truncateRaggedLines: false,
+    schema,
+  };
+  if (source.columns) options.columns = [...source.columns];
+  if (source.format.nullValues.length) options.nullValues = [...source.format.nullValues];
+  if (bytes.length === 0) {
+    const z = zeroFrame(source.schema);
+    return source.columns ? z.lazy().select(source.columns.map((c) => N.col(c))).collectSync('auto') : z;
+  }
+  try {
+    return N.readCsv(bytes, options);
+  } catch (err) {
+    // Polars counts offsets within the bytes it was given: make them offsets in the file.
+    const msg = (err instanceof Error ? err.message : String(err))
+      .split('\n')
+      .slice(0, 4)
+      .join(' ')
+      .replace(/The current offset in the file is (\d+) bytes\.?/, (_, n: string) => `(near byte ${source.start + Number(n)} of the file)`);
+    throw new DataFrameError(
+      `cannot read ${source.path} (bytes ${source.start}-${source.end}): ${msg.trim()}. ` +
+        `If a column holds values of another type than its first rows suggest, pass its type in readCsv's dtypes ` +
+        `(e.g. dtypes: { col: 'float64' }); to read unparsable values as nulls pass ignoreErrors: true`,
+      { cause: err },
+    );
+  }
+}
+
+/** Infers CSV column types from the head of a file (which must start with the header line when hasHeader). */
+export function inferCsvSchema(head: Buffer, format: Omit<CsvFormat, 'names'> & { hasHeader: boolean }, path: string): Schema {
+  const { N } = polars();
+  let df: NFrame;
+  try {
+    df = N.readCsv(head, {
+      ...csvReaderOptions(format),
+      // "all rows of the head" (the binding takes no null here).
+      inferSchemaLength: 1_000_000_000,
+      hasHeader: format.hasHeader,
+      ignoreErrors: true,
+      truncateRaggedLines: true,
+      ...(format.nullValues.length ? { nullValues: [...format.nullValues] } : {}),
+    });
+  } catch (err) {
+    throw new DataFrameError(`cannot infer the column types of ${path}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+  }
+  return nativeSchema(df);
+}
+
+/** The first `n` rows of a CSV range, reading 256 KiB, then 4x more each time while short of rows. */
+export async function readCsvHead(source: Extract<SourceSpec, { kind: 'csv' }>, n: number, hooks: RunHooks): Promise<NFrame> {
+  let length = 256 * 1024;
+  for (;;) {
+    const end = Math.min(source.end, source.start + length);
+    let bytes = await hooks.readRange(source.path, source.start, end);
+    if (end < source.end) {
+      const lastNewline = bytes.lastIndexOf(10);
+      if (lastNewline < 0) {
+        length *= 4;
+        continue;
+      }
+      bytes = bytes.subarray(0, lastNewline + 1);
+    }
+    const df = readCsvBytes(bytes, source);
+    if ((df.height as number) >= n || end >= source.end) return df.head(n);
+    length *= 4;
+  }
+}

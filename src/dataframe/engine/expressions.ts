@@ -1,0 +1,294 @@
+/**
+ * The expression compiler: Tessera expression trees (expr.ts) as native
+ * Polars expressions, typed against the frame they run on; and the casts and
+ * literals they share with the pipeline ops.
+ */
+
+import { EngineError, DataFrameError } from '../../errors.js';
+import type { DType, Schema } from '../dtypes.js';
+import { isFloatType, isIntegerType, isNumericType } from '../dtypes.js';
+import type { ExprNode, LiteralValue } from '../expr.js';
+import { formatExpr } from '../expr.js';
+import { polars, type NExpr, type NFrame } from './load.js';
+import { engineError } from './polars-error.js';
+import { seriesType, toPolarsType } from './schema.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+/** Compiles expression trees against the schema of the frame they run on. */
+export class ExprCompiler {
+  constructor(private readonly zero: NFrame, private readonly schema: Schema) {}
+
+  /** The type an expression has on this frame, asked of Polars on zero rows. */
+  dtypeOf(e: NExpr): DType {
+    try {
+      const out = this.zero.lazy().select([e.alias('__tessera_t')]).collectSync('auto');
+      return seriesType(out.getColumns()[0], '__tessera_t');
+    } catch (err) {
+      throw engineError(err, 'type-checking an expression');
+    }
+  }
+
+  compile(node: ExprNode): NExpr {
+    const { N } = polars();
+    switch (node.op) {
+      case 'col':
+        if (!(node.name in this.schema)) {
+          throw new DataFrameError(`column '${node.name}' not found; the columns are ${Object.keys(this.schema).map((c) => `'${c}'`).join(', ')}`);
+        }
+        return N.col(node.name);
+      case 'lit':
+        return node.dtype ? typedLiteral(node.value, node.dtype) : defaultLiteral(node.value);
+      case 'len':
+        return N.len();
+      case 'alias':
+        return this.compile(node.arg).alias(node.name);
+      case 'binary':
+        return this.binary(node.fn, node.left, node.right);
+      case 'unary':
+        return this.unary(node.fn, node.arg);
+      case 'round':
+        return this.compile(node.arg).round(node.decimals, 'halftoeven');
+      case 'cast': {
+        const a = this.compile(node.arg);
+        return castTo(a, this.dtypeOf(a), node.dtype, node.strict);
+      }
+      case 'dt': {
+        const a = this.compile(node.arg);
+        switch (node.fn) {
+          case 'year': return a.year();
+          case 'month': return a.month();
+          case 'day': return a.day();
+          case 'hour': return a.hour();
+          case 'minute': return a.minute();
+          case 'second': return a.second();
+          case 'weekday': return a.weekday();
+          case 'ordinalDay': return a.ordinalDay();
+          case 'millisecond': return a.nanosecond().floordiv(typedLiteral(1_000_000, 'int32'));
+        }
+        break;
+      }
+      case 'fillNull': {
+        const a = this.compile(node.arg);
+        return a.fillNull(this.operand(node.value, a));
+      }
+      case 'isIn': {
+        const a = this.compile(node.arg);
+        const t = this.dtypeOf(a);
+        const { pl } = polars();
+        const values = pl.Series('', node.values as unknown[]).cast(toPolarsType(t), false);
+        return a.isIn(N.lit(values._s), false);
+      }
+      case 'when':
+        return this.when(node);
+      case 'agg': {
+        const a = this.compile(node.arg);
+        switch (node.fn) {
+          case 'sum': return a.sum();
+          case 'mean': return a.mean();
+          case 'min': return a.min();
+          case 'max': return a.max();
+          case 'count': return a.count();
+          // Distinct non-null values, as pandas' nunique() (dropna=True); Polars counts null as a value.
+          case 'nUnique': return a.dropNulls().nUnique();
+          case 'first': return a.first();
+          case 'last': return a.last();
+          case 'std': return this.sampleVariance(a, true);
+          case 'var': return this.sampleVariance(a, false);
+          case 'median': return a.median();
+        }
+      }
+    }
+    throw new EngineError(`cannot compile expression ${formatExpr(node)}`);
+  }
+
+  /**
+   * Sample variance (or its root) by two passes over values shifted by a
+   * reference near their mean (min + mean(x - min)), corrected for what
+   * rounding that reference loses: sum((x - m)^2) - sum(x - m)^2 / n.
+   * Polars' own var loses about 1e-8 relative on values such as
+   * 1e8 + N(0, 1); this agrees with the exact value to ~1e-12, and with the
+   * split form groupby.ts combines across partitions. Float32 stays float32.
+   */
+  private sampleVariance(a: NExpr, root: boolean): NExpr {
+    const { N } = polars();
+    const t = this.dtypeOf(a);
+    const f64 = toPolarsType('float64');
+    const x = a.cast(f64, true);
+    const ref = x.min().add(x.sub(x.min()).mean());
+    const d = x.sub(ref);
+    const n = x.count().cast(f64, true);
+    const m2 = d.pow(2).sum().sub(d.sum().pow(2).truediv(n));
+    let v = N.when(n.gt(typedLiteral(1, 'float64'))).then(m2.truediv(n.sub(typedLiteral(1, 'float64')))).otherwise(N.lit(null).cast(f64, true));
+    if (root) v = v.pow(0.5);
+    return t === 'float32' ? v.cast(toPolarsType('float32'), true) : v;
+  }
+
+  /**
+   * An operand next to `other`: an untyped numeric literal takes other's
+   * type (Python Polars' "dynamic" literals), so float32 * 2 stays float32.
+   */
+  private operand(node: ExprNode, other: NExpr): NExpr {
+    if (node.op === 'lit' && node.dtype === undefined && typeof node.value === 'number') {
+      return typedLiteral(node.value, literalTypeNextTo(node.value, this.dtypeOf(other)));
+    }
+    if (node.op === 'lit' && node.dtype === undefined && typeof node.value === 'string') {
+      // A string next to a datetime is a datetime, as in pandas: pickup > '2015-01-05'.
+      const t = this.dtypeOf(other);
+      if (t.startsWith('datetime') || t === 'date') {
+        const ms = parseNaiveDatetime(node.value);
+        if (ms === undefined) throw new DataFrameError(`cannot read '${node.value}' as a datetime (use e.g. '2015-01-05' or '2015-01-05 10:30:00')`);
+        return typedLiteral(ms, 'datetime[ms]').cast(toPolarsType(t), true);
+      }
+    }
+    return this.compile(node);
+  }
+
+  private binary(fn: string, left: ExprNode, right: ExprNode): NExpr {
+    if (fn === 'pow') {
+      const base = this.compile(left);
+      if (right.op === 'lit' && typeof right.value === 'number') return base.pow(right.value);
+      throw new DataFrameError(`pow(): the exponent must be a number, got ${formatExpr(right)}`);
+    }
+    const leftIsDyn = left.op === 'lit' && left.dtype === undefined && typeof left.value === 'number';
+    let l: NExpr;
+    let r: NExpr;
+    if (leftIsDyn) {
+      r = this.compile(right);
+      l = this.operand(left, r);
+    } else {
+      l = this.compile(left);
+      r = this.operand(right, l);
+    }
+    switch (fn) {
+      case 'add': return l.add(r);
+      case 'sub': return l.sub(r);
+      case 'mul': return l.mul(r);
+      case 'div': return l.truediv(r);
+      case 'floorDiv': return l.floordiv(r);
+      case 'mod': return l.rem(r);
+      case 'eq': return l.eq(r);
+      case 'neq': return l.neq(r);
+      case 'gt': return l.gt(r);
+      case 'gtEq': return l.gtEq(r);
+      case 'lt': return l.lt(r);
+      case 'ltEq': return l.ltEq(r);
+      case 'and': return l.and(r);
+      case 'or': return l.or(r);
+    }
+    throw new EngineError(`unknown binary operator ${fn}`);
+  }
+
+  private unary(fn: string, argNode: ExprNode): NExpr {
+    const a = this.compile(argNode);
+    switch (fn) {
+      case 'not': return a.not();
+      case 'neg': {
+        const t = this.dtypeOf(a);
+        return typedLiteral(0, isNumericType(t) ? t : 'float64').sub(a);
+      }
+      case 'isNull': return a.isNull();
+      case 'isNotNull': return a.isNotNull();
+      case 'isNan': return a.isNan();
+      case 'sin': return a.sin();
+      case 'cos': return a.cos();
+      case 'tan': return a.tan();
+      case 'arcsin': return a.arcsin();
+      case 'arccos': return a.arccos();
+      case 'arctan': return a.arctan();
+      // The binding has no sqrt; x ** 0.5 keeps float32 as float32, as sqrt does.
+      case 'sqrt': return isIntegerType(this.dtypeOf(a)) ? a.cast(toPolarsType('float64'), true).pow(0.5) : a.pow(0.5);
+      case 'exp': return a.exp();
+      case 'log': return a.log(Math.E);
+      case 'floor': return a.floor();
+      case 'ceil': return a.ceil();
+      case 'abs': return a.abs();
+    }
+    throw new EngineError(`unknown function ${fn}`);
+  }
+
+  private when(node: Extract<ExprNode, { op: 'when' }>): NExpr {
+    const { N } = polars();
+    // Untyped numeric literals among the branch values take the type of the
+    // first typed value, or int32/float64 when all are literals.
+    const values = [...node.branches.map((b) => b.then), ...(node.otherwise ? [node.otherwise] : [])];
+    const typed = values.find((v) => !(v.op === 'lit' && v.dtype === undefined));
+    let dynType: DType | undefined;
+    if (typed) dynType = this.dtypeOf(this.compile(typed));
+    else if (values.some((v) => v.op === 'lit' && typeof v.value === 'number')) {
+      dynType = values.every((v) => v.op !== 'lit' || typeof v.value !== 'number' || Number.isInteger(v.value)) ? 'int32' : 'float64';
+    }
+    const value = (v: ExprNode): NExpr =>
+      v.op === 'lit' && v.dtype === undefined && typeof v.value === 'number' && dynType
+        ? typedLiteral(v.value, literalTypeNextTo(v.value, dynType))
+        : this.compile(v);
+    let chain: any = N.when(this.compile(node.branches[0]!.when)).then(value(node.branches[0]!.then));
+    for (const b of node.branches.slice(1)) chain = chain.when(this.compile(b.when)).then(value(b.then));
+    if (node.otherwise) return chain.otherwise(value(node.otherwise));
+    const nullValue = dynType ? N.lit(null).cast(toPolarsType(dynType), true) : N.lit(null);
+    return chain.otherwise(nullValue);
+  }
+}
+
+/**
+ * A cast. Floats become the text Python's repr() gives (what pandas'
+ * astype(str) writes): the shortest digits that read back to the same
+ * value, so 0.1 is "0.1" and 1.0 is "1.0". Polars already writes the
+ * shortest digits and agrees with repr on where scientific notation starts
+ * above (1e+16), but writes 1e-5..1e-4 positionally ("0.00001" for
+ * "1e-05"), pads exponents to no width ("2.5e-7" for "2.5e-07") and spells
+ * NaN "NaN": those three are rewritten. Nulls stay null (pandas writes
+ * "nan" for a missing float: see the docs).
+ */
+export function castTo(e: NExpr, from: DType, to: DType, strict: boolean): NExpr {
+  const out = e.cast(toPolarsType(to), strict);
+  if (to !== 'string' || !isFloatType(from)) return out;
+  const { N } = polars();
+  const re = (text: NExpr, pattern: string, replacement: string): NExpr => text.strReplace(N.lit(pattern), N.lit(replacement), false, 1);
+  let text = out;
+  text = re(text, '^(-?)0\\.0000([1-9])$', '${1}${2}e-05');
+  text = re(text, '^(-?)0\\.0000([1-9])([0-9]+)$', '${1}${2}.${3}e-05');
+  text = re(text, 'e([+-])([0-9])$', 'e${1}0${2}');
+  return re(text, '^NaN$', 'nan');
+}
+
+/** Epoch milliseconds of a naive (zone-less) datetime string, read as UTC like Polars' naive datetimes. */
+function parseNaiveDatetime(text: string): number | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3})\d*)?)?)?$/.exec(text.trim());
+  if (!m) return undefined;
+  const [, y, mo, d, h = '0', mi = '0', sec = '0', frac = '0'] = m;
+  const ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec), Number(frac.padEnd(3, '0')));
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+/** The type an untyped numeric literal takes next to an operand of type `other`. */
+function literalTypeNextTo(value: number, other: DType): DType {
+  if (isFloatType(other)) return other;
+  if (isIntegerType(other)) {
+    if (!Number.isInteger(value)) return 'float64';
+    return fitsInteger(value, other) ? other : 'int64';
+  }
+  return Number.isInteger(value) ? 'int32' : 'float64';
+}
+
+export function fitsInteger(v: number, t: DType): boolean {
+  const bits = Number(/\d+/.exec(t)![0]);
+  if (t.startsWith('u')) return v >= 0 && v < 2 ** bits;
+  return v >= -(2 ** (bits - 1)) && v < 2 ** (bits - 1);
+}
+
+function defaultLiteral(value: LiteralValue): NExpr {
+  const { N } = polars();
+  if (typeof value === 'number') return typedLiteral(value, Number.isInteger(value) && Math.abs(value) < 2 ** 31 ? 'int32' : 'float64');
+  return N.lit(value);
+}
+
+export function typedLiteral(value: LiteralValue, t: DType): NExpr {
+  const { N } = polars();
+  if (value === null) return N.lit(null).cast(toPolarsType(t), true);
+  if (t.startsWith('datetime') && typeof value === 'number') {
+    // Literal datetimes travel as epoch milliseconds.
+    return N.lit(new Date(value)).cast(toPolarsType(t), true);
+  }
+  if (isNumericType(t) && typeof value === 'string') return N.lit(Number(value)).cast(toPolarsType(t), true);
+  return N.lit(value).cast(toPolarsType(t), true);
+}

@@ -1,0 +1,170 @@
+/**
+ * Runs a partition pipeline (pipeline.ts): its source, its ops as one lazy
+ * Polars query, and its sink.
+ */
+
+import { createRequire } from 'node:module';
+import { EngineError, DataFrameError } from '../../errors.js';
+import type { Schema } from '../dtypes.js';
+import type { OpSpec, Pipeline, SinkSpec, SourceSpec, WriteResult } from '../pipeline.js';
+import type { AnyFunction, FunctionSpec } from '../../graph/function-spec.js';
+import { ipcToNative, nativeToIpc } from './ipc.js';
+import { polars, type NFrame, type NLazy } from './load.js';
+import { applyOp } from './ops.js';
+import { engineError } from './polars-error.js';
+import { nativeSchema, zeroFrame } from './schema.js';
+import { hashBucket, rangeBucket, splitByColumn, splitBySlices } from './shuffle.js';
+import { buildSource, type Built } from './source.js';
+
+const require = createRequire(import.meta.url);
+
+export interface RunHooks {
+  /** Loads a task function (mapPartitions) by its spec. */
+  loadFunction(spec: FunctionSpec): Promise<AnyFunction>;
+  /** Reads bytes [start, end) of a file. */
+  readRange(path: string, start: number, end: number): Promise<Buffer>;
+  /** Called just before a partition's output file is created, to check its folder is still there (Polars panics on a missing one). */
+  beforeWrite?(path: string): void;
+}
+
+/**
+ * Builds the lazy query for a pipeline. The schema after each op is found
+ * by running the same op on a frame with no rows (microseconds), so
+ * expressions can be typed against the columns they actually see.
+ */
+async function buildPipeline(p: Pipeline, inputs: readonly Uint8Array[], hooks: RunHooks): Promise<Built> {
+  let { lf, schema } = await buildSource(p.source, inputs, hooks);
+  for (const op of p.ops) {
+    if (op.op === 'map') {
+      const fn = await hooks.loadFunction(op.fn);
+      let df: NFrame;
+      try {
+        df = await lf.collect();
+      } catch (err) {
+        throw engineError(err, 'running a partition query');
+      }
+      let result: unknown;
+      try {
+        result = await fn(polars().wrapFrame(df), ...op.args);
+      } catch (err) {
+        // Polars errors can quote whole columns: keep the message readable, the original as the cause.
+        const msg = err instanceof Error ? err.message : String(err);
+        throw new DataFrameError(`mapPartitions: the function failed: ${msg.length > 2000 ? `${msg.slice(0, 2000)}...` : msg}`, { cause: err });
+      }
+      const native = (result as { _df?: NFrame } | null)?._df;
+      if (!native || typeof native.lazy !== 'function') {
+        throw new DataFrameError(`mapPartitions: the function must return a Polars DataFrame, got ${describe(result)}`);
+      }
+      lf = native.lazy();
+      schema = nativeSchema(native.head(0));
+      continue;
+    }
+    let right: Built | undefined;
+    if (op.op === 'join') right = await buildPipeline(op.right, inputs, hooks);
+    try {
+      lf = applyOp(lf, op, schema, right);
+      const zeroRight = right ? { lf: zeroFrame(right.schema).lazy(), schema: right.schema } : undefined;
+      schema = nativeSchema(applyOp(zeroFrame(schema).lazy(), op, schema, zeroRight).collectSync('auto'));
+    } catch (err) {
+      throw engineError(err, `in ${op.op}`);
+    }
+  }
+  return { lf, schema };
+}
+
+function describe(x: unknown): string {
+  if (x === null) return 'null';
+  if (typeof x !== 'object') return typeof x;
+  return (x as object).constructor?.name ?? 'an object';
+}
+
+/** The output schema of a pipeline, without reading any data (map ops excepted). */
+export function pipelineSchema(inputSchema: Schema, ops: readonly OpSpec[], rightSchemas: (op: OpSpec) => Schema = () => ({})): Schema {
+  let schema = inputSchema;
+  for (const op of ops) {
+    if (op.op === 'map') throw new EngineError('internal: pipelineSchema cannot see through mapPartitions');
+    try {
+      const right = op.op === 'join' ? rightSchemas(op) : undefined;
+      const zeroRight = right ? { lf: zeroFrame(right).lazy(), schema: right } : undefined;
+      schema = nativeSchema(applyOp(zeroFrame(schema).lazy(), op, schema, zeroRight).collectSync('auto'));
+    } catch (err) {
+      throw engineError(err, `in ${op.op}`);
+    }
+  }
+  return schema;
+}
+
+function describeSource(s: SourceSpec): string {
+  if (s.kind === 'csv') return `${s.path} bytes ${s.start}-${s.end}`;
+  if (s.kind === 'parquet') return s.path;
+  return `${s.inputs.length} input partition(s)`;
+}
+
+/** Runs a pipeline into a sink. Returns IPC bytes, a bundle, a count or a write result. */
+export async function runPipeline(
+  p: Pipeline,
+  sink: SinkSpec,
+  inputs: readonly Uint8Array[],
+  hooks: RunHooks,
+): Promise<Buffer | number | WriteResult> {
+  const { N } = polars();
+  const built = await buildPipeline(p, inputs, hooks);
+  const collect = async (lf: NLazy): Promise<NFrame> => {
+    try {
+      return await lf.collect();
+    } catch (err) {
+      throw engineError(err, `running the partition query (${describeSource(p.source)})`);
+    }
+  };
+  switch (sink.kind) {
+    case 'ipc':
+      return nativeToIpc(await collect(built.lf));
+    case 'count': {
+      const df = await collect(built.lf.select([N.len().alias('n')]));
+      return Number(df.getColumns()[0].getIdx(0));
+    }
+    case 'parquet': {
+      const df = await collect(built.lf);
+      hooks.beforeWrite?.(sink.path);
+      try {
+        df.writeParquet(sink.path, sink.compression);
+      } catch (err) {
+        throw new DataFrameError(`cannot write ${sink.path}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+      }
+      const { statSync } = require('node:fs') as typeof import('node:fs');
+      return { path: sink.path, rows: df.height as number, bytes: statSync(sink.path).size };
+    }
+    case 'csv': {
+      const df = await collect(built.lf);
+      hooks.beforeWrite?.(sink.path);
+      try {
+        df.writeCsv(sink.path, { includeBom: false, includeHeader: true, separator: ',', quoteChar: '"', lineTerminator: '\n', batchSize: 1024, maintainOrder: true });
+      } catch (err) {
+        throw new DataFrameError(`cannot write ${sink.path}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+      }
+      const { statSync } = require('node:fs') as typeof import('node:fs');
+      return { path: sink.path, rows: df.height as number, bytes: statSync(sink.path).size };
+    }
+    case 'hashSplit': {
+      const df = await collect(built.lf.withColumns([hashBucket(sink.on, sink.n).alias('__tessera_part')]));
+      return splitByColumn(df, sink.n);
+    }
+    case 'rangeSplit': {
+      const boundaries = inputs[sink.boundaries];
+      if (!boundaries) throw new EngineError('internal: rangeSplit without boundaries');
+      const part = rangeBucket(sink.by[0]!, built.schema, ipcToNative(boundaries), sink.n, sink.descending[0] ?? false, sink.nullsLast);
+      const df = await collect(built.lf.withColumns([part.alias('__tessera_part')]));
+      return splitByColumn(df, sink.n);
+    }
+    case 'sliceSplit':
+      return splitBySlices(await collect(built.lf), sink.n);
+    case 'sample': {
+      const df = await collect(built.lf.select([N.col(sink.by)]).dropNulls([sink.by]).sortByExprs([N.col(sink.by)], false, true, false));
+      const height = df.height as number;
+      if (height <= sink.k) return nativeToIpc(df);
+      const step = Math.max(1, Math.floor(height / sink.k));
+      const sampled = await collect(df.lazy().select([N.col(sink.by).gatherEvery(step, Math.floor(step / 2))]));
+      return nativeToIpc(sampled);
+    }
+  }
+}
