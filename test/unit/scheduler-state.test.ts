@@ -261,6 +261,46 @@ test('scattered data lost with its worker errs its dependents clearly', () => {
   assert.match(JSON.stringify(toClient(eff, 'task-erred')), /scatter it again/);
 });
 
+test('scattered data enters memory through released>memory, under the scatter stimulus', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1');
+  s.updateGraph('c', [def('use', ['data'], { workers: ['w1'] })], ['use'], 0, st());
+  assert.equal(state(s, 'use'), 'erred', 'data unknown yet');
+  s.clientReleasesKeys('c', ['use'], st());
+  // The usual order: scatter first, then compute on it.
+  const scatter = st();
+  const eff = s.scattered('c', [{ key: 'data', nbytes: 100, type: 'Buffer', worker: 'w1' }], scatter);
+  assert.deepEqual(toClient(eff, 'key-in-memory').map((m) => m.key), ['data']);
+  assert.deepEqual(s.story('data').at(-1), { key: 'data', start: 'released', finish: 'memory', stimulusId: scatter.stimulusId, time: scatter.now });
+  assert.equal(s.groups.get('data')!.nbytes, 100);
+  // A second scatter of the same key adds a replica without a transition.
+  worker(s, 'w2');
+  const again = st();
+  s.scattered('c', [{ key: 'data', nbytes: 100, type: 'Buffer', worker: 'w2' }], again);
+  assert.equal(s.tasks.get('data')!.whoHas.size, 2);
+  assert.deepEqual(s.story(again.stimulusId), []);
+});
+
+test('a scatter unblocks a task waiting on the key, in the same stimulus', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1');
+  s.updateGraph('c', [def('x', [], { workers: ['nobody'] }), def('y', ['x'])], ['y'], 0, st());
+  assert.equal(state(s, 'y'), 'waiting');
+  s.clientReleasesKeys('c', ['y'], st());
+  const scatter = st();
+  s.scattered('c', [{ key: 'x', nbytes: 8, type: 'number', worker: 'w1' }], scatter);
+  s.updateGraph('c', [def('z', ['x'])], ['z'], 0, st());
+  assert.equal(state(s, 'z'), 'processing');
+});
+
+test('validate() checks the state after a scatter: a broken transition is caught', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1');
+  // Sabotage: released>memory forgets to record the replica.
+  (s as unknown as { addReplica: () => void }).addReplica = () => {};
+  assert.throws(() => s.scattered('c', [{ key: 'data', nbytes: 1, type: 'number', worker: 'w1' }], st()), /data is in memory on no worker/);
+});
+
 test('a dependency the scheduler does not know errs the dependent', () => {
   const s = new SchedulerState({ validate: true });
   worker(s, 'w1');
@@ -331,6 +371,91 @@ for (const seed0 of [1, 7, 42, 1234, 99991]) {
     for (const k of outputs) assert.equal(state(s, k), 'memory', `${k} computed`);
     // Everything not needed by the remaining outputs has been freed.
     for (const ts of s.tasks.values()) if (ts.state === 'memory') assert.ok(ts.whoWants.size > 0, `${ts.key} held without anyone wanting it`);
+  });
+}
+
+for (const seed0 of [3, 2024]) {
+  test(`the state never reads the clock: time comes with the stimuli (seed ${seed0})`, () => {
+    // Everything the server feeds the state, including steals, scatters,
+    // retirement and heartbeats, in random order under validate(), with the
+    // clock made to throw.
+    let seed = seed0;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
+    const realNow = Date.now;
+    const realPerfNow = performance.now;
+    const clockRead = () => {
+      throw new Error('the scheduler state read the clock');
+    };
+    Date.now = clockRead;
+    performance.now = clockRead;
+    try {
+      let t = 1_000_000;
+      const next = stimulusFactory(() => (t += 1 + Math.floor(rand() * 5)));
+      const s = new SchedulerState({ validate: true, allowedFailures: 1000, transitionLogCapacity: 100 });
+      let nextWorker = 0;
+      const addW = () => s.addWorker({ address: `w${nextWorker}`, name: `w${nextWorker++}`, nthreads: 1 + Math.floor(rand() * 2), memoryLimit: 0, host: 'h', pid: 1, localDirectory: '' }, next('add-worker'));
+      addW();
+      addW();
+      s.scattered('c', [{ key: 'input', nbytes: 64, type: 'Buffer', worker: 'w0' }], next('scatter'));
+      const defs: TaskDef[] = [];
+      for (let i = 0; i < 200; i++) {
+        const deps = i > 0 && rand() < 0.7 ? [`t-${Math.floor(rand() * i)}`] : rand() < 0.1 ? ['input'] : [];
+        defs.push(def(`t-${i}`, deps, { retries: 1000 }));
+      }
+      const outputs = defs.filter((_, i) => i % 5 === 0).map((d) => d.key);
+      s.updateGraph('c', defs, outputs, 0, next('update-graph'));
+      const inFlight = new Map<string, { victim: string; thief: string }>();
+      for (let step = 0; step < 20_000; step++) {
+        const processing = [...s.tasks.values()].filter((x) => x.state === 'processing');
+        const settled = outputs.every((k) => state(s, k) === 'memory' || state(s, k) === 'erred');
+        if (settled && inFlight.size === 0) break;
+        const workers = [...s.workers.values()];
+        const r = rand();
+        if (r < 0.01 && workers.length > 1) s.removeWorker(pick(workers).address, next('remove-worker'));
+        else if (r < 0.02 || workers.length === 0) addW();
+        else if (r < 0.05) {
+          for (const p of planSteals(s, t)) if (!inFlight.has(p.ts.key)) inFlight.set(p.ts.key, { victim: p.victim.address, thief: p.thief.address });
+        } else if (r < 0.12 && inFlight.size) {
+          const [key, f] = pick([...inFlight]);
+          inFlight.delete(key);
+          confirmSteal(s, key, f.victim, f.thief, rand() < 0.7, next('steal-response'));
+        } else if (r < 0.13 && workers.length > 2) {
+          const ws = pick(workers);
+          for (const key of retireWorker(s, ws.address)) if (!inFlight.has(key)) inFlight.set(key, { victim: ws.address, thief: '' });
+          handoffPlan(s, ws.address);
+        } else if (r < 0.15 && workers.length) {
+          const ws = pick(workers);
+          const paused = rand() < 0.3;
+          const metrics = { rss: 0, cpu: 0, executing: 0, ready: 0, managedBytes: 0, spilledBytes: 0, inMemory: 0, paused };
+          const stim = next('heartbeat');
+          if (s.heartbeat(ws.address, metrics, stim)) s.workerResumed(ws.address, stim);
+          assert.equal(ws.lastSeen, stim.now);
+        } else if (r < 0.16 && processing.length) {
+          const x = pick(processing);
+          s.taskErred(x.processingOn!.address, x.key, { name: 'Error', message: 'flaky', stack: '' }, [], next('task-erred'));
+        } else if (processing.length) {
+          const x = pick(processing);
+          s.taskFinished(x.processingOn!.address, x.key, 8, 'number', [{ action: 'compute', start: t - 1, stop: t }], next('task-finished'));
+        } else if (inFlight.size === 0) {
+          // Only paused or closing workers are left: bring one back.
+          const ws = pick(workers);
+          const stim = next('heartbeat');
+          if (s.heartbeat(ws.address, { rss: 0, cpu: 0, executing: 0, ready: 0, managedBytes: 0, spilledBytes: 0, inMemory: 0, paused: false }, stim)) s.workerResumed(ws.address, stim);
+          if (ws.status === 'closing') addW();
+        } else {
+          const [key, f] = pick([...inFlight]);
+          inFlight.delete(key);
+          confirmSteal(s, key, f.victim, f.thief, false, next('steal-response'));
+        }
+      }
+      for (const k of outputs) assert.equal(state(s, k), s.tasks.get(k)!.exceptionBlame ? 'erred' : 'memory', `${k} finished`);
+      assert.ok(s.transitionLog.total > s.transitionLog.length, 'the log wrapped around');
+      for (const entry of s.transitionLog.entries()) assert.ok(entry.time > 1_000_000 && entry.time <= t, 'times come from the stimuli');
+    } finally {
+      Date.now = realNow;
+      performance.now = realPerfNow;
+    }
   });
 }
 
