@@ -1,7 +1,7 @@
 /**
  * The scheduler's records of tasks, workers, clients and task groups. Plain
- * data with identity; all state changes go through the transition functions
- * in state.ts, which keep the cross-references below consistent (checked by
+ * data with identity; all task state changes go through the transition
+ * functions in state.ts, which keep the cross-references below consistent (checked by
  * `SchedulerState.validate()`).
  */
 import type { FunctionSpec } from '../graph/function-spec.js';
@@ -72,7 +72,8 @@ export class WorkerState {
   readonly hasWhat = new Set<TaskState>();
   nbytes = 0;
   occupancy = 0;
-  lastSeen = Date.now();
+  /** ms since the epoch of the last heartbeat; set from the stimulus by the state (which never reads the clock). */
+  lastSeen = 0;
   metrics: WorkerMetrics = { rss: 0, cpu: 0, executing: 0, ready: 0, managedBytes: 0, spilledBytes: 0, inMemory: 0, paused: false };
 
   constructor(
@@ -88,6 +89,7 @@ export class WorkerState {
 
 export class ClientState {
   readonly wantsWhat = new Set<TaskState>();
-  lastSeen = Date.now();
+  /** ms since the epoch when the client was added; set from the stimulus by the state. */
+  lastSeen = 0;
   constructor(readonly id: string) {}
 }

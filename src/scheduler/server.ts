@@ -16,6 +16,9 @@ import { RawFrames } from '../protocol/codec.js';
 import { createLogger, type Logger } from '../logging.js';
 import { VERSION } from '../version.js';
 import { Effects, SchedulerState } from './state.js';
+import { stimulusFactory } from './stimulus.js';
+import { confirmSteal, planSteals } from './stealing.js';
+import { handoffPlan, retireWorker } from './retirement.js';
 import type { SchedulerOptions } from './options.js';
 import { removeSchedulerFile, writeSchedulerFile } from './scheduler-file.js';
 import type { ClusterSnapshot, DashboardSource, TaskGroupSnapshot, WorkerSnapshot } from '../dashboard/source.js';
@@ -62,6 +65,8 @@ export class SchedulerServer implements DashboardSource {
   private readonly log: Logger;
   private readonly workerTtlMs: number;
   private readonly warnBroken: (msg: string) => void;
+  /** Every message into the state machine is a stimulus: an id for its transition log, and the time. */
+  private readonly stimulus = stimulusFactory();
 
   private constructor(private readonly opts: SchedulerOptions) {
     this.token = opts.token ?? process.env.TESSERA_TOKEN ?? randomBytes(24).toString('hex');
@@ -187,7 +192,7 @@ export class SchedulerServer implements DashboardSource {
       const session: ClientSession = { id: `client-${randomUUID()}`, comm };
       comm.label = `client ${session.id}`;
       this.clientSessions.set(session.id, session);
-      this.state.addClient(session.id);
+      this.state.addClient(session.id, this.stimulus('client-connected'));
       comm.onMessage = (msg) => this.onClientMessage(session, msg);
       comm.onClose = (err) => {
         // A client that sent something malformed is disconnected; say why.
@@ -224,7 +229,7 @@ export class SchedulerServer implements DashboardSource {
       host: String(msg.host ?? ''),
       pid: Number(msg.pid) || 0,
       localDirectory: String(msg.localDirectory ?? ''),
-    });
+    }, this.stimulus('add-worker'));
     comm.reply(msg, { id: this.id, workerName: name });
     this.apply(eff);
     this.log.info(`worker ${name} joined from ${address} (${msg.nthreads} threads)`);
@@ -238,7 +243,7 @@ export class SchedulerServer implements DashboardSource {
     if (!ws) return;
     const graceful = ws.status === 'closing' || this.restartingWorkers.has(address);
     this.restartingWorkers.delete(address);
-    const eff = this.state.removeWorker(address);
+    const eff = this.state.removeWorker(address, this.stimulus('remove-worker'));
     if (!this.closing && !graceful) this.log.warn(`worker ${ws.name} (${address}) removed: ${reason}`);
     else if (!this.closing) this.log.info(`worker ${ws.name} (${address}) left`);
     comm?.close();
@@ -247,7 +252,7 @@ export class SchedulerServer implements DashboardSource {
 
   private removeClient(session: ClientSession): void {
     if (!this.clientSessions.delete(session.id)) return;
-    this.apply(this.state.removeClient(session.id));
+    this.apply(this.state.removeClient(session.id, this.stimulus('remove-client')));
   }
 
   private apply(eff: Effects): void {
@@ -266,25 +271,27 @@ export class SchedulerServer implements DashboardSource {
   private onWorkerMessage(address: string, msg: Msg): void {
     switch (msg.op) {
       case 'task-finished':
-        this.apply(this.state.taskFinished(address, String(msg.key), Number(msg.nbytes), String(msg.type ?? ''), (msg.startstops as StartStop[]) ?? []));
+        this.apply(this.state.taskFinished(address, String(msg.key), Number(msg.nbytes), String(msg.type ?? ''), (msg.startstops as StartStop[]) ?? [], this.stimulus('task-finished')));
         break;
       case 'task-erred':
-        this.apply(this.state.taskErred(address, String(msg.key), msg.exception as ErrorInfo, (msg.startstops as StartStop[]) ?? []));
+        this.apply(this.state.taskErred(address, String(msg.key), msg.exception as ErrorInfo, (msg.startstops as StartStop[]) ?? [], this.stimulus('task-erred')));
         break;
-      case 'heartbeat':
-        if (this.state.heartbeat(address, msg.metrics as WorkerMetrics)) this.apply(this.state.workerResumed(address));
+      case 'heartbeat': {
+        const stim = this.stimulus('heartbeat');
+        if (this.state.heartbeat(address, msg.metrics as WorkerMetrics, stim)) this.apply(this.state.workerResumed(address, stim));
         break;
+      }
       case 'add-keys':
         this.apply(this.state.addKeys(address, msg.keys as string[]));
         break;
       case 'missing-data':
-        this.apply(this.state.missingData(address, String(msg.key), String(msg.errant)));
+        this.apply(this.state.missingData(address, String(msg.key), String(msg.errant), this.stimulus('missing-data')));
         break;
       case 'steal-response': {
         const key = String(msg.key);
         const s = this.stealsInFlight.get(key);
         this.stealsInFlight.delete(key);
-        if (s) this.apply(this.state.confirmSteal(key, s.victim, s.thief, Boolean(msg.ok)));
+        if (s) this.apply(confirmSteal(this.state, key, s.victim, s.thief, Boolean(msg.ok), this.stimulus('steal-response')));
         break;
       }
       case 'retiring':
@@ -298,13 +305,13 @@ export class SchedulerServer implements DashboardSource {
   private onClientMessage(session: ClientSession, msg: Msg): void {
     switch (msg.op) {
       case 'update-graph':
-        this.apply(this.state.updateGraph(session.id, msg.tasks as TaskDef[], msg.keys as string[], Number(msg.priority ?? 0)));
+        this.apply(this.state.updateGraph(session.id, msg.tasks as TaskDef[], msg.keys as string[], Number(msg.priority ?? 0), this.stimulus('update-graph')));
         break;
       case 'client-desires-keys':
-        this.apply(this.state.clientDesiresKeys(session.id, msg.keys as string[]));
+        this.apply(this.state.clientDesiresKeys(session.id, msg.keys as string[], this.stimulus('client-desires-keys')));
         break;
       case 'client-releases-keys':
-        this.apply(this.state.clientReleasesKeys(session.id, msg.keys as string[]));
+        this.apply(this.state.clientReleasesKeys(session.id, msg.keys as string[], this.stimulus('client-releases-keys')));
         break;
       case 'who-has': {
         const out: Record<string, string[]> = {};
@@ -436,7 +443,7 @@ export class SchedulerServer implements DashboardSource {
       await comm.request({ op: 'update-data', items: list });
       for (const it of list) placed.push({ key: it.key, nbytes: it.value.data.nbytes, type: it.type ?? '', worker: address });
     }));
-    this.apply(this.state.scattered(session.id, placed));
+    this.apply(this.state.scattered(session.id, placed, this.stimulus('scatter')));
     session.comm.reply(msg, { keys: items.map((i) => i.key) });
   }
 
@@ -492,7 +499,7 @@ export class SchedulerServer implements DashboardSource {
     const before = [...this.state.workers.values()].map((ws) => ({ address: ws.address, name: ws.name }));
     this.log.info(`restarting: forgetting every task and restarting ${before.length} workers`);
     this.stealsInFlight.clear();
-    this.apply(this.state.restart());
+    this.apply(this.state.restart(this.stimulus('restart')));
     const replaced = new Set<string>();
     const problems: string[] = [];
     await Promise.all(this.pickWorkers(undefined).map(async ([address, comm]) => {
@@ -545,7 +552,7 @@ export class SchedulerServer implements DashboardSource {
     if (!comm || !ws) return;
     this.log.info(`worker ${ws.name} (${address}) is retiring: moving its work and data to other workers`);
     this.retiring.set(address, { since: Date.now(), asked: new Map() });
-    for (const key of this.state.retireWorker(address)) {
+    for (const key of retireWorker(this.state, address)) {
       if (this.stealsInFlight.has(key)) continue;
       this.stealsInFlight.set(key, { victim: address, thief: '' });
       comm.send({ op: 'steal-request', key });
@@ -563,7 +570,7 @@ export class SchedulerServer implements DashboardSource {
         this.retiring.delete(address);
         continue;
       }
-      const plan = this.state.handoffPlan(address);
+      const plan = handoffPlan(this.state, address);
       if (plan.done || now - r.since > 120_000) {
         this.retiring.delete(address);
         comm.send({ op: 'close', reason: 'retired' });
@@ -584,7 +591,7 @@ export class SchedulerServer implements DashboardSource {
 
   private balance(): void {
     if (this.retiring.size) this.progressRetirements();
-    for (const { ts, victim, thief } of this.state.planSteals()) {
+    for (const { ts, victim, thief } of planSteals(this.state, Date.now())) {
       if (this.stealsInFlight.has(ts.key)) continue;
       const comm = this.workerComms.get(victim.address);
       if (!comm) continue;
@@ -623,7 +630,7 @@ export class SchedulerServer implements DashboardSource {
   }
 
   taskStream(since: number, limit?: number): ReturnType<DashboardSource['taskStream']> {
-    return this.state.taskStream(since, limit);
+    return this.state.taskStream.since(since, limit);
   }
 
   // -------------------------------------------------------------------- close

@@ -7,14 +7,27 @@
  * invariants after every batch in tests.
  *
  * Stimuli (a worker finished a task, a client released a key, a worker died)
- * are the public methods; each returns the Effects of the whole cascade.
+ * are the public methods; each takes a `Stimulus` (its id and the time: the
+ * state never reads the clock) and returns the Effects of the whole cascade.
+ * Every transition is recorded in a bounded log with its stimulus id, so an
+ * impossible transition reports the key's story (`story(key)`).
+ *
+ * Policies that only read the state and request transitions live next to
+ * it: work stealing (stealing.ts), retirement (retirement.ts); the task
+ * stream for the dashboard is task-stream.ts.
  */
 import type { FunctionSpec } from '../graph/function-spec.js';
 import type { DepInfo, ErrorInfo, Msg, StartStop, TaskDef, WorkerMetrics } from '../protocol/messages.js';
-import type { TaskStateName, TaskStreamEvent } from '../dashboard/source.js';
+import type { TaskStateName } from '../dashboard/source.js';
 import { keyGroup } from '../graph/keys.js';
 import { ClientState, TaskGroup, TaskState, WorkerState, emptyStateCounts } from './entities.js';
 import { Heap, priorityLess } from './heap.js';
+import type { Stimulus } from './stimulus.js';
+import { TaskStream } from './task-stream.js';
+import { TransitionLog, formatStory, type TransitionRecord } from './transition-log.js';
+import type {
+  PayloadInto, PayloadOf, ScatteredPayload, StealConfirmedPayload, TaskErredPayload, TaskFinishedPayload, TransitionName, TransitionPayload,
+} from './transition-payloads.js';
 import { InvalidStateError, KilledWorkerError, MissingDataError, type TesseraError } from '../errors.js';
 
 export { InvalidStateError };
@@ -59,7 +72,33 @@ export interface SchedulerStateOptions {
   bandwidth?: number;
   /** Task-stream events kept for the dashboard. */
   streamCapacity?: number;
+  /** Transitions kept in the log that `story()` reads (default 100,000). */
+  transitionLogCapacity?: number;
 }
+
+/** A transition the state machine cannot make; the message tells the key's story. */
+export class InvalidTransitionError extends InvalidStateError {
+  constructor(
+    readonly key: string,
+    readonly start: TaskStateName,
+    readonly finish: TaskStateName,
+    readonly story: TransitionRecord[],
+    reason = `no transition from ${start} to ${finish}`,
+  ) {
+    super(`${reason} for ${key}; its story, oldest first:\n${formatStory(story)}`);
+  }
+}
+
+type TransitionHandler<T extends TransitionName> = (ts: TaskState, eff: Effects, stim: Stimulus, payload: PayloadOf<T> | undefined) => Recs;
+type TransitionTable = { readonly [T in TransitionName]?: TransitionHandler<T> };
+
+/**
+ * Transitions that exist only for a stimulus that brings their payload
+ * (scattered data, a confirmed steal). Recommended without one, they do not
+ * exist: the task goes the usual way, through released, or the request is
+ * invalid.
+ */
+const PAYLOAD_ONLY: ReadonlySet<TransitionName> = new Set<TransitionName>(['released>memory', 'processing>waiting']);
 
 const DEFAULT_ROUND_TRIP_MS = 5;
 
@@ -76,10 +115,10 @@ export class SchedulerState {
   totalThreads = 0;
   generation = 0;
 
-  /** Ring buffer of finished work for the dashboard's task stream. */
-  private readonly stream: TaskStreamEvent[] = [];
-  private streamCursor = 0;
-  private readonly streamCapacity: number;
+  /** Finished work, for the dashboard's task stream. */
+  readonly taskStream: TaskStream;
+  /** The last transitions with their stimuli; see `story()`. */
+  readonly transitionLog: TransitionLog;
 
   readonly allowedFailures: number;
   readonly validating: boolean;
@@ -94,7 +133,8 @@ export class SchedulerState {
     this.validating = opts.validate ?? false;
     this.unknownDurationMs = opts.unknownDurationMs ?? 1;
     this.bandwidth = opts.bandwidth ?? 100e6;
-    this.streamCapacity = opts.streamCapacity ?? 50_000;
+    this.taskStream = new TaskStream(opts.streamCapacity);
+    this.transitionLog = new TransitionLog(opts.transitionLogCapacity);
   }
 
   // ---------------------------------------------------------------- helpers
@@ -123,7 +163,8 @@ export class SchedulerState {
     return ts;
   }
 
-  private running(): WorkerState[] {
+  /** Workers that take new tasks (not paused, closing or removed). */
+  runningWorkers(): WorkerState[] {
     const out: WorkerState[] = [];
     for (const ws of this.workers.values()) if (ws.status === 'running') out.push(ws);
     return out;
@@ -164,7 +205,7 @@ export class SchedulerState {
   private decideRootWorker(): WorkerState | null {
     let best: WorkerState | null = null;
     let bestLoad = Infinity;
-    const all = this.running();
+    const all = this.runningWorkers();
     const n = all.length;
     // Start at a rotating offset so ties spread over workers.
     const offset = n ? this.rrCounter++ % n : 0;
@@ -187,14 +228,14 @@ export class SchedulerState {
   private decideWorker(ts: TaskState): WorkerState | null {
     let candidates: WorkerState[];
     if (ts.workerRestrictions) {
-      candidates = this.running().filter((ws) => this.matchesRestrictions(ts, ws));
-      if (candidates.length === 0 && ts.looseRestrictions) candidates = this.running();
+      candidates = this.runningWorkers().filter((ws) => this.matchesRestrictions(ts, ws));
+      if (candidates.length === 0 && ts.looseRestrictions) candidates = this.runningWorkers();
     } else {
       const set = new Set<WorkerState>();
       for (const dep of ts.dependencies) for (const ws of dep.whoHas) if (ws.status === 'running') set.add(ws);
       // Idle workers are worth considering even without the data.
       for (const ws of this.workers.values()) if (ws.status === 'running' && ws.processing.size < ws.nthreads) set.add(ws);
-      candidates = set.size ? [...set] : this.running();
+      candidates = set.size ? [...set] : this.runningWorkers();
     }
     if (candidates.length === 0) return null;
     if (candidates.length === 1) return candidates[0]!;
@@ -224,12 +265,12 @@ export class SchedulerState {
     return { op: 'compute-task', key: ts.key, fn: ts.runSpec!.fn, args: ts.runSpec!.args, deps, priority: ts.priority };
   }
 
-  private assign(ts: TaskState, ws: WorkerState, eff: Effects): void {
+  private assign(ts: TaskState, ws: WorkerState, eff: Effects, now: number): void {
     const d = this.expectedDuration(ts);
     ws.processing.set(ts, d);
     ws.occupancy += d;
     ts.processingOn = ws;
-    ts.assignedAt = Date.now();
+    ts.assignedAt = now;
     this.setState(ts, 'processing');
     eff.worker(ws, this.computeMsg(ts));
   }
@@ -295,60 +336,99 @@ export class SchedulerState {
 
   // ------------------------------------------------------------ transitions
 
-  private readonly table: Record<string, (ts: TaskState, eff: Effects, extra?: unknown) => Recs> = {
+  private readonly table: TransitionTable = {
     'released>waiting': (ts) => this.releasedWaiting(ts),
+    'released>memory': (ts, _eff, _stim, p) => this.releasedMemory(ts, p),
     'released>forgotten': (ts) => this.releasedForgotten(ts),
     'released>erred': (ts, eff) => this.toErredFromBlame(ts, eff),
-    'waiting>processing': (ts, eff) => this.waitingProcessing(ts, eff),
+    'waiting>processing': (ts, eff, stim, p) => this.waitingProcessing(ts, eff, stim, p),
     'waiting>released': (ts) => this.waitingReleased(ts),
     'waiting>erred': (ts, eff) => this.toErredFromBlame(ts, eff),
-    'queued>processing': (ts, eff) => this.queuedProcessing(ts, eff),
+    'queued>processing': (ts, eff, stim) => this.queuedProcessing(ts, eff, stim),
     'queued>released': (ts) => this.waitingReleased(ts),
     'queued>erred': (ts, eff) => this.toErredFromBlame(ts, eff),
-    'no-worker>processing': (ts, eff) => this.noWorkerProcessing(ts, eff),
+    'no-worker>processing': (ts, eff, stim) => this.noWorkerProcessing(ts, eff, stim),
     'no-worker>released': (ts) => this.waitingReleased(ts),
     'no-worker>erred': (ts, eff) => this.toErredFromBlame(ts, eff),
-    'processing>memory': (ts, eff, extra) => this.processingMemory(ts, eff, extra as FinishedInfo),
-    'processing>erred': (ts, eff, extra) => this.processingErred(ts, eff, extra as ErredInfo | undefined),
+    'processing>memory': (ts, eff, _stim, p) => this.processingMemory(ts, eff, p),
+    'processing>erred': (ts, eff, _stim, p) => this.processingErred(ts, eff, p),
     'processing>released': (ts, eff) => this.processingReleased(ts, eff),
+    'processing>waiting': (ts, _eff, _stim, p) => this.processingWaiting(ts, p),
     'memory>released': (ts, eff) => this.memoryReleased(ts, eff),
     'erred>released': (ts) => this.erredReleased(ts),
     'erred>forgotten': (ts) => this.releasedForgotten(ts),
   };
 
-  private transition(key: string, finish: TaskStateName, eff: Effects, extra?: unknown): Recs {
+  /**
+   * Moves `key` towards `finish`, records the step in the transition log and
+   * returns the recommendations for other tasks (and maybe this one). The
+   * payload carries what the stimulus learned (a result, an error, a thief).
+   */
+  private transition<F extends TaskStateName>(key: string, finish: F, eff: Effects, stim: Stimulus, payload?: PayloadInto<F>): Recs {
     const ts = this.tasks.get(key);
     if (!ts || ts.state === finish) return new Map();
     const start = ts.state;
-    const fn = this.table[`${start}>${finish}`];
-    if (fn) return fn(ts, eff, extra);
-    // No direct transition: go through 'released', as Dask does.
-    if (start !== 'released' && finish !== 'released' && this.table[`${start}>released`]) {
-      const recs = this.table[`${start}>released`]!(ts, eff);
-      const next = recs.get(key);
-      recs.delete(key);
-      if (!this.tasks.has(key)) return recs;
-      if (next === 'forgotten' && finish !== 'forgotten') {
-        // The task is no longer needed; honour the release rather than the request.
-        recs.set(key, 'forgotten');
-        return recs;
-      }
-      const more = this.transition(key, finish, eff, extra);
-      for (const [k, v] of more) recs.set(k, v);
+    const name: TransitionName = `${start}>${finish}`;
+    const fn = this.table[name] as TransitionHandler<TransitionName> | undefined;
+    if (fn && (payload !== undefined || !PAYLOAD_ONLY.has(name))) return this.runTransition(ts, fn, eff, stim, payload);
+    if (start !== 'released' && finish !== 'released') return this.throughReleased(ts, finish, eff, stim, payload);
+    throw this.invalidTransition(ts, start, finish);
+  }
+
+  private runTransition(ts: TaskState, fn: TransitionHandler<TransitionName>, eff: Effects, stim: Stimulus, payload: TransitionPayload | undefined): Recs {
+    const start = ts.state;
+    const recs = fn(ts, eff, stim, payload as never);
+    // The state reached, which is not always the one asked for (e.g. processing may end up queued).
+    this.transitionLog.record(ts.key, start, ts.state, stim.stimulusId, stim.now);
+    return recs;
+  }
+
+  /** No direct transition: go through 'released', as Dask does. */
+  private throughReleased(ts: TaskState, finish: TaskStateName, eff: Effects, stim: Stimulus, payload: TransitionPayload | undefined): Recs {
+    const key = ts.key;
+    const start = ts.state;
+    const release = this.table[`${start}>released`] as TransitionHandler<TransitionName> | undefined;
+    if (!release) throw this.invalidTransition(ts, start, finish);
+    const recs = this.runTransition(ts, release, eff, stim, undefined);
+    const next = recs.get(key);
+    recs.delete(key);
+    if (!this.tasks.has(key)) return recs;
+    if (next === 'forgotten' && finish !== 'forgotten') {
+      // The task is no longer needed; honour the release rather than the request.
+      recs.set(key, 'forgotten');
       return recs;
     }
-    throw new InvalidStateError(`no transition from ${start} to ${finish} for ${key}`);
+    const more = this.transition(key, finish, eff, stim, payload as never);
+    for (const [k, v] of more) recs.set(k, v);
+    return recs;
+  }
+
+  private invalidTransition(ts: TaskState, start: TaskStateName, finish: TaskStateName, reason?: string): InvalidTransitionError {
+    return new InvalidTransitionError(ts.key, start, finish, this.story(ts.key), reason);
+  }
+
+  /** A transition that needs its stimulus's payload got none, or another kind. */
+  private missingPayload(ts: TaskState, finish: TaskStateName, expected: TransitionPayload['kind'], got: TransitionPayload | undefined): InvalidTransitionError {
+    return this.invalidTransition(ts, ts.state, finish, `${ts.state}>${finish} needs a ${expected} payload, got ${got ? got.kind : 'none'}`);
   }
 
   /** Runs recommendations to a fixed point. */
-  private transitions(recs: Recs, eff: Effects): void {
+  private transitions(recs: Recs, eff: Effects, stim: Stimulus): void {
     while (recs.size) {
       const [key, finish] = recs.entries().next().value as [string, TaskStateName];
       recs.delete(key);
-      const more = this.transition(key, finish, eff);
+      const more = this.transition(key, finish, eff, stim);
       for (const [k, v] of more) recs.set(k, v);
     }
     if (this.validating) this.validate();
+  }
+
+  /**
+   * The transitions of `key` (and those caused by a stimulus, given its id)
+   * still in the log, oldest first: how the task got where it is.
+   */
+  story(keyOrStimulusId: string): TransitionRecord[] {
+    return this.transitionLog.story(keyOrStimulusId);
   }
 
   private releasedWaiting(ts: TaskState): Recs {
@@ -378,14 +458,22 @@ export class SchedulerState {
     return recs;
   }
 
-  private waitingProcessing(ts: TaskState, eff: Effects): Recs {
+  private waitingProcessing(ts: TaskState, eff: Effects, stim: Stimulus, steal: StealConfirmedPayload | undefined): Recs {
     const recs: Recs = new Map();
     // A stale recommendation: an input was lost again in the same cascade.
     if (ts.waitingOn.size > 0) return recs;
+    if (steal) {
+      if (steal.kind !== 'steal-confirmed') throw this.missingPayload(ts, 'processing', 'steal-confirmed', steal);
+      // The thief asked for work: it gets the task even beyond its slots (as the steal plan intended).
+      if (steal.thief?.status === 'running') {
+        this.assign(ts, steal.thief, eff, stim.now);
+        return recs;
+      }
+    }
     if (this.isRootish(ts)) {
       const ws = this.decideRootWorker();
-      if (ws) this.assign(ts, ws, eff);
-      else if (this.running().length === 0) this.toNoWorker(ts);
+      if (ws) this.assign(ts, ws, eff, stim.now);
+      else if (this.runningWorkers().length === 0) this.toNoWorker(ts);
       else {
         this.setState(ts, 'queued');
         ts.inQueue = true;
@@ -394,7 +482,7 @@ export class SchedulerState {
       return recs;
     }
     const ws = this.decideWorker(ts);
-    if (ws) this.assign(ts, ws, eff);
+    if (ws) this.assign(ts, ws, eff, stim.now);
     else this.toNoWorker(ts);
     return recs;
   }
@@ -404,11 +492,11 @@ export class SchedulerState {
     this.unrunnable.add(ts);
   }
 
-  private queuedProcessing(ts: TaskState, eff: Effects): Recs {
+  private queuedProcessing(ts: TaskState, eff: Effects, stim: Stimulus): Recs {
     ts.inQueue = false;
     const ws = this.decideRootWorker();
     if (ws) {
-      this.assign(ts, ws, eff);
+      this.assign(ts, ws, eff, stim.now);
     } else {
       ts.inQueue = true;
       this.queue.push(ts);
@@ -416,10 +504,10 @@ export class SchedulerState {
     return new Map();
   }
 
-  private noWorkerProcessing(ts: TaskState, eff: Effects): Recs {
+  private noWorkerProcessing(ts: TaskState, eff: Effects, stim: Stimulus): Recs {
     const ws = this.isRootish(ts) ? this.decideRootWorker() : this.decideWorker(ts);
     if (!ws) {
-      if (this.isRootish(ts) && this.running().length > 0) {
+      if (this.isRootish(ts) && this.runningWorkers().length > 0) {
         this.unrunnable.delete(ts);
         this.setState(ts, 'queued');
         ts.inQueue = true;
@@ -428,7 +516,7 @@ export class SchedulerState {
       return new Map();
     }
     this.unrunnable.delete(ts);
-    this.assign(ts, ws, eff);
+    this.assign(ts, ws, eff, stim.now);
     return new Map();
   }
 
@@ -447,7 +535,8 @@ export class SchedulerState {
     return recs;
   }
 
-  private processingMemory(ts: TaskState, eff: Effects, info: FinishedInfo): Recs {
+  private processingMemory(ts: TaskState, eff: Effects, info: TaskFinishedPayload | undefined): Recs {
+    if (info?.kind !== 'task-finished') throw this.missingPayload(ts, 'memory', 'task-finished', info);
     const recs: Recs = new Map();
     const ws = this.unassign(ts)!;
     this.setState(ts, 'memory');
@@ -456,7 +545,8 @@ export class SchedulerState {
     ts.group.nbytes += Math.max(info.nbytes, 0);
     this.addReplica(ts, ws);
     this.tasksCompleted++;
-    this.recordStream(ts, ws, info.startstops);
+    this.learnDurations(ts, info.startstops);
+    this.taskStream.record(ts, ws, info.startstops, false);
     for (const dts of ts.dependents) {
       dts.waitingOn.delete(ts);
       if (dts.state === 'waiting' && dts.waitingOn.size === 0) recs.set(dts.key, 'processing');
@@ -471,10 +561,12 @@ export class SchedulerState {
     return recs;
   }
 
-  private processingErred(ts: TaskState, eff: Effects, info: ErredInfo | undefined): Recs {
+  /** `info` from the worker's error report; none when the scheduler errs the task itself (KilledWorker). */
+  private processingErred(ts: TaskState, eff: Effects, info: TaskErredPayload | undefined): Recs {
+    if (info && info.kind !== 'task-erred') throw this.missingPayload(ts, 'erred', 'task-erred', info);
     const recs: Recs = new Map();
     const ws = this.unassign(ts);
-    if (info) this.recordStream(ts, info.worker, info.startstops, true);
+    if (info) this.taskStream.record(ts, info.worker, info.startstops, true);
     const exception = info?.exception ?? ts.pendingException;
     ts.pendingException = null;
     if (info && ts.retries > 0) {
@@ -492,6 +584,34 @@ export class SchedulerState {
     }
     if (ws) this.fillSlots(ws, recs);
     return recs;
+  }
+
+  /** Scattered data arrived on a worker: the task is in memory without having run. */
+  private releasedMemory(ts: TaskState, scattered: ScatteredPayload | undefined): Recs {
+    if (scattered?.kind !== 'scattered') throw this.missingPayload(ts, 'memory', 'scattered', scattered);
+    const recs: Recs = new Map();
+    ts.nbytes = scattered.nbytes;
+    ts.type = scattered.type;
+    this.setState(ts, 'memory');
+    ts.group.nbytes += scattered.nbytes;
+    this.addReplica(ts, scattered.worker);
+    for (const dts of ts.dependents) {
+      dts.waitingOn.delete(ts);
+      if (dts.state === 'waiting' && dts.waitingOn.size === 0) recs.set(dts.key, 'processing');
+    }
+    return recs;
+  }
+
+  /**
+   * A confirmed steal, first half: the victim dropped the task before
+   * starting it. Its inputs are all in memory, so it waits on nothing and the
+   * stimulus follows with waiting>processing towards the thief.
+   */
+  private processingWaiting(ts: TaskState, steal: StealConfirmedPayload | undefined): Recs {
+    if (steal?.kind !== 'steal-confirmed') throw this.missingPayload(ts, 'waiting', 'steal-confirmed', steal);
+    this.unassign(ts);
+    this.setState(ts, 'waiting');
+    return new Map();
   }
 
   /** A task errs because a dependency erred (or its own pending exception, for lost scattered data). */
@@ -586,38 +706,42 @@ export class SchedulerState {
 
   // ---------------------------------------------------------------- stimuli
 
-  addClient(id: string): ClientState {
+  addClient(id: string, stim: Stimulus): ClientState {
     let cs = this.clients.get(id);
-    if (!cs) this.clients.set(id, (cs = new ClientState(id)));
+    if (!cs) {
+      this.clients.set(id, (cs = new ClientState(id)));
+      cs.lastSeen = stim.now;
+    }
     return cs;
   }
 
-  removeClient(id: string): Effects {
+  removeClient(id: string, stim: Stimulus): Effects {
     const eff = new Effects();
     const cs = this.clients.get(id);
     if (!cs) return eff;
     const keys = [...cs.wantsWhat].map((ts) => ts.key);
-    const e2 = this.clientReleasesKeys(id, keys);
+    const e2 = this.clientReleasesKeys(id, keys, stim);
     this.clients.delete(id);
     return e2;
   }
 
   addWorker(info: {
     address: string; name: string; nthreads: number; memoryLimit: number; host: string; pid: number; localDirectory: string;
-  }): Effects {
+  }, stim: Stimulus): Effects {
     const eff = new Effects();
     const ws = new WorkerState(info.address, info.name, info.nthreads, info.memoryLimit, info.host, info.pid, info.localDirectory);
+    ws.lastSeen = stim.now;
     this.workers.set(ws.address, ws);
     this.totalThreads += ws.nthreads;
     const recs: Recs = new Map();
     for (const ts of this.unrunnable) recs.set(ts.key, 'processing');
     this.fillSlots(ws, recs);
-    this.transitions(recs, eff);
+    this.transitions(recs, eff, stim);
     return eff;
   }
 
   /** A worker left or died: reschedule its tasks, recompute data only it held. */
-  removeWorker(address: string): Effects {
+  removeWorker(address: string, stim: Stimulus): Effects {
     const eff = new Effects();
     const ws = this.workers.get(address);
     if (!ws) return eff;
@@ -629,16 +753,16 @@ export class SchedulerState {
       ts.suspicious++;
       if (ts.suspicious > this.allowedFailures) {
         ts.pendingException = verdict(new KilledWorkerError(ts.key, ts.suspicious, ws.address, ws.name));
-        this.transitionNow(ts.key, 'erred', eff, recs);
+        this.transitionNow(ts.key, 'erred', eff, recs, stim);
       } else {
-        this.transitionNow(ts.key, 'released', eff, recs);
+        this.transitionNow(ts.key, 'released', eff, recs, stim);
       }
     }
     for (const ts of [...ws.hasWhat]) {
       this.removeReplica(ts, ws);
       if (ts.whoHas.size === 0 && ts.state === 'memory') recs.set(ts.key, 'released');
     }
-    this.transitions(recs, eff);
+    this.transitions(recs, eff, stim);
     return eff;
   }
 
@@ -649,8 +773,10 @@ export class SchedulerState {
    * ('restarted', so its futures fail with a CancelledError); clients and
    * workers stay registered, and the server has the workers restart.
    */
-  restart(): Effects {
+  restart(stim: Stimulus): Effects {
     const eff = new Effects();
+    // Every task is forgotten at once: the log says so, so a key's story shows the restart.
+    for (const ts of this.tasks.values()) this.transitionLog.record(ts.key, ts.state, 'forgotten', stim.stimulusId, stim.now);
     for (const cs of this.clients.values()) {
       if (cs.wantsWhat.size) eff.client(cs, { op: 'restarted', keys: [...cs.wantsWhat].map((ts) => ts.key) });
       cs.wantsWhat.clear();
@@ -671,17 +797,17 @@ export class SchedulerState {
   }
 
   /** Runs one transition immediately, queueing its recommendations. */
-  private transitionNow(key: string, finish: TaskStateName, eff: Effects, recs: Recs, extra?: unknown): void {
-    for (const [k, v] of this.transition(key, finish, eff, extra)) recs.set(k, v);
+  private transitionNow<F extends TaskStateName>(key: string, finish: F, eff: Effects, recs: Recs, stim: Stimulus, payload?: PayloadInto<F>): void {
+    for (const [k, v] of this.transition(key, finish, eff, stim, payload)) recs.set(k, v);
   }
 
   /**
    * New tasks from a client. `defs` are in the client's topological order
    * (dependencies first), which is also their priority order.
    */
-  updateGraph(clientId: string, defs: TaskDef[], wanted: string[], userPriority = 0): Effects {
+  updateGraph(clientId: string, defs: TaskDef[], wanted: string[], userPriority: number, stim: Stimulus): Effects {
     const eff = new Effects();
-    const cs = this.addClient(clientId);
+    const cs = this.addClient(clientId, stim);
     const gen = this.generation++;
     const recs: Recs = new Map();
     const fresh: TaskState[] = [];
@@ -726,7 +852,7 @@ export class SchedulerState {
       if (ts && ts.state === 'released') recs.set(key, 'waiting');
     }
     this.reportExisting(cs, wanted, eff);
-    this.transitions(recs, eff);
+    this.transitions(recs, eff, stim);
     return eff;
   }
 
@@ -740,9 +866,9 @@ export class SchedulerState {
     }
   }
 
-  clientDesiresKeys(clientId: string, keys: string[]): Effects {
+  clientDesiresKeys(clientId: string, keys: string[], stim: Stimulus): Effects {
     const eff = new Effects();
-    const cs = this.addClient(clientId);
+    const cs = this.addClient(clientId, stim);
     const recs: Recs = new Map();
     for (const key of keys) {
       const ts = this.tasks.get(key);
@@ -758,11 +884,11 @@ export class SchedulerState {
       if (ts.state === 'released') recs.set(key, 'waiting');
     }
     this.reportExisting(cs, keys, eff);
-    this.transitions(recs, eff);
+    this.transitions(recs, eff, stim);
     return eff;
   }
 
-  clientReleasesKeys(clientId: string, keys: string[]): Effects {
+  clientReleasesKeys(clientId: string, keys: string[], stim: Stimulus): Effects {
     const eff = new Effects();
     const cs = this.clients.get(clientId);
     if (!cs) return eff;
@@ -777,11 +903,11 @@ export class SchedulerState {
         } else recs.set(key, 'released');
       }
     }
-    this.transitions(recs, eff);
+    this.transitions(recs, eff, stim);
     return eff;
   }
 
-  taskFinished(address: string, key: string, nbytes: number, type: string, startstops: StartStop[]): Effects {
+  taskFinished(address: string, key: string, nbytes: number, type: string, startstops: StartStop[], stim: Stimulus): Effects {
     const eff = new Effects();
     const ws = this.workers.get(address);
     const ts = this.tasks.get(key);
@@ -792,8 +918,8 @@ export class SchedulerState {
     }
     if (ts.state === 'processing' && ts.processingOn === ws) {
       const recs: Recs = new Map();
-      this.transitionNow(key, 'memory', eff, recs, { nbytes, type, startstops } satisfies FinishedInfo);
-      this.transitions(recs, eff);
+      this.transitionNow(key, 'memory', eff, recs, stim, { kind: 'task-finished', nbytes, type, startstops });
+      this.transitions(recs, eff, stim);
     } else if (ts.state === 'memory') {
       // A duplicate (e.g. a steal raced with completion): keep it as a replica.
       if (ws.processing.has(ts)) ws.processing.delete(ts);
@@ -805,19 +931,19 @@ export class SchedulerState {
     return eff;
   }
 
-  taskErred(address: string, key: string, exception: ErrorInfo, startstops: StartStop[]): Effects {
+  taskErred(address: string, key: string, exception: ErrorInfo, startstops: StartStop[], stim: Stimulus): Effects {
     const eff = new Effects();
     const ws = this.workers.get(address);
     const ts = this.tasks.get(key);
     if (!ws || !ts || ts.state !== 'processing' || ts.processingOn !== ws) return eff;
     const recs: Recs = new Map();
-    this.transitionNow(key, 'erred', eff, recs, { exception, startstops, worker: ws } satisfies ErredInfo);
-    this.transitions(recs, eff);
+    this.transitionNow(key, 'erred', eff, recs, stim, { kind: 'task-erred', exception, startstops, worker: ws });
+    this.transitions(recs, eff, stim);
     return eff;
   }
 
   /** A worker could not fetch `key` from `errant`: that replica is gone. Re-plan the dependents. */
-  missingData(address: string, key: string, errant: string): Effects {
+  missingData(address: string, key: string, errant: string, stim: Stimulus): Effects {
     const eff = new Effects();
     const ts = this.tasks.get(key);
     const reporter = this.workers.get(address);
@@ -830,7 +956,7 @@ export class SchedulerState {
         if (dts.state === 'processing' && dts.processingOn === reporter) recs.set(dts.key, 'released');
       }
     }
-    this.transitions(recs, eff);
+    this.transitions(recs, eff, stim);
     return eff;
   }
 
@@ -850,9 +976,9 @@ export class SchedulerState {
   }
 
   /** Data placed on workers by a client; it has no lineage. */
-  scattered(clientId: string, items: { key: string; nbytes: number; type: string; worker: string }[]): Effects {
+  scattered(clientId: string, items: { key: string; nbytes: number; type: string; worker: string }[], stim: Stimulus): Effects {
     const eff = new Effects();
-    const cs = this.addClient(clientId);
+    const cs = this.addClient(clientId, stim);
     const recs: Recs = new Map();
     for (const it of items) {
       const ws = this.workers.get(it.worker);
@@ -866,25 +992,18 @@ export class SchedulerState {
         continue;
       }
       if (ts.state !== 'released') continue;
-      ts.nbytes = it.nbytes;
-      ts.type = it.type;
-      this.setState(ts, 'memory');
-      ts.group.nbytes += it.nbytes;
-      this.addReplica(ts, ws);
-      for (const dts of ts.dependents) {
-        dts.waitingOn.delete(ts);
-        if (dts.state === 'waiting' && dts.waitingOn.size === 0) recs.set(dts.key, 'processing');
-      }
+      this.transitionNow(it.key, 'memory', eff, recs, stim, { kind: 'scattered', worker: ws, nbytes: it.nbytes, type: it.type });
+      // Only the scattering client hears of it: it is the one waiting for the scatter.
       eff.client(cs, { op: 'key-in-memory', key: it.key, type: it.type });
     }
-    this.transitions(recs, eff);
+    this.transitions(recs, eff, stim);
     return eff;
   }
 
-  heartbeat(address: string, metrics: WorkerMetrics): boolean {
+  heartbeat(address: string, metrics: WorkerMetrics, stim: Stimulus): boolean {
     const ws = this.workers.get(address);
     if (!ws) return false;
-    ws.lastSeen = Date.now();
+    ws.lastSeen = stim.now;
     ws.metrics = metrics;
     const wasPaused = ws.status === 'paused';
     if (metrics.paused && ws.status === 'running') ws.status = 'paused';
@@ -893,142 +1012,45 @@ export class SchedulerState {
   }
 
   /** A paused worker resumed: give it queued work. */
-  workerResumed(address: string): Effects {
+  workerResumed(address: string, stim: Stimulus): Effects {
     const eff = new Effects();
     const ws = this.workers.get(address);
     if (!ws) return eff;
     const recs: Recs = new Map();
     this.fillSlots(ws, recs);
     for (const ts of this.unrunnable) recs.set(ts.key, 'processing');
-    this.transitions(recs, eff);
+    this.transitions(recs, eff, stim);
     return eff;
   }
 
-  // ------------------------------------------------------------- retirement
-
   /**
-   * A worker is leaving gracefully (lifetime, walltime, scale-down): it gets
-   * no new work, and its not-yet-started tasks are offered to others through
-   * the steal protocol. Returns the keys to ask it to give up.
+   * A worker gave up a task it had not started (a confirmed steal; see
+   * stealing.ts): processing>waiting there, then waiting>processing on the
+   * thief, or wherever the scheduler chooses if the thief is gone or not
+   * running. Nothing happens if the task moved on meanwhile.
    */
-  retireWorker(address: string): string[] {
-    const ws = this.workers.get(address);
-    if (!ws || ws.status === 'removed') return [];
-    ws.status = 'closing';
-    return [...ws.processing.keys()].filter((ts) => !ts.workerRestrictions).map((ts) => ts.key);
-  }
-
-  /**
-   * What a retiring worker still has to do before it may leave: the keys
-   * only it holds, each with a running worker to copy it to. Empty when it
-   * is done (nothing processing, nothing unique).
-   */
-  handoffPlan(address: string): { done: boolean; moves: { key: string; nbytes: number; to: WorkerState }[] } {
-    const ws = this.workers.get(address);
-    if (!ws) return { done: true, moves: [] };
-    if (ws.processing.size > 0) return { done: false, moves: [] };
-    const targets = this.running().sort((a, b) => a.nbytes - b.nbytes);
-    const unique = [...ws.hasWhat].filter((ts) => ts.whoHas.size === 1);
-    if (unique.length === 0 || targets.length === 0) return { done: true, moves: [] };
-    const moves = unique.map((ts, i) => ({ key: ts.key, nbytes: ts.nbytes, to: targets[i % targets.length]! }));
-    return { done: false, moves };
-  }
-
-  // --------------------------------------------------------------- stealing
-
-  /**
-   * Work stealing: pick tasks waiting (not yet running) on overloaded workers
-   * for idle ones. Returns the steal requests to send; the move happens only
-   * when the victim confirms it had not started the task (`confirmSteal`).
-   */
-  planSteals(maxPerWorker = 8): { ts: TaskState; victim: WorkerState; thief: WorkerState }[] {
-    const idle = this.running().filter((ws) => ws.processing.size < ws.nthreads);
-    if (idle.length === 0) return [];
-    const victims = this.running()
-      .filter((ws) => ws.processing.size > ws.nthreads + 1)
-      .sort((a, b) => b.processing.size / b.nthreads - a.processing.size / a.nthreads);
-    const plans: { ts: TaskState; victim: WorkerState; thief: WorkerState }[] = [];
-    const now = Date.now();
-    for (const thief of idle) {
-      const victim = victims.find((v) => v.processing.size - v.nthreads > 1);
-      if (!victim) break;
-      const want = Math.min(maxPerWorker, thief.nthreads * 2, Math.floor((victim.processing.size - victim.nthreads) / 2));
-      // Newest assignments first: least likely to have started.
-      const candidates = [...victim.processing.keys()].filter((ts) => !ts.workerRestrictions && now - ts.assignedAt >= 0);
-      let taken = 0;
-      for (let i = candidates.length - 1; i >= 0 && taken < want; i--) {
-        const ts = candidates[i]!;
-        let bytes = 0;
-        for (const d of ts.dependencies) if (!d.whoHas.has(thief)) bytes += Math.max(d.nbytes, 0);
-        if (bytes > 10e6) continue; // moving the data would cost more than waiting
-        plans.push({ ts, victim, thief });
-        taken++;
-      }
-    }
-    return plans;
-  }
-
-  confirmSteal(key: string, victimAddress: string, thiefAddress: string, ok: boolean): Effects {
+  taskStolen(key: string, victimAddress: string, thiefAddress: string, stim: Stimulus): Effects {
     const eff = new Effects();
     const ts = this.tasks.get(key);
     const victim = this.workers.get(victimAddress);
-    const thief = this.workers.get(thiefAddress);
-    if (!ok || !ts || ts.state !== 'processing' || ts.processingOn !== victim) return eff;
-    this.unassign(ts);
-    this.setState(ts, 'waiting'); // momentarily, so assign() counts the move correctly
-    if (thief && thief.status === 'running') this.assign(ts, thief, eff);
-    else {
-      const recs: Recs = new Map([[key, 'processing' as TaskStateName]]);
-      this.transitions(recs, eff);
-    }
-    if (this.validating) this.validate();
+    if (!ts || ts.state !== 'processing' || ts.processingOn !== victim) return eff;
+    const steal: StealConfirmedPayload = { kind: 'steal-confirmed', thief: this.workers.get(thiefAddress) ?? null };
+    const recs: Recs = new Map();
+    this.transitionNow(key, 'waiting', eff, recs, stim, steal);
+    this.transitionNow(key, 'processing', eff, recs, stim, steal);
+    this.transitions(recs, eff, stim);
     return eff;
   }
 
-  // ----------------------------------------------------------- observation
-
-  private recordStream(ts: TaskState, ws: WorkerState, startstops: StartStop[], erred = false): void {
+  /** Durations of computed tasks: per group for placement, and a recent average that sets how deep workers are fed. */
+  private learnDurations(ts: TaskState, startstops: readonly StartStop[]): void {
     for (const ss of startstops) {
-      if (ss.action === 'compute') {
-        const d = ss.stop - ss.start;
-        if (!erred) {
-          ts.group.durationMs += d;
-          ts.group.finished++;
-          this.recentDurationMs = this.recentDurationMs === undefined ? d : 0.9 * this.recentDurationMs + 0.1 * d;
-        }
-      }
-      const ev: TaskStreamEvent = {
-        cursor: ++this.streamCursor,
-        key: ts.key,
-        group: ts.group.name,
-        worker: ws.address,
-        thread: ss.thread ?? 0,
-        kind: erred ? 'error' : ss.action,
-        start: ss.start,
-        stop: ss.stop,
-        ...(ss.nbytes !== undefined ? { nbytes: ss.nbytes } : {}),
-      };
-      this.stream.push(ev);
+      if (ss.action !== 'compute') continue;
+      const d = ss.stop - ss.start;
+      ts.group.durationMs += d;
+      ts.group.finished++;
+      this.recentDurationMs = this.recentDurationMs === undefined ? d : 0.9 * this.recentDurationMs + 0.1 * d;
     }
-    if (this.stream.length > this.streamCapacity * 1.2) this.stream.splice(0, this.stream.length - this.streamCapacity);
-  }
-
-  taskStream(since: number, limit = 5000): { cursor: number; events: TaskStreamEvent[] } {
-    const s = this.stream;
-    // Binary search for the first event after `since`.
-    let lo = 0;
-    let hi = s.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (s[mid]!.cursor <= since) lo = mid + 1;
-      else hi = mid;
-    }
-    const events = s.slice(lo, lo + limit);
-    return { cursor: events.length ? events[events.length - 1]!.cursor : Math.max(since, 0), events };
-  }
-
-  get streamHead(): number {
-    return this.streamCursor;
   }
 
   // ------------------------------------------------------------- validation
@@ -1094,16 +1116,4 @@ export class SchedulerState {
     }
     for (const ts of this.unrunnable) if (ts.state !== 'no-worker') fail(`${ts.key} in unrunnable set while ${ts.state}`);
   }
-}
-
-interface FinishedInfo {
-  nbytes: number;
-  type: string;
-  startstops: StartStop[];
-}
-
-interface ErredInfo {
-  exception: ErrorInfo;
-  startstops: StartStop[];
-  worker: WorkerState;
 }

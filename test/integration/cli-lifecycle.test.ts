@@ -180,3 +180,8 @@ describe('the scheduler file lives as long as its scheduler', () => {
     }
   });
 });
+
+test('LocalCluster refuses 0 threads per worker before starting anything (never silently one)', async () => {
+  const { LocalCluster } = await import('tessera-compute');
+  await assert.rejects(LocalCluster.start({ threadsPerWorker: 0, dashboard: false }), /threadsPerWorker must be a positive integer, got 0/);
+});

@@ -37,7 +37,7 @@ function packedFiles(): Set<string> {
 }
 
 test('npm pack ships every entry point, the licence and the sources behind the source maps', { timeout: 120_000 }, () => {
-  assert.match(manifest.scripts.prepack ?? '', /npm run build/, 'a clean checkout builds before it is packed (prepack)');
+  assert.match(manifest.scripts.prepack ?? '', /rmSync\('dist'.*npm run build/, 'a checkout builds from scratch before it is packed (prepack): no stale file of an earlier build is shipped');
   const files = packedFiles();
   const named = [manifest.main, manifest.types, ...Object.values(manifest.bin)];
   for (const target of Object.values(manifest.exports)) named.push(...(typeof target === 'string' ? [target] : Object.values(target)));
