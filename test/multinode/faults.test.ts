@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { NetnsBox, type BoxNode } from '../fixtures/netns/box.js';
 import { TESSERA_BIN } from '../fixtures/package.js';
 import { describeJob, fixtureLines, jobEnv } from '../mpi/helpers.js';
-import { assertNodesEmpty, closeBox, netnsFixture, NODE, openBox, runOn } from './helpers.js';
+import { assertNodesEmpty, closeBox, netnsFixture, NODE, ompiArgs, openBox, runOn } from './helpers.js';
 
 const CLIENT = netnsFixture('fault-client.js');
 const MiB = 1024 * 1024;
@@ -228,5 +228,50 @@ describe('faults across 4 nodes (network namespaces)', { timeout: 300_000 }, () 
     } finally {
       for (const n of box.nodes) box.shape(n, null);
     }
+  });
+});
+
+describe('the scheduler\'s node cut off, under mpirun (4 nodes)', { timeout: 200_000 }, () => {
+  let box: NetnsBox;
+  before(() => {
+    box = openBox(4);
+    // Data sent to a node that stopped answering is retransmitted for about 15 minutes by default (tcp_retries2=15)
+    // before the connection fails; clusters that want lost nodes noticed lower it (docs/mpi.md). Without it,
+    // mpirun's abort message to the cut node's daemon keeps mpirun waiting for that long.
+    box.sysctl('net.ipv4.tcp_retries2', 6);
+  });
+  after(() => closeBox(box));
+
+  test('mpirun on n4 (the login node), scheduler alone on n1: the client and workers end with errors naming the unreachable scheduler, mpirun exits non-zero, nothing hangs', { timeout: 150_000 }, async () => {
+    const n1 = box.node('n1');
+    let cutAt = 0;
+    // Tessera's ranks notice the lost node in about 12 s (unreachableAfterMs in the script); OpenMPI's own keepalive
+    // on its daemons' idle connections (default: 300 s, then 9 probes 20 s apart) in about 20 s.
+    const ompiKeepalive = ['--mca', 'oob_tcp_keepalive_time', '15', '--mca', 'oob_tcp_keepalive_intvl', '1', '--mca', 'oob_tcp_keepalive_probes', '5'];
+    const r = await runOn(box, box.node('n4'), 'mpirun', ompiArgs(box, 'n1:1,n2:2,n3:2', 5, ...ompiKeepalive, NODE, netnsFixture('mpi-cut.js')), {
+      timeoutMs: 110_000,
+      onStdout: (out) => {
+        if (!cutAt && out.includes('"phase":"computing"')) {
+          cutAt = Date.now();
+          box.cut(n1);
+        }
+      },
+    });
+    const endedAfter = Date.now() - cutAt;
+    const context = `${describeJob(r)}\nended ${endedAfter} ms after the cut`;
+    assert.ok(cutAt, context);
+    assert.equal(r.timedOut, false, `mpirun hung\n${context}`);
+    assert.notEqual(r.code, 0, `mpirun exits non-zero\n${context}`);
+    assert.ok(endedAfter < 75_000, context);
+    assert.equal(fixtureLines<{ phase: string; client: string }>(r.stdout)[0]?.client, 'n2', context);
+    assert.match(r.stderr, /tessera-compute\/mpi: the scheduler on rank 0 \(pid \d+ on n1\) is unreachable \(its node stopped answering on the network: a cut link or a failed node\); rank 1 stops/, `the client says why\n${context}`);
+    // The workers notice at the same moment; the launcher's abort (for the client's non-zero exit) may kill some first.
+    assert.match(r.stderr, /the scheduler on rank 0 \(pid \d+ on n1\) is unreachable .*; rank [234] stops/, `a worker says why\n${context}`);
+    // The cut-off node cleans itself up too: its scheduler rank counts every other rank as unreachable and ends,
+    // and its OpenMPI daemon gives up on mpirun. Nothing may be left anywhere, even before the link returns.
+    const deadline = Date.now() + 60_000;
+    while (box.processes().length && Date.now() < deadline) await sleep(500);
+    assertNodesEmpty(box, `${context}\n(the link of n1 still cut)`);
+    box.restore(n1);
   });
 });

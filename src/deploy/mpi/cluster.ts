@@ -26,7 +26,7 @@ import { markPeerLost } from '../../mpi/runtime.js';
 import { createLogger, type Logger } from '../../logging.js';
 import { bootstrap, type ClusterContact, type PeerInfo } from './bootstrap.js';
 import type { RankRoles, RoleAssignment } from './roles.js';
-import { LifelineClient, LifelineServer } from './lifeline.js';
+import { keepaliveIdleFor, LifelineClient, LifelineServer, LIFELINE_KEEPALIVE_MS, type LostReason } from './lifeline.js';
 import type { SchedulerServer } from '../../scheduler/server.js';
 import type { WorkerOptions } from '../../worker/options.js';
 
@@ -104,11 +104,13 @@ export interface RankConfig {
   watchClientExit: boolean;
   /** Prefix of messages printed for the user ('tessera-compute/mpi', 'tessera-compute mpi'). */
   who: string;
+  /** How long a rank's node may stay unreachable before the other ranks count it as gone (ms; default about 30 s). */
+  unreachableAfterMs?: number;
 }
 
 export type Outcome =
   | { kind: 'done' }
-  | { kind: 'scheduler-lost'; rank: number }
+  | { kind: 'scheduler-lost'; rank: number; reason?: LostReason }
   | { kind: 'client-lost'; rank: number };
 
 /**
@@ -234,14 +236,15 @@ export class RankCluster {
     this.#lifelineServer = lifelineServer;
     this.schedulerLost = new Promise((r) => (this.#resolveSchedulerLost = r));
     this.clientLost = new Promise((r) => (this.#resolveClientLost = r));
-    if (lifelineServer) lifelineServer.onLost = (rank) => this.#onRankLost(rank);
+    if (lifelineServer) lifelineServer.onLost = (rank, reason) => this.#onRankLost(rank, reason);
   }
 
   /** @internal */
   attachLifeline(lifeline: LifelineClient): void {
     this.#lifeline = lifeline;
     const schedulerRank = this.assignment.schedulerRank!;
-    lifeline.onLost = () => {
+    lifeline.onLost = (reason) => {
+      this.schedulerLostReason = reason;
       this.#peerLost(schedulerRank);
       this.#resolveSchedulerLost(schedulerRank);
     };
@@ -254,20 +257,24 @@ export class RankCluster {
     markPeerLost();
   }
 
-  /** On the scheduler's rank: a rank's lifeline closed without a goodbye. */
-  #onRankLost(rank: number): void {
+  /** Why the scheduler's rank was lost: its process ended, or its node stopped answering. */
+  schedulerLostReason: LostReason = 'closed';
+
+  /** On the scheduler's rank: a rank's lifeline closed without a goodbye, or its node stopped answering. */
+  #onRankLost(rank: number, reason: LostReason = 'closed'): void {
     if (this.#ended) return;
     // A client that sent its exit message waits in MPI_Finalize, so its lifeline closes only after ours.
     if (rank === this.assignment.clientRank && this.clientExited) return;
     this.#peerLost(rank);
     this.#lifelineServer?.announceLost(rank);
     const who = rankName(this.contact.peers, rank);
+    const how = reason === 'unreachable' ? 'became unreachable (its node stopped answering on the network)' : 'died';
     if (rank === this.assignment.clientRank) {
-      this.log.error(`${this.#cfg.who}: the client on ${who} died without shutting the cluster down; shutting it down now`);
+      this.log.error(`${this.#cfg.who}: the client on ${who} ${how} without shutting the cluster down; shutting it down now`);
       this.#resolveClientLost(rank);
     } else {
       const name = this.assignment.roles(rank).workerName;
-      this.log.warn(`${this.#cfg.who}: ${who} died${name ? ` with its worker '${name}'` : ''}; the cluster carries on without it`);
+      this.log.warn(`${this.#cfg.who}: ${who} ${how}${name ? ` with its worker '${name}'` : ''}; the cluster carries on without it`);
     }
   }
 
@@ -296,7 +303,7 @@ export class RankCluster {
     const watchers = new AbortController();
     const waits: Promise<Outcome>[] = [Promise.all(services).then(() => ({ kind: 'done' }) as const)];
     if (!this.roles.scheduler && this.assignment.schedulerRank !== null) {
-      waits.push(this.schedulerLost.then((rank) => ({ kind: 'scheduler-lost', rank }) as const));
+      waits.push(this.schedulerLost.then((rank) => ({ kind: 'scheduler-lost', rank, reason: this.schedulerLostReason }) as const));
     }
     if (this.scheduler) {
       const scheduler = this.scheduler;
@@ -376,11 +383,15 @@ async function startScheduler(cfg: RankConfig, log: Logger): Promise<{ server: S
   });
   let lifeline: LifelineServer | null = null;
   try {
-    lifeline = await LifelineServer.start(s.interface ? hostOf(server.address) : '0.0.0.0', server.token);
+    lifeline = await LifelineServer.start(s.interface ? hostOf(server.address) : '0.0.0.0', server.token, keepaliveOf(cfg));
   } catch (err) {
     log.warn(`${cfg.who}: lifelines unavailable (${(err as Error).message}); a rank that dies may go unnoticed until the launcher ends the job`);
   }
   return { server, lifeline };
+}
+
+function keepaliveOf(cfg: RankConfig): number {
+  return cfg.unreachableAfterMs === undefined ? LIFELINE_KEEPALIVE_MS : keepaliveIdleFor(cfg.unreachableAfterMs);
 }
 
 function memoryLimitFor(cfg: WorkerConfig, contact: Contact): number | string {
@@ -495,7 +506,7 @@ export async function startRank(cfg: RankConfig): Promise<RankCluster> {
 
   const lifelineStart =
     !roles.scheduler && contact.lifeline
-      ? LifelineClient.connect(contact.lifeline.host, contact.lifeline.port, rank, contact.token).catch((err: Error) => {
+      ? LifelineClient.connect(contact.lifeline.host, contact.lifeline.port, rank, contact.token, 10_000, keepaliveOf(cfg)).catch((err: Error) => {
           log.warn(`${cfg.who}: rank ${rank} has no lifeline to the scheduler's rank (${err.message})`);
           return null;
         })
