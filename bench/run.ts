@@ -11,6 +11,7 @@ const BENCHES: Record<string, { file: string; what: string }> = {
   core: { file: './core/tasks.js', what: 'scheduling throughput vs Dask (core runtime issue)' },
   mpi: { file: './mpi/startup.js', what: 'mpirun start-up and trivial-job wall time (MPI issue)' },
   etl: { file: './etl/run.js', what: 'NYC taxi prep throughput vs the engine alone and Dask (dataframe issue)' },
+  cluster: { file: './cluster/run.js', what: 'bytes/s of a dependency between two netns nodes vs a plain socket pair (multi-node issue; needs root)' },
 };
 
 const argv = process.argv.slice(2);
