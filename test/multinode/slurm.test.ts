@@ -51,7 +51,7 @@ describe('Slurm across 4 nodes (network namespaces)', { timeout: 300_000 }, () =
 
   const runner = `${NODE} ${netnsFixture('slurm-runner.js')} --interface ib0`;
 
-  test('sbatch --nodes=3 --ntasks=6, srun --mpi=pmix (or none) SlurmRunner --interface ib0: every task on its node\'s ib0', { timeout: 120_000 }, async () => {
+  test('sbatch --nodes=3 --ntasks=6, srun --mpi=pmix (or none) SlurmRunner --interface ib0: every task on its node\'s ib0', { timeout: 120_000 }, async (t) => {
     const { job, output } = await runBatch('runner-3nodes', `#!/bin/bash
 #SBATCH --nodes=3
 #SBATCH --ntasks=6
@@ -61,6 +61,7 @@ srun --mpi=${slurm.mpi} ${runner}
 echo "SRUN_EXIT=$?"
 `);
     const context = `${output}\n${slurm.logs()}`;
+    t.diagnostic(`srun --mpi=${slurm.mpi}; ${/^MPI_PLUGINS=(.*)$/m.exec(output)?.[1]?.trim() ?? ''}`);
     const [r] = fixtureLines<RunnerLine>(output);
     assert.ok(r, context);
     assert.match(output, /SRUN_EXIT=0\b/, context);
