@@ -12,6 +12,7 @@ const BENCHES: Record<string, { file: string; what: string }> = {
   mpi: { file: './mpi/startup.js', what: 'mpirun start-up and trivial-job wall time (MPI issue)' },
   etl: { file: './etl/run.js', what: 'NYC taxi prep throughput vs the engine alone and Dask (dataframe issue)' },
   transfer: { file: './transfer/run.js', what: 'worker-to-worker data transfer vs a plain socket pair and Dask (performance issue)' },
+  cluster: { file: './cluster/run.js', what: 'bytes/s of a dependency between two netns nodes vs a plain socket pair (multi-node issue; needs root)' },
 };
 
 const argv = process.argv.slice(2);

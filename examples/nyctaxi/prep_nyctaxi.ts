@@ -11,6 +11,8 @@
  *   node dist/examples/nyctaxi/prep_nyctaxi.js --nyc_taxi_dataset demo-data --output_folder demo-output
  * Under MPI (rank 0 scheduler, rank 1 this script, the other ranks workers):
  *   mpirun -np 4 node dist/examples/nyctaxi/prep_nyctaxi.js --mpi --nyc_taxi_dataset /data/nyctaxi --output_folder /shared/out
+ * Across nodes whose fast network is ib0 (docs/mpi.md, "Across nodes"):
+ *   mpirun --host n1:2,n2:2,n3:2,n4:2 -np 8 node dist/examples/nyctaxi/prep_nyctaxi.js --mpi --interface ib0 ...
  */
 
 import fs from 'node:fs';
@@ -26,6 +28,8 @@ const HELP = `Usage: prep_nyctaxi [--nyc_taxi_dataset DIR] [--output_folder DIR]
   --output_folder DIR      where the Parquet files go (part.N.parquet)   (default ./demo-output)
   --mpi                    run under mpirun/srun: initialize() makes rank 0 the
                            scheduler, rank 1 this script, the others workers
+  --interface IF           with --mpi: the network every rank advertises, e.g. ib0
+                           (default: each node's first external IPv4)
   --n_workers N            LocalCluster worker processes               (default 2)
   --threads_per_worker N   executor threads per worker                  (default 1)
   --memory_limit M         memory per worker, e.g. 4GB                  (default auto)
@@ -42,6 +46,7 @@ interface Args {
   memoryLimit: string;
   blocksize: string;
   dashboardAddress: string;
+  interface: string | undefined;
 }
 
 function parse(argv: string[]): Args | null {
@@ -56,6 +61,7 @@ function parse(argv: string[]): Args | null {
       memory_limit: { type: 'string' },
       blocksize: { type: 'string' },
       dashboard_address: { type: 'string' },
+      interface: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -72,6 +78,7 @@ function parse(argv: string[]): Args | null {
     memoryLimit: values.memory_limit ?? 'auto',
     blocksize: values.blocksize ?? '64MiB',
     dashboardAddress: values.dashboard_address ?? ':8787',
+    interface: values.interface,
   };
 }
 
@@ -101,7 +108,10 @@ async function main(argv: string[]): Promise<number> {
       console.error('prep_nyctaxi: this build of tessera-compute/mpi has no initialize(); run without --mpi for a LocalCluster');
       return 1;
     }
-    await mpiModule.initialize({ nthreads: args.threads, memoryLimit: args.memoryLimit, dashboardAddress: args.dashboardAddress });
+    await mpiModule.initialize({
+      nthreads: args.threads, memoryLimit: args.memoryLimit, dashboardAddress: args.dashboardAddress,
+      ...(args.interface ? { interface: args.interface } : {}),
+    });
     client = await Client.connect();
   } else {
     cluster = await LocalCluster.start({

@@ -1,5 +1,6 @@
 /** Addresses ('tcp://host:port'), network interfaces and the IP to advertise. */
-import { networkInterfaces } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { hostname, networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { InvalidArgumentError, TesseraError } from '../errors.js';
 
 export interface HostPort {
@@ -36,17 +37,52 @@ export function formatAddress(host: string, port: number): string {
   return host.includes(':') ? `tcp://[${host}]:${port}` : `tcp://${host}:${port}`;
 }
 
-/** The IPv4 address of a named interface; an unknown name is an error listing those that exist. */
+/**
+ * Every interface of this host's network namespace, addressed or not.
+ * os.networkInterfaces() lists only interfaces that have an address, so it
+ * cannot tell "exists without an IPv4 address" from "does not exist";
+ * /proc/net/dev can (it is per network namespace). Empty where unreadable.
+ */
+function allInterfaceNames(): string[] {
+  try {
+    return readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2)
+      .map((l) => l.split(':')[0]!.trim()).filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/** 'eth0 (10.0.0.5), ib0 (10.1.0.5), lo (127.0.0.1)': the interfaces that have an IPv4 address here. */
+function ipv4Interfaces(all: NodeJS.Dict<NetworkInterfaceInfo[]>): string {
+  const out: string[] = [];
+  for (const [n, entries] of Object.entries(all).sort(([a], [b]) => a.localeCompare(b))) {
+    const v4 = (entries ?? []).filter((e) => e.family === 'IPv4').map((e) => e.address);
+    if (v4.length) out.push(`${n} (${v4.join(', ')})`);
+  }
+  return out.join(', ') || 'none';
+}
+
+/**
+ * The IPv4 address of a named interface. An unknown name, or an interface
+ * without an IPv4 address (down, unconfigured, IPv6 only), is an error that
+ * names the interfaces that do have one, with their addresses, so the user
+ * can pick the right one for this node.
+ */
 export function interfaceAddress(name: string): string {
   const all = networkInterfaces();
   const entries = all[name];
+  const usable = ipv4Interfaces(all);
+  const host = hostname();
   if (!entries) {
-    const names = Object.keys(all).sort().join(', ');
-    throw new TesseraError('ERR_TESSERA_INTERFACE', `network interface '${name}' does not exist on this host; interfaces here: ${names}`);
+    if (allInterfaceNames().includes(name)) {
+      throw new TesseraError('ERR_TESSERA_INTERFACE', `network interface '${name}' on ${host} has no IPv4 address (no address at all: is it up and configured?); interfaces with an IPv4 address here: ${usable}`);
+    }
+    const names = [...new Set([...Object.keys(all), ...allInterfaceNames()])].sort().join(', ');
+    throw new TesseraError('ERR_TESSERA_INTERFACE', `network interface '${name}' does not exist on this host; interfaces here: ${names} (on ${host}; with an IPv4 address: ${usable})`);
   }
   const v4 = entries.find((e) => e.family === 'IPv4');
   if (!v4) {
-    throw new TesseraError('ERR_TESSERA_INTERFACE', `network interface '${name}' has no IPv4 address (it has ${entries.map((e) => e.address).join(', ') || 'none'})`);
+    throw new TesseraError('ERR_TESSERA_INTERFACE', `network interface '${name}' on ${host} has no IPv4 address (it has ${entries.map((e) => e.address).join(', ') || 'none'}); interfaces with an IPv4 address here: ${usable}`);
   }
   return v4.address;
 }

@@ -16,7 +16,7 @@ import { markPeerLost } from '../../mpi/runtime.js';
 import type { Logger } from '../../logging.js';
 import type { ClusterContact } from './bootstrap.js';
 import type { RankRoles, RoleAssignment } from './roles.js';
-import type { LifelineClient, LifelineServer } from './lifeline.js';
+import type { LifelineClient, LifelineServer, LostReason } from './lifeline.js';
 import type { SchedulerServer } from '../../scheduler/server.js';
 import type { WorkerOptions } from '../../worker/options.js';
 
@@ -91,11 +91,13 @@ export interface RankConfig {
   watchClientExit: boolean;
   /** Prefix of messages printed for the user ('tessera-compute/mpi', 'tessera-compute mpi'). */
   who: string;
+  /** How long a rank's node may stay unreachable before the other ranks count it as gone (ms; default about 30 s). */
+  unreachableAfterMs?: number;
 }
 
 export type Outcome =
   | { kind: 'done' }
-  | { kind: 'scheduler-lost'; rank: number }
+  | { kind: 'scheduler-lost'; rank: number; reason?: LostReason }
   | { kind: 'client-lost'; rank: number };
 
 
@@ -146,14 +148,15 @@ export class RankCluster {
     this.#lifelineServer = lifelineServer;
     this.schedulerLost = new Promise((r) => (this.#resolveSchedulerLost = r));
     this.clientLost = new Promise((r) => (this.#resolveClientLost = r));
-    if (lifelineServer) lifelineServer.onLost = (rank) => this.#onRankLost(rank);
+    if (lifelineServer) lifelineServer.onLost = (rank, reason) => this.#onRankLost(rank, reason);
   }
 
   /** @internal */
   attachLifeline(lifeline: LifelineClient): void {
     this.#lifeline = lifeline;
     const schedulerRank = this.assignment.schedulerRank!;
-    lifeline.onLost = () => {
+    lifeline.onLost = (reason) => {
+      this.schedulerLostReason = reason;
       this.#peerLost(schedulerRank);
       this.#resolveSchedulerLost(schedulerRank);
     };
@@ -166,20 +169,24 @@ export class RankCluster {
     markPeerLost();
   }
 
-  /** On the scheduler's rank: a rank's lifeline closed without a goodbye. */
-  #onRankLost(rank: number): void {
+  /** Why the scheduler's rank was lost: its process ended, or its node stopped answering. */
+  schedulerLostReason: LostReason = 'closed';
+
+  /** On the scheduler's rank: a rank's lifeline closed without a goodbye, or its node stopped answering. */
+  #onRankLost(rank: number, reason: LostReason = 'closed'): void {
     if (this.#ended) return;
     // A client that sent its exit message waits in MPI_Finalize, so its lifeline closes only after ours.
     if (rank === this.assignment.clientRank && this.clientExited) return;
     this.#peerLost(rank);
     this.#lifelineServer?.announceLost(rank);
     const who = rankName(this.contact.peers, rank);
+    const how = reason === 'unreachable' ? 'became unreachable (its node stopped answering on the network)' : 'died';
     if (rank === this.assignment.clientRank) {
-      this.log.error(`${this.#cfg.who}: the client on ${who} died without shutting the cluster down; shutting it down now`);
+      this.log.error(`${this.#cfg.who}: the client on ${who} ${how} without shutting the cluster down; shutting it down now`);
       this.#resolveClientLost(rank);
     } else {
       const name = this.assignment.roles(rank).workerName;
-      this.log.warn(`${this.#cfg.who}: ${who} died${name ? ` with its worker '${name}'` : ''}; the cluster carries on without it`);
+      this.log.warn(`${this.#cfg.who}: ${who} ${how}${name ? ` with its worker '${name}'` : ''}; the cluster carries on without it`);
     }
   }
 
@@ -208,7 +215,7 @@ export class RankCluster {
     const watchers = new AbortController();
     const waits: Promise<Outcome>[] = [Promise.all(services).then(() => ({ kind: 'done' }) as const)];
     if (!this.roles.scheduler && this.assignment.schedulerRank !== null) {
-      waits.push(this.schedulerLost.then((rank) => ({ kind: 'scheduler-lost', rank }) as const));
+      waits.push(this.schedulerLost.then((rank) => ({ kind: 'scheduler-lost', rank, reason: this.schedulerLostReason }) as const));
     }
     if (this.scheduler) {
       const scheduler = this.scheduler;

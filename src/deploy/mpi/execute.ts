@@ -143,6 +143,7 @@ export async function execute<A extends unknown[], R>(
     worker: common.worker,
     quiet: common.quiet,
     timeoutMs: common.timeoutMs,
+    ...(common.unreachableAfterMs !== undefined ? { unreachableAfterMs: common.unreachableAfterMs } : {}),
     clientWaitsForWorkers: true,
     watchClientExit: false,
     who: WHO,

@@ -84,7 +84,10 @@ export function warnIfNoWorkers(assignment: RoleAssignment, rank: number, who: s
 
 export function lostMessage(cluster: RankCluster, outcome: Outcome): string {
   if (outcome.kind === 'scheduler-lost') {
-    return `${WHO}: the scheduler on ${rankName(cluster.contact.peers, outcome.rank)} is gone (its process ended without shutting the cluster down); rank ${cluster.rank} stops`;
+    const why = outcome.reason === 'unreachable'
+      ? 'is unreachable (its node stopped answering on the network: a cut link or a failed node)'
+      : 'is gone (its process ended without shutting the cluster down)';
+    return `${WHO}: the scheduler on ${rankName(cluster.contact.peers, outcome.rank)} ${why}; rank ${cluster.rank} stops`;
   }
   if (outcome.kind === 'client-lost') {
     return `${WHO}: the client on ${rankName(cluster.contact.peers, outcome.rank)} is gone; the cluster was shut down`;
@@ -157,7 +160,7 @@ function installClientEnd(cluster: RankCluster): void {
   // The script may be busy with something other than the cluster: do not let it run on without one.
   void cluster.schedulerLost.then((rank) => {
     if (ending) return;
-    process.stderr.write(`${lostMessage(cluster, { kind: 'scheduler-lost', rank })}\n`);
+    process.stderr.write(`${lostMessage(cluster, { kind: 'scheduler-lost', rank, reason: cluster.schedulerLostReason })}\n`);
     void finish(1);
   });
   process.on('uncaughtException', (error) => void finish(1, { error }));
@@ -247,6 +250,7 @@ export async function initialize(opts: InitializeOptions = {}): Promise<boolean>
       worker: common.worker,
       quiet: common.quiet,
       timeoutMs: common.timeoutMs,
+      ...(common.unreachableAfterMs !== undefined ? { unreachableAfterMs: common.unreachableAfterMs } : {}),
       clientWaitsForWorkers: true,
       watchClientExit: exit,
       who: WHO,

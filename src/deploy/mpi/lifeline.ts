@@ -13,7 +13,15 @@
  *   without it means the process on the other end died;
  * - the scheduler's rank tells every rank about a lost one (`lost`), so
  *   that all of them skip MPI_Finalize at exit;
- * - sockets are unref'd: a lifeline never keeps a process alive.
+ * - sockets are unref'd: a lifeline never keeps a process alive;
+ * - a node that becomes unreachable (its link cut, the machine frozen or
+ *   powered off) closes nothing: no FIN, no RST, and an idle connection
+ *   would wait forever. Lifelines are idle, so TCP keepalive covers that:
+ *   after `keepaliveMs` of silence the kernel probes once a second (libuv's
+ *   setting), and ten unanswered probes fail the socket with ETIMEDOUT,
+ *   which counts as lost, with the reason 'unreachable'. The kernel answers
+ *   probes, not the process, so a rank whose script blocks its event loop is
+ *   never taken for gone.
  *
  * The protocol is newline-delimited JSON; the first line from a rank carries
  * the cluster's token so that strangers are ignored.
@@ -69,6 +77,20 @@ interface Peer {
   rank: number;
   socket: Socket;
   saidBye: boolean;
+  unreachable: boolean;
+}
+
+/** Why a lifeline counts as lost: its process ended ('closed') or its node stopped answering ('unreachable'). */
+export type LostReason = 'closed' | 'unreachable';
+
+/** Default idle time before keepalive probes; with libuv's ten one-second probes, a silent node is lost after about 30 s. */
+export const LIFELINE_KEEPALIVE_MS = 20_000;
+/** Ten probes, one a second (libuv), after the idle time. */
+export const KEEPALIVE_PROBES_MS = 10_000;
+
+/** The idle part of keepalive for a wanted detection time (at least 1 s). */
+export function keepaliveIdleFor(unreachableAfterMs: number): number {
+  return Math.max(1_000, unreachableAfterMs - KEEPALIVE_PROBES_MS);
 }
 
 /** The scheduler rank's end: one connection per rank. */
@@ -77,15 +99,17 @@ export class LifelineServer {
   readonly #server: Server;
   readonly #peers = new Map<number, Peer>();
   #ending = false;
-  /** Called once per rank whose connection closed without a `bye`. */
-  onLost: (rank: number) => void = () => {};
+  readonly #keepaliveMs: number;
+  /** Called once per rank whose connection closed without a `bye`, or whose node stopped answering. */
+  onLost: (rank: number, reason: LostReason) => void = () => {};
 
-  private constructor(server: Server, port: number) {
+  private constructor(server: Server, port: number, keepaliveMs: number) {
     this.#server = server;
     this.port = port;
+    this.#keepaliveMs = keepaliveMs;
   }
 
-  static start(host: string, token: string): Promise<LifelineServer> {
+  static start(host: string, token: string, keepaliveMs = LIFELINE_KEEPALIVE_MS): Promise<LifelineServer> {
     return new Promise((resolve, reject) => {
       let self: LifelineServer | null = null;
       const server = createServer((socket) => {
@@ -96,7 +120,7 @@ export class LifelineServer {
       server.listen({ host, port: 0 }, () => {
         server.off('error', reject);
         server.unref();
-        self = new LifelineServer(server, (server.address() as { port: number }).port);
+        self = new LifelineServer(server, (server.address() as { port: number }).port, keepaliveMs);
         resolve(self);
       });
     });
@@ -104,15 +128,18 @@ export class LifelineServer {
 
   #accept(socket: Socket, token: string): void {
     socket.unref();
-    socket.on('error', () => {});
+    socket.setKeepAlive(true, this.#keepaliveMs);
     let peer: Peer | null = null;
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (peer && (err.code === 'ETIMEDOUT' || err.code === 'EHOSTUNREACH')) peer.unreachable = true;
+    });
     const handshake = setTimeout(() => socket.destroy(), 10_000);
     handshake.unref();
     lineReader(socket, (line) => {
       if (!peer) {
         clearTimeout(handshake);
         if (!line.hello || line.hello.token !== token || !Number.isInteger(line.hello.rank)) return void socket.destroy();
-        peer = { rank: line.hello.rank, socket, saidBye: false };
+        peer = { rank: line.hello.rank, socket, saidBye: false, unreachable: false };
         this.#peers.set(peer.rank, peer);
         if (this.#ending) void endWith(socket, { bye: true });
         return;
@@ -123,7 +150,7 @@ export class LifelineServer {
       clearTimeout(handshake);
       if (!peer || this.#peers.get(peer.rank) !== peer) return;
       this.#peers.delete(peer.rank);
-      if (!peer.saidBye && !this.#ending) this.onLost(peer.rank);
+      if (!peer.saidBye && !this.#ending) this.onLost(peer.rank, peer.unreachable ? 'unreachable' : 'closed');
     });
   }
 
@@ -152,8 +179,9 @@ export class LifelineClient {
   readonly #socket: Socket;
   #gotBye = false;
   #ending = false;
-  /** The scheduler's rank is gone: its connection closed without a `bye`. */
-  onLost: () => void = () => {};
+  #unreachable = false;
+  /** The scheduler's rank is gone: its connection closed without a `bye`, or its node stopped answering. */
+  onLost: (reason: LostReason) => void = () => {};
   /** Another rank is gone (announced by the scheduler's rank). */
   onPeerLost: (rank: number) => void = () => {};
   readonly closed: Promise<void>;
@@ -165,12 +193,15 @@ export class LifelineClient {
       if (line.bye) this.#gotBye = true;
       if (typeof line.lost === 'number') this.onPeerLost(line.lost);
     });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ETIMEDOUT' || err.code === 'EHOSTUNREACH') this.#unreachable = true;
+    });
     socket.on('close', () => {
-      if (!this.#gotBye && !this.#ending) this.onLost();
+      if (!this.#gotBye && !this.#ending) this.onLost(this.#unreachable ? 'unreachable' : 'closed');
     });
   }
 
-  static connect(host: string, port: number, rank: number, token: string, timeoutMs = 10_000): Promise<LifelineClient> {
+  static connect(host: string, port: number, rank: number, token: string, timeoutMs = 10_000, keepaliveMs = LIFELINE_KEEPALIVE_MS): Promise<LifelineClient> {
     return new Promise((resolve, reject) => {
       const socket = connect({ host, port });
       const timer = setTimeout(() => {
@@ -186,6 +217,7 @@ export class LifelineClient {
         socket.removeAllListeners('error');
         socket.on('error', () => {});
         socket.setNoDelay(true);
+        socket.setKeepAlive(true, keepaliveMs);
         socket.unref();
         socket.write(`${JSON.stringify({ hello: { rank, token } })}\n`);
         resolve(new LifelineClient(socket));

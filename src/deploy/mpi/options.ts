@@ -34,6 +34,15 @@ export interface ClusterOptions extends Pick<WorkerOptions, 'nthreads' | 'memory
   comm?: Communicator;
   /** How long ranks wait for each other at start-up, in ms (default 60 000). */
   timeoutMs?: number;
+  /**
+   * How long a rank's node may stay unreachable on the network (link cut,
+   * node frozen) before the other ranks count it as gone, in ms (default
+   * 30 000, at least 11 000). The scheduler's node gone: every other rank
+   * ends with an error saying so, and the launcher exits non-zero. TCP
+   * keepalive on the lifelines measures it, so a rank whose script is busy
+   * is never taken for gone.
+   */
+  unreachableAfterMs?: number;
   /** Log only warnings and errors (default: true unless TESSERA_LOG_LEVEL is set). */
   quiet?: boolean;
 }
@@ -45,6 +54,7 @@ export interface ResolvedCommon {
   interface?: string;
   quiet: boolean;
   timeoutMs: number;
+  unreachableAfterMs?: number;
 }
 
 function positiveInt(name: string, v: unknown): number {
@@ -61,6 +71,9 @@ export function resolveCommon(opts: ClusterOptions): ResolvedCommon {
   checkProtocol(opts.protocol);
   const { nthreads, memoryLimit } = resolveWorkerOptions({ nthreads: opts.nthreads, memoryLimit: opts.memoryLimit ?? 'auto' });
   const timeoutMs = positiveInt('timeoutMs', opts.timeoutMs ?? 60_000);
+  if (opts.unreachableAfterMs !== undefined && (positiveInt('unreachableAfterMs', opts.unreachableAfterMs) < 11_000)) {
+    throw new InvalidArgumentError(`unreachableAfterMs must be at least 11000 (one second of silence, then ten one-second keepalive probes), got ${opts.unreachableAfterMs}`);
+  }
   if (opts.workerOptions !== undefined && (opts.workerOptions === null || typeof opts.workerOptions !== 'object' || Array.isArray(opts.workerOptions))) {
     throw new InvalidArgumentError('workerOptions must be an object of WorkerOptions');
   }
@@ -79,6 +92,7 @@ export function resolveCommon(opts: ClusterOptions): ResolvedCommon {
     ...(opts.interface ? { interface: opts.interface } : {}),
     quiet: opts.quiet ?? !process.env.TESSERA_LOG_LEVEL,
     timeoutMs,
+    ...(opts.unreachableAfterMs !== undefined ? { unreachableAfterMs: opts.unreachableAfterMs } : {}),
   };
 }
 

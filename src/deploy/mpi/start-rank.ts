@@ -19,7 +19,7 @@ import { ANY_SOURCE, type Communicator } from '../../mpi/index.js';
 import { createLogger, type Logger } from '../../logging.js';
 import { bootstrap, type PeerInfo } from './bootstrap.js';
 import type { RankRoles } from './roles.js';
-import { LifelineClient, LifelineServer } from './lifeline.js';
+import { keepaliveIdleFor, LifelineClient, LifelineServer, LIFELINE_KEEPALIVE_MS } from './lifeline.js';
 import type { SchedulerServer } from '../../scheduler/server.js';
 import type { WorkerOptions } from '../../worker/options.js';
 import { DEFAULT_DASHBOARD_ADDRESS, RANK_TAGS, RankCluster, type Contact, type RankConfig, type SchedulerConfig, type WorkerConfig, type WorkerHandle } from './cluster.js';
@@ -66,11 +66,15 @@ async function startScheduler(cfg: RankConfig, log: Logger): Promise<{ server: S
   });
   let lifeline: LifelineServer | null = null;
   try {
-    lifeline = await LifelineServer.start(s.interface ? hostOf(server.address) : '0.0.0.0', server.token);
+    lifeline = await LifelineServer.start(s.interface ? hostOf(server.address) : '0.0.0.0', server.token, keepaliveOf(cfg));
   } catch (err) {
     log.warn(`${cfg.who}: lifelines unavailable (${(err as Error).message}); a rank that dies may go unnoticed until the launcher ends the job`);
   }
   return { server, lifeline };
+}
+
+function keepaliveOf(cfg: RankConfig): number {
+  return cfg.unreachableAfterMs === undefined ? LIFELINE_KEEPALIVE_MS : keepaliveIdleFor(cfg.unreachableAfterMs);
 }
 
 function memoryLimitFor(cfg: WorkerConfig, contact: Contact): number | string {
@@ -185,7 +189,7 @@ export async function startRank(cfg: RankConfig): Promise<RankCluster> {
 
   const lifelineStart =
     !roles.scheduler && contact.lifeline
-      ? LifelineClient.connect(contact.lifeline.host, contact.lifeline.port, rank, contact.token).catch((err: Error) => {
+      ? LifelineClient.connect(contact.lifeline.host, contact.lifeline.port, rank, contact.token, 10_000, keepaliveOf(cfg)).catch((err: Error) => {
           log.warn(`${cfg.who}: rank ${rank} has no lifeline to the scheduler's rank (${err.message})`);
           return null;
         })
