@@ -1,7 +1,10 @@
 /**
- * A worker process's main thread: talks to the scheduler and to peers, owns
- * the data store, fetches task inputs from the workers that hold them, and
- * feeds ready tasks to the executor threads. It never runs user code.
+ * A worker process's main thread: the I/O runner around the worker's state
+ * machine (src/worker/state.ts). It turns scheduler messages, peer replies,
+ * executor results and memory readings into events, and carries out the
+ * instructions that come back: sends messages, fetches from peers, hands
+ * jobs to the executor threads, keeps the data store. It never runs user
+ * code, and it decides nothing about tasks itself.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
@@ -13,13 +16,15 @@ import { listen, type Listener } from '../comm/server.js';
 import { ConnectionPool } from '../comm/pool.js';
 import { formatAddress, resolveListenHost } from '../comm/address.js';
 import { RawFrames } from '../protocol/codec.js';
-import type { DepInfo, ErrorInfo, Msg, SerializedValue, StartStop, WireValue, WorkerMetrics } from '../protocol/messages.js';
+import type { DepInfo, ErrorInfo, Msg, SerializedValue, WireValue, WorkerMetrics } from '../protocol/messages.js';
 import type { FunctionSpec } from '../graph/function-spec.js';
 import { createLogger, type Logger } from '../logging.js';
-import { Heap, priorityLess } from '../scheduler/heap.js';
 import { waitForSchedulerFile } from '../scheduler/scheduler-file.js';
 import { DataStore } from './store.js';
 import { ExecutorPool, type JobOutcome } from './executor.js';
+import { WorkerState } from './state.js';
+import type { WorkerEvent } from './events.js';
+import type { Execute, GatherDep, Instruction } from './instructions.js';
 import { MEMORY_PAUSE, MEMORY_SPILL, MEMORY_TARGET, collectGarbage, formatBytes, parseMemoryLimit } from './memory.js';
 import { trimMalloc } from '../native/libc.js';
 import { resolveWorkerOptions, type WorkerOptions } from './options.js';
@@ -28,36 +33,19 @@ import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frames.js';
 
 const HEARTBEAT_MS = 500;
 
-interface WorkerTask {
-  key: string;
-  fn: FunctionSpec;
-  args: Uint8Array;
-  deps: DepInfo[];
-  priority: number[];
-  state: 'waiting' | 'ready' | 'executing' | 'cancelled';
-  missing: Set<string>;
-  transfers: StartStop[];
-}
-
-interface Fetch {
-  key: string;
-  who: string[];
-  nbytes: number;
-  inFlight: boolean;
-  waiters: Set<WorkerTask>;
-  /** Fetched to hold a copy (a retiring worker's data), not for a task. */
-  replica: boolean;
-}
-
-/** Keys asked of one peer per get-data request. */
-const FETCH_BATCH = 4_096;
-
 function toWire(sv: SerializedValue): WireValue {
   return { kind: sv.kind, data: new RawFrames(sv.frames) };
 }
 
 function fromWire(w: WireValue): SerializedValue {
   return { kind: w.kind, frames: w.data.frames };
+}
+
+/** What the executor pool reported for a run, as an event for the state machine. */
+function outcomeEvent(key: string, runId: number, r: JobOutcome): WorkerEvent {
+  return r.ok
+    ? { op: 'execute-success', key, runId, value: r.value!, valueType: r.valueType ?? '', start: r.start, stop: r.stop, thread: r.thread }
+    : { op: 'execute-failure', key, runId, error: r.error as ErrorInfo, start: r.start, stop: r.stop, thread: r.thread };
 }
 
 export class WorkerServer {
@@ -78,21 +66,16 @@ export class WorkerServer {
   private peers: ConnectionPool | null = null;
   private readonly store: DataStore;
   private readonly pool: ExecutorPool;
-  private readonly tasks = new Map<string, WorkerTask>();
-  private readonly ready = new Heap<WorkerTask>((a, b) => priorityLess(a.priority, b.priority));
-  private readonly fetches = new Map<string, Fetch>();
-  private fetchFlushScheduled = false;
-  private pendingAddKeys: string[] = [];
+  /** Every task and fetch of this worker, and which keys the store holds. */
+  private readonly state = new WorkerState({ validate: process.env.TESSERA_VALIDATE === '1' });
+  private capacityReportScheduled = false;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private lifetimeTimer: NodeJS.Timeout | null = null;
   private lastCpu = process.cpuUsage();
   private lastCpuAt = Date.now();
-  private paused = false;
   private closing = false;
   private retiring = false;
   private readonly log: Logger;
-  /** Bumped when the worker resets itself (client.restart()): fetches started before then are dropped. */
-  private generation = 0;
   /**
    * Set when a nanny supervises this process (src/deploy/child.ts): asks it
    * for a fresh process. Without one, client.restart() resets the worker in place.
@@ -108,7 +91,7 @@ export class WorkerServer {
     // Polars' thread pool is process-wide and sized when first loaded: match it to our threads.
     process.env.POLARS_MAX_THREADS ??= String(this.nthreads);
     this.pool = new ExecutorPool(this.nthreads, this.log, { memoryLimit: this.memoryLimit });
-    this.pool.onCapacity = () => this.schedule();
+    this.pool.onCapacity = () => this.reportCapacity();
     this.finished = new Promise((r) => (this.resolveFinished = r));
   }
 
@@ -147,10 +130,12 @@ export class WorkerServer {
       },
     });
     this.address = formatAddress(advertise, this.listener.port);
+    this.state.address = this.address;
     this.name = this.opts.name ?? this.address;
     this.peers = new ConnectionPool({ role: 'peer', token, name: this.name });
     await this.register();
     this.pool.start();
+    this.handle({ op: 'executor-capacity', free: this.pool.capacity });
     this.heartbeatTimer = setInterval(() => this.heartbeat(), HEARTBEAT_MS);
     this.heartbeatTimer.unref();
     if (this.opts.lifetimeMs) {
@@ -181,9 +166,7 @@ export class WorkerServer {
     this.scheduler = null;
     this.log.warn(`lost the scheduler at ${this.schedulerAddress}${err ? ` (${err.message})` : ''}; reconnecting`);
     // Work and data belonged to the old scheduler's state: drop them.
-    this.tasks.clear();
-    this.fetches.clear();
-    this.store.clear();
+    this.handle({ op: 'reset' });
     try {
       await this.register();
     } catch (e) {
@@ -198,16 +181,19 @@ export class WorkerServer {
   private onSchedulerMessage(msg: Msg): void {
     switch (msg.op) {
       case 'compute-task':
-        this.addTask(msg);
+        this.handle({
+          op: 'compute-task', key: String(msg.key), fn: msg.fn as FunctionSpec, args: msg.args as Uint8Array,
+          deps: msg.deps as DepInfo[], priority: msg.priority as number[],
+        });
         break;
       case 'free-keys':
-        for (const key of msg.keys as string[]) this.freeKey(key);
+        this.handle({ op: 'free-keys', keys: msg.keys as string[] });
         break;
       case 'steal-request':
-        this.stealRequest(String(msg.key));
+        this.handle({ op: 'steal-request', key: String(msg.key) });
         break;
       case 'update-data':
-        for (const it of msg.items as { key: string; value: WireValue }[]) this.store.put(it.key, fromWire(it.value));
+        this.handle({ op: 'update-data', items: (msg.items as { key: string; value: WireValue }[]).map((it) => ({ key: it.key, value: fromWire(it.value) })) });
         this.scheduler?.reply(msg);
         break;
       case 'run':
@@ -217,11 +203,7 @@ export class WorkerServer {
         );
         break;
       case 'acquire-replicas':
-        for (const k of msg.keys as { key: string; nbytes: number; who: string[] }[]) {
-          if (this.store.has(k.key) || this.fetches.has(k.key)) continue;
-          this.fetches.set(k.key, { key: k.key, who: k.who.filter((w) => w !== this.address), nbytes: k.nbytes, inFlight: false, waiters: new Set(), replica: true });
-        }
-        this.scheduleFetches();
+        this.handle({ op: 'acquire-replicas', keys: msg.keys as { key: string; nbytes: number; who: string[] }[] });
         break;
       case 'retire':
         this.retire('asked by the scheduler').then(() => undefined);
@@ -238,186 +220,122 @@ export class WorkerServer {
     }
   }
 
-  private addTask(msg: Msg): void {
-    const key = String(msg.key);
-    // A cancelled task still settling is not this one: the key was freed and assigned again.
-    const existing = this.tasks.get(key);
-    if (existing && existing.state !== 'cancelled') return;
-    if (this.store.has(key)) {
-      this.scheduler?.send({ op: 'task-finished', key, nbytes: this.store.nbytes(key), type: '', startstops: [] });
-      return;
-    }
-    const t: WorkerTask = {
-      key, fn: msg.fn as FunctionSpec, args: msg.args as Uint8Array, deps: msg.deps as DepInfo[],
-      priority: msg.priority as number[], state: 'waiting', missing: new Set(), transfers: [],
-    };
-    this.tasks.set(key, t);
-    for (const dep of t.deps) {
-      if (this.store.has(dep.key)) continue;
-      t.missing.add(dep.key);
-      let f = this.fetches.get(dep.key);
-      if (!f) this.fetches.set(dep.key, (f = { key: dep.key, who: [], nbytes: dep.nbytes, inFlight: false, waiters: new Set(), replica: false }));
-      for (const w of dep.who) if (!f.who.includes(w) && w !== this.address) f.who.push(w);
-      f.waiters.add(t);
-    }
-    if (t.missing.size === 0) {
-      t.state = 'ready';
-      this.ready.push(t);
-      this.schedule();
-    } else this.scheduleFetches();
+  // ------------------------------------------------------------ the runner
+
+  /** Feeds one event to the state machine and carries out what it asks. A closing worker takes no more. */
+  private handle(event: WorkerEvent): void {
+    if (this.closing) return;
+    this.runInstructions(this.state.handle(event));
   }
 
-  private freeKey(key: string): void {
-    const t = this.tasks.get(key);
-    if (t) {
-      if (t.state === 'executing') {
-        // Cancelled or released by every client while running: free its
-        // thread (a task that never settles would hold it for good).
-        t.state = 'cancelled';
-        this.pool.cancel(key);
-      } else {
-        t.state = 'cancelled';
-        this.tasks.delete(key);
-        for (const d of t.missing) this.fetches.get(d)?.waiters.delete(t);
+  private runInstructions(instructions: Instruction[]): void {
+    for (const ins of instructions) {
+      switch (ins.op) {
+        case 'send':
+          this.scheduler?.send(ins.msg);
+          break;
+        case 'store-data':
+          this.store.put(ins.key, ins.value);
+          break;
+        case 'delete-data':
+          for (const key of ins.keys) this.store.delete(key);
+          break;
+        case 'execute':
+          void this.execute(ins);
+          break;
+        case 'cancel-execution':
+          // Cancelled or released by every client while running: free its
+          // thread (a task that never settles would hold it for good).
+          this.pool.cancel(ins.key);
+          break;
+        case 'gather-dep':
+          void this.fetchFrom(ins);
+          break;
+        case 'gather-later':
+          setImmediate(() => this.handle({ op: 'gather' }));
+          break;
       }
     }
-    this.store.delete(key);
+    if (this.state.validating) this.validateStore();
   }
 
-  private stealRequest(key: string): void {
-    const t = this.tasks.get(key);
-    const ok = t !== undefined && (t.state === 'waiting' || t.state === 'ready');
-    if (ok) {
-      t.state = 'cancelled';
-      this.tasks.delete(key);
-      for (const d of t.missing) this.fetches.get(d)?.waiters.delete(t);
+  /** The store holds exactly the keys the state has in memory (checked only when validating: it walks every key). */
+  private validateStore(): void {
+    let n = 0;
+    for (const key of this.state.memoryKeys()) {
+      n++;
+      if (!this.store.has(key)) throw new Error(`worker state has ${key} in memory, the store does not`);
     }
-    this.scheduler?.send({ op: 'steal-response', key, ok });
+    if (n !== this.store.size) throw new Error(`the store holds ${this.store.size} keys, the state ${n}`);
+  }
+
+  /**
+   * The pool has room again. Reported after the results that made the room
+   * (their promises settle first, in earlier microtasks), and once however
+   * often the pool calls.
+   */
+  private reportCapacity(): void {
+    if (this.capacityReportScheduled) return;
+    this.capacityReportScheduled = true;
+    queueMicrotask(() => {
+      this.capacityReportScheduled = false;
+      this.handle({ op: 'executor-capacity', free: this.pool.capacity });
+    });
   }
 
   // ------------------------------------------------------------------ fetches
 
-  private scheduleFetches(): void {
-    if (this.fetchFlushScheduled) return;
-    this.fetchFlushScheduled = true;
-    setImmediate(() => {
-      this.fetchFlushScheduled = false;
-      const byPeer = new Map<string, Fetch[]>();
-      for (const f of this.fetches.values()) {
-        if (f.inFlight) continue;
-        if (f.waiters.size === 0 && !f.replica) {
-          this.fetches.delete(f.key);
-          continue;
-        }
-        const peer = f.who[0];
-        if (!peer) continue; // waiting for the scheduler to re-plan
-        f.inFlight = true;
-        let list = byPeer.get(peer);
-        if (!list) byPeer.set(peer, (list = []));
-        list.push(f);
-      }
-      // Several requests for a long list: one reply must stay within a message's frame-count limit.
-      for (const [peer, list] of byPeer) {
-        for (let i = 0; i < list.length; i += FETCH_BATCH) void this.fetchFrom(peer, list.slice(i, i + FETCH_BATCH));
-      }
-    });
-  }
-
-  private async fetchFrom(peer: string, list: Fetch[]): Promise<void> {
+  private async fetchFrom(g: GatherDep): Promise<void> {
+    const { peer, keys, gatherId } = g;
     const start = Date.now();
-    const generation = this.generation;
     let data: Record<string, WireValue> = {};
     let failed: Error | null = null;
     try {
       const comm = await this.peers!.get(peer);
-      const reply = await comm.request({ op: 'get-data', keys: list.map((f) => f.key) }, 60_000);
+      const reply = await comm.request({ op: 'get-data', keys }, 60_000);
       data = reply.data as Record<string, WireValue>;
     } catch (err) {
       failed = err as Error;
       this.peers!.discard(peer);
     }
-    if (generation !== this.generation) return; // the worker was reset meanwhile: these keys are forgotten
     const stop = Date.now();
-    const fetched: string[] = [];
-    for (const f of list) {
-      f.inFlight = false;
-      const w = data[f.key];
-      if (!w) {
-        // That peer does not have it (or is gone): try the next holder, or ask the scheduler to re-plan.
-        f.who = f.who.filter((a) => a !== peer);
-        if (f.who.length === 0) {
-          this.log.warn(`could not fetch ${f.key} from ${peer}${failed ? `: ${failed.message}` : ' (it no longer holds it)'}`);
-          this.scheduler?.send({ op: 'missing-data', key: f.key, errant: peer });
-          this.fetches.delete(f.key);
-        }
-        continue;
-      }
-      const nbytes = this.store.put(f.key, fromWire(w));
-      fetched.push(f.key);
-      this.fetches.delete(f.key);
-      for (const t of f.waiters) {
-        t.transfers.push({ action: 'transfer', start, stop, source: peer, nbytes });
-        t.missing.delete(f.key);
-        if (t.missing.size === 0 && t.state === 'waiting') {
-          t.state = 'ready';
-          this.ready.push(t);
-        }
+    // Replies to requests made before a reset are ignored by the state: it no longer has those keys in flight.
+    const event: WorkerEvent = failed
+      ? { op: 'gather-dep-failure', gatherId, peer, keys }
+      : { op: 'gather-dep-success', gatherId, peer, keys, data: Object.fromEntries(Object.entries(data).map(([k, w]) => [k, fromWire(w)])), start, stop };
+    if (this.closing) return;
+    const instructions = this.state.handle(event);
+    for (const ins of instructions) {
+      if (ins.op === 'send' && ins.msg.op === 'missing-data') {
+        this.log.warn(`could not fetch ${String(ins.msg.key)} from ${peer}${failed ? `: ${failed.message}` : ' (it no longer holds it)'}`);
       }
     }
-    if (fetched.length) {
-      this.pendingAddKeys.push(...fetched);
-      this.scheduler?.send({ op: 'add-keys', keys: this.pendingAddKeys });
-      this.pendingAddKeys = [];
-    }
-    if (this.fetches.size) this.scheduleFetches();
-    this.schedule();
+    this.runInstructions(instructions);
   }
 
   // ---------------------------------------------------------------- execution
 
-  private schedule(): void {
-    if (this.paused || this.closing) return;
-    while (this.ready.size && this.pool.capacity > 0) {
-      const t = this.ready.pop()!;
-      if (t.state !== 'ready') continue;
-      t.state = 'executing';
-      void this.execute(t);
-    }
-  }
-
-  private async execute(t: WorkerTask): Promise<void> {
-    const depKeys: string[] = [];
+  private async execute(ins: Execute): Promise<void> {
+    const { key, runId } = ins;
     const depValues: SerializedValue[] = [];
-    for (const dep of t.deps) {
-      const v = this.store.getIfInMemory(dep.key) ?? (await this.store.get(dep.key));
+    for (const dep of ins.depKeys) {
+      const v = this.store.getIfInMemory(dep) ?? (await this.store.get(dep));
       if (!v) {
         // Freed between becoming ready and running: let the scheduler re-plan.
-        this.scheduler?.send({ op: 'missing-data', key: dep.key, errant: this.address });
-        this.tasks.delete(t.key);
+        this.handle({ op: 'execute-input-missing', key, runId, dep });
+        this.reportCapacity(); // the slot the state set aside for this run was never taken
         return;
       }
-      depKeys.push(dep.key);
       depValues.push(v);
     }
-    if (t.state === 'cancelled') {
+    if (!this.state.isExecuting(key, runId)) {
       // Freed while its inputs were read from disk.
-      if (this.tasks.get(t.key) === t) this.tasks.delete(t.key);
+      this.handle({ op: 'execute-cancelled', key, runId });
+      this.reportCapacity();
       return;
     }
-    const outcome = await this.pool.run(t.key, t.fn, t.args, depKeys, depValues);
-    this.finishTask(t, outcome);
-  }
-
-  private finishTask(t: WorkerTask, r: JobOutcome): void {
-    if (this.tasks.get(t.key) === t) this.tasks.delete(t.key);
-    if (t.state === 'cancelled' || this.closing) return;
-    const startstops: StartStop[] = [...t.transfers, { action: 'compute', start: r.start, stop: r.stop, thread: r.thread }];
-    if (r.ok) {
-      const nbytes = this.store.put(t.key, r.value!);
-      this.scheduler?.send({ op: 'task-finished', key: t.key, nbytes, type: r.valueType ?? '', startstops });
-    } else {
-      this.scheduler?.send({ op: 'task-erred', key: t.key, exception: r.error as ErrorInfo, startstops });
-    }
+    const r = await this.pool.run(key, ins.fn, ins.args, ins.depKeys, depValues);
+    this.handle(outcomeEvent(key, runId, r));
   }
 
   private async runFunction(fn: FunctionSpec, args: Uint8Array): Promise<WireValue> {
@@ -446,13 +364,8 @@ export class WorkerServer {
       return;
     }
     this.log.info(`worker ${this.name} restarting in place: new executor threads, no tasks, no data`);
-    this.generation++;
-    for (const t of this.tasks.values()) t.state = 'cancelled';
-    this.tasks.clear();
-    while (this.ready.size) this.ready.pop();
-    this.fetches.clear();
-    this.pendingAddKeys = [];
-    this.store.clear();
+    // Runs and fetches still out report back to a state that no longer knows them, and are ignored.
+    this.handle({ op: 'reset' });
     await this.pool.restart('the worker was restarted (client.restart())');
     collectGarbage();
     trimMalloc();
@@ -494,8 +407,8 @@ export class WorkerServer {
     this.lastCpu = process.cpuUsage();
     this.lastCpuAt = now;
     return {
-      rss: process.memoryUsage.rss(), cpu: Math.round(cpuPct), executing: this.pool.executing, ready: this.ready.size,
-      managedBytes: this.store.managedBytes, spilledBytes: this.store.spilledBytes, inMemory: this.store.size, paused: this.paused,
+      rss: process.memoryUsage.rss(), cpu: Math.round(cpuPct), executing: this.pool.executing, ready: this.state.ready.size,
+      managedBytes: this.store.managedBytes, spilledBytes: this.store.spilledBytes, inMemory: this.store.size, paused: this.state.paused,
     };
   }
 
@@ -506,16 +419,17 @@ export class WorkerServer {
       // last spill's buffers may have become garbage only after its
       // collection, and a paused worker allocates nothing that would trigger
       // another one.
-      if (m.rss > this.memoryLimit * MEMORY_SPILL && (this.store.managedBytes > 0 || this.paused)) void this.relieveMemory(m.rss);
-      const wasPaused = this.paused;
-      this.paused = m.rss > this.memoryLimit * MEMORY_PAUSE;
-      if (this.paused && !wasPaused) {
+      if (m.rss > this.memoryLimit * MEMORY_SPILL && (this.store.managedBytes > 0 || this.state.paused)) void this.relieveMemory(m.rss);
+      const wasPaused = this.state.paused;
+      const paused = m.rss > this.memoryLimit * MEMORY_PAUSE;
+      if (paused && !wasPaused) {
         this.log.warn(`worker memory ${formatBytes(m.rss)} is above ${MEMORY_PAUSE * 100}% of the ${formatBytes(this.memoryLimit)} limit: pausing new tasks`);
-      } else if (!this.paused && wasPaused) {
+        this.handle({ op: 'pause' });
+      } else if (!paused && wasPaused) {
         this.log.info('worker memory back under the pause threshold: resuming');
-        this.schedule();
+        this.handle({ op: 'unpause' });
       }
-      m.paused = this.paused;
+      m.paused = this.state.paused;
     }
     this.scheduler?.send({ op: 'heartbeat', metrics: m });
   }
