@@ -17,6 +17,7 @@ import { validateAggs, validateReduction } from './groupby.js';
 import { abandonWriteTarget, commitWriteTarget, prepareWriteTarget, refuseWritingIntoInputs } from './io/write-target.js';
 import { Lowerer, planToken, type TaskInput } from './lower.js';
 import type { OpSpec, ParquetCompression, WriteResult } from './pipeline.js';
+import { checkOptions, optionNames } from './options.js';
 import { formatPlan, groupBySchema, joinSchema, npartitionsOf, opSchema, optimize, type PlanNode } from './plan.js';
 import { parseQuery, type QueryOptions } from './query.js';
 
@@ -24,6 +25,64 @@ export interface ActionOptions extends RunOptions {
   /** Where to run (default: the current Client if connected, else in this process). */
   executor?: Executor;
 }
+
+export interface ToParquetOptions extends ActionOptions {
+  /** Parquet compression codec (default 'snappy'). */
+  compression?: ParquetCompression;
+}
+
+export type ToCsvOptions = ActionOptions;
+
+export interface JoinOptions {
+  /** Key column(s), present on both sides. */
+  on: string | readonly string[];
+  how?: 'inner' | 'left';
+  /** Appended to right-side columns whose names collide with left-side ones (default '_right'). */
+  suffix?: string;
+  /** true: ship the smaller side whole to every partition of the other; false: hash-partition both; default: automatic. */
+  broadcast?: boolean;
+  /** Null keys match null keys (default true, as pandas' merge); false: SQL's rule. */
+  nullsEqual?: boolean;
+}
+
+export interface SortOptions {
+  descending?: boolean | readonly boolean[];
+  /** Nulls last in either direction (default true, as pandas). */
+  nullsLast?: boolean;
+}
+
+export interface RepartitionOptions {
+  npartitions: number;
+}
+
+export interface CastOptions {
+  /** Fail on values that cannot be cast (default true); false turns them into nulls. */
+  strict?: boolean;
+}
+
+export interface FillNullOptions {
+  /** Only these columns (default: every column the value fits). */
+  columns?: readonly string[];
+}
+
+export interface MapPartitionsOptions {
+  /** Extra arguments passed to the function after the frame. */
+  args?: readonly unknown[];
+  /** The output columns and types, when they cannot be found by calling the function on an empty frame. */
+  meta?: Readonly<Record<string, DTypeLike>>;
+}
+
+const ACTION_OPTIONS = optionNames<ActionOptions>({ executor: true, onProgress: true });
+const TO_PARQUET_OPTIONS = optionNames<ToParquetOptions>({ executor: true, onProgress: true, compression: true });
+const TO_CSV_OPTIONS = optionNames<ToCsvOptions>({ executor: true, onProgress: true });
+const JOIN_OPTIONS = optionNames<JoinOptions>({ on: true, how: true, suffix: true, broadcast: true, nullsEqual: true });
+const SORT_OPTIONS = optionNames<SortOptions>({ descending: true, nullsLast: true });
+const REPARTITION_OPTIONS = optionNames<RepartitionOptions>({ npartitions: true });
+const CAST_OPTIONS = optionNames<CastOptions>({ strict: true });
+const FILL_NULL_OPTIONS = optionNames<FillNullOptions>({ columns: true });
+const MAP_PARTITIONS_OPTIONS = optionNames<MapPartitionsOptions>({ args: true, meta: true });
+const QUERY_OPTIONS = optionNames<Omit<QueryOptions, 'columns'>>({ locals: true });
+const GROUP_BY_OPTIONS = optionNames<GroupByOptions>({ dropna: true });
 
 type ColumnArg = string | Expr | readonly (string | Expr)[];
 
@@ -76,7 +135,8 @@ export class DataFrame {
   // ------------------------------------------------------------ rows
 
   /** Keeps the rows where `predicate` is true (an expression, or a query string as in query()). */
-  filter(predicate: Expr | string, options?: QueryOptions): DataFrame {
+  filter(predicate: Expr | string, options?: Omit<QueryOptions, 'columns'>): DataFrame {
+    checkOptions('filter', options, QUERY_OPTIONS);
     const expr = typeof predicate === 'string' ? parseQuery(predicate, { ...options, columns: this.columns }) : predicate;
     if (!(expr instanceof Expr)) throw new DataFrameError('filter() takes an expression such as col("x").gt(0), or a query string');
     if (containsAgg(expr.node)) {
@@ -91,6 +151,7 @@ export class DataFrame {
 
   /** Filters with a pandas query string: "fare_amount > 0 and passenger_count < 6". */
   query(query: string, options: Omit<QueryOptions, 'columns'> = {}): DataFrame {
+    checkOptions('query', options, QUERY_OPTIONS);
     return this.filter(query, options);
   }
 
@@ -149,7 +210,8 @@ export class DataFrame {
   }
 
   /** Casts columns: { col: 'float32', ... }, or every column to one type. */
-  cast(mapping: Readonly<Record<string, DTypeLike>> | DTypeLike, options: { strict?: boolean } = {}): DataFrame {
+  cast(mapping: Readonly<Record<string, DTypeLike>> | DTypeLike, options: CastOptions = {}): DataFrame {
+    checkOptions('cast', options, CAST_OPTIONS);
     const m: Record<string, ReturnType<typeof normalizeDType>> = {};
     if (typeof mapping === 'string') for (const c of this.columns) m[c] = normalizeDType(mapping);
     else {
@@ -163,7 +225,8 @@ export class DataFrame {
    * Replaces nulls with `value` in the columns it fits (numbers in numeric
    * columns, strings in string columns...), or in the columns named.
    */
-  fillNull(value: LiteralValue, options: { columns?: readonly string[] } = {}): DataFrame {
+  fillNull(value: LiteralValue, options: FillNullOptions = {}): DataFrame {
+    checkOptions('fillNull', options, FILL_NULL_OPTIONS);
     if (options.columns) this.requireColumns(options.columns, 'fillNull');
     return this.derive({ op: 'fillNull', value, columns: options.columns ? [...options.columns] : null });
   }
@@ -177,8 +240,9 @@ export class DataFrame {
    */
   mapPartitions(
     fn: TaskFunction<(df: PolarsDataFrame, ...args: never[]) => PolarsDataFrame | Promise<PolarsDataFrame>>,
-    options: { args?: readonly unknown[]; meta?: Readonly<Record<string, DTypeLike>> } = {},
+    options: MapPartitionsOptions = {},
   ): DataFrame {
+    checkOptions('mapPartitions', options, MAP_PARTITIONS_OPTIONS);
     const spec: FunctionSpec = serializeFunction(fn as TaskFunction);
     const args = [...(options.args ?? [])];
     let schema: Schema;
@@ -216,6 +280,7 @@ export class DataFrame {
   groupBy(...keys: (string | readonly string[] | GroupByOptions)[]): GroupBy {
     const last = keys[keys.length - 1];
     const options: GroupByOptions = last !== undefined && typeof last === 'object' && !Array.isArray(last) ? (keys.pop() as GroupByOptions) : {};
+    checkOptions('groupBy', options, GROUP_BY_OPTIONS);
     const k = (keys as (string | readonly string[])[]).flat() as string[];
     if (k.length === 0) throw new DataFrameError('groupBy() needs at least one key column');
     this.requireColumns(k, 'groupBy');
@@ -232,7 +297,9 @@ export class DataFrame {
    * Polars' default). Rows come in no particular order: pandas' merge keeps
    * the left frame's order, so sort afterwards where order matters.
    */
-  join(other: DataFrame, options: { on: string | readonly string[]; how?: 'inner' | 'left'; suffix?: string; broadcast?: boolean; nullsEqual?: boolean }): DataFrame {
+  join(other: DataFrame, options: JoinOptions): DataFrame {
+    checkOptions('join', options, JOIN_OPTIONS);
+    if (!options) throw new DataFrameError(`join needs options with the key column(s): df.join(other, { on: 'key' })`);
     const on = typeof options.on === 'string' ? [options.on] : [...options.on];
     const how = options.how ?? 'inner';
     if (how !== 'inner' && how !== 'left') throw new DataFrameError(`join: how must be 'inner' or 'left', got '${String(how)}'`);
@@ -250,7 +317,8 @@ export class DataFrame {
    * order. Nulls go last in either direction, as pandas' sort_values
    * (na_position='last'); `nullsLast: false` puts them first (Polars' default).
    */
-  sort(by: string | readonly string[], options: { descending?: boolean | readonly boolean[]; nullsLast?: boolean } = {}): DataFrame {
+  sort(by: string | readonly string[], options: SortOptions = {}): DataFrame {
+    checkOptions('sort', options, SORT_OPTIONS);
     const keys = typeof by === 'string' ? [by] : [...by];
     if (keys.length === 0) throw new DataFrameError('sort() needs at least one column');
     this.requireColumns(keys, 'sort');
@@ -261,7 +329,8 @@ export class DataFrame {
   }
 
   /** Changes the number of partitions: merging neighbours, or splitting each into equal slices. */
-  repartition(npartitions: number | { npartitions: number }): DataFrame {
+  repartition(npartitions: number | RepartitionOptions): DataFrame {
+    if (typeof npartitions !== 'number') checkOptions('repartition', npartitions, REPARTITION_OPTIONS);
     const n = typeof npartitions === 'number' ? npartitions : npartitions.npartitions;
     if (!Number.isInteger(n) || n < 1) throw new DataFrameError(`repartition: npartitions must be a positive integer, got ${n}`);
     if (n === this.npartitions) return this;
@@ -272,6 +341,7 @@ export class DataFrame {
 
   /** Every row, as one Polars DataFrame on the client. */
   async collect(options: ActionOptions = {}): Promise<PolarsDataFrame> {
+    checkOptions('collect', options, ACTION_OPTIONS);
     const plan = optimize(this.plan);
     const { lowerer, outputs } = this.lowerOutputs(plan);
     const parts = (await (options.executor ?? currentExecutor()).compute(lowerer.graph, outputs, options)) as Uint8Array[];
@@ -280,6 +350,7 @@ export class DataFrame {
 
   /** Computes the partitions and keeps them in memory (on the workers when distributed). */
   async persist(options: ActionOptions = {}): Promise<DataFrame> {
+    checkOptions('persist', options, ACTION_OPTIONS);
     const plan = optimize(this.plan);
     const { lowerer, outputs } = this.lowerOutputs(plan);
     const parts = await (options.executor ?? currentExecutor()).persist(lowerer.graph, outputs, options);
@@ -292,6 +363,7 @@ export class DataFrame {
    * as needed.
    */
   async head(n = 5, options: ActionOptions = {}): Promise<PolarsDataFrame> {
+    checkOptions('head', options, ACTION_OPTIONS);
     if (!Number.isInteger(n) || n < 0) throw new DataFrameError(`head: n must be a non-negative integer, got ${n}`);
     const plan = optimize(this.plan);
     const executor = options.executor ?? currentExecutor();
@@ -317,6 +389,7 @@ export class DataFrame {
 
   /** The number of rows (reading only the columns the filters need). */
   async count(options: ActionOptions = {}): Promise<number> {
+    checkOptions('count', options, ACTION_OPTIONS);
     const plan = optimize(this.plan, []);
     const lowerer = new Lowerer();
     const token = planToken(plan, 'count');
@@ -333,16 +406,18 @@ export class DataFrame {
    * output; a failed write leaves dir as it was. dir must be new, empty, or
    * hold only part files, and must not hold the plan's own input.
    */
-  async toParquet(dir: string, options: ActionOptions & { compression?: ParquetCompression } = {}): Promise<WriteResult[]> {
+  async toParquet(dir: string, options: ToParquetOptions = {}): Promise<WriteResult[]> {
+    checkOptions('toParquet', options, TO_PARQUET_OPTIONS);
     return this.write(dir, 'parquet', options);
   }
 
   /** Writes one CSV file per partition, dir/part.N.csv, with a header each; replaces dir as toParquet does. */
-  async toCsv(dir: string, options: ActionOptions = {}): Promise<WriteResult[]> {
+  async toCsv(dir: string, options: ToCsvOptions = {}): Promise<WriteResult[]> {
+    checkOptions('toCsv', options, TO_CSV_OPTIONS);
     return this.write(dir, 'csv', options);
   }
 
-  private async write(dir: string, kind: 'parquet' | 'csv', options: ActionOptions & { compression?: ParquetCompression }): Promise<WriteResult[]> {
+  private async write(dir: string, kind: 'parquet' | 'csv', options: ToParquetOptions): Promise<WriteResult[]> {
     const action = kind === 'parquet' ? 'toParquet' : 'toCsv';
     refuseWritingIntoInputs(this.plan, dir, action);
     const target = prepareWriteTarget(dir, action);

@@ -216,9 +216,10 @@ function prune(node: PlanNode, required: Required): PlanNode {
   switch (node.kind) {
     case 'csv': {
       if (required === null) return node;
-      let cols = Object.keys(node.fileSchema).filter((c) => required.has(c));
+      // Within the node's own columns: readCsv's usecols may have narrowed them.
+      let cols = Object.keys(node.fileSchema).filter((c) => required.has(c) && c in node.schema);
       // Counting rows needs some column: take the first.
-      if (cols.length === 0) cols = [Object.keys(node.fileSchema)[0]!];
+      if (cols.length === 0) cols = [Object.keys(node.schema)[0]!];
       if (cols.length === Object.keys(node.schema).length && cols.every((c) => c in node.schema)) return node;
       const schema: Schema = {};
       for (const c of cols) schema[c] = node.fileSchema[c]!;

@@ -14,6 +14,7 @@ import { frameSchema, frameToIpc, inferCsvSchema, parquetSchema, type PolarsData
 import { DataFrame } from '../frame.js';
 import type { CsvFormat } from '../pipeline.js';
 import { DEFAULT_BLOCKSIZE, planCsvPartitions, readSample } from './csv-partitions.js';
+import { checkOptions, optionNames } from '../options.js';
 import { expandPaths } from './paths.js';
 
 export interface ReadCsvOptions {
@@ -45,6 +46,12 @@ export interface ReadCsvOptions {
   newlinesInQuotes?: boolean;
   /** Bytes of the first file used to infer column types (default 1 MiB). */
   sampleBytes?: number;
+  /**
+   * Only these columns are read (the others are never parsed), in the
+   * order of the file, as pandas' usecols; the names are the header's (or
+   * `names`'). A name the file does not have is an error listing its columns.
+   */
+  usecols?: readonly string[];
 }
 
 const UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
@@ -57,7 +64,13 @@ export function parseBytes(x: number | string): number {
   return Math.round(Number(m[1]) * unit);
 }
 
+const READ_CSV_OPTIONS = optionNames<ReadCsvOptions>({
+  blocksize: true, parseDates: true, dtypes: true, nullValues: true, header: true, names: true, sep: true, quoteChar: true,
+  ignoreErrors: true, newlinesInQuotes: true, sampleBytes: true, usecols: true,
+});
+
 export function readCsv(globOrPaths: string | readonly string[], options: ReadCsvOptions = {}): DataFrame {
+  checkOptions('readCsv', options, READ_CSV_OPTIONS);
   const paths = expandPaths(globOrPaths, ['.csv', '.csv.txt', '.tsv', '.txt']);
   const header = options.header ?? true;
   const sep = options.sep ?? ',';
@@ -96,7 +109,21 @@ export function readCsv(globOrPaths: string | readonly string[], options: ReadCs
   for (const [c, t] of Object.entries(options.dtypes ?? {})) schema[c] = normalizeDType(t);
 
   const format: CsvFormat = { sep, quoteChar, nullValues, ignoreErrors: options.ignoreErrors ?? false, names };
-  return new DataFrame({ kind: 'csv', schema, fileSchema: schema, partitions, format });
+  // usecols narrows what the frame has; the file schema stays whole (the
+  // reader needs every column's type to find the fields), and the csv
+  // node's columns become the Polars reader's projection, so the other
+  // columns are never parsed.
+  let columns = schema;
+  if (options.usecols !== undefined) {
+    if (!Array.isArray(options.usecols) || options.usecols.length === 0 || options.usecols.some((c) => typeof c !== 'string')) {
+      throw new DataFrameError(`readCsv: usecols must be a non-empty list of column names, got ${JSON.stringify(options.usecols)}; the columns of ${first.path} are ${names.join(', ')}`);
+    }
+    unknown(options.usecols, 'usecols');
+    const wanted = new Set(options.usecols);
+    columns = {};
+    for (const c of names) if (wanted.has(c)) columns[c] = schema[c]!;
+  }
+  return new DataFrame({ kind: 'csv', schema: columns, fileSchema: schema, partitions, format });
 }
 
 export interface ReadParquetOptions {
@@ -105,7 +132,10 @@ export interface ReadParquetOptions {
 }
 
 /** One partition per file; a directory means its *.parquet files in natural order (part.2 before part.10). */
+const READ_PARQUET_OPTIONS = optionNames<ReadParquetOptions>({ columns: true });
+
 export function readParquet(globOrDir: string | readonly string[], options: ReadParquetOptions = {}): DataFrame {
+  checkOptions('readParquet', options, READ_PARQUET_OPTIONS);
   const files = expandPaths(globOrDir, ['.parquet', '.pq']);
   const schema = parquetSchema(files[0]!);
   const signature = JSON.stringify(schema);
@@ -128,7 +158,15 @@ function describe(schema: Schema): string {
 }
 
 /** A DataFrame from a Polars DataFrame held by the client, cut into `npartitions` row ranges. */
-export function fromPolars(df: PolarsDataFrame, options: { npartitions?: number } = {}): DataFrame {
+export interface FromPolarsOptions {
+  /** Row ranges to cut the frame into (default 1). */
+  npartitions?: number;
+}
+
+const FROM_POLARS_OPTIONS = optionNames<FromPolarsOptions>({ npartitions: true });
+
+export function fromPolars(df: PolarsDataFrame, options: FromPolarsOptions = {}): DataFrame {
+  checkOptions('fromPolars', options, FROM_POLARS_OPTIONS);
   const n = options.npartitions ?? 1;
   if (!Number.isInteger(n) || n < 1) throw new DataFrameError(`npartitions must be a positive integer, got ${n}`);
   const height = df.height;
