@@ -5,7 +5,7 @@
  * fuse into one task per partition.
  */
 
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { DataFrameError } from '../errors.js';
 import { serializeFunction } from '../graph/functions.js';
 import type { FunctionSpec, TaskFunction } from '../graph/function-spec.js';
@@ -14,9 +14,10 @@ import { concatIpc, emptyFrame, frameSchema, ipcHeight, type PolarsDataFrame } f
 import { currentExecutor, type Executor, type RunOptions } from './executor.js';
 import { col, containsAgg, Expr, lit, toExpr, type ExprLike, type ExprNode, type LiteralValue } from './expr.js';
 import { validateAggs, validateReduction } from './groupby.js';
-import { abandonWriteTarget, commitWriteTarget, prepareWriteTarget, refuseWritingIntoInputs } from './io/write-target.js';
+import { concatFiles } from './io/concat-files.js';
+import { abandonWriteTarget, commitFileTarget, commitWriteTarget, prepareFileTarget, prepareWriteTarget, refuseWritingIntoInputs } from './io/write-target.js';
 import { Lowerer, planToken, type TaskInput } from './lower.js';
-import type { OpSpec, ParquetCompression, WriteResult } from './pipeline.js';
+import type { OpSpec, ParquetCompression, SinkSpec, WriteResult } from './pipeline.js';
 import { checkOptions, optionNames } from './options.js';
 import { formatPlan, groupBySchema, joinSchema, npartitionsOf, opSchema, optimize, type PlanNode } from './plan.js';
 import { parseQuery, type QueryOptions } from './query.js';
@@ -29,9 +30,27 @@ export interface ActionOptions extends RunOptions {
 export interface ToParquetOptions extends ActionOptions {
   /** Parquet compression codec (default 'snappy'). */
   compression?: ParquetCompression;
+  /**
+   * Hive-style partitioning, as pandas' partition_cols and Dask's
+   * partition_on: the rows of each partition N are split by the values of
+   * these columns into dir/year=2015/month=1/part.N.parquet, without those
+   * columns in the files (readParquet(dir) restores them from the folder
+   * names). A null value goes to a __HIVE_DEFAULT_PARTITION__ folder.
+   */
+  partitionOn?: readonly string[];
 }
 
-export type ToCsvOptions = ActionOptions;
+export interface ToCsvOptions extends ActionOptions {
+  /**
+   * Write one CSV file at the path instead of a folder of part files: the
+   * header once, then every partition's rows in order (as Dask's
+   * single_file=True). Written atomically: the parts go to a hidden
+   * temporary folder next to the file, are joined there, and the result is
+   * renamed into place, replacing a previous file only when complete. A
+   * folder at the path is refused.
+   */
+  singleFile?: boolean;
+}
 
 export interface JoinOptions {
   /** Key column(s), present on both sides. */
@@ -73,8 +92,8 @@ export interface MapPartitionsOptions {
 }
 
 const ACTION_OPTIONS = optionNames<ActionOptions>({ executor: true, onProgress: true });
-const TO_PARQUET_OPTIONS = optionNames<ToParquetOptions>({ executor: true, onProgress: true, compression: true });
-const TO_CSV_OPTIONS = optionNames<ToCsvOptions>({ executor: true, onProgress: true });
+const TO_PARQUET_OPTIONS = optionNames<ToParquetOptions>({ executor: true, onProgress: true, compression: true, partitionOn: true });
+const TO_CSV_OPTIONS = optionNames<ToCsvOptions>({ executor: true, onProgress: true, singleFile: true });
 const JOIN_OPTIONS = optionNames<JoinOptions>({ on: true, how: true, suffix: true, broadcast: true, nullsEqual: true });
 const SORT_OPTIONS = optionNames<SortOptions>({ descending: true, nullsLast: true });
 const REPARTITION_OPTIONS = optionNames<RepartitionOptions>({ npartitions: true });
@@ -411,14 +430,54 @@ export class DataFrame {
     return this.write(dir, 'parquet', options);
   }
 
-  /** Writes one CSV file per partition, dir/part.N.csv, with a header each; replaces dir as toParquet does. */
+  /**
+   * Writes one CSV file per partition, dir/part.N.csv, with a header each;
+   * replaces dir as toParquet does. With singleFile: true, one file at
+   * `dir` (then a file path) holding every partition in order, the header once.
+   */
   async toCsv(dir: string, options: ToCsvOptions = {}): Promise<WriteResult[]> {
     checkOptions('toCsv', options, TO_CSV_OPTIONS);
+    if (options.singleFile) return [await this.writeSingleCsv(dir, options)];
     return this.write(dir, 'csv', options);
+  }
+
+  private async writeSingleCsv(path: string, options: ActionOptions): Promise<WriteResult> {
+    refuseWritingIntoInputs(this.plan, path, 'toCsv');
+    const target = prepareFileTarget(path, 'toCsv');
+    try {
+      const plan = optimize(this.plan);
+      const lowerer = new Lowerer();
+      const token = planToken(plan, 'csv-single', target.tmp);
+      const parts: string[] = [];
+      // Only the first part has the header line, so the parts join by appending bytes.
+      const outputs = lowerer.lower(plan).map((p, i) => {
+        parts.push(join(target.tmp, `part.${i}.csv`));
+        return lowerer.materialize(p, { kind: 'csv', path: parts[i]!, header: i === 0 }, 'to-csv', token, i);
+      });
+      const written = (await (options.executor ?? currentExecutor()).compute(lowerer.graph, outputs, options)) as WriteResult[];
+      const joined = join(target.tmp, 'joined.csv');
+      const bytes = await concatFiles(parts, joined);
+      commitFileTarget(target, joined);
+      return { path: target.path, rows: written.reduce((n, w) => n + w.rows, 0), bytes };
+    } catch (err) {
+      abandonWriteTarget(target);
+      throw err;
+    }
   }
 
   private async write(dir: string, kind: 'parquet' | 'csv', options: ToParquetOptions): Promise<WriteResult[]> {
     const action = kind === 'parquet' ? 'toParquet' : 'toCsv';
+    if (options.partitionOn !== undefined) {
+      const on = options.partitionOn;
+      if (!Array.isArray(on) || on.length === 0 || on.some((c) => typeof c !== 'string')) {
+        throw new DataFrameError(`toParquet: partitionOn must be a non-empty list of column names, got ${JSON.stringify(on)}`);
+      }
+      this.requireColumns(on, 'toParquet partitionOn');
+      if (new Set(on).size !== on.length) throw new DataFrameError(`toParquet: partitionOn names a column twice: ${on.join(', ')}`);
+      if (on.length === this.columns.length) {
+        throw new DataFrameError(`toParquet: partitionOn takes every column (${on.join(', ')}), which would leave the files without columns; keep at least one column out of it`);
+      }
+    }
     refuseWritingIntoInputs(this.plan, dir, action);
     const target = prepareWriteTarget(dir, action);
     try {
@@ -427,14 +486,20 @@ export class DataFrame {
       const lowerer = new Lowerer();
       // The temporary folder is in the token: every write is a new side effect,
       // so its keys must never match a result the scheduler still holds from an earlier write.
-      const token = planToken(plan, kind, target.tmp, compression);
-      const names: string[] = [];
+      const partitionOn = options.partitionOn ? [...options.partitionOn] : null;
+      const token = planToken(plan, kind, target.tmp, compression, JSON.stringify(partitionOn));
       const outputs = lowerer.lower(plan).map((p, i) => {
-        names.push(`part.${i}.${kind}`);
-        const path = join(target.tmp, names[i]!);
-        return lowerer.materialize(p, kind === 'parquet' ? { kind: 'parquet', path, compression } : { kind: 'csv', path }, `to-${kind}`, token, i);
+        const file = `part.${i}.${kind}`;
+        const sink: SinkSpec = partitionOn
+          ? { kind: 'parquetPartitioned', dir: target.tmp, file, partitionOn, compression }
+          : kind === 'parquet'
+            ? { kind: 'parquet', path: join(target.tmp, file), compression }
+            : { kind: 'csv', path: join(target.tmp, file) };
+        return lowerer.materialize(p, sink, `to-${kind}`, token, i);
       });
-      const written = (await (options.executor ?? currentExecutor()).compute(lowerer.graph, outputs, options)) as WriteResult[];
+      const written = ((await (options.executor ?? currentExecutor()).compute(lowerer.graph, outputs, options)) as (WriteResult | WriteResult[])[]).flat();
+      // Paths inside the temporary folder, which becomes the output folder.
+      const names = written.map((w) => relative(target.tmp, w.path));
       commitWriteTarget(target, names);
       return written.map((w, i) => ({ ...w, path: join(target.dir, names[i]!) }));
     } catch (err) {

@@ -132,11 +132,25 @@ export class Lowerer {
         }));
       }
       case 'parquet': {
-        const all = Object.keys(node.fileSchema);
-        const cols = Object.keys(node.schema);
+        const hive = node.hive;
+        const fileSchema: Schema = {};
+        for (const [c, t] of Object.entries(node.fileSchema)) if (!hive || !(c in hive.schema)) fileSchema[c] = t;
+        const all = Object.keys(fileSchema);
+        const cols = Object.keys(node.schema).filter((c) => c in fileSchema);
         const columns = cols.length === all.length ? null : cols;
-        return node.files.map((path) => ({
-          pipeline: { source: { kind: 'parquet', path, schema: node.fileSchema, columns }, ops: [] },
+        const wanted = hive ? Object.keys(hive.schema).map((c, j) => [c, j] as const).filter(([c]) => c in node.schema) : [];
+        return node.files.map((path, i) => ({
+          pipeline: {
+            source: {
+              kind: 'parquet',
+              path,
+              schema: fileSchema,
+              columns,
+              // The hive partition columns this read needs, as constants of the file.
+              ...(wanted.length ? { partitionValues: wanted.map(([name, j]) => ({ name, dtype: hive!.schema[name]!, value: hive!.values[i]![j]! })) } : {}),
+            },
+            ops: [],
+          },
           inputs: [],
           name: 'read-parquet',
         }));

@@ -15,6 +15,8 @@ import type { Schema } from './dtypes.js';
 import { pipelineSchema } from './engine/index.js';
 import { columnsOf, formatExpr, outputName, type ExprNode } from './expr.js';
 import type { CsvPartition } from './io/csv-partitions.js';
+import type { HiveLayout } from './io/hive.js';
+import { matchingRows } from './engine/index.js';
 import type { CsvFormat, OpSpec, SortSpec } from './pipeline.js';
 
 /** A partition already computed and kept somewhere: a Future, or (locally) the bytes themselves. */
@@ -32,7 +34,15 @@ export type PlanNode =
       readonly fileSchema: Schema;
       readonly format: CsvFormat;
     }
-  | { readonly kind: 'parquet'; readonly schema: Schema; readonly files: readonly string[]; readonly fileSchema: Schema }
+  | {
+      readonly kind: 'parquet';
+      readonly schema: Schema;
+      readonly files: readonly string[];
+      /** Every column, in order: the files' columns, then the hive partition columns (if any). */
+      readonly fileSchema: Schema;
+      /** The partition columns of a hive-partitioned folder, and each file's values of them. */
+      readonly hive?: HiveLayout;
+    }
   | { readonly kind: 'persisted'; readonly schema: Schema; readonly parts: readonly PersistedPart[] }
   | { readonly kind: 'op'; readonly schema: Schema; readonly input: PlanNode; readonly op: OpSpec }
   | {
@@ -166,6 +176,15 @@ function pushFilters(node: PlanNode): PlanNode {
 function pushFilterInto(node: PlanNode, predicate: ExprNode): PlanNode | null {
   const cols = columnsOf(predicate);
   switch (node.kind) {
+    case 'parquet':
+      return skipPartitionFiles(node, predicate);
+    case 'op':
+      // Filters commute: one below another still reaches the reader (and can skip its files).
+      if (node.op.op === 'filter') {
+        const pushed = pushFilterInto(node.input, predicate);
+        return pushed ? withOp(pushed, node.op) : null;
+      }
+      return null;
     case 'sort':
     case 'repartition':
       // Row filters commute with ordering and with regrouping rows into partitions.
@@ -195,6 +214,47 @@ function pushFilterInto(node: PlanNode, predicate: ExprNode): PlanNode | null {
     default:
       return null;
   }
+}
+
+/**
+ * The part of a predicate that reads only the given columns and holds
+ * whenever the predicate does (null: nothing such, i.e. true). A row the
+ * predicate keeps satisfies every AND-ed part and one side of an OR, so
+ * only a part that reads nothing else may be kept, and an OR only when
+ * both of its sides give one.
+ */
+export function impliedCondition(node: ExprNode, columns: ReadonlySet<string>): ExprNode | null {
+  if ([...columnsOf(node)].every((c) => columns.has(c))) return node;
+  if (node.op === 'binary' && (node.fn === 'and' || node.fn === 'or')) {
+    const l = impliedCondition(node.left, columns);
+    const r = impliedCondition(node.right, columns);
+    if (node.fn === 'and') return l && r ? { ...node, left: l, right: r } : (l ?? r);
+    return l && r ? { ...node, left: l, right: r } : null;
+  }
+  return null;
+}
+
+/**
+ * A hive-partitioned read filtered by `predicate`: the files whose
+ * partition values cannot satisfy it are left out (whole folders are never
+ * opened), and the filter stays on top for the rest. Null when no file
+ * can be skipped. When none can match, one file is kept, so the result is
+ * an empty frame of the right schema rather than no partitions at all.
+ */
+function skipPartitionFiles(node: Extract<PlanNode, { kind: 'parquet' }>, predicate: ExprNode): PlanNode | null {
+  if (!node.hive) return null;
+  const condition = impliedCondition(predicate, new Set(Object.keys(node.hive.schema)));
+  if (!condition) return null;
+  let keep = matchingRows(node.hive.schema, node.hive.values, condition);
+  if (keep.length === node.files.length) return null;
+  if (keep.length === 0) keep = [0];
+  const pruned = { ...node, files: keep.map((i) => node.files[i]!), hive: { ...node.hive, values: keep.map((i) => node.hive!.values[i]!) } };
+  return withOp(pruned, { op: 'filter', predicate });
+}
+
+/** `node` filtered by `predicate`, with the filter moved as far down as it goes (and hive folders skipped). */
+export function filterPlan(node: PlanNode, predicate: ExprNode): PlanNode {
+  return pushFilterInto(node, predicate) ?? withOp(node, { op: 'filter', predicate });
 }
 
 // ------------------------------------------------------- column pruning
@@ -227,8 +287,8 @@ function prune(node: PlanNode, required: Required): PlanNode {
     }
     case 'parquet': {
       if (required === null) return node;
-      let cols = Object.keys(node.fileSchema).filter((c) => required.has(c));
-      if (cols.length === 0) cols = [Object.keys(node.fileSchema)[0]!];
+      let cols = Object.keys(node.fileSchema).filter((c) => required.has(c) && c in node.schema);
+      if (cols.length === 0) cols = [Object.keys(node.schema)[0]!];
       const schema: Schema = {};
       for (const c of cols) schema[c] = node.fileSchema[c]!;
       return { ...node, schema };
@@ -355,7 +415,7 @@ export function formatPlan(node: PlanNode, indent = ''): string {
     case 'csv':
       return line(`read-csv ${node.partitions.length} partition(s) of ${new Set(node.partitions.map((p) => p.path)).size} file(s), columns [${Object.keys(node.schema).join(', ')}]`);
     case 'parquet':
-      return line(`read-parquet ${node.files.length} file(s), columns [${Object.keys(node.schema).join(', ')}]`);
+      return line(`read-parquet ${node.files.length} file(s)${node.hive ? ` in hive folders [${Object.keys(node.hive.schema).join(', ')}]` : ''}, columns [${Object.keys(node.schema).join(', ')}]`);
     case 'persisted':
       return line(`persisted ${node.parts.length} partition(s)`);
     case 'op':

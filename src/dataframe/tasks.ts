@@ -47,10 +47,11 @@ const hooks: RunHooks = { loadFunction, readRange, beforeWrite: (path) => requir
 export async function runPartition(
   params: { pipeline: Pipeline; sink: SinkSpec },
   ...inputs: Uint8Array[]
-): Promise<Buffer | number | WriteResult> {
+): Promise<Buffer | number | WriteResult | WriteResult[]> {
   const { sink } = params;
   // Before the query too: a write abandoned already need not compute its partition.
   if (sink.kind === 'parquet' || sink.kind === 'csv') requireOutputFolder(dirname(sink.path));
+  if (sink.kind === 'parquetPartitioned') requireOutputFolder(sink.dir);
   return runPipeline(params.pipeline, sink, inputs.map(asBuffer), hooks);
 }
 

@@ -15,6 +15,7 @@ export { pipelineSchema, runPipeline, type RunHooks } from './run-pipeline.js';
 export { emptyFrame, frameSchema } from './schema.js';
 export { sortBoundaries } from './shuffle.js';
 export { parquetSchema } from './source.js';
+export { matchingRows } from './partitions.js';
 
 import { isLoaded } from './load.js';
 

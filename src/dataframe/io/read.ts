@@ -8,6 +8,7 @@
  */
 
 import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { DataFrameError } from '../../errors.js';
 import { normalizeDType, type DTypeLike, type Schema } from '../dtypes.js';
 import { frameSchema, frameToIpc, inferCsvSchema, parquetSchema, type PolarsDataFrame } from '../engine/index.js';
@@ -15,6 +16,9 @@ import { DataFrame } from '../frame.js';
 import type { CsvFormat } from '../pipeline.js';
 import { DEFAULT_BLOCKSIZE, planCsvPartitions, readSample } from './csv-partitions.js';
 import { checkOptions, optionNames } from '../options.js';
+import { filterPlan, type PlanNode } from '../plan.js';
+import { hiveLayout, listHiveTree, type HiveLayout } from './hive.js';
+import { filtersToExpr, type ParquetFilters } from './parquet-filters.js';
 import { expandPaths } from './paths.js';
 
 export interface ReadCsvOptions {
@@ -118,7 +122,7 @@ export function readCsv(globOrPaths: string | readonly string[], options: ReadCs
     if (!Array.isArray(options.usecols) || options.usecols.length === 0 || options.usecols.some((c) => typeof c !== 'string')) {
       throw new DataFrameError(`readCsv: usecols must be a non-empty list of column names, got ${JSON.stringify(options.usecols)}; the columns of ${first.path} are ${names.join(', ')}`);
     }
-    unknown(options.usecols, 'usecols');
+    unknown(options.usecols, 'readCsv: usecols');
     const wanted = new Set(options.usecols);
     columns = {};
     for (const c of names) if (wanted.has(c)) columns[c] = schema[c]!;
@@ -129,14 +133,59 @@ export function readCsv(globOrPaths: string | readonly string[], options: ReadCs
 export interface ReadParquetOptions {
   /** Only these columns (later column pruning does this automatically too). */
   columns?: readonly string[];
+  /**
+   * Row filters as pandas' read_parquet and pyarrow spell them (DNF):
+   * `[['year', '==', 2015], ['s', 'in', ['a', 'b']]]` keeps rows matching
+   * every term; a list of such lists keeps rows matching any of them.
+   * Operators: == = != < <= > >= in, 'not in'. The filter runs inside the
+   * read (Polars' scan applies it to each row group as it decodes, and
+   * skips row groups whose statistics rule it out); on a hive partition
+   * column it skips whole folders without opening their files. The result
+   * is the same as filtering after reading, with pyarrow's rule for nulls:
+   * a null matches no term, so `!=` and 'not in' drop nulls too.
+   */
+  filters?: ParquetFilters;
 }
 
-/** One partition per file; a directory means its *.parquet files in natural order (part.2 before part.10). */
-const READ_PARQUET_OPTIONS = optionNames<ReadParquetOptions>({ columns: true });
+const READ_PARQUET_OPTIONS = optionNames<ReadParquetOptions>({ columns: true, filters: true });
+const PARQUET_EXTENSIONS = ['.parquet', '.pq'];
 
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** The files to read and, for hive-partitioned folders (dir/key=value/.../part.N.parquet), their partition values. */
+function parquetFiles(globOrDir: string | readonly string[]): { files: string[]; hive?: HiveLayout } {
+  const items = typeof globOrDir === 'string' ? [globOrDir] : [...globOrDir];
+  const trees = items.map((item) => (typeof item === 'string' && !/[*?[]/.test(item) && isDirectory(item) ? listHiveTree(item, PARQUET_EXTENSIONS) : null));
+  if (trees.every((t) => t === null)) return { files: expandPaths(globOrDir, PARQUET_EXTENSIONS) };
+  if (trees.some((t) => t === null)) {
+    throw new DataFrameError(
+      `readParquet: ${items.filter((_, i) => trees[i] !== null).join(', ')} ${trees.filter(Boolean).length === 1 ? 'is a' : 'are'} hive-partitioned folder(s) (key=value subfolders) ` +
+        `but ${items.filter((_, i) => trees[i] === null).join(', ')} not; read them separately (their columns differ)`,
+    );
+  }
+  const entries = trees.flatMap((t) => t!);
+  const keys = entries[0]!.keys;
+  const other = entries.find((e) => e.keys.join('/') !== keys.join('/'));
+  if (other) throw new DataFrameError(`readParquet: the folders are partitioned by different keys (${keys.join('/')} and ${other.keys.join('/')}); read them separately`);
+  return { files: entries.map((e) => e.path), hive: hiveLayout(keys, entries.map((e) => e.values)) };
+}
+
+/**
+ * One partition per file; a directory means its *.parquet files in natural
+ * order (part.2 before part.10), or, when it holds key=value folders (a
+ * hive-partitioned tree, as toParquet's partitionOn, pandas and Dask write
+ * it), every file in them, with the partition columns restored from the
+ * folder names after the files' own columns (see io/hive.ts for types).
+ */
 export function readParquet(globOrDir: string | readonly string[], options: ReadParquetOptions = {}): DataFrame {
   checkOptions('readParquet', options, READ_PARQUET_OPTIONS);
-  const files = expandPaths(globOrDir, ['.parquet', '.pq']);
+  const { files, hive } = parquetFiles(globOrDir);
   const schema = parquetSchema(files[0]!);
   const signature = JSON.stringify(schema);
   for (const f of files.slice(1)) {
@@ -147,8 +196,22 @@ export function readParquet(globOrDir: string | readonly string[], options: Read
       );
     }
   }
-  const df = new DataFrame({ kind: 'parquet', schema, fileSchema: schema, files });
-  return options.columns ? df.select(...options.columns) : df;
+  let fileSchema = schema;
+  if (hive) {
+    const clash = Object.keys(hive.schema).filter((c) => c in schema);
+    if (clash.length) {
+      throw new DataFrameError(`readParquet: ${files[0]} has column(s) ${clash.join(', ')}, which are also partition folder keys; a column must be in the files or in the folder names, not both`);
+    }
+    fileSchema = { ...schema, ...hive.schema };
+  }
+  const node: PlanNode = { kind: 'parquet', schema: fileSchema, fileSchema, files, ...(hive ? { hive } : {}) };
+  const where = typeof globOrDir === 'string' ? globOrDir : files[0]!;
+  const predicate = options.filters === undefined ? null : filtersToExpr(options.filters, Object.keys(fileSchema), where);
+  // Typed against the columns now (as any filter), so a value of the wrong type fails here, not in every task.
+  if (predicate) new DataFrame(node).filter(predicate);
+  // Pushed down now, so that npartitions already leaves out the folders the filters skip.
+  const read = new DataFrame(predicate ? filterPlan(node, predicate.node) : node);
+  return options.columns ? read.select(...options.columns) : read;
 }
 
 function describe(schema: Schema): string {
