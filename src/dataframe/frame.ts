@@ -18,7 +18,9 @@ import { concatFiles } from './io/concat-files.js';
 import { abandonWriteTarget, commitFileTarget, commitWriteTarget, prepareFileTarget, prepareWriteTarget, refuseWritingIntoInputs } from './io/write-target.js';
 import { Lowerer, planToken, type TaskInput } from './lower.js';
 import type { OpSpec, ParquetCompression, SinkSpec, WriteResult } from './pipeline.js';
+import { parseBytes } from './io/read.js';
 import { checkOptions, optionNames } from './options.js';
+import { estimatePartitionBytes, sizeLayout } from './partition-size.js';
 import { formatPlan, groupBySchema, joinSchema, npartitionsOf, opSchema, optimize, type PlanNode } from './plan.js';
 import { parseQuery, type QueryOptions } from './query.js';
 
@@ -70,8 +72,17 @@ export interface SortOptions {
   nullsLast?: boolean;
 }
 
+/** One of the two: a partition count, or a size per partition. */
 export interface RepartitionOptions {
-  npartitions: number;
+  npartitions?: number;
+  /**
+   * About this many bytes in memory per partition (a number or '100MB',
+   * '64MiB'): larger partitions are cut into equal row slices, smaller
+   * neighbours joined, row order kept. Sizes are estimated when
+   * repartition() is called; see partition-size.ts for how (exact for
+   * persisted data; filters above a file source are assumed to keep every row).
+   */
+  partitionSize?: number | string;
 }
 
 export interface CastOptions {
@@ -96,7 +107,7 @@ const TO_PARQUET_OPTIONS = optionNames<ToParquetOptions>({ executor: true, onPro
 const TO_CSV_OPTIONS = optionNames<ToCsvOptions>({ executor: true, onProgress: true, singleFile: true });
 const JOIN_OPTIONS = optionNames<JoinOptions>({ on: true, how: true, suffix: true, broadcast: true, nullsEqual: true });
 const SORT_OPTIONS = optionNames<SortOptions>({ descending: true, nullsLast: true });
-const REPARTITION_OPTIONS = optionNames<RepartitionOptions>({ npartitions: true });
+const REPARTITION_OPTIONS = optionNames<RepartitionOptions>({ npartitions: true, partitionSize: true });
 const CAST_OPTIONS = optionNames<CastOptions>({ strict: true });
 const FILL_NULL_OPTIONS = optionNames<FillNullOptions>({ columns: true });
 const MAP_PARTITIONS_OPTIONS = optionNames<MapPartitionsOptions>({ args: true, meta: true });
@@ -347,13 +358,29 @@ export class DataFrame {
     return new DataFrame({ kind: 'sort', input: this.plan, by: keys, descending, nullsLast: options.nullsLast ?? true, schema: this.plan.schema });
   }
 
-  /** Changes the number of partitions: merging neighbours, or splitting each into equal slices. */
+  /**
+   * Changes the number of partitions: merging neighbours, or splitting each
+   * into equal slices; or, with { partitionSize }, into partitions of about
+   * that many bytes in memory.
+   */
   repartition(npartitions: number | RepartitionOptions): DataFrame {
-    if (typeof npartitions !== 'number') checkOptions('repartition', npartitions, REPARTITION_OPTIONS);
-    const n = typeof npartitions === 'number' ? npartitions : npartitions.npartitions;
+    if (typeof npartitions !== 'number') {
+      checkOptions('repartition', npartitions, REPARTITION_OPTIONS);
+      const given = REPARTITION_OPTIONS.filter((k) => (npartitions as Record<string, unknown>)[k] !== undefined);
+      if (given.length !== 1) throw new DataFrameError(`repartition: give either npartitions or partitionSize${given.length ? ', not both' : ''}`);
+      if (npartitions.partitionSize !== undefined) return this.repartitionBySize(npartitions.partitionSize);
+    }
+    const n = typeof npartitions === 'number' ? npartitions : npartitions.npartitions!;
     if (!Number.isInteger(n) || n < 1) throw new DataFrameError(`repartition: npartitions must be a positive integer, got ${n}`);
     if (n === this.npartitions) return this;
     return new DataFrame({ kind: 'repartition', input: this.plan, n, schema: this.plan.schema });
+  }
+
+  private repartitionBySize(size: number | string): DataFrame {
+    const target = parseBytes(size);
+    if (!Number.isFinite(target) || target < 1) throw new DataFrameError(`repartition: partitionSize must be a positive number of bytes or a size such as '100MB', got ${JSON.stringify(size)}`);
+    const layout = sizeLayout(estimatePartitionBytes(this.plan), target);
+    return new DataFrame({ kind: 'repartition', input: this.plan, n: layout.groups.length, layout, schema: this.plan.schema });
   }
 
   // ------------------------------------------------------------ actions
@@ -372,8 +399,14 @@ export class DataFrame {
     checkOptions('persist', options, ACTION_OPTIONS);
     const plan = optimize(this.plan);
     const { lowerer, outputs } = this.lowerOutputs(plan);
-    const parts = await (options.executor ?? currentExecutor()).persist(lowerer.graph, outputs, options);
-    return new DataFrame({ kind: 'persisted', schema: plan.schema, parts });
+    const executor = options.executor ?? currentExecutor();
+    const parts = await executor.persist(lowerer.graph, outputs, options);
+    // Their sizes, for repartition({ partitionSize }): a small task next to each partition.
+    const sizes = new Lowerer();
+    const token = planToken(plan, 'nbytes');
+    const refs = parts.map((p, i) => sizes.graph.add({ key: `nbytes-${token}-${i}`, fn: 'byteLength', params: null, inputs: [{ kind: 'persisted', key: p.key, persisted: p.handle }] }));
+    const bytes = (await executor.compute(sizes.graph, refs)) as number[];
+    return new DataFrame({ kind: 'persisted', schema: plan.schema, parts: parts.map((p, i) => ({ ...p, bytes: Number(bytes[i]) })) });
   }
 
   /**

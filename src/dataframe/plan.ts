@@ -17,12 +17,15 @@ import { columnsOf, formatExpr, outputName, type ExprNode } from './expr.js';
 import type { CsvPartition } from './io/csv-partitions.js';
 import type { HiveLayout } from './io/hive.js';
 import { matchingRows } from './engine/index.js';
+import { estimatePartitionBytes, sizeLayout, type SizeLayout } from './partition-size.js';
 import type { CsvFormat, OpSpec, SortSpec } from './pipeline.js';
 
 /** A partition already computed and kept somewhere: a Future, or (locally) the bytes themselves. */
 export interface PersistedPart {
   readonly key: string;
   readonly handle: unknown;
+  /** Its size in bytes (Arrow IPC), where known: what repartition({ partitionSize }) measures. */
+  readonly bytes?: number;
 }
 
 export type PlanNode =
@@ -68,7 +71,14 @@ export type PlanNode =
       readonly broadcast: 'auto' | boolean;
     }
   | ({ readonly kind: 'sort'; readonly schema: Schema; readonly input: PlanNode } & SortSpec)
-  | { readonly kind: 'repartition'; readonly schema: Schema; readonly input: PlanNode; readonly n: number };
+  | {
+      readonly kind: 'repartition';
+      readonly schema: Schema;
+      readonly input: PlanNode;
+      readonly n: number;
+      /** repartition({ partitionSize }): how the input's partitions are cut and joined (n is its group count). */
+      readonly layout?: SizeLayout;
+    };
 
 export function npartitionsOf(node: PlanNode): number {
   switch (node.kind) {
@@ -133,6 +143,13 @@ function withInput(node: Extract<PlanNode, { kind: 'op' | 'sort' | 'repartition'
       return { ...node, input, schema: node.op.op === 'map' ? node.schema : opSchema(input.schema, node.op) };
     case 'groupBy':
       return { ...node, input, schema: groupBySchema(input.schema, node.keys, node.aggs) };
+    case 'repartition':
+      // Skipped files leave the input with fewer partitions: lay them out again for the same size.
+      if (node.layout && npartitionsOf(input) !== node.layout.splits.length) {
+        const layout = sizeLayout(estimatePartitionBytes(input), node.layout.target);
+        return { ...node, input, schema: input.schema, layout, n: layout.groups.length };
+      }
+      return { ...node, input, schema: input.schema };
     default:
       return { ...node, input, schema: input.schema };
   }
@@ -431,7 +448,7 @@ export function formatPlan(node: PlanNode, indent = ''): string {
     case 'sort':
       return line(`sort by [${node.by.join(', ')}]`) + formatPlan(node.input, indent + '  ');
     case 'repartition':
-      return line(`repartition into ${node.n}`) + formatPlan(node.input, indent + '  ');
+      return line(`repartition into ${node.n}${node.layout ? ` of about ${Math.round(node.layout.target)} bytes` : ''}`) + formatPlan(node.input, indent + '  ');
   }
 }
 

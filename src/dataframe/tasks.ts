@@ -70,5 +70,10 @@ export function identity(value: Uint8Array): Uint8Array {
   return value;
 }
 
+/** The size of a result in bytes (persist() records it, for repartition({ partitionSize })). */
+export function byteLength(_params: null, value: Uint8Array): number {
+  return value.byteLength;
+}
+
 /** What workers import to find these functions: this module as tsc compiled it, also when the client runs from the bundle. */
 export const TASKS_MODULE_URL = compiledModuleUrl('dataframe/tasks.js').href;

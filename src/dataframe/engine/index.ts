@@ -14,7 +14,7 @@ export { isLoaded, type PolarsDataFrame } from './load.js';
 export { pipelineSchema, runPipeline, type RunHooks } from './run-pipeline.js';
 export { emptyFrame, frameSchema } from './schema.js';
 export { sortBoundaries } from './shuffle.js';
-export { parquetSchema } from './source.js';
+export { estimateParquetBytes, parquetSchema } from './source.js';
 export { matchingRows } from './partitions.js';
 
 import { isLoaded } from './load.js';

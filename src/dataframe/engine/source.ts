@@ -79,3 +79,23 @@ function pick(schema: Schema, columns: readonly string[]): Schema {
   }
   return out;
 }
+
+/**
+ * In-memory bytes of each Parquet file's `columns` (for repartition by
+ * size), estimated without reading them: each file's row count from its
+ * footer times the bytes per row of the first file's first 1000 rows.
+ */
+export function estimateParquetBytes(files: readonly string[], columns: readonly string[]): number[] {
+  const { N, pl } = polars();
+  const scan = (path: string): NLazy => {
+    try {
+      return pl.scanParquet(path, {}).inner().select(columns.map((c) => N.col(c)));
+    } catch (err) {
+      throw new DataFrameError(`cannot read ${path}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+    }
+  };
+  const rows = files.map((f) => Number(scan(f).select([N.len().alias('n')]).collectSync('auto').getColumns()[0].getIdx(0)));
+  const sample = scan(files[0]!).slice(0, 1000).collectSync('auto');
+  const perRow = (sample.height as number) > 0 ? (sample.estimatedSize() as number) / (sample.height as number) : 0;
+  return rows.map((r) => r * perRow);
+}

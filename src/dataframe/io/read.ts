@@ -239,7 +239,7 @@ export function fromPolars(df: PolarsDataFrame, options: FromPolarsOptions = {})
     const to = Math.floor(((i + 1) * height) / n);
     const bytes = frameToIpc(df.slice(from, to - from));
     const token = createHash('sha1').update(bytes).digest('hex').slice(0, 16);
-    return { key: `from-polars-${token}-${i}`, handle: bytes };
+    return { key: `from-polars-${token}-${i}`, handle: bytes, bytes: bytes.byteLength };
   });
   return new DataFrame({ kind: 'persisted', schema, parts });
 }
