@@ -475,7 +475,7 @@ export class DataFrame {
   }
 
   private async writeSingleCsv(path: string, options: ActionOptions): Promise<WriteResult> {
-    refuseWritingIntoInputs(this.plan, path, 'toCsv');
+    refuseWritingIntoInputs(this.plan, path, 'toCsv', 'file');
     const target = prepareFileTarget(path, 'toCsv');
     try {
       const plan = optimize(this.plan);

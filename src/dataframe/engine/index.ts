@@ -11,7 +11,7 @@ import { DataFrameError } from '../../errors.js';
 export { inferCsvSchema } from './csv.js';
 export { concatIpc, frameToIpc, ipcHeight } from './ipc.js';
 export { isLoaded, type PolarsDataFrame } from './load.js';
-export { pipelineSchema, runPipeline, type RunHooks } from './run-pipeline.js';
+export { explainPipeline, pipelineSchema, runPipeline, type RunHooks } from './run-pipeline.js';
 export { emptyFrame, frameSchema } from './schema.js';
 export { sortBoundaries } from './shuffle.js';
 export { estimateParquetBytes, parquetSchema } from './source.js';

@@ -95,6 +95,15 @@ export function pipelineSchema(inputSchema: Schema, ops: readonly OpSpec[], righ
   return schema;
 }
 
+/**
+ * Polars' optimized plan for a pipeline (map ops excepted), as text: where
+ * predicates and projections ended up, e.g. inside the Parquet scan.
+ */
+export async function explainPipeline(p: Pipeline, inputs: readonly Uint8Array[], hooks: RunHooks): Promise<string> {
+  const built = await buildPipeline(p, inputs, hooks);
+  return String(built.lf.describeOptimizedPlan());
+}
+
 function describeSource(s: SourceSpec): string {
   if (s.kind === 'csv') return `${s.path} bytes ${s.start}-${s.end}`;
   if (s.kind === 'parquet') return s.path;

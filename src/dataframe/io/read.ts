@@ -208,7 +208,18 @@ export function readParquet(globOrDir: string | readonly string[], options: Read
   const where = typeof globOrDir === 'string' ? globOrDir : files[0]!;
   const predicate = options.filters === undefined ? null : filtersToExpr(options.filters, Object.keys(fileSchema), where);
   // Typed against the columns now (as any filter), so a value of the wrong type fails here, not in every task.
-  if (predicate) new DataFrame(node).filter(predicate);
+  if (predicate) {
+    try {
+      new DataFrame(node).filter(predicate);
+    } catch (err) {
+      const types = [...new Set(JSON.stringify(options.filters).match(/"[^"]+"/g) ?? [])].map((c) => JSON.parse(c) as string).filter((c) => c in fileSchema);
+      throw new DataFrameError(
+        `readParquet: the filters ${JSON.stringify(options.filters)} do not fit the column types (${types.map((c) => `${c}: ${fileSchema[c]}`).join(', ')}): ` +
+          `${(err as Error).message}; compare each column with a value of its type`,
+        { cause: err },
+      );
+    }
+  }
   // Pushed down now, so that npartitions already leaves out the folders the filters skip.
   const read = new DataFrame(predicate ? filterPlan(node, predicate.node) : node);
   return options.columns ? read.select(...options.columns) : read;

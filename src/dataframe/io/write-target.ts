@@ -99,15 +99,15 @@ export function planInputFiles(node: PlanNode): string[] {
  * Refuses a write whose output folder holds any of the plan's input files:
  * the write replaces the folder, so the job would delete what it reads.
  */
-export function refuseWritingIntoInputs(plan: PlanNode, requested: string, action: WriteAction): void {
+export function refuseWritingIntoInputs(plan: PlanNode, requested: string, action: WriteAction, what: 'folder' | 'file' = 'folder'): void {
   const dir = resolve(requested);
   const realDir = realish(dir);
   const inside = [...new Set(planInputFiles(plan))].filter((f) => within(resolve(f), dir) || within(realish(f), realDir));
   if (inside.length === 0) return;
   throw new DataFrameError(
-    `${action}: will not write to ${dir}: the data being written is read from that path (${listNames(inside)}), ` +
-      `and the write replaces the folder, which would destroy its own input; write to another folder ` +
-      `(then remove or rename folders yourself once the new output is complete)`,
+    `${action}: will not write to ${dir}: the data being written is read from that ${what} (${listNames(inside)}), ` +
+      `and the write replaces the ${what}, which would destroy its own input; write to another ${what} ` +
+      `(then remove or rename ${what}s yourself once the new output is complete)`,
   );
 }
 
