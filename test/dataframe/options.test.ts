@@ -8,7 +8,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { col, DataFrameError, fromPolars, readCsv, readParquet } from '../../src/dataframe/index.js';
+import { col, DataFrameError, fromPolars, LocalExecutor, readCsv, readParquet } from '../../src/dataframe/index.js';
 import { tempDir, writeText } from './helpers.js';
 
 const require = createRequire(import.meta.url);
@@ -50,6 +50,7 @@ test('every dataframe method with an options object refuses an option it does no
   await assert.rejects(df.count({ x: 1 } as object), unknownOption('count', 'x', ['executor']));
   await assert.rejects(df.toParquet(`${tmp.dir}/p`, { partition_on: ['a'] } as object), unknownOption('toParquet', 'partition_on', ['compression', 'partitionOn']));
   await assert.rejects(df.toCsv(`${tmp.dir}/c`, { single_file: true } as object), unknownOption('toCsv', 'single_file', ['singleFile']));
+  assert.throws(() => new LocalExecutor({ concurency: 2 } as object), unknownOption('LocalExecutor', 'concurency', ['concurrency']));
   // Options that are not an object at all.
   assert.throws(() => readCsv(path, ['a'] as object), /readCsv: options must be an object/);
 });
