@@ -20,6 +20,7 @@ import { Delayed } from '../graph/delayed.js';
 import { moduleFunction, serializeFunction } from '../graph/functions.js';
 import { encodeArgs, KeyRef } from '../graph/serialize.js';
 import { DataFrameError } from '../errors.js';
+import { checkOptions } from './options.js';
 import type { GraphTask, TaskGraph, TaskInput, TaskRef } from './lower.js';
 import type { PersistedPart } from './plan.js';
 import * as tasks from './tasks.js';
@@ -79,6 +80,7 @@ export class LocalExecutor implements Executor {
   private readonly concurrency: number;
 
   constructor(options: { concurrency?: number } = {}) {
+    checkOptions('LocalExecutor', options, ['concurrency']);
     this.concurrency = Math.max(1, options.concurrency ?? 1);
   }
 

@@ -5,7 +5,7 @@
  * fuse into one task per partition.
  */
 
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { DataFrameError } from '../errors.js';
 import { serializeFunction } from '../graph/functions.js';
 import type { FunctionSpec, TaskFunction } from '../graph/function-spec.js';
@@ -14,9 +14,13 @@ import { concatIpc, emptyFrame, frameSchema, ipcHeight, type PolarsDataFrame } f
 import { currentExecutor, type Executor, type RunOptions } from './executor.js';
 import { col, containsAgg, Expr, lit, toExpr, type ExprLike, type ExprNode, type LiteralValue } from './expr.js';
 import { validateAggs, validateReduction } from './groupby.js';
-import { abandonWriteTarget, commitWriteTarget, prepareWriteTarget, refuseWritingIntoInputs } from './io/write-target.js';
+import { concatFiles } from './io/concat-files.js';
+import { abandonWriteTarget, commitFileTarget, commitWriteTarget, prepareFileTarget, prepareWriteTarget, refuseWritingIntoInputs } from './io/write-target.js';
 import { Lowerer, planToken, type TaskInput } from './lower.js';
-import type { OpSpec, ParquetCompression, WriteResult } from './pipeline.js';
+import type { OpSpec, ParquetCompression, SinkSpec, WriteResult } from './pipeline.js';
+import { parseBytes } from './io/read.js';
+import { checkOptions, optionNames } from './options.js';
+import { estimatePartitionBytes, sizeLayout } from './partition-size.js';
 import { formatPlan, groupBySchema, joinSchema, npartitionsOf, opSchema, optimize, type PlanNode } from './plan.js';
 import { parseQuery, type QueryOptions } from './query.js';
 
@@ -24,6 +28,91 @@ export interface ActionOptions extends RunOptions {
   /** Where to run (default: the current Client if connected, else in this process). */
   executor?: Executor;
 }
+
+export interface ToParquetOptions extends ActionOptions {
+  /** Parquet compression codec (default 'snappy'). */
+  compression?: ParquetCompression;
+  /**
+   * Hive-style partitioning, as pandas' partition_cols and Dask's
+   * partition_on: the rows of each partition N are split by the values of
+   * these columns into dir/year=2015/month=1/part.N.parquet, without those
+   * columns in the files (readParquet(dir) restores them from the folder
+   * names). A null value goes to a __HIVE_DEFAULT_PARTITION__ folder.
+   */
+  partitionOn?: readonly string[];
+}
+
+export interface ToCsvOptions extends ActionOptions {
+  /**
+   * Write one CSV file at the path instead of a folder of part files: the
+   * header once, then every partition's rows in order (as Dask's
+   * single_file=True). Written atomically: the parts go to a hidden
+   * temporary folder next to the file, are joined there, and the result is
+   * renamed into place, replacing a previous file only when complete. A
+   * folder at the path is refused.
+   */
+  singleFile?: boolean;
+}
+
+export interface JoinOptions {
+  /** Key column(s), present on both sides. */
+  on: string | readonly string[];
+  how?: 'inner' | 'left';
+  /** Appended to right-side columns whose names collide with left-side ones (default '_right'). */
+  suffix?: string;
+  /** true: ship the smaller side whole to every partition of the other; false: hash-partition both; default: automatic. */
+  broadcast?: boolean;
+  /** Null keys match null keys (default true, as pandas' merge); false: SQL's rule. */
+  nullsEqual?: boolean;
+}
+
+export interface SortOptions {
+  descending?: boolean | readonly boolean[];
+  /** Nulls last in either direction (default true, as pandas). */
+  nullsLast?: boolean;
+}
+
+/** One of the two: a partition count, or a size per partition. */
+export interface RepartitionOptions {
+  npartitions?: number;
+  /**
+   * About this many bytes in memory per partition (a number or '100MB',
+   * '64MiB'): larger partitions are cut into equal row slices, smaller
+   * neighbours joined, row order kept. Sizes are estimated when
+   * repartition() is called; see partition-size.ts for how (exact for
+   * persisted data; filters above a file source are assumed to keep every row).
+   */
+  partitionSize?: number | string;
+}
+
+export interface CastOptions {
+  /** Fail on values that cannot be cast (default true); false turns them into nulls. */
+  strict?: boolean;
+}
+
+export interface FillNullOptions {
+  /** Only these columns (default: every column the value fits). */
+  columns?: readonly string[];
+}
+
+export interface MapPartitionsOptions {
+  /** Extra arguments passed to the function after the frame. */
+  args?: readonly unknown[];
+  /** The output columns and types, when they cannot be found by calling the function on an empty frame. */
+  meta?: Readonly<Record<string, DTypeLike>>;
+}
+
+const ACTION_OPTIONS = optionNames<ActionOptions>({ executor: true, onProgress: true });
+const TO_PARQUET_OPTIONS = optionNames<ToParquetOptions>({ executor: true, onProgress: true, compression: true, partitionOn: true });
+const TO_CSV_OPTIONS = optionNames<ToCsvOptions>({ executor: true, onProgress: true, singleFile: true });
+const JOIN_OPTIONS = optionNames<JoinOptions>({ on: true, how: true, suffix: true, broadcast: true, nullsEqual: true });
+const SORT_OPTIONS = optionNames<SortOptions>({ descending: true, nullsLast: true });
+const REPARTITION_OPTIONS = optionNames<RepartitionOptions>({ npartitions: true, partitionSize: true });
+const CAST_OPTIONS = optionNames<CastOptions>({ strict: true });
+const FILL_NULL_OPTIONS = optionNames<FillNullOptions>({ columns: true });
+const MAP_PARTITIONS_OPTIONS = optionNames<MapPartitionsOptions>({ args: true, meta: true });
+const QUERY_OPTIONS = optionNames<Omit<QueryOptions, 'columns'>>({ locals: true });
+const GROUP_BY_OPTIONS = optionNames<GroupByOptions>({ dropna: true });
 
 type ColumnArg = string | Expr | readonly (string | Expr)[];
 
@@ -76,7 +165,8 @@ export class DataFrame {
   // ------------------------------------------------------------ rows
 
   /** Keeps the rows where `predicate` is true (an expression, or a query string as in query()). */
-  filter(predicate: Expr | string, options?: QueryOptions): DataFrame {
+  filter(predicate: Expr | string, options?: Omit<QueryOptions, 'columns'>): DataFrame {
+    checkOptions('filter', options, QUERY_OPTIONS);
     const expr = typeof predicate === 'string' ? parseQuery(predicate, { ...options, columns: this.columns }) : predicate;
     if (!(expr instanceof Expr)) throw new DataFrameError('filter() takes an expression such as col("x").gt(0), or a query string');
     if (containsAgg(expr.node)) {
@@ -91,6 +181,7 @@ export class DataFrame {
 
   /** Filters with a pandas query string: "fare_amount > 0 and passenger_count < 6". */
   query(query: string, options: Omit<QueryOptions, 'columns'> = {}): DataFrame {
+    checkOptions('query', options, QUERY_OPTIONS);
     return this.filter(query, options);
   }
 
@@ -149,7 +240,8 @@ export class DataFrame {
   }
 
   /** Casts columns: { col: 'float32', ... }, or every column to one type. */
-  cast(mapping: Readonly<Record<string, DTypeLike>> | DTypeLike, options: { strict?: boolean } = {}): DataFrame {
+  cast(mapping: Readonly<Record<string, DTypeLike>> | DTypeLike, options: CastOptions = {}): DataFrame {
+    checkOptions('cast', options, CAST_OPTIONS);
     const m: Record<string, ReturnType<typeof normalizeDType>> = {};
     if (typeof mapping === 'string') for (const c of this.columns) m[c] = normalizeDType(mapping);
     else {
@@ -163,7 +255,8 @@ export class DataFrame {
    * Replaces nulls with `value` in the columns it fits (numbers in numeric
    * columns, strings in string columns...), or in the columns named.
    */
-  fillNull(value: LiteralValue, options: { columns?: readonly string[] } = {}): DataFrame {
+  fillNull(value: LiteralValue, options: FillNullOptions = {}): DataFrame {
+    checkOptions('fillNull', options, FILL_NULL_OPTIONS);
     if (options.columns) this.requireColumns(options.columns, 'fillNull');
     return this.derive({ op: 'fillNull', value, columns: options.columns ? [...options.columns] : null });
   }
@@ -177,8 +270,9 @@ export class DataFrame {
    */
   mapPartitions(
     fn: TaskFunction<(df: PolarsDataFrame, ...args: never[]) => PolarsDataFrame | Promise<PolarsDataFrame>>,
-    options: { args?: readonly unknown[]; meta?: Readonly<Record<string, DTypeLike>> } = {},
+    options: MapPartitionsOptions = {},
   ): DataFrame {
+    checkOptions('mapPartitions', options, MAP_PARTITIONS_OPTIONS);
     const spec: FunctionSpec = serializeFunction(fn as TaskFunction);
     const args = [...(options.args ?? [])];
     let schema: Schema;
@@ -216,6 +310,7 @@ export class DataFrame {
   groupBy(...keys: (string | readonly string[] | GroupByOptions)[]): GroupBy {
     const last = keys[keys.length - 1];
     const options: GroupByOptions = last !== undefined && typeof last === 'object' && !Array.isArray(last) ? (keys.pop() as GroupByOptions) : {};
+    checkOptions('groupBy', options, GROUP_BY_OPTIONS);
     const k = (keys as (string | readonly string[])[]).flat() as string[];
     if (k.length === 0) throw new DataFrameError('groupBy() needs at least one key column');
     this.requireColumns(k, 'groupBy');
@@ -232,7 +327,9 @@ export class DataFrame {
    * Polars' default). Rows come in no particular order: pandas' merge keeps
    * the left frame's order, so sort afterwards where order matters.
    */
-  join(other: DataFrame, options: { on: string | readonly string[]; how?: 'inner' | 'left'; suffix?: string; broadcast?: boolean; nullsEqual?: boolean }): DataFrame {
+  join(other: DataFrame, options: JoinOptions): DataFrame {
+    checkOptions('join', options, JOIN_OPTIONS);
+    if (!options) throw new DataFrameError(`join needs options with the key column(s): df.join(other, { on: 'key' })`);
     const on = typeof options.on === 'string' ? [options.on] : [...options.on];
     const how = options.how ?? 'inner';
     if (how !== 'inner' && how !== 'left') throw new DataFrameError(`join: how must be 'inner' or 'left', got '${String(how)}'`);
@@ -250,7 +347,8 @@ export class DataFrame {
    * order. Nulls go last in either direction, as pandas' sort_values
    * (na_position='last'); `nullsLast: false` puts them first (Polars' default).
    */
-  sort(by: string | readonly string[], options: { descending?: boolean | readonly boolean[]; nullsLast?: boolean } = {}): DataFrame {
+  sort(by: string | readonly string[], options: SortOptions = {}): DataFrame {
+    checkOptions('sort', options, SORT_OPTIONS);
     const keys = typeof by === 'string' ? [by] : [...by];
     if (keys.length === 0) throw new DataFrameError('sort() needs at least one column');
     this.requireColumns(keys, 'sort');
@@ -260,18 +358,36 @@ export class DataFrame {
     return new DataFrame({ kind: 'sort', input: this.plan, by: keys, descending, nullsLast: options.nullsLast ?? true, schema: this.plan.schema });
   }
 
-  /** Changes the number of partitions: merging neighbours, or splitting each into equal slices. */
-  repartition(npartitions: number | { npartitions: number }): DataFrame {
-    const n = typeof npartitions === 'number' ? npartitions : npartitions.npartitions;
+  /**
+   * Changes the number of partitions: merging neighbours, or splitting each
+   * into equal slices; or, with { partitionSize }, into partitions of about
+   * that many bytes in memory.
+   */
+  repartition(npartitions: number | RepartitionOptions): DataFrame {
+    if (typeof npartitions !== 'number') {
+      checkOptions('repartition', npartitions, REPARTITION_OPTIONS);
+      const given = REPARTITION_OPTIONS.filter((k) => (npartitions as Record<string, unknown>)[k] !== undefined);
+      if (given.length !== 1) throw new DataFrameError(`repartition: give either npartitions or partitionSize${given.length ? ', not both' : ''}`);
+      if (npartitions.partitionSize !== undefined) return this.repartitionBySize(npartitions.partitionSize);
+    }
+    const n = typeof npartitions === 'number' ? npartitions : npartitions.npartitions!;
     if (!Number.isInteger(n) || n < 1) throw new DataFrameError(`repartition: npartitions must be a positive integer, got ${n}`);
     if (n === this.npartitions) return this;
     return new DataFrame({ kind: 'repartition', input: this.plan, n, schema: this.plan.schema });
+  }
+
+  private repartitionBySize(size: number | string): DataFrame {
+    const target = parseBytes(size);
+    if (!Number.isFinite(target) || target < 1) throw new DataFrameError(`repartition: partitionSize must be a positive number of bytes or a size such as '100MB', got ${JSON.stringify(size)}`);
+    const layout = sizeLayout(estimatePartitionBytes(this.plan), target);
+    return new DataFrame({ kind: 'repartition', input: this.plan, n: layout.groups.length, layout, schema: this.plan.schema });
   }
 
   // ------------------------------------------------------------ actions
 
   /** Every row, as one Polars DataFrame on the client. */
   async collect(options: ActionOptions = {}): Promise<PolarsDataFrame> {
+    checkOptions('collect', options, ACTION_OPTIONS);
     const plan = optimize(this.plan);
     const { lowerer, outputs } = this.lowerOutputs(plan);
     const parts = (await (options.executor ?? currentExecutor()).compute(lowerer.graph, outputs, options)) as Uint8Array[];
@@ -280,10 +396,17 @@ export class DataFrame {
 
   /** Computes the partitions and keeps them in memory (on the workers when distributed). */
   async persist(options: ActionOptions = {}): Promise<DataFrame> {
+    checkOptions('persist', options, ACTION_OPTIONS);
     const plan = optimize(this.plan);
     const { lowerer, outputs } = this.lowerOutputs(plan);
-    const parts = await (options.executor ?? currentExecutor()).persist(lowerer.graph, outputs, options);
-    return new DataFrame({ kind: 'persisted', schema: plan.schema, parts });
+    const executor = options.executor ?? currentExecutor();
+    const parts = await executor.persist(lowerer.graph, outputs, options);
+    // Their sizes, for repartition({ partitionSize }): a small task next to each partition.
+    const sizes = new Lowerer();
+    const token = planToken(plan, 'nbytes');
+    const refs = parts.map((p, i) => sizes.graph.add({ key: `nbytes-${token}-${i}`, fn: 'byteLength', params: null, inputs: [{ kind: 'persisted', key: p.key, persisted: p.handle }] }));
+    const bytes = (await executor.compute(sizes.graph, refs)) as number[];
+    return new DataFrame({ kind: 'persisted', schema: plan.schema, parts: parts.map((p, i) => ({ ...p, bytes: Number(bytes[i]) })) });
   }
 
   /**
@@ -292,6 +415,7 @@ export class DataFrame {
    * as needed.
    */
   async head(n = 5, options: ActionOptions = {}): Promise<PolarsDataFrame> {
+    checkOptions('head', options, ACTION_OPTIONS);
     if (!Number.isInteger(n) || n < 0) throw new DataFrameError(`head: n must be a non-negative integer, got ${n}`);
     const plan = optimize(this.plan);
     const executor = options.executor ?? currentExecutor();
@@ -317,6 +441,7 @@ export class DataFrame {
 
   /** The number of rows (reading only the columns the filters need). */
   async count(options: ActionOptions = {}): Promise<number> {
+    checkOptions('count', options, ACTION_OPTIONS);
     const plan = optimize(this.plan, []);
     const lowerer = new Lowerer();
     const token = planToken(plan, 'count');
@@ -333,17 +458,59 @@ export class DataFrame {
    * output; a failed write leaves dir as it was. dir must be new, empty, or
    * hold only part files, and must not hold the plan's own input.
    */
-  async toParquet(dir: string, options: ActionOptions & { compression?: ParquetCompression } = {}): Promise<WriteResult[]> {
+  async toParquet(dir: string, options: ToParquetOptions = {}): Promise<WriteResult[]> {
+    checkOptions('toParquet', options, TO_PARQUET_OPTIONS);
     return this.write(dir, 'parquet', options);
   }
 
-  /** Writes one CSV file per partition, dir/part.N.csv, with a header each; replaces dir as toParquet does. */
-  async toCsv(dir: string, options: ActionOptions = {}): Promise<WriteResult[]> {
+  /**
+   * Writes one CSV file per partition, dir/part.N.csv, with a header each;
+   * replaces dir as toParquet does. With singleFile: true, one file at
+   * `dir` (then a file path) holding every partition in order, the header once.
+   */
+  async toCsv(dir: string, options: ToCsvOptions = {}): Promise<WriteResult[]> {
+    checkOptions('toCsv', options, TO_CSV_OPTIONS);
+    if (options.singleFile) return [await this.writeSingleCsv(dir, options)];
     return this.write(dir, 'csv', options);
   }
 
-  private async write(dir: string, kind: 'parquet' | 'csv', options: ActionOptions & { compression?: ParquetCompression }): Promise<WriteResult[]> {
+  private async writeSingleCsv(path: string, options: ActionOptions): Promise<WriteResult> {
+    refuseWritingIntoInputs(this.plan, path, 'toCsv', 'file');
+    const target = prepareFileTarget(path, 'toCsv');
+    try {
+      const plan = optimize(this.plan);
+      const lowerer = new Lowerer();
+      const token = planToken(plan, 'csv-single', target.tmp);
+      const parts: string[] = [];
+      // Only the first part has the header line, so the parts join by appending bytes.
+      const outputs = lowerer.lower(plan).map((p, i) => {
+        parts.push(join(target.tmp, `part.${i}.csv`));
+        return lowerer.materialize(p, { kind: 'csv', path: parts[i]!, header: i === 0 }, 'to-csv', token, i);
+      });
+      const written = (await (options.executor ?? currentExecutor()).compute(lowerer.graph, outputs, options)) as WriteResult[];
+      const joined = join(target.tmp, 'joined.csv');
+      const bytes = await concatFiles(parts, joined);
+      commitFileTarget(target, joined);
+      return { path: target.path, rows: written.reduce((n, w) => n + w.rows, 0), bytes };
+    } catch (err) {
+      abandonWriteTarget(target);
+      throw err;
+    }
+  }
+
+  private async write(dir: string, kind: 'parquet' | 'csv', options: ToParquetOptions): Promise<WriteResult[]> {
     const action = kind === 'parquet' ? 'toParquet' : 'toCsv';
+    if (options.partitionOn !== undefined) {
+      const on = options.partitionOn;
+      if (!Array.isArray(on) || on.length === 0 || on.some((c) => typeof c !== 'string')) {
+        throw new DataFrameError(`toParquet: partitionOn must be a non-empty list of column names, got ${JSON.stringify(on)}`);
+      }
+      this.requireColumns(on, 'toParquet partitionOn');
+      if (new Set(on).size !== on.length) throw new DataFrameError(`toParquet: partitionOn names a column twice: ${on.join(', ')}`);
+      if (on.length === this.columns.length) {
+        throw new DataFrameError(`toParquet: partitionOn takes every column (${on.join(', ')}), which would leave the files without columns; keep at least one column out of it`);
+      }
+    }
     refuseWritingIntoInputs(this.plan, dir, action);
     const target = prepareWriteTarget(dir, action);
     try {
@@ -352,14 +519,20 @@ export class DataFrame {
       const lowerer = new Lowerer();
       // The temporary folder is in the token: every write is a new side effect,
       // so its keys must never match a result the scheduler still holds from an earlier write.
-      const token = planToken(plan, kind, target.tmp, compression);
-      const names: string[] = [];
+      const partitionOn = options.partitionOn ? [...options.partitionOn] : null;
+      const token = planToken(plan, kind, target.tmp, compression, JSON.stringify(partitionOn));
       const outputs = lowerer.lower(plan).map((p, i) => {
-        names.push(`part.${i}.${kind}`);
-        const path = join(target.tmp, names[i]!);
-        return lowerer.materialize(p, kind === 'parquet' ? { kind: 'parquet', path, compression } : { kind: 'csv', path }, `to-${kind}`, token, i);
+        const file = `part.${i}.${kind}`;
+        const sink: SinkSpec = partitionOn
+          ? { kind: 'parquetPartitioned', dir: target.tmp, file, partitionOn, compression }
+          : kind === 'parquet'
+            ? { kind: 'parquet', path: join(target.tmp, file), compression }
+            : { kind: 'csv', path: join(target.tmp, file) };
+        return lowerer.materialize(p, sink, `to-${kind}`, token, i);
       });
-      const written = (await (options.executor ?? currentExecutor()).compute(lowerer.graph, outputs, options)) as WriteResult[];
+      const written = ((await (options.executor ?? currentExecutor()).compute(lowerer.graph, outputs, options)) as (WriteResult | WriteResult[])[]).flat();
+      // Paths inside the temporary folder, which becomes the output folder.
+      const names = written.map((w) => relative(target.tmp, w.path));
       commitWriteTarget(target, names);
       return written.map((w, i) => ({ ...w, path: join(target.dir, names[i]!) }));
     } catch (err) {

@@ -9,8 +9,12 @@
  *   await df.toParquet('out/');
  */
 
-export { DataFrame, GroupBy, type ActionOptions, type GroupByOptions } from './frame.js';
-export { readCsv, readParquet, fromPolars, type ReadCsvOptions, type ReadParquetOptions } from './io/read.js';
+export {
+  DataFrame, GroupBy, type ActionOptions, type GroupByOptions, type ToParquetOptions, type ToCsvOptions, type JoinOptions, type SortOptions,
+  type RepartitionOptions, type CastOptions, type FillNullOptions, type MapPartitionsOptions,
+} from './frame.js';
+export { readCsv, readParquet, fromPolars, type ReadCsvOptions, type ReadParquetOptions, type FromPolarsOptions } from './io/read.js';
+export type { FilterOp, FilterTerm, ParquetFilters } from './io/parquet-filters.js';
 export { col, lit, len, when, Expr, Then, When, DatetimeNamespace } from './expr.js';
 export type { ExprLike, ExprNode, LiteralValue, BinaryOp, UnaryOp, AggOp, DatetimeField } from './expr.js';
 export { parseQuery, QueryError, type QueryOptions } from './query.js';

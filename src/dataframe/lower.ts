@@ -17,6 +17,7 @@ import type { Schema } from './dtypes.js';
 import { col } from './expr.js';
 import { ROWS_COLUMN, splitAggregations } from './groupby.js';
 import type { OpSpec, Pipeline, SinkSpec, SourceSpec } from './pipeline.js';
+import type { SizeLayout } from './partition-size.js';
 import { broadcastSide, groupBySchema, type PlanNode } from './plan.js';
 
 /** A dependency: another task of the graph. */
@@ -36,7 +37,7 @@ export interface PersistedInput {
 export type TaskInput = TaskRef | PersistedInput;
 
 /** Export names of src/dataframe/tasks.ts. */
-export type TaskFn = 'runPartition' | 'pickPiece' | 'sortBoundaries' | 'identity';
+export type TaskFn = 'runPartition' | 'pickPiece' | 'sortBoundaries' | 'identity' | 'byteLength';
 
 export interface GraphTask {
   readonly key: string;
@@ -132,11 +133,25 @@ export class Lowerer {
         }));
       }
       case 'parquet': {
-        const all = Object.keys(node.fileSchema);
-        const cols = Object.keys(node.schema);
+        const hive = node.hive;
+        const fileSchema: Schema = {};
+        for (const [c, t] of Object.entries(node.fileSchema)) if (!hive || !(c in hive.schema)) fileSchema[c] = t;
+        const all = Object.keys(fileSchema);
+        const cols = Object.keys(node.schema).filter((c) => c in fileSchema);
         const columns = cols.length === all.length ? null : cols;
-        return node.files.map((path) => ({
-          pipeline: { source: { kind: 'parquet', path, schema: node.fileSchema, columns }, ops: [] },
+        const wanted = hive ? Object.keys(hive.schema).map((c, j) => [c, j] as const).filter(([c]) => c in node.schema) : [];
+        return node.files.map((path, i) => ({
+          pipeline: {
+            source: {
+              kind: 'parquet',
+              path,
+              schema: fileSchema,
+              columns,
+              // The hive partition columns this read needs, as constants of the file.
+              ...(wanted.length ? { partitionValues: wanted.map(([name, j]) => ({ name, dtype: hive!.schema[name]!, value: hive!.values[i]![j]! })) } : {}),
+            },
+            ops: [],
+          },
           inputs: [],
           name: 'read-parquet',
         }));
@@ -285,6 +300,7 @@ export class Lowerer {
 
   private lowerRepartition(node: Extract<PlanNode, { kind: 'repartition' }>): Part[] {
     const parts = this.lower(node.input);
+    if (node.layout) return this.lowerSizeLayout(node, parts, node.layout);
     const from = parts.length;
     const to = node.n;
     if (to === from) return parts;
@@ -312,6 +328,39 @@ export class Lowerer {
         out.push({ pipeline: { source: inputsSource([0], schema), ops: [] }, inputs: [piece], name: 'repartition' });
       }
     });
+    return out;
+  }
+
+  /** repartition({ partitionSize }): input partition i cut into layout.splits[i] slices, consecutive slices joined by layout.groups. */
+  private lowerSizeLayout(node: Extract<PlanNode, { kind: 'repartition' }>, parts: Part[], layout: SizeLayout): Part[] {
+    if (layout.splits.length !== parts.length) throw new DataFrameError(`internal: a size layout for ${layout.splits.length} partitions over ${parts.length}`);
+    const token = planToken(node);
+    const schema = node.input.schema;
+    // Each slice: a whole partition not yet run (fused into its output when that takes it alone) or a piece of a split.
+    const slices: (Part | TaskInput)[] = [];
+    parts.forEach((p, i) => {
+      const m = layout.splits[i]!;
+      if (m === 1) {
+        slices.push(p);
+        return;
+      }
+      const bundleRef = this.materialize(p, { kind: 'sliceSplit', n: m }, 'repartition-split', token, i);
+      for (let j = 0; j < m; j++) slices.push(this.pick(bundleRef, j, tokenize(token, String(i)).slice(0, 16)));
+    });
+    const isPart = (x: Part | TaskInput): x is Part => 'pipeline' in x;
+    const out: Part[] = [];
+    let next = 0;
+    for (const count of layout.groups) {
+      const group = slices.slice(next, next + count);
+      next += count;
+      const only = group[0];
+      if (group.length === 1 && only && isPart(only)) {
+        out.push({ ...only, name: 'repartition' });
+        continue;
+      }
+      const inputs = group.map((g, k) => (isPart(g) ? this.materialize(g, { kind: 'ipc' }, 'repartition-input', token, next - count + k) : g));
+      out.push({ pipeline: { source: inputsSource(range(0, inputs.length), schema), ops: [] }, inputs, name: 'repartition' });
+    }
     return out;
   }
 }

@@ -40,8 +40,12 @@ export type SourceSpec =
   | {
       readonly kind: 'parquet';
       readonly path: string;
+      /** The columns in the file (hive partition columns are not). */
       readonly schema: Schema;
+      /** File columns to read (projection); null for all, [] for none (only partition values). */
       readonly columns: readonly string[] | null;
+      /** Hive partition columns, constant in this file: appended after the file's columns. */
+      readonly partitionValues?: readonly { readonly name: string; readonly dtype: DType; readonly value: LiteralValue }[];
     }
   | {
       /** The vertical concatenation of task inputs (Arrow IPC), by index into the task's inputs. */
@@ -85,7 +89,13 @@ export type SinkSpec =
   /** The partition as Arrow IPC bytes (to move or keep in memory). */
   | { readonly kind: 'ipc' }
   | { readonly kind: 'parquet'; readonly path: string; readonly compression: ParquetCompression }
-  | { readonly kind: 'csv'; readonly path: string }
+  /**
+   * Hive-partitioned Parquet: rows grouped by the values of `partitionOn`,
+   * each group written (without those columns) to dir/k1=v1/k2=v2/file.
+   */
+  | { readonly kind: 'parquetPartitioned'; readonly dir: string; readonly file: string; readonly partitionOn: readonly string[]; readonly compression: ParquetCompression }
+  /** header: false leaves the header line out (the parts of a single CSV file after the first). */
+  | { readonly kind: 'csv'; readonly path: string; readonly header?: boolean }
   | { readonly kind: 'count' }
   /** Rows split by hash of `on` into n pieces (a bundle), for hash joins. */
   | { readonly kind: 'hashSplit'; readonly on: readonly string[]; readonly n: number }

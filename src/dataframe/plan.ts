@@ -15,12 +15,17 @@ import type { Schema } from './dtypes.js';
 import { pipelineSchema } from './engine/index.js';
 import { columnsOf, formatExpr, outputName, type ExprNode } from './expr.js';
 import type { CsvPartition } from './io/csv-partitions.js';
+import type { HiveLayout } from './io/hive.js';
+import { matchingRows } from './engine/index.js';
+import { estimatePartitionBytes, sizeLayout, type SizeLayout } from './partition-size.js';
 import type { CsvFormat, OpSpec, SortSpec } from './pipeline.js';
 
 /** A partition already computed and kept somewhere: a Future, or (locally) the bytes themselves. */
 export interface PersistedPart {
   readonly key: string;
   readonly handle: unknown;
+  /** Its size in bytes (Arrow IPC), where known: what repartition({ partitionSize }) measures. */
+  readonly bytes?: number;
 }
 
 export type PlanNode =
@@ -32,7 +37,15 @@ export type PlanNode =
       readonly fileSchema: Schema;
       readonly format: CsvFormat;
     }
-  | { readonly kind: 'parquet'; readonly schema: Schema; readonly files: readonly string[]; readonly fileSchema: Schema }
+  | {
+      readonly kind: 'parquet';
+      readonly schema: Schema;
+      readonly files: readonly string[];
+      /** Every column, in order: the files' columns, then the hive partition columns (if any). */
+      readonly fileSchema: Schema;
+      /** The partition columns of a hive-partitioned folder, and each file's values of them. */
+      readonly hive?: HiveLayout;
+    }
   | { readonly kind: 'persisted'; readonly schema: Schema; readonly parts: readonly PersistedPart[] }
   | { readonly kind: 'op'; readonly schema: Schema; readonly input: PlanNode; readonly op: OpSpec }
   | {
@@ -58,7 +71,14 @@ export type PlanNode =
       readonly broadcast: 'auto' | boolean;
     }
   | ({ readonly kind: 'sort'; readonly schema: Schema; readonly input: PlanNode } & SortSpec)
-  | { readonly kind: 'repartition'; readonly schema: Schema; readonly input: PlanNode; readonly n: number };
+  | {
+      readonly kind: 'repartition';
+      readonly schema: Schema;
+      readonly input: PlanNode;
+      readonly n: number;
+      /** repartition({ partitionSize }): how the input's partitions are cut and joined (n is its group count). */
+      readonly layout?: SizeLayout;
+    };
 
 export function npartitionsOf(node: PlanNode): number {
   switch (node.kind) {
@@ -123,6 +143,13 @@ function withInput(node: Extract<PlanNode, { kind: 'op' | 'sort' | 'repartition'
       return { ...node, input, schema: node.op.op === 'map' ? node.schema : opSchema(input.schema, node.op) };
     case 'groupBy':
       return { ...node, input, schema: groupBySchema(input.schema, node.keys, node.aggs) };
+    case 'repartition':
+      // Skipped files leave the input with fewer partitions: lay them out again for the same size.
+      if (node.layout && npartitionsOf(input) !== node.layout.splits.length) {
+        const layout = sizeLayout(estimatePartitionBytes(input), node.layout.target);
+        return { ...node, input, schema: input.schema, layout, n: layout.groups.length };
+      }
+      return { ...node, input, schema: input.schema };
     default:
       return { ...node, input, schema: input.schema };
   }
@@ -166,6 +193,15 @@ function pushFilters(node: PlanNode): PlanNode {
 function pushFilterInto(node: PlanNode, predicate: ExprNode): PlanNode | null {
   const cols = columnsOf(predicate);
   switch (node.kind) {
+    case 'parquet':
+      return skipPartitionFiles(node, predicate);
+    case 'op':
+      // Filters commute: one below another still reaches the reader (and can skip its files).
+      if (node.op.op === 'filter') {
+        const pushed = pushFilterInto(node.input, predicate);
+        return pushed ? withOp(pushed, node.op) : null;
+      }
+      return null;
     case 'sort':
     case 'repartition':
       // Row filters commute with ordering and with regrouping rows into partitions.
@@ -197,6 +233,47 @@ function pushFilterInto(node: PlanNode, predicate: ExprNode): PlanNode | null {
   }
 }
 
+/**
+ * The part of a predicate that reads only the given columns and holds
+ * whenever the predicate does (null: nothing such, i.e. true). A row the
+ * predicate keeps satisfies every AND-ed part and one side of an OR, so
+ * only a part that reads nothing else may be kept, and an OR only when
+ * both of its sides give one.
+ */
+export function impliedCondition(node: ExprNode, columns: ReadonlySet<string>): ExprNode | null {
+  if ([...columnsOf(node)].every((c) => columns.has(c))) return node;
+  if (node.op === 'binary' && (node.fn === 'and' || node.fn === 'or')) {
+    const l = impliedCondition(node.left, columns);
+    const r = impliedCondition(node.right, columns);
+    if (node.fn === 'and') return l && r ? { ...node, left: l, right: r } : (l ?? r);
+    return l && r ? { ...node, left: l, right: r } : null;
+  }
+  return null;
+}
+
+/**
+ * A hive-partitioned read filtered by `predicate`: the files whose
+ * partition values cannot satisfy it are left out (whole folders are never
+ * opened), and the filter stays on top for the rest. Null when no file
+ * can be skipped. When none can match, one file is kept, so the result is
+ * an empty frame of the right schema rather than no partitions at all.
+ */
+function skipPartitionFiles(node: Extract<PlanNode, { kind: 'parquet' }>, predicate: ExprNode): PlanNode | null {
+  if (!node.hive) return null;
+  const condition = impliedCondition(predicate, new Set(Object.keys(node.hive.schema)));
+  if (!condition) return null;
+  let keep = matchingRows(node.hive.schema, node.hive.values, condition);
+  if (keep.length === node.files.length) return null;
+  if (keep.length === 0) keep = [0];
+  const pruned = { ...node, files: keep.map((i) => node.files[i]!), hive: { ...node.hive, values: keep.map((i) => node.hive!.values[i]!) } };
+  return withOp(pruned, { op: 'filter', predicate });
+}
+
+/** `node` filtered by `predicate`, with the filter moved as far down as it goes (and hive folders skipped). */
+export function filterPlan(node: PlanNode, predicate: ExprNode): PlanNode {
+  return pushFilterInto(node, predicate) ?? withOp(node, { op: 'filter', predicate });
+}
+
 // ------------------------------------------------------- column pruning
 
 type Required = Set<string> | null; // null: every column
@@ -216,9 +293,10 @@ function prune(node: PlanNode, required: Required): PlanNode {
   switch (node.kind) {
     case 'csv': {
       if (required === null) return node;
-      let cols = Object.keys(node.fileSchema).filter((c) => required.has(c));
+      // Within the node's own columns: readCsv's usecols may have narrowed them.
+      let cols = Object.keys(node.fileSchema).filter((c) => required.has(c) && c in node.schema);
       // Counting rows needs some column: take the first.
-      if (cols.length === 0) cols = [Object.keys(node.fileSchema)[0]!];
+      if (cols.length === 0) cols = [Object.keys(node.schema)[0]!];
       if (cols.length === Object.keys(node.schema).length && cols.every((c) => c in node.schema)) return node;
       const schema: Schema = {};
       for (const c of cols) schema[c] = node.fileSchema[c]!;
@@ -226,8 +304,8 @@ function prune(node: PlanNode, required: Required): PlanNode {
     }
     case 'parquet': {
       if (required === null) return node;
-      let cols = Object.keys(node.fileSchema).filter((c) => required.has(c));
-      if (cols.length === 0) cols = [Object.keys(node.fileSchema)[0]!];
+      let cols = Object.keys(node.fileSchema).filter((c) => required.has(c) && c in node.schema);
+      if (cols.length === 0) cols = [Object.keys(node.schema)[0]!];
       const schema: Schema = {};
       for (const c of cols) schema[c] = node.fileSchema[c]!;
       return { ...node, schema };
@@ -354,7 +432,7 @@ export function formatPlan(node: PlanNode, indent = ''): string {
     case 'csv':
       return line(`read-csv ${node.partitions.length} partition(s) of ${new Set(node.partitions.map((p) => p.path)).size} file(s), columns [${Object.keys(node.schema).join(', ')}]`);
     case 'parquet':
-      return line(`read-parquet ${node.files.length} file(s), columns [${Object.keys(node.schema).join(', ')}]`);
+      return line(`read-parquet ${node.files.length} file(s)${node.hive ? ` in hive folders [${Object.keys(node.hive.schema).join(', ')}]` : ''}, columns [${Object.keys(node.schema).join(', ')}]`);
     case 'persisted':
       return line(`persisted ${node.parts.length} partition(s)`);
     case 'op':
@@ -370,7 +448,7 @@ export function formatPlan(node: PlanNode, indent = ''): string {
     case 'sort':
       return line(`sort by [${node.by.join(', ')}]`) + formatPlan(node.input, indent + '  ');
     case 'repartition':
-      return line(`repartition into ${node.n}`) + formatPlan(node.input, indent + '  ');
+      return line(`repartition into ${node.n}${node.layout ? ` of about ${Math.round(node.layout.target)} bytes` : ''}`) + formatPlan(node.input, indent + '  ');
   }
 }
 

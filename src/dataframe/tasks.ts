@@ -47,10 +47,11 @@ const hooks: RunHooks = { loadFunction, readRange, beforeWrite: (path) => requir
 export async function runPartition(
   params: { pipeline: Pipeline; sink: SinkSpec },
   ...inputs: Uint8Array[]
-): Promise<Buffer | number | WriteResult> {
+): Promise<Buffer | number | WriteResult | WriteResult[]> {
   const { sink } = params;
   // Before the query too: a write abandoned already need not compute its partition.
   if (sink.kind === 'parquet' || sink.kind === 'csv') requireOutputFolder(dirname(sink.path));
+  if (sink.kind === 'parquetPartitioned') requireOutputFolder(sink.dir);
   return runPipeline(params.pipeline, sink, inputs.map(asBuffer), hooks);
 }
 
@@ -67,6 +68,11 @@ export function sortBoundaries(params: { by: string; n: number; schema: Schema }
 /** Passes data through: how data held by the client (fromPolars) enters a distributed graph. */
 export function identity(value: Uint8Array): Uint8Array {
   return value;
+}
+
+/** The size of a result in bytes (persist() records it, for repartition({ partitionSize })). */
+export function byteLength(_params: null, value: Uint8Array): number {
+  return value.byteLength;
 }
 
 /** What workers import to find these functions: this module as tsc compiled it, also when the client runs from the bundle. */

@@ -33,7 +33,7 @@ import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, LocalCluster } from '../../src/index.js';
-import { col, len, readCsv, type DataFrame, type PolarsDataFrame } from '../../src/dataframe/index.js';
+import { col, len, readCsv, readParquet, type DataFrame, type PolarsDataFrame } from '../../src/dataframe/index.js';
 import { prepNycTaxi, QUERY, readTaxiCsv } from '../../examples/nyctaxi/prep.js';
 import { taxiData, tempDir } from './helpers.js';
 
@@ -181,6 +181,8 @@ function assertSameResult(name: string, ours: Result, theirs: Result, c: Case): 
 let df: DataFrame;
 let right: DataFrame;
 let taxi: DataFrame;
+/** Written by Tessera from df before the oracle runs (see before()). */
+const io = { main: '', blocksize: 0, flat: '', hive: '', single: '' };
 
 const QUERIES: Record<string, string> = {
   'query: and of comparisons': 'x > 50 and k != 3',
@@ -309,6 +311,43 @@ const CASES: Record<string, Case> = {
     tessera: () => df.select('id', 't1').sort('t1'),
     pandas: 'out = df[["id", "t1"]].sort_values("t1", kind="stable")',
   },
+  // I/O options (issue 13). pandas cannot read Parquet here (no pyarrow), so
+  // the Parquet cases compare what Tessera reads back from what it wrote
+  // against pandas' operation on the CSV those rows came from.
+  'readCsv usecols: only those columns, in file order': {
+    tessera: () => readCsv(io.main, { blocksize: io.blocksize, usecols: ['x', 's', 'id'] }),
+    pandas: 'out = pd.read_csv(MAIN, usecols=["x", "s", "id"], float_precision="round_trip")',
+  },
+  'readParquet filters: an AND of terms': {
+    tessera: () => readParquet(io.flat, { filters: [['k', '>', 5], ['s', 'in', ['s1', 's2']]] }),
+    pandas: 'out = df[(df.k > 5) & df.s.isin(["s1", "s2"])]',
+  },
+  // Differs: as pyarrow's filters, a null matches no term: != and 'not in'
+  // drop rows whose value is missing (pandas' query keeps them).
+  'readParquet filters: an OR of ANDs, with != and not in': {
+    tessera: () => readParquet(io.flat, { filters: [[['n', '!=', 0]], [['s', 'not in', ['s0', 's1']], ['x', '<', 45]]] }),
+    pandas: [
+      'a = df.n.notna() & (df.n != 0)',
+      'b = df.s.notna() & ~df.s.isin(["s0", "s1"]) & (df.x < 45)',
+      'out = df[a | b]',
+    ].join('\n'),
+  },
+  // Differs: the partition column comes back last (as pyarrow and Dask read
+  // hive folders), and the rows in folder order: compared as sets.
+  'toParquet partitionOn, read back': {
+    tessera: () => readParquet(io.hive),
+    pandas: 'out = df[[c for c in df.columns if c != "k"] + ["k"]]',
+    unordered: ['id'],
+  },
+  'readParquet filters on a partition column and a file column': {
+    tessera: () => readParquet(io.hive, { filters: [['k', 'in', [1, 2, 3]], ['x', '>', 50]] }),
+    pandas: 'd = df[df.k.isin([1, 2, 3]) & (df.x > 50)]\nout = d[[c for c in d.columns if c != "k"] + ["k"]]',
+    unordered: ['id'],
+  },
+  'toCsv singleFile: pandas reads the one file as the data': {
+    tessera: () => df,
+    pandas: 'out = pd.read_csv(SINGLE, parse_dates=["t0", "t1"], float_precision="round_trip")',
+  },
   // The NYC taxi preparation (examples/nyctaxi/prep.ts) against its pandas spelling.
   'NYC taxi prep: query, rename, casts, fillna, features': {
     tessera: () => prepNycTaxi(taxi),
@@ -401,6 +440,11 @@ before(async () => {
   right = readCsv(paths.right, { blocksize: null });
   taxi = readTaxiCsv(taxiPath, { blocksize: blocksize(taxiPath) });
   assert.ok(df.npartitions >= PARTITIONS - 1, `main.csv in ${df.npartitions} partitions`);
+  // Tessera's writes, in this process (the cluster starts later), for the I/O cases.
+  Object.assign(io, { main: paths.main, blocksize: blocksize(paths.main), flat: join(tmp.dir, 'flat'), hive: join(tmp.dir, 'hive'), single: join(tmp.dir, 'single.csv') });
+  await df.toParquet(io.flat);
+  await df.toParquet(io.hive, { partitionOn: ['k'] });
+  await df.toCsv(io.single, { singleFile: true });
   // Differs: Tessera (Polars) parses every float in a CSV to the nearest double;
   // pandas' default C parser may be an ulp off (1e8 + 0.30842104 read as
   // ...105), enough to move a variance of 1e8-offset values by 1e-9.
@@ -410,6 +454,8 @@ before(async () => {
     `right = pd.read_csv(${JSON.stringify(paths.right)}, float_precision="round_trip")`,
     `taxi = pd.read_csv(${JSON.stringify(taxiPath)}, parse_dates=["tpep_pickup_datetime", "tpep_dropoff_datetime"], float_precision="round_trip")`,
     `TAXI_QUERY = ${JSON.stringify(QUERY)}`,
+    `MAIN = ${JSON.stringify(paths.main)}`,
+    `SINGLE = ${JSON.stringify(join(tmp.dir, 'single.csv'))}`,
     // Sample variance by two passes over a group's values (NumPy: the mean, then squared deviations).
     'def var2(v):\n    v = v.dropna().to_numpy()\n    return float(np.var(v, ddof=1)) if len(v) > 1 else float("nan")',
     'def std2(v):\n    return var2(v) ** 0.5',

@@ -11,10 +11,11 @@ import { DataFrameError } from '../../errors.js';
 export { inferCsvSchema } from './csv.js';
 export { concatIpc, frameToIpc, ipcHeight } from './ipc.js';
 export { isLoaded, type PolarsDataFrame } from './load.js';
-export { pipelineSchema, runPipeline, type RunHooks } from './run-pipeline.js';
+export { explainPipeline, pipelineSchema, runPipeline, type RunHooks } from './run-pipeline.js';
 export { emptyFrame, frameSchema } from './schema.js';
 export { sortBoundaries } from './shuffle.js';
-export { parquetSchema } from './source.js';
+export { estimateParquetBytes, parquetSchema } from './source.js';
+export { matchingRows } from './partitions.js';
 
 import { isLoaded } from './load.js';
 

@@ -11,6 +11,7 @@ import type { AnyFunction, FunctionSpec } from '../../graph/function-spec.js';
 import { ipcToNative, nativeToIpc } from './ipc.js';
 import { polars, type NFrame, type NLazy } from './load.js';
 import { applyOp } from './ops.js';
+import { writePartitioned } from './partitioned-write.js';
 import { engineError } from './polars-error.js';
 import { nativeSchema, zeroFrame } from './schema.js';
 import { hashBucket, rangeBucket, splitByColumn, splitBySlices } from './shuffle.js';
@@ -94,6 +95,15 @@ export function pipelineSchema(inputSchema: Schema, ops: readonly OpSpec[], righ
   return schema;
 }
 
+/**
+ * Polars' optimized plan for a pipeline (map ops excepted), as text: where
+ * predicates and projections ended up, e.g. inside the Parquet scan.
+ */
+export async function explainPipeline(p: Pipeline, inputs: readonly Uint8Array[], hooks: RunHooks): Promise<string> {
+  const built = await buildPipeline(p, inputs, hooks);
+  return String(built.lf.describeOptimizedPlan());
+}
+
 function describeSource(s: SourceSpec): string {
   if (s.kind === 'csv') return `${s.path} bytes ${s.start}-${s.end}`;
   if (s.kind === 'parquet') return s.path;
@@ -106,7 +116,7 @@ export async function runPipeline(
   sink: SinkSpec,
   inputs: readonly Uint8Array[],
   hooks: RunHooks,
-): Promise<Buffer | number | WriteResult> {
+): Promise<Buffer | number | WriteResult | WriteResult[]> {
   const { N } = polars();
   const built = await buildPipeline(p, inputs, hooks);
   const collect = async (lf: NLazy): Promise<NFrame> => {
@@ -134,11 +144,13 @@ export async function runPipeline(
       const { statSync } = require('node:fs') as typeof import('node:fs');
       return { path: sink.path, rows: df.height as number, bytes: statSync(sink.path).size };
     }
+    case 'parquetPartitioned':
+      return writePartitioned(await collect(built.lf), built.schema, sink, hooks);
     case 'csv': {
       const df = await collect(built.lf);
       hooks.beforeWrite?.(sink.path);
       try {
-        df.writeCsv(sink.path, { includeBom: false, includeHeader: true, separator: ',', quoteChar: '"', lineTerminator: '\n', batchSize: 1024, maintainOrder: true });
+        df.writeCsv(sink.path, { includeBom: false, includeHeader: sink.header ?? true, separator: ',', quoteChar: '"', lineTerminator: '\n', batchSize: 1024, maintainOrder: true });
       } catch (err) {
         throw new DataFrameError(`cannot write ${sink.path}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
       }

@@ -6,6 +6,7 @@ import type { SourceSpec } from '../pipeline.js';
 import { readCsvBytes, readCsvHead } from './csv.js';
 import { ipcToNative } from './ipc.js';
 import { polars, type NFrame, type NLazy } from './load.js';
+import { typedLiteral } from './expressions.js';
 import { nativeSchema, zeroFrame } from './schema.js';
 import type { RunHooks } from './run-pipeline.js';
 
@@ -30,8 +31,21 @@ export async function buildSource(source: SourceSpec, inputs: readonly Uint8Arra
       } catch (err) {
         throw new DataFrameError(`cannot read ${source.path}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
       }
-      if (source.columns) lf = lf.select(source.columns.map((c) => N.col(c)));
-      return { lf, schema: source.columns ? pick(source.schema, source.columns) : source.schema };
+      const parts = source.partitionValues ?? [];
+      let schema = source.columns ? pick(source.schema, source.columns) : { ...source.schema };
+      // Reading no file column would read no rows: keep the first one for the row count, dropped below.
+      const placeholder = source.columns?.length === 0 ? Object.keys(source.schema)[0] : undefined;
+      if (placeholder !== undefined) lf = lf.select([N.col(placeholder)]);
+      else if (source.columns) lf = lf.select(source.columns.map((c) => N.col(c)));
+      if (parts.length) {
+        lf = lf.withColumns(parts.map((p) => typedLiteral(p.value, p.dtype).alias(p.name)));
+        for (const p of parts) schema[p.name] = p.dtype;
+      }
+      if (placeholder !== undefined) {
+        lf = lf.select(parts.map((p) => N.col(p.name)));
+        schema = Object.fromEntries(parts.map((p) => [p.name, p.dtype]));
+      }
+      return { lf, schema };
     }
     case 'inputs': {
       const frames = source.inputs.map((i) => {
@@ -64,4 +78,24 @@ function pick(schema: Schema, columns: readonly string[]): Schema {
     out[c] = schema[c]!;
   }
   return out;
+}
+
+/**
+ * In-memory bytes of each Parquet file's `columns` (for repartition by
+ * size), estimated without reading them: each file's row count from its
+ * footer times the bytes per row of the first file's first 1000 rows.
+ */
+export function estimateParquetBytes(files: readonly string[], columns: readonly string[]): number[] {
+  const { N, pl } = polars();
+  const scan = (path: string): NLazy => {
+    try {
+      return pl.scanParquet(path, {}).inner().select(columns.map((c) => N.col(c)));
+    } catch (err) {
+      throw new DataFrameError(`cannot read ${path}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+    }
+  };
+  const rows = files.map((f) => Number(scan(f).select([N.len().alias('n')]).collectSync('auto').getColumns()[0].getIdx(0)));
+  const sample = scan(files[0]!).slice(0, 1000).collectSync('auto');
+  const perRow = (sample.height as number) > 0 ? (sample.estimatedSize() as number) / (sample.height as number) : 0;
+  return rows.map((r) => r * perRow);
 }

@@ -6,9 +6,10 @@
  *   and only when every partition is written is it renamed into place. A
  *   failed job removes that folder and leaves the previous output as it was.
  * - The folder being replaced may hold only Tessera's part files
- *   (part.N.parquet, part.N.csv). Anything else in it (a README, a
- *   subfolder, other data) is someone else's: the write is refused rather
- *   than deleting it. Dask's to_parquet(overwrite=True) deletes the whole
+ *   (part.N.parquet, part.N.csv), and `key=value` folders holding only
+ *   such files and folders (what toParquet's partitionOn writes). Anything
+ *   else in it (a README, another subfolder, other data) is someone else's:
+ *   the write is refused rather than deleting it. Dask's to_parquet(overwrite=True) deletes the whole
  *   folder instead; replacing only a folder Tessera could have written
  *   keeps that convenience without its risk.
  * - A plan that reads files in or under the output folder is refused before
@@ -24,6 +25,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, renameSync
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { DataFrameError } from '../../errors.js';
 import type { PlanNode } from '../plan.js';
+import { HIVE_FOLDER } from './hive.js';
 
 /** The files a write may replace: what toParquet/toCsv write. */
 const PART_FILE = /^part\.\d+\.(parquet|csv)$/;
@@ -97,34 +99,73 @@ export function planInputFiles(node: PlanNode): string[] {
  * Refuses a write whose output folder holds any of the plan's input files:
  * the write replaces the folder, so the job would delete what it reads.
  */
-export function refuseWritingIntoInputs(plan: PlanNode, requested: string, action: WriteAction): void {
+export function refuseWritingIntoInputs(plan: PlanNode, requested: string, action: WriteAction, what: 'folder' | 'file' = 'folder'): void {
   const dir = resolve(requested);
   const realDir = realish(dir);
   const inside = [...new Set(planInputFiles(plan))].filter((f) => within(resolve(f), dir) || within(realish(f), realDir));
   if (inside.length === 0) return;
   throw new DataFrameError(
-    `${action}: will not write to ${dir}: the data being written is read from that folder (${listNames(inside)}), ` +
-      `and the write replaces the folder, which would destroy its own input; write to another folder ` +
-      `(then remove or rename folders yourself once the new output is complete)`,
+    `${action}: will not write to ${dir}: the data being written is read from that ${what} (${listNames(inside)}), ` +
+      `and the write replaces the ${what}, which would destroy its own input; write to another ${what} ` +
+      `(then remove or rename ${what}s yourself once the new output is complete)`,
   );
 }
 
-/** Entries of a folder that Tessera did not write: anything but part files. */
-function foreignEntries(dir: string, action: WriteAction): string[] {
+/**
+ * Entries of a folder that Tessera did not write: anything but part files
+ * and hive partition folders (key=value) holding only what Tessera writes,
+ * named by their path inside `dir`.
+ */
+function foreignEntries(dir: string, action: WriteAction, prefix = ''): string[] {
   let entries;
   try {
     entries = readdirSync(dir, { withFileTypes: true });
   } catch (err) {
     throw new DataFrameError(`${action}: cannot list the output folder ${dir} (${errnoCode(err) ?? (err as Error).message}); check its permissions or write to another folder`, { cause: err });
   }
-  return entries.filter((e) => !(e.isFile() && PART_FILE.test(e.name))).map((e) => (e.isDirectory() ? `${e.name}/` : e.name)).sort();
+  const out: string[] = [];
+  for (const e of entries) {
+    if (e.isFile() && PART_FILE.test(e.name)) continue;
+    // A symbolic link is never followed: what it points to is not Tessera's to delete.
+    if (e.isDirectory() && HIVE_FOLDER.test(e.name)) {
+      out.push(...foreignEntries(join(dir, e.name), action, `${prefix}${e.name}/`));
+      continue;
+    }
+    out.push(`${prefix}${e.name}${e.isDirectory() ? '/' : ''}`);
+  }
+  return out.sort();
+}
+
+/**
+ * Deletes what Tessera wrote under `dir` (part files, then the emptied
+ * key=value folders), one entry at a time rather than recursively, so
+ * anything that arrived since the check stays. Returns whether `dir` is gone.
+ */
+function removeOwnOutput(dir: string): boolean {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return false;
+  }
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isFile() && PART_FILE.test(e.name)) rmSync(p, { force: true });
+    else if (e.isDirectory() && HIVE_FOLDER.test(e.name)) removeOwnOutput(p);
+  }
+  try {
+    rmdirSync(dir);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function refuseForeign(action: WriteAction, dir: string, foreign: readonly string[], when = ''): never {
   throw new DataFrameError(
     `${action}: will not replace ${dir}: it holds ${foreign.length === 1 ? 'an entry' : `${foreign.length} entries`} that Tessera did not write${when} ` +
       `(${listNames(foreign)}). A write replaces the whole folder, and only a folder holding nothing but part.N.parquet / part.N.csv files ` +
-      `is replaced, so that nothing else is deleted: write to a new or empty folder, or move those entries out of ${dir}`,
+      `(directly or in key=value partition folders) is replaced, so that nothing else is deleted: write to a new or empty folder, or move those entries out of ${dir}`,
   );
 }
 
@@ -239,7 +280,7 @@ export function requireOutputFolder(dir: string): void {
 }
 
 /** Removes the temporary folder of a write that will not be committed. */
-export function abandonWriteTarget(target: WriteTarget): void {
+export function abandonWriteTarget(target: { readonly tmp: string }): void {
   try {
     // Retries: a task of the abandoned job may still be creating its file there (ENOTEMPTY).
     rmSync(target.tmp, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
@@ -292,12 +333,9 @@ export function commitWriteTarget(target: WriteTarget, files: readonly string[])
       }
       throw err;
     }
-    // Only part files were there when checked; unlinking them one by one (not
-    // a recursive delete) keeps anything that arrived in between.
-    for (const f of readdirSync(old)) if (PART_FILE.test(f)) rmSync(join(old, f), { force: true });
-    try {
-      rmdirSync(old);
-    } catch {
+    // Only Tessera's files were there when checked; unlinking them one by one
+    // (not a recursive delete) keeps anything that arrived in between.
+    if (!removeOwnOutput(old)) {
       process.emitWarning(`${action}: the previous output of ${dir} was moved to ${old}, which still holds entries Tessera did not write; look at them and remove the folder`);
     }
   } catch (err) {
@@ -305,4 +343,89 @@ export function commitWriteTarget(target: WriteTarget, files: readonly string[])
     if (err instanceof DataFrameError) throw err;
     throw new DataFrameError(`${action}: could not move the written output into ${dir} (${errnoCode(err) ?? (err as Error).message}); ${dir} is unchanged`, { cause: err });
   }
+}
+
+// ------------------------------------------------------------ one file
+
+/** A single output file (toCsv singleFile): its parts go to a hidden sibling folder, then become one file renamed into place. */
+export interface FileTarget {
+  readonly action: WriteAction;
+  /** The output file, resolved. */
+  readonly path: string;
+  /** The hidden sibling folder the tasks write their parts into; the joined file is made there too. */
+  readonly tmp: string;
+}
+
+/**
+ * Checks a single-file output path and creates the temporary folder. A
+ * file already at `path` is replaced (only once the new one is complete);
+ * a folder there is refused, since a folder is not what was asked for and
+ * replacing it could lose what it holds.
+ */
+export function prepareFileTarget(requested: string, action: WriteAction): FileTarget {
+  const path = resolve(requested);
+  let stats: Stats | null = null;
+  try {
+    stats = statSync(path);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code !== 'ENOENT') {
+      throw new DataFrameError(`${action}: cannot write to ${path}: ${code ?? (err as Error).message}; check the path and its permissions`, { cause: err });
+    }
+  }
+  if (stats?.isDirectory()) {
+    throw new DataFrameError(
+      `${action}: cannot write a single file to ${path}: it is a folder. With singleFile: true the path names the file to write ` +
+        `(e.g. ${join(path, 'data.csv')}); to write a folder of part files leave singleFile out`,
+    );
+  }
+  if (stats && !stats.isFile()) throw new DataFrameError(`${action}: cannot write to ${path}: it is not a regular file; pick another path`);
+  const parent = dirname(path);
+  const above = nearestExisting(path);
+  if (!existsSync(parent)) {
+    if (above && !above.stats.isDirectory()) {
+      throw new DataFrameError(`${action}: cannot write to ${path}: ${above.path} is a file, not a folder, so nothing can be created under it; pick an output path that is not inside a file`);
+    }
+    try {
+      mkdirSync(parent, { recursive: true });
+    } catch (err) {
+      throw notWritable(action, path, above?.path ?? parent, err);
+    }
+  } else if (!statSync(parent).isDirectory()) {
+    throw new DataFrameError(`${action}: cannot write to ${path}: ${parent} is a file, not a folder; pick an output path that is not inside a file`);
+  }
+  const tmp = join(parent, `.${basename(path)}.tessera-tmp-${randomBytes(6).toString('hex')}`);
+  try {
+    mkdirSync(tmp);
+  } catch (err) {
+    throw notWritable(action, path, parent, err);
+  }
+  return { action, path, tmp };
+}
+
+/**
+ * Renames the complete file `written` (inside the temporary folder) to the
+ * output path, replacing a previous file in one step, and removes the
+ * temporary folder. On failure the previous file stays as it was.
+ */
+export function commitFileTarget(target: FileTarget, written: string): void {
+  try {
+    if (!within(resolve(written), target.tmp)) throw new DataFrameError(`internal: ${written} is not in ${target.tmp}`);
+    // Checked again: a folder may have appeared there while the job ran.
+    let stats: Stats | null = null;
+    try {
+      stats = statSync(target.path);
+    } catch {
+      stats = null;
+    }
+    if (stats?.isDirectory()) {
+      throw new DataFrameError(`${target.action}: ${target.path} became a folder while the job ran; the new output was discarded and the folder left as it is`);
+    }
+    renameSync(written, target.path);
+  } catch (err) {
+    abandonWriteTarget(target);
+    if (err instanceof DataFrameError) throw err;
+    throw new DataFrameError(`${target.action}: could not move the written file to ${target.path} (${errnoCode(err) ?? (err as Error).message}); ${target.path} is unchanged`, { cause: err });
+  }
+  abandonWriteTarget(target);
 }
