@@ -16,7 +16,7 @@ import { Delayed, collectGraph, type LazyArgs } from '../graph/delayed.js';
 import { safeName, tokenize, uniqueToken } from '../graph/keys.js';
 import { readSchedulerFile, schedulerProcessAlive, staleSchedulerFileError, type SchedulerFileContents } from '../scheduler/scheduler-file.js';
 import { Future, KeyState } from './future.js';
-import { formatBytes } from '../worker/memory.js';
+import { formatBytes } from '../util/bytes.js';
 import { CancelledError, InvalidArgumentError, TaskError, TesseraError, TimeoutError, KilledWorkerError } from '../errors.js';
 
 /** Anything that knows where its scheduler is: LocalCluster, SlurmRunner, ... */

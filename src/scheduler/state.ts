@@ -21,7 +21,7 @@ import type { DepInfo, ErrorInfo, Msg, StartStop, TaskDef, WorkerMetrics } from 
 import type { TaskStateName } from '../dashboard/source.js';
 import { keyGroup } from '../graph/keys.js';
 import { ClientState, TaskGroup, TaskState, WorkerState, emptyStateCounts } from './entities.js';
-import { Heap, priorityLess } from './heap.js';
+import { Heap, priorityLess } from '../util/heap.js';
 import type { Stimulus } from './stimulus.js';
 import { TaskStream } from './task-stream.js';
 import { TransitionLog, formatStory, type TransitionRecord } from './transition-log.js';

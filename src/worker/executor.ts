@@ -11,7 +11,8 @@ import type { FunctionSpec } from '../graph/function-spec.js';
 import { copyBytes } from '../graph/serialize.js';
 import type { Logger } from '../logging.js';
 import { compiledModuleUrl } from '../layout.js';
-import { executorResourceLimits, formatBytes, formatLimit, type ExecutorHeapLimits } from './memory.js';
+import { executorResourceLimits, type ExecutorHeapLimits } from './memory.js';
+import { formatBytes, formatLimit } from '../util/bytes.js';
 
 export interface JobOutcome {
   ok: boolean;
