@@ -6,7 +6,7 @@
  */
 import type { FunctionSpec } from '../graph/function-spec.js';
 import type { ErrorInfo, WorkerMetrics } from '../protocol/messages.js';
-import type { TaskStateName } from '../dashboard/source.js';
+import type { TaskStateName } from './snapshot.js';
 
 export const ALL_STATES: readonly TaskStateName[] = [
   'released', 'waiting', 'queued', 'no-worker', 'processing', 'memory', 'erred', 'forgotten',

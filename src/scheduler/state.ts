@@ -18,7 +18,7 @@
  */
 import type { FunctionSpec } from '../graph/function-spec.js';
 import type { DepInfo, ErrorInfo, Msg, StartStop, TaskDef, WorkerMetrics } from '../protocol/messages.js';
-import type { TaskStateName } from '../dashboard/source.js';
+import type { TaskStateName } from './snapshot.js';
 import { keyGroup } from '../graph/keys.js';
 import { ClientState, TaskGroup, TaskState, WorkerState, emptyStateCounts } from './entities.js';
 import { Heap, priorityLess } from '../util/heap.js';
