@@ -19,7 +19,7 @@ import { Packr, addExtension } from '../vendor/msgpackr.js';
 import type { SerializedValue } from '../protocol/messages.js';
 import { MissingDataError, TesseraError } from '../errors.js';
 import { ModuleFunctionRef, type AnyFunction, type FunctionSpec } from './function-spec.js';
-import { cachedFunction, functionKey, loadFunction } from '../worker/function-loader.js';
+import { cachedFunction, functionKey, loadFunction } from './function-loader.js';
 
 /** Anything that stands for a task's result by key: Future, Delayed. */
 export abstract class KeyRef {

@@ -22,7 +22,7 @@ import { handoffPlan, retireWorker } from './retirement.js';
 import type { SchedulerOptions } from './options.js';
 import { removeSchedulerFile, writeSchedulerFile } from './scheduler-file.js';
 import type { ClusterSnapshot, TaskGroupSnapshot, TaskStreamEvent, WorkerSnapshot } from './snapshot.js';
-import { loadFunction } from '../worker/function-loader.js';
+import { loadFunction } from '../graph/function-loader.js';
 import { decodeArgs, deserializeValue, serializeValue } from '../graph/serialize.js';
 import { ProtocolError, TimeoutError } from '../errors.js';
 
