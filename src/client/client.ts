@@ -12,7 +12,7 @@ import type { ErrorInfo, Msg, TaskDef, WireValue } from '../protocol/messages.js
 import { serializeFunction, functionName } from '../graph/functions.js';
 import type { AnyFunction, FunctionOf, TaskFunction } from '../graph/function-spec.js';
 import { deserializeValue, encodeArgs, serializeValue, valueType } from '../graph/serialize.js';
-import { Delayed, collectGraph, type LazyArgs } from '../graph/delayed.js';
+import { Delayed, collectGraph, setDelayedCompute, type LazyArgs } from '../graph/delayed.js';
 import { safeName, tokenize, uniqueToken } from '../graph/keys.js';
 import { readSchedulerFile, schedulerProcessAlive, staleSchedulerFileError, type SchedulerFileContents } from '../scheduler/scheduler-file.js';
 import { Future, KeyState } from './future.js';
@@ -658,6 +658,9 @@ export class Client implements AsyncDisposable {
     await this.close();
   }
 }
+
+// Delayed.compute() (graph/delayed.ts) computes with the current client through this hook.
+setDelayedCompute((value) => Client.current().computeValue(value));
 
 /** Computes Delayed values with the current client: one value, or several as an array. */
 export async function compute<T>(value: Delayed<T>): Promise<T>;
