@@ -10,7 +10,7 @@ import type { SchedulerOptions } from '../scheduler/options.js';
 import { resolveWorkerOptions, type WorkerOptions } from '../worker/options.js';
 import { parseMemoryLimit } from '../worker/memory.js';
 import { formatBytes } from '../util/bytes.js';
-import type { ClusterLike } from '../client/client.js';
+import type { ClusterLike } from '../comm/resolve-scheduler.js';
 import { TesseraError } from '../errors.js';
 import { spawnTesseraChild } from './spawn.js';
 

@@ -20,7 +20,7 @@ import { stimulusFactory } from './stimulus.js';
 import { confirmSteal, planSteals } from './stealing.js';
 import { handoffPlan, retireWorker } from './retirement.js';
 import type { SchedulerOptions } from './options.js';
-import { removeSchedulerFile, writeSchedulerFile } from './scheduler-file.js';
+import { removeSchedulerFile, writeSchedulerFile } from '../comm/scheduler-file.js';
 import type { ClusterSnapshot, TaskGroupSnapshot, TaskStreamEvent, WorkerSnapshot } from './snapshot.js';
 import { loadFunction } from '../graph/function-loader.js';
 import { decodeArgs, deserializeValue, serializeValue } from '../graph/serialize.js';

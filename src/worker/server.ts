@@ -17,7 +17,7 @@ import type { DepInfo, ErrorInfo, Msg, SerializedValue, StartStop, WireValue, Wo
 import type { FunctionSpec } from '../graph/function-spec.js';
 import { createLogger, type Logger } from '../logging.js';
 import { Heap, priorityLess } from '../util/heap.js';
-import { waitForSchedulerFile } from '../scheduler/scheduler-file.js';
+import { waitForSchedulerFile } from '../comm/scheduler-file.js';
 import { DataStore } from './store.js';
 import { ExecutorPool, type JobOutcome } from './executor.js';
 import { MEMORY_PAUSE, MEMORY_SPILL, MEMORY_TARGET, collectGarbage, parseMemoryLimit } from './memory.js';
