@@ -6,8 +6,8 @@
  */
 import { KeyRef, encodeArgs } from './serialize.js';
 import { serializeFunction, functionName } from './functions.js';
-import type { AnyFunction, FunctionOf, FunctionSpec, ModuleFunction, TaskFunction } from './function-spec.js';
-import type { TaskDef } from '../protocol/messages.js';
+import type { AnyFunction, FunctionOf, ModuleFunction, TaskFunction } from './function-spec.js';
+import type { FunctionSpec, TaskDef } from '../protocol/messages.js';
 import { safeName, tokenize, uniqueToken } from './keys.js';
 import { TesseraError } from '../errors.js';
 

@@ -9,7 +9,8 @@
 
 import { compileFunction, importModule } from '../boot/host.js';
 import { FunctionError } from '../errors.js';
-import type { AnyFunction, FunctionSpec } from './function-spec.js';
+import type { AnyFunction } from './function-spec.js';
+import type { FunctionSpec } from '../protocol/messages.js';
 
 /**
  * Node built-in modules an inline function may use without importing them,

@@ -17,10 +17,10 @@ import {
   ModuleFunctionRef,
   isModuleFunction,
   type AnyFunction,
-  type FunctionSpec,
   type ModuleFunction,
   type TaskFunction,
 } from './function-spec.js';
+import type { FunctionSpec } from '../protocol/messages.js';
 
 // ---------------------------------------------------------------------------
 // Names an inline function may use without defining them

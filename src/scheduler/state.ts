@@ -16,8 +16,7 @@
  * it: work stealing (stealing.ts), retirement (retirement.ts); the task
  * stream for the dashboard is task-stream.ts.
  */
-import type { FunctionSpec } from '../graph/function-spec.js';
-import type { DepInfo, ErrorInfo, Msg, StartStop, TaskDef, WorkerMetrics } from '../protocol/messages.js';
+import type { DepInfo, ErrorInfo, FunctionSpec, Msg, StartStop, TaskDef, WorkerMetrics } from '../protocol/messages.js';
 import type { TaskStateName } from './snapshot.js';
 import { keyGroup } from '../graph/keys.js';
 import { ClientState, TaskGroup, TaskState, WorkerState, emptyStateCounts } from './entities.js';

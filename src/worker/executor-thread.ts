@@ -14,8 +14,7 @@ import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from '
 import { cachedFunction, loadFunction } from '../graph/function-loader.js';
 import { copyBytes, decodeArgs, deserializeValue, serializeValue, valueType } from '../graph/serialize.js';
 import { errorToInfo } from '../comm/comm.js';
-import type { FunctionSpec } from '../graph/function-spec.js';
-import type { SerializedValue } from '../protocol/messages.js';
+import type { FunctionSpec, SerializedValue } from '../protocol/messages.js';
 
 export interface RunJob {
   id: number;

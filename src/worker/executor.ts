@@ -6,8 +6,7 @@
 import { createRequire } from 'node:module';
 import type { MessagePort, Worker } from 'node:worker_threads';
 import type { ExecutorThreadData, JobResult, RunJob } from './executor-thread.js';
-import type { SerializedValue } from '../protocol/messages.js';
-import type { FunctionSpec } from '../graph/function-spec.js';
+import type { FunctionSpec, SerializedValue } from '../protocol/messages.js';
 import { copyBytes } from '../graph/serialize.js';
 import type { Logger } from '../logging.js';
 import { compiledModuleUrl } from '../layout.js';

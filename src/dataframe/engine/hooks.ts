@@ -3,7 +3,8 @@
  * src/dataframe/tasks.ts): the engine reads files and loads users' functions
  * only through these, so it depends on neither the worker nor graph's loader.
  */
-import type { AnyFunction, FunctionSpec } from '../../graph/function-spec.js';
+import type { AnyFunction } from '../../graph/function-spec.js';
+import type { FunctionSpec } from '../../protocol/messages.js';
 
 export interface RunHooks {
   /** Loads a task function (mapPartitions) by its spec. */
