@@ -10,36 +10,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { SchedulerOptions } from '../scheduler/options.js';
 import { resolveWorkerOptions, type WorkerOptions } from '../worker/options.js';
 import { addressFlag, formatHelp, intFlag, parseFlags, type CommandSpec, type ParsedFlags } from './args.js';
-
-/** Everything `tessera-compute mpi` was asked to do, validated. */
-export interface MpiCommandOptions {
-  /** Address of a running scheduler (tcp://host:port), for --no-scheduler. */
-  schedulerAddress?: string;
-  /** Scheduler file: written by the scheduler rank, read by workers and clients. */
-  schedulerFile?: string;
-  /** Port of the scheduler; 0 picks a free one. */
-  schedulerPort: number;
-  schedulerRank: number;
-  /** Network interface whose address is advertised (e.g. ib0, eth0). */
-  interface?: WorkerOptions['interface'];
-  protocol: 'tcp';
-  nthreads: number;
-  /** As given (default 'auto': the host's memory shared by its worker ranks), checked. */
-  memoryLimit: string;
-  localDirectory?: WorkerOptions['localDirectory'];
-  /** Run a scheduler (false: add workers to a running cluster). */
-  scheduler: boolean;
-  /** Run each worker under a nanny that restarts it. */
-  nanny: boolean;
-  /** Workers only on ranks other than the scheduler's. */
-  exclusiveWorkers: boolean;
-  /** Extra worker options (JSON object from --worker-options). */
-  workerOptions: Record<string, unknown>;
-  dashboard: NonNullable<SchedulerOptions['dashboard']>;
-  dashboardAddress: NonNullable<SchedulerOptions['dashboardAddress']>;
-  /** Worker name prefix: workers are named `${name}-${rank}`. */
-  name: string;
-}
+import type { MpiCommandOptions } from '../deploy/mpi/command.js';
 
 export const DEFAULT_NAME = 'tessera-mpi';
 

@@ -2,7 +2,6 @@
  * The Client: connects to a scheduler, submits tasks and graphs, tracks
  * Futures, and fetches results directly from the workers that hold them.
  */
-import { connect } from '../comm/connect.js';
 import type { Comm } from '../comm/comm.js';
 import { errorFromInfo } from '../comm/comm.js';
 import { ConnectionPool } from '../comm/pool.js';
@@ -12,25 +11,12 @@ import type { ErrorInfo, Msg, TaskDef, WireValue } from '../protocol/messages.js
 import { serializeFunction, functionName } from '../graph/functions.js';
 import type { AnyFunction, FunctionOf, TaskFunction } from '../graph/function-spec.js';
 import { deserializeValue, encodeArgs, serializeValue, valueType } from '../graph/serialize.js';
-import { Delayed, collectGraph, type LazyArgs } from '../graph/delayed.js';
+import { Delayed, collectGraph, setDelayedCompute, type LazyArgs } from '../graph/delayed.js';
 import { safeName, tokenize, uniqueToken } from '../graph/keys.js';
-import { readSchedulerFile, schedulerProcessAlive, staleSchedulerFileError, type SchedulerFileContents } from '../scheduler/scheduler-file.js';
+import { connectToScheduler, resolveScheduler, type ConnectTarget } from '../comm/resolve-scheduler.js';
 import { Future, KeyState } from './future.js';
-import { formatBytes } from '../worker/memory.js';
+import { formatBytes } from '../util/bytes.js';
 import { CancelledError, InvalidArgumentError, TaskError, TesseraError, TimeoutError, KilledWorkerError } from '../errors.js';
-
-/** Anything that knows where its scheduler is: LocalCluster, SlurmRunner, ... */
-export interface ClusterLike {
-  readonly schedulerAddress: string;
-  readonly token: string;
-}
-
-export type ConnectTarget =
-  | ClusterLike
-  | string
-  | { address: string; token?: string }
-  | { schedulerFile: string; jobId?: string }
-  | undefined;
 
 export interface ConnectOptions {
   token?: string;
@@ -80,10 +66,6 @@ const finalizer = new FinalizationRegistry<{ client: WeakRef<Client>; key: strin
   client.deref()?._decref(key);
 });
 
-function isClusterLike(x: unknown): x is ClusterLike {
-  return typeof x === 'object' && x !== null && typeof (x as ClusterLike).schedulerAddress === 'string' && typeof (x as ClusterLike).token === 'string';
-}
-
 /**
  * The error a future fails with. The scheduler's own verdicts come back as
  * their class with their fields (KilledWorkerError with key and attempts,
@@ -118,49 +100,13 @@ export class Client implements AsyncDisposable {
    * Connects to a cluster: a LocalCluster (or any object with schedulerAddress
    * and token), an address 'tcp://host:port', `{ schedulerFile }`, or nothing
    * (TESSERA_SCHEDULER_ADDRESS / TESSERA_SCHEDULER_FILE and TESSERA_TOKEN).
+   * Where the token comes from, and why none at all is an error, is
+   * resolveScheduler()'s rule (src/comm/resolve-scheduler.ts).
    */
   static async connect(target?: ConnectTarget, opts: ConnectOptions = {}): Promise<Client> {
-    let address = '';
-    let token: string | undefined = opts.token;
-    let file: { path: string; info: SchedulerFileContents } | undefined;
-    if (isClusterLike(target)) {
-      address = target.schedulerAddress;
-      token ??= target.token;
-    } else if (typeof target === 'string') {
-      address = target;
-    } else if (target && 'schedulerFile' in target) {
-      file = { path: target.schedulerFile, info: await readSchedulerFile(target.schedulerFile, target.jobId ? { jobId: target.jobId } : {}) };
-    } else if (target && 'address' in target) {
-      address = target.address;
-      token ??= target.token;
-    } else if (process.env.TESSERA_SCHEDULER_ADDRESS) {
-      address = process.env.TESSERA_SCHEDULER_ADDRESS;
-    } else if (process.env.TESSERA_SCHEDULER_FILE) {
-      file = { path: process.env.TESSERA_SCHEDULER_FILE, info: await readSchedulerFile(process.env.TESSERA_SCHEDULER_FILE) };
-    } else {
-      throw new TesseraError('ERR_TESSERA_NO_CLIENT',
-        'Client.connect() was given no cluster and neither TESSERA_SCHEDULER_ADDRESS nor TESSERA_SCHEDULER_FILE is set; ' +
-        'pass a LocalCluster, an address like tcp://host:8786, or { schedulerFile }');
-    }
-    if (file) {
-      address = file.info.address;
-      token ??= file.info.token;
-      // A file whose scheduler ran here and is no longer alive: say so now, not after a connect timeout.
-      if (schedulerProcessAlive(file.info) === false) throw staleSchedulerFileError(file.path, file.info, 'its process no longer exists');
-    }
-    parseAddress(address);
-    token ??= process.env.TESSERA_TOKEN ?? '';
-    let comm: Comm;
-    try {
-      ({ comm } = await connect(address, {
-        role: 'client', token, timeoutMs: opts.timeoutMs ?? 10_000,
-        // The file is written once the scheduler listens: a refusal means it has gone.
-        ...(file ? { refusedTimeoutMs: 1_000 } : {}),
-      }));
-    } catch (err) {
-      if (file && (err as TesseraError).code === 'ERR_TESSERA_CONNECT') throw staleSchedulerFileError(file.path, file.info, `nothing accepts connections at ${address}`);
-      throw err;
-    }
+    const scheduler = await resolveScheduler(target, opts.token !== undefined ? { token: opts.token } : {});
+    const { address, token } = scheduler;
+    const comm = await connectToScheduler(scheduler, { role: 'client', timeoutMs: opts.timeoutMs ?? 10_000 });
     comm.label = `scheduler ${address}`;
     const client = new Client(comm, address, token);
     await client.idReady;
@@ -658,6 +604,9 @@ export class Client implements AsyncDisposable {
     await this.close();
   }
 }
+
+// Delayed.compute() (graph/delayed.ts) computes with the current client through this hook.
+setDelayedCompute((value) => Client.current().computeValue(value));
 
 /** Computes Delayed values with the current client: one value, or several as an array. */
 export async function compute<T>(value: Delayed<T>): Promise<T>;

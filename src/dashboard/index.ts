@@ -13,4 +13,5 @@ export type { RecorderOptions, ReportAssets } from './report.js';
 export { renderProgress, formatProgressBars, formatProgressLine, isComplete } from './progress.js';
 export type { ProgressCounts, ProgressSource, ProgressOptions, ProgressHandle, ProgressStream } from './progress.js';
 export type * from './source.js';
+export type * from '../scheduler/snapshot.js';
 export type { LiveUpdate, SchedulerInfoPayload, PerformanceReportData } from './protocol.js';

@@ -7,7 +7,8 @@
  * snapshot, and only the task groups that changed.
  */
 import type { ServerResponse } from 'node:http';
-import type { ClusterSnapshot, DashboardSource, TaskGroupSnapshot, TaskStreamEvent } from './source.js';
+import type { DashboardSource } from './source.js';
+import type { ClusterSnapshot, TaskGroupSnapshot, TaskStreamEvent } from '../scheduler/snapshot.js';
 import type { LiveUpdate } from './protocol.js';
 
 export interface LiveHubOptions {

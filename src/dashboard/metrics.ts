@@ -3,7 +3,7 @@
  * follow Prometheus conventions: base units (bytes, seconds), `_total` only on
  * counters, one # HELP and # TYPE per family before its samples.
  */
-import type { ClusterSnapshot, TaskStateName } from './source.js';
+import type { ClusterSnapshot, TaskStateName } from '../scheduler/snapshot.js';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 

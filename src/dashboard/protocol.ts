@@ -3,9 +3,9 @@
  * browser. Types only: this module is imported both by the Node side and by
  * the browser bundle (src/dashboard/ui), so it must not import Node APIs.
  */
-import type { ClusterSnapshot, TaskGroupSnapshot, TaskStreamEvent } from './source.js';
+import type { ClusterSnapshot, TaskGroupSnapshot, TaskStreamEvent } from '../scheduler/snapshot.js';
 
-export type { ClusterSnapshot, TaskGroupSnapshot, TaskStreamEvent, WorkerSnapshot, TaskStateName } from './source.js';
+export type { ClusterSnapshot, TaskGroupSnapshot, TaskStreamEvent, WorkerSnapshot, TaskStateName } from '../scheduler/snapshot.js';
 
 /**
  * One server-sent `update` event on /api/v1/events. The SSE `id:` of the

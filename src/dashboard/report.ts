@@ -18,7 +18,8 @@ import type {
   PerformanceReportData, ReportEvent, ReportGroupTiming, ReportWorker, ReportWorkerSeries,
 } from './protocol.js';
 import { defaultAssetsDir } from './server.js';
-import type { ClusterSnapshot, DashboardSource, TaskStreamEvent } from './source.js';
+import type { DashboardSource } from './source.js';
+import type { ClusterSnapshot, TaskStreamEvent } from '../scheduler/snapshot.js';
 
 export type { PerformanceReportData } from './protocol.js';
 

@@ -8,7 +8,8 @@
 import { join, relative } from 'node:path';
 import { DataFrameError } from '../errors.js';
 import { serializeFunction } from '../graph/functions.js';
-import type { FunctionSpec, TaskFunction } from '../graph/function-spec.js';
+import type { TaskFunction } from '../graph/function-spec.js';
+import type { FunctionSpec } from '../protocol/messages.js';
 import { normalizeDType, type DTypeLike, type Schema } from './dtypes.js';
 import { concatIpc, emptyFrame, frameSchema, ipcHeight, type PolarsDataFrame } from './engine/index.js';
 import { currentExecutor, type Executor, type RunOptions } from './executor.js';

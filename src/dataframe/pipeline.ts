@@ -6,7 +6,7 @@
  * Nothing here is engine-specific.
  */
 
-import type { FunctionSpec } from '../graph/function-spec.js';
+import type { FunctionSpec } from '../protocol/messages.js';
 import type { DType, Schema } from './dtypes.js';
 import type { ExprNode, LiteralValue } from './expr.js';
 

@@ -10,7 +10,7 @@ import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DataFrameError } from '../errors.js';
 import { compiledModuleUrl } from '../layout.js';
-import { loadFunction } from '../worker/function-loader.js';
+import { loadFunction } from '../graph/function-loader.js';
 import { asBuffer, unbundle } from './bundle.js';
 import type { Schema } from './dtypes.js';
 import { runPipeline, sortBoundaries as engineSortBoundaries, type RunHooks } from './engine/index.js';

@@ -8,8 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import type { SchedulerOptions } from '../scheduler/options.js';
 import { resolveWorkerOptions, type WorkerOptions } from '../worker/options.js';
-import { parseMemoryLimit, formatBytes } from '../worker/memory.js';
-import type { ClusterLike } from '../client/client.js';
+import { parseMemoryLimit } from '../worker/memory.js';
+import { formatBytes } from '../util/bytes.js';
+import type { ClusterLike } from '../comm/resolve-scheduler.js';
 import { TesseraError } from '../errors.js';
 import { spawnTesseraChild } from './spawn.js';
 

@@ -6,9 +6,23 @@
  */
 import { KeyRef, encodeArgs } from './serialize.js';
 import { serializeFunction, functionName } from './functions.js';
-import type { AnyFunction, FunctionOf, FunctionSpec, ModuleFunction, TaskFunction } from './function-spec.js';
-import type { TaskDef } from '../protocol/messages.js';
+import type { AnyFunction, FunctionOf, ModuleFunction, TaskFunction } from './function-spec.js';
+import type { FunctionSpec, TaskDef } from '../protocol/messages.js';
 import { safeName, tokenize, uniqueToken } from './keys.js';
+import { TesseraError } from '../errors.js';
+
+/**
+ * How Delayed.compute() reaches the current client. The client module
+ * registers it when it loads (src/client/client.ts): the client builds on
+ * graph/, so graph/ cannot import the client. A program that has a connected
+ * client has loaded that module, so the hook is always there when it matters.
+ */
+let computeWithCurrentClient: ((value: Delayed<unknown>) => Promise<unknown>) | undefined;
+
+/** @internal called once by src/client/client.ts */
+export function setDelayedCompute(compute: (value: Delayed<unknown>) => Promise<unknown>): void {
+  computeWithCurrentClient = compute;
+}
 
 /**
  * An argument position accepts the value itself, a Delayed of it, or a
@@ -38,8 +52,10 @@ export class Delayed<T = unknown> extends KeyRef {
 
   /** Computes this value with the current client. */
   async compute(): Promise<T> {
-    const { Client } = await import('../client/client.js');
-    return Client.current().computeValue(this);
+    if (!computeWithCurrentClient) {
+      throw new TesseraError('ERR_TESSERA_NO_CLIENT', 'no connected client: call `await Client.connect(cluster)` first');
+    }
+    return (await computeWithCurrentClient(this)) as T;
   }
 
   override toString(): string {

@@ -3,12 +3,11 @@
  * inline functions go as source text after a free-variable check on the
  * client; module functions go as a module URL plus export name and are
  * `import()`ed by the worker, which is how real code with dependencies and
- * types reaches workers.
+ * types reaches workers. FunctionSpec, the form a function has on the wire,
+ * is a protocol type (src/protocol/messages.ts).
  */
+import type { FunctionSpec } from '../protocol/messages.js';
 
-export type FunctionSpec =
-  | { readonly kind: 'inline'; readonly source: string; readonly name: string }
-  | { readonly kind: 'module'; readonly url: string; readonly export: string };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyFunction = (...args: any[]) => any;

@@ -11,16 +11,16 @@ import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { ClosureError, FunctionError, InvalidArgumentError, type CapturedVariable } from '../errors.js';
-import { INJECTED_MODULE_NAMES, NAME_SHIM, isBindableName } from '../worker/function-loader.js';
+import { INJECTED_MODULE_NAMES, NAME_SHIM, isBindableName } from './function-loader.js';
 import { setFunctionEncoder } from './serialize.js';
 import {
   ModuleFunctionRef,
   isModuleFunction,
   type AnyFunction,
-  type FunctionSpec,
   type ModuleFunction,
   type TaskFunction,
 } from './function-spec.js';
+import type { FunctionSpec } from '../protocol/messages.js';
 
 // ---------------------------------------------------------------------------
 // Names an inline function may use without defining them

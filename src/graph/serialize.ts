@@ -16,10 +16,10 @@
  * methods and prototype do not.
  */
 import { Packr, addExtension } from '../vendor/msgpackr.js';
-import type { SerializedValue } from '../protocol/messages.js';
+import type { FunctionSpec, SerializedValue } from '../protocol/messages.js';
 import { MissingDataError, TesseraError } from '../errors.js';
-import { ModuleFunctionRef, type AnyFunction, type FunctionSpec } from './function-spec.js';
-import { cachedFunction, functionKey, loadFunction } from '../worker/function-loader.js';
+import { ModuleFunctionRef, type AnyFunction } from './function-spec.js';
+import { cachedFunction, functionKey, loadFunction } from './function-loader.js';
 
 /** Anything that stands for a task's result by key: Future, Delayed. */
 export abstract class KeyRef {

@@ -3,8 +3,16 @@
  * Requests that expect an answer carry `rid`; the answer is
  * `{ op: 'reply', rid, ok, ... }` or `{ op: 'reply', rid, ok: false, error }`.
  */
-import type { FunctionSpec } from '../graph/function-spec.js';
 import type { RawFrames } from './codec.js';
+
+/**
+ * A function as it travels to a worker (src/graph/function-spec.ts says
+ * how): an inline function's source text and name, or a module's URL and
+ * the name of its export.
+ */
+export type FunctionSpec =
+  | { readonly kind: 'inline'; readonly source: string; readonly name: string }
+  | { readonly kind: 'module'; readonly url: string; readonly export: string };
 
 export interface Msg {
   op: string;

@@ -4,9 +4,8 @@
  * functions in state.ts, which keep the cross-references below consistent (checked by
  * `SchedulerState.validate()`).
  */
-import type { FunctionSpec } from '../graph/function-spec.js';
-import type { ErrorInfo, WorkerMetrics } from '../protocol/messages.js';
-import type { TaskStateName } from '../dashboard/source.js';
+import type { ErrorInfo, FunctionSpec, WorkerMetrics } from '../protocol/messages.js';
+import type { TaskStateName } from './snapshot.js';
 
 export const ALL_STATES: readonly TaskStateName[] = [
   'released', 'waiting', 'queued', 'no-worker', 'processing', 'memory', 'erred', 'forgotten',

@@ -20,9 +20,9 @@ import { stimulusFactory } from './stimulus.js';
 import { confirmSteal, planSteals } from './stealing.js';
 import { handoffPlan, retireWorker } from './retirement.js';
 import type { SchedulerOptions } from './options.js';
-import { removeSchedulerFile, writeSchedulerFile } from './scheduler-file.js';
-import type { ClusterSnapshot, DashboardSource, TaskGroupSnapshot, WorkerSnapshot } from '../dashboard/source.js';
-import { loadFunction } from '../worker/function-loader.js';
+import { removeSchedulerFile, writeSchedulerFile } from '../comm/scheduler-file.js';
+import type { ClusterSnapshot, TaskGroupSnapshot, TaskStreamEvent, WorkerSnapshot } from './snapshot.js';
+import { loadFunction } from '../graph/function-loader.js';
 import { decodeArgs, deserializeValue, serializeValue } from '../graph/serialize.js';
 import { ProtocolError, TimeoutError } from '../errors.js';
 
@@ -43,7 +43,7 @@ interface ClientSession {
   comm: Comm;
 }
 
-export class SchedulerServer implements DashboardSource {
+export class SchedulerServer {
   readonly id = `scheduler-${randomUUID()}`;
   readonly state: SchedulerState;
   readonly token: string;
@@ -629,7 +629,7 @@ export class SchedulerServer implements DashboardSource {
     return out;
   }
 
-  taskStream(since: number, limit?: number): ReturnType<DashboardSource['taskStream']> {
+  taskStream(since: number, limit?: number): { cursor: number; events: TaskStreamEvent[] } {
     return this.state.taskStream.since(since, limit);
   }
 

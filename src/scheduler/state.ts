@@ -16,12 +16,11 @@
  * it: work stealing (stealing.ts), retirement (retirement.ts); the task
  * stream for the dashboard is task-stream.ts.
  */
-import type { FunctionSpec } from '../graph/function-spec.js';
-import type { DepInfo, ErrorInfo, Msg, StartStop, TaskDef, WorkerMetrics } from '../protocol/messages.js';
-import type { TaskStateName } from '../dashboard/source.js';
+import type { DepInfo, ErrorInfo, FunctionSpec, Msg, StartStop, TaskDef, WorkerMetrics } from '../protocol/messages.js';
+import type { TaskStateName } from './snapshot.js';
 import { keyGroup } from '../graph/keys.js';
 import { ClientState, TaskGroup, TaskState, WorkerState, emptyStateCounts } from './entities.js';
-import { Heap, priorityLess } from './heap.js';
+import { Heap, priorityLess } from '../util/heap.js';
 import type { Stimulus } from './stimulus.js';
 import { TaskStream } from './task-stream.js';
 import { TransitionLog, formatStory, type TransitionRecord } from './transition-log.js';

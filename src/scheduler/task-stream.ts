@@ -5,7 +5,7 @@
  * dashboard polls only what is new.
  */
 import type { StartStop } from '../protocol/messages.js';
-import type { TaskStreamEvent } from '../dashboard/source.js';
+import type { TaskStreamEvent } from './snapshot.js';
 import type { TaskState, WorkerState } from './entities.js';
 
 export const DEFAULT_TASK_STREAM_CAPACITY = 50_000;

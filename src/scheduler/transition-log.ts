@@ -7,7 +7,7 @@
  * A ring buffer of fixed capacity stored as parallel arrays: recording a
  * transition, which happens several times per task, allocates nothing.
  */
-import type { TaskStateName } from '../dashboard/source.js';
+import type { TaskStateName } from './snapshot.js';
 
 /** One transition as the log tells it. `finish` is the state the task actually reached. */
 export interface TransitionRecord {

@@ -7,7 +7,7 @@
  * wrong transition is an InvalidTransitionError, not a silent misreading.
  */
 import type { ErrorInfo, StartStop } from '../protocol/messages.js';
-import type { TaskStateName } from '../dashboard/source.js';
+import type { TaskStateName } from './snapshot.js';
 import type { WorkerState } from './entities.js';
 
 /** A worker computed the task. */

@@ -4,7 +4,7 @@
  * what the runner decided about memory. Each carries everything the state
  * needs, times included, so handling one is pure.
  */
-import type { FunctionSpec } from '../graph/function-spec.js';
+import type { FunctionSpec } from '../protocol/messages.js';
 import type { DepInfo, ErrorInfo, SerializedValue } from '../protocol/messages.js';
 
 /** The scheduler assigns a task to this worker. */

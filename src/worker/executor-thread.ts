@@ -11,11 +11,10 @@
  * goes out at once.
  */
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { cachedFunction, loadFunction } from './function-loader.js';
+import { cachedFunction, loadFunction } from '../graph/function-loader.js';
 import { copyBytes, decodeArgs, deserializeValue, serializeValue, valueType } from '../graph/serialize.js';
 import { errorToInfo } from '../comm/comm.js';
-import type { FunctionSpec } from '../graph/function-spec.js';
-import type { SerializedValue } from '../protocol/messages.js';
+import type { FunctionSpec, SerializedValue } from '../protocol/messages.js';
 
 export interface RunJob {
   id: number;

@@ -6,12 +6,12 @@
 import { createRequire } from 'node:module';
 import type { MessagePort, Worker } from 'node:worker_threads';
 import type { ExecutorThreadData, JobResult, RunJob } from './executor-thread.js';
-import type { SerializedValue } from '../protocol/messages.js';
-import type { FunctionSpec } from '../graph/function-spec.js';
+import type { FunctionSpec, SerializedValue } from '../protocol/messages.js';
 import { copyBytes } from '../graph/serialize.js';
 import type { Logger } from '../logging.js';
 import { compiledModuleUrl } from '../layout.js';
-import { executorResourceLimits, formatBytes, formatLimit, type ExecutorHeapLimits } from './memory.js';
+import { executorResourceLimits, type ExecutorHeapLimits } from './memory.js';
+import { formatBytes, formatLimit } from '../util/bytes.js';
 
 export interface JobOutcome {
   ok: boolean;

@@ -3,7 +3,7 @@
  * (src/worker/server.ts) to do: the only way state changes reach sockets,
  * executor threads and the data store.
  */
-import type { FunctionSpec } from '../graph/function-spec.js';
+import type { FunctionSpec } from '../protocol/messages.js';
 import type { Msg, SerializedValue } from '../protocol/messages.js';
 
 /** Run a task on an executor thread, with the values of `depKeys` from the store; report an execute-* event with `runId`. */

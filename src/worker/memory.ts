@@ -1,4 +1,9 @@
-/** Memory limits: parsing '4GB'/'auto' and the fractions that drive spilling and pausing. */
+/**
+ * A worker's memory policy: what a memory limit means ('4GB', a fraction of
+ * system memory, 'auto'), the fractions of it that drive spilling, pausing
+ * and the nanny's restart, and the V8 heap limits of the executor threads.
+ * Formatting byte counts is not policy and lives in util/bytes.ts.
+ */
 import { totalmem } from 'node:os';
 import { createRequire } from 'node:module';
 import { InvalidArgumentError } from '../errors.js';
@@ -26,17 +31,6 @@ export function parseMemoryLimit(limit: number | string | undefined, workersOnHo
   const mult = UNITS[unit];
   if (mult === undefined) throw new InvalidArgumentError(`invalid memory unit '${m[2]}' in '${limit}': use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB`);
   return Math.floor(value * mult);
-}
-
-export function formatBytes(n: number): string {
-  if (!Number.isFinite(n) || n <= 0) return '0 B';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n < 10 && i > 0 ? n.toFixed(2) : n < 100 && i > 0 ? n.toFixed(1) : Math.round(n)} ${units[i]}`;
 }
 
 /** Fractions of the memory limit, as in Dask: spill managed data, pause new tasks, (nanny) restart. */
@@ -105,11 +99,4 @@ export function executorResourceLimits(memoryLimit: number, nthreads: number): E
   const young = Math.min(MAX_YOUNG_GENERATION_MB, Math.max(MIN_YOUNG_GENERATION_MB, Math.floor(perThreadMb / 8)));
   const old = Math.max(MIN_OLD_GENERATION_MB, Math.floor(perThreadMb - young));
   return { maxOldGenerationSizeMb: old, maxYoungGenerationSizeMb: young };
-}
-
-/** '200 MB (191 MiB)': a limit as the user probably wrote it, and in binary units. */
-export function formatLimit(bytes: number): string {
-  const mb = bytes / 1e6;
-  const decimal = mb >= 1000 ? `${+(mb / 1000).toFixed(2)} GB` : `${+mb.toFixed(mb < 10 ? 1 : 0)} MB`;
-  return `${decimal} (${formatBytes(bytes)})`;
 }

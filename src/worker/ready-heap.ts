@@ -3,7 +3,7 @@
  * member in O(log n): a task stolen or freed while ready leaves at once, so
  * the heap holds exactly the ready tasks.
  */
-import { priorityLess } from '../scheduler/heap.js';
+import { priorityLess } from '../util/heap.js';
 
 export interface HeapMember {
   /** Position in the heap; -1 when not in it. */

@@ -16,16 +16,16 @@ import { listen, type Listener } from '../comm/server.js';
 import { ConnectionPool } from '../comm/pool.js';
 import { formatAddress, resolveListenHost } from '../comm/address.js';
 import { RawFrames } from '../protocol/codec.js';
-import type { DepInfo, ErrorInfo, Msg, SerializedValue, WireValue, WorkerMetrics } from '../protocol/messages.js';
-import type { FunctionSpec } from '../graph/function-spec.js';
+import type { DepInfo, ErrorInfo, FunctionSpec, Msg, SerializedValue, WireValue, WorkerMetrics } from '../protocol/messages.js';
 import { createLogger, type Logger } from '../logging.js';
-import { waitForSchedulerFile } from '../scheduler/scheduler-file.js';
+import { resolveScheduler } from '../comm/resolve-scheduler.js';
 import { DataStore } from './store.js';
 import { ExecutorPool, type JobOutcome } from './executor.js';
 import { WorkerState } from './state.js';
 import type { WorkerEvent } from './events.js';
 import type { Execute, GatherDep, Instruction } from './instructions.js';
-import { MEMORY_PAUSE, MEMORY_SPILL, MEMORY_TARGET, collectGarbage, formatBytes, parseMemoryLimit } from './memory.js';
+import { MEMORY_PAUSE, MEMORY_SPILL, MEMORY_TARGET, collectGarbage, parseMemoryLimit } from './memory.js';
+import { formatBytes } from '../util/bytes.js';
 import { trimMalloc } from '../native/libc.js';
 import { resolveWorkerOptions, type WorkerOptions } from './options.js';
 import { FrameTooLargeError, ProtocolError, TesseraError } from '../errors.js';
@@ -108,15 +108,15 @@ export class WorkerServer {
   }
 
   private async startServing(): Promise<void> {
-    let address = this.opts.schedulerAddress;
-    let token = this.opts.token ?? process.env.TESSERA_TOKEN;
-    if (!address && this.opts.schedulerFile) {
-      const info = await waitForSchedulerFile(this.opts.schedulerFile, { timeoutMs: this.opts.deathTimeoutMs ?? 60_000 });
-      address = info.address;
-      token ??= info.token;
+    if (!this.opts.schedulerAddress && !this.opts.schedulerFile) {
+      throw new TesseraError('ERR_TESSERA_INVALID_ARGUMENT', 'a worker needs a scheduler address or --scheduler-file');
     }
-    if (!address) throw new TesseraError('ERR_TESSERA_INVALID_ARGUMENT', 'a worker needs a scheduler address or --scheduler-file');
-    if (token === undefined) throw new TesseraError('ERR_TESSERA_AUTH', 'no auth token: pass --scheduler-file, or set TESSERA_TOKEN to the cluster\'s token');
+    // The same rule as every client and launcher (comm/resolve-scheduler.ts); a worker may start before
+    // its scheduler, so it waits for the file for as long as it would wait for the scheduler.
+    const { address, token } = await resolveScheduler(
+      this.opts.schedulerAddress ? this.opts.schedulerAddress : { schedulerFile: this.opts.schedulerFile! },
+      { ...(this.opts.token !== undefined ? { token: this.opts.token } : {}), waitForFileMs: this.opts.deathTimeoutMs ?? 60_000 },
+    );
     this.schedulerAddress = address;
     this.token = token;
     const { bind, advertise } = resolveListenHost({

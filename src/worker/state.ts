@@ -24,7 +24,7 @@
  * and data go, and if a local task still needs the value the key falls back
  * to being fetched.
  */
-import type { FunctionSpec } from '../graph/function-spec.js';
+import type { FunctionSpec } from '../protocol/messages.js';
 import { serializedBytes } from '../graph/serialize.js';
 import type { DepInfo, ErrorInfo, Msg, SerializedValue, StartStop } from '../protocol/messages.js';
 import type {

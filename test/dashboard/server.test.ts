@@ -5,7 +5,7 @@ import { startDashboard, type DashboardServer } from '../../src/dashboard/server
 import { parseDashboardAddress } from '../../src/dashboard/address.js';
 import { renderMetrics } from '../../src/dashboard/metrics.js';
 import type { LiveUpdate, SchedulerInfoPayload } from '../../src/dashboard/protocol.js';
-import type { ClusterSnapshot, TaskGroupSnapshot, TaskStreamEvent, WorkerSnapshot } from '../../src/dashboard/source.js';
+import type { ClusterSnapshot, TaskGroupSnapshot, TaskStreamEvent, WorkerSnapshot } from '../../src/scheduler/snapshot.js';
 import { DashboardError, TesseraError } from '../../src/errors.js';
 import { FakeCluster } from '../fixtures/dashboard/fake-cluster.js';
 import { SseClient, http, json, requireAssets } from './helpers.js';

@@ -12,7 +12,7 @@ import { createServer } from 'node:net';
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '../../src/index.js';
-import { waitForSchedulerFile } from '../../src/scheduler/scheduler-file.js';
+import { waitForSchedulerFile } from '../../src/comm/scheduler-file.js';
 import { describeJob, fixtureLines, fixturePath, mpirunArgs, requireCommand, runJob, type JobResult } from './helpers.js';
 import { TESSERA_BIN } from '../fixtures/package.js';
 

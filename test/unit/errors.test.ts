@@ -29,7 +29,7 @@ import { SlurmError as SlurmErrorFromEnv } from '../../src/deploy/slurm/env.js';
 import { BootstrapFailedError as FromBootstrap, CheckInTimeoutError as CheckInFromBootstrap } from '../../src/deploy/mpi/bootstrap.js';
 import { QueryError as QueryErrorFromQuery, parseQuery } from '../../src/dataframe/query.js';
 import { InvalidStateError as InvalidStateFromState } from '../../src/scheduler/state.js';
-import { readSchedulerFile } from '../../src/scheduler/scheduler-file.js';
+import { readSchedulerFile } from '../../src/comm/scheduler-file.js';
 
 const DOCS = readFileSync(new URL('../../../docs/errors.md', import.meta.url), 'utf8');
 const CODES = Object.keys(ERROR_CODES) as TesseraErrorCode[];

@@ -3,8 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   MAX_YOUNG_GENERATION_MB, MEMORY_PAUSE, MIN_OLD_GENERATION_MB, MIN_YOUNG_GENERATION_MB, MEMORY_TERMINATE, PROCESS_RESERVE_MB,
-  executorResourceLimits, formatLimit, parseMemoryLimit,
+  executorResourceLimits, parseMemoryLimit,
 } from '../../src/worker/memory.js';
+import { formatLimit } from '../../src/util/bytes.js';
 
 const MiB = 2 ** 20;
 

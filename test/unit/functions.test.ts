@@ -19,9 +19,10 @@ import ts from 'typescript';
 import { errorToInfo } from '../../src/comm/comm.js';
 import { ClosureError, FunctionError, InvalidArgumentError, TaskError, TesseraError } from '../../src/errors.js';
 import { decodeArgs, deserializeValue, encodeArgs, serializeValue } from '../../src/graph/serialize.js';
-import type { AnyFunction, FunctionOf, FunctionSpec, ModuleFunction } from '../../src/graph/function-spec.js';
+import type { AnyFunction, FunctionOf, ModuleFunction } from '../../src/graph/function-spec.js';
+import type { FunctionSpec } from '../../src/protocol/messages.js';
 import { functionName, moduleFunction, remoteModule, serializeFunction } from '../../src/graph/functions.js';
-import { cachedFunction, loadFunction } from '../../src/worker/function-loader.js';
+import { cachedFunction, loadFunction } from '../../src/graph/function-loader.js';
 
 const tasksUrl = new URL('../fixtures/functions/tasks.js', import.meta.url);
 type Tasks = typeof import('../fixtures/functions/tasks.js');

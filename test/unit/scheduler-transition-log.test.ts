@@ -9,7 +9,7 @@ import { Effects, InvalidTransitionError, SchedulerState } from '../../src/sched
 import { TransitionLog, formatStory } from '../../src/scheduler/transition-log.js';
 import { stimulusFactory, type Stimulus } from '../../src/scheduler/stimulus.js';
 import type { TaskDef } from '../../src/protocol/messages.js';
-import type { TaskStateName } from '../../src/dashboard/source.js';
+import type { TaskStateName } from '../../src/scheduler/snapshot.js';
 import type { TransitionPayload } from '../../src/scheduler/transition-payloads.js';
 
 const FN = { kind: 'inline', source: '(x) => x', name: 'f' } as const;

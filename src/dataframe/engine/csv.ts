@@ -5,7 +5,7 @@ import type { Schema } from '../dtypes.js';
 import type { CsvFormat, SourceSpec } from '../pipeline.js';
 import { polars, type NFrame } from './load.js';
 import { nativeSchema, toPolarsType, zeroFrame } from './schema.js';
-import type { RunHooks } from './run-pipeline.js';
+import type { RunHooks } from './hooks.js';
 
 /**
  * Options every call of the native CSV reader spells out (the binding has no

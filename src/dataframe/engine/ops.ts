@@ -7,8 +7,7 @@ import type { LiteralValue } from '../expr.js';
 import type { OpSpec } from '../pipeline.js';
 import { castTo, ExprCompiler, fitsInteger, typedLiteral } from './expressions.js';
 import { polars, type NExpr, type NLazy } from './load.js';
-import { zeroFrame } from './schema.js';
-import type { Built } from './source.js';
+import { zeroFrame, type Built } from './schema.js';
 
 /** Applies one op to a lazy frame whose schema is `schema`. */
 export function applyOp(lf: NLazy, op: OpSpec, schema: Schema, right?: Built): NLazy {

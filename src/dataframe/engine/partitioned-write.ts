@@ -8,7 +8,7 @@ import { hiveFolderName } from '../io/hive.js';
 import type { SinkSpec, WriteResult } from '../pipeline.js';
 import { castTo } from './expressions.js';
 import { polars, type NFrame } from './load.js';
-import type { RunHooks } from './run-pipeline.js';
+import type { RunHooks } from './hooks.js';
 
 type PartitionedSink = Extract<SinkSpec, { kind: 'parquetPartitioned' }>;
 

@@ -7,7 +7,6 @@ import { createRequire } from 'node:module';
 import { EngineError, DataFrameError } from '../../errors.js';
 import type { Schema } from '../dtypes.js';
 import type { OpSpec, Pipeline, SinkSpec, SourceSpec, WriteResult } from '../pipeline.js';
-import type { AnyFunction, FunctionSpec } from '../../graph/function-spec.js';
 import { ipcToNative, nativeToIpc } from './ipc.js';
 import { polars, type NFrame, type NLazy } from './load.js';
 import { applyOp } from './ops.js';
@@ -15,18 +14,11 @@ import { writePartitioned } from './partitioned-write.js';
 import { engineError } from './polars-error.js';
 import { nativeSchema, zeroFrame } from './schema.js';
 import { hashBucket, rangeBucket, splitByColumn, splitBySlices } from './shuffle.js';
-import { buildSource, type Built } from './source.js';
+import { buildSource } from './source.js';
+import type { RunHooks } from './hooks.js';
+import type { Built } from './schema.js';
 
 const require = createRequire(import.meta.url);
-
-export interface RunHooks {
-  /** Loads a task function (mapPartitions) by its spec. */
-  loadFunction(spec: FunctionSpec): Promise<AnyFunction>;
-  /** Reads bytes [start, end) of a file. */
-  readRange(path: string, start: number, end: number): Promise<Buffer>;
-  /** Called just before a partition's output file is created, to check its folder is still there (Polars panics on a missing one). */
-  beforeWrite?(path: string): void;
-}
 
 /**
  * Builds the lazy query for a pipeline. The schema after each op is found

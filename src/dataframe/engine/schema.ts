@@ -2,7 +2,13 @@
 
 import { EngineError, DataFrameError } from '../../errors.js';
 import type { DType, Schema } from '../dtypes.js';
-import { polars, type NFrame, type PolarsDataFrame } from './load.js';
+import { polars, type NFrame, type NLazy, type PolarsDataFrame } from './load.js';
+
+/** A lazy frame and its schema. */
+export interface Built {
+  lf: NLazy;
+  schema: Schema;
+}
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export function toPolarsType(t: DType): any {

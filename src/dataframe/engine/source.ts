@@ -7,14 +7,8 @@ import { readCsvBytes, readCsvHead } from './csv.js';
 import { ipcToNative } from './ipc.js';
 import { polars, type NFrame, type NLazy } from './load.js';
 import { typedLiteral } from './expressions.js';
-import { nativeSchema, zeroFrame } from './schema.js';
-import type { RunHooks } from './run-pipeline.js';
-
-/** A lazy frame and its schema. */
-export interface Built {
-  lf: NLazy;
-  schema: Schema;
-}
+import { nativeSchema, zeroFrame, type Built } from './schema.js';
+import type { RunHooks } from './hooks.js';
 
 export async function buildSource(source: SourceSpec, inputs: readonly Uint8Array[], hooks: RunHooks): Promise<Built> {
   const { N, pl } = polars();

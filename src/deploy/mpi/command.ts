@@ -7,15 +7,46 @@
  * calls shutdown(). With --no-scheduler the ranks add workers to a cluster
  * that already runs, found through SCHEDULER_ADDRESS or --scheduler-file.
  */
-import type { MpiCommandOptions } from '../../cli/mpi.js';
 import { joinJob, type Membership } from './membership.js';
 import { jobIdFromEnvironment } from '../../mpi/env.js';
 import { assignRoles, type RoleAssignment } from './roles.js';
 import { dashboardLine, infoWanted, rankName, type RankCluster } from './cluster.js';
 import { startRank } from './start-rank.js';
 import { describeError, leaveQuietly, rankBeforeMpi, sharedError } from './options.js';
+import type { SchedulerOptions } from '../../scheduler/options.js';
+import type { WorkerOptions } from '../../worker/options.js';
 
 const WHO = 'tessera-compute mpi';
+
+/** Everything `tessera-compute mpi` was asked to do, as src/cli/mpi.ts parses and checks it from the command line. */
+export interface MpiCommandOptions {
+  /** Address of a running scheduler (tcp://host:port), for --no-scheduler. */
+  schedulerAddress?: string;
+  /** Scheduler file: written by the scheduler rank, read by workers and clients. */
+  schedulerFile?: string;
+  /** Port of the scheduler; 0 picks a free one. */
+  schedulerPort: number;
+  schedulerRank: number;
+  /** Network interface whose address is advertised (e.g. ib0, eth0). */
+  interface?: WorkerOptions['interface'];
+  protocol: 'tcp';
+  nthreads: number;
+  /** As given (default 'auto': the host's memory shared by its worker ranks), checked. */
+  memoryLimit: string;
+  localDirectory?: WorkerOptions['localDirectory'];
+  /** Run a scheduler (false: add workers to a running cluster). */
+  scheduler: boolean;
+  /** Run each worker under a nanny that restarts it. */
+  nanny: boolean;
+  /** Workers only on ranks other than the scheduler's. */
+  exclusiveWorkers: boolean;
+  /** Extra worker options (JSON object from --worker-options). */
+  workerOptions: Record<string, unknown>;
+  dashboard: NonNullable<SchedulerOptions['dashboard']>;
+  dashboardAddress: NonNullable<SchedulerOptions['dashboardAddress']>;
+  /** Worker name prefix: workers are named `${name}-${rank}`. */
+  name: string;
+}
 
 /** SIGTERM/SIGINT (mpirun forwards both): close this rank's services so spill directories go too; a second signal exits at once. */
 function closeOnSignals(cluster: RankCluster): void {

@@ -33,7 +33,7 @@ export interface ExecuteOptions<A extends unknown[] = unknown[]> extends Cluster
   scheduler?: boolean;
   /** Address of a running scheduler, with scheduler: false. */
   schedulerAddress?: string;
-  /** Auth token of that scheduler (default: TESSERA_TOKEN, or the scheduler file's). */
+  /** Auth token of that scheduler (default: the scheduler file's, else TESSERA_TOKEN; see src/comm/resolve-scheduler.ts). */
   token?: string;
   /** Scheduler port (default 0: any free port). */
   schedulerPort?: number;

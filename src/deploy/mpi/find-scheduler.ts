@@ -16,25 +16,23 @@ export interface SchedulerContact {
 
 /** A running cluster's scheduler, from its address or its scheduler file: only one that answers the handshake counts. */
 export async function resolveExternal(ext: ExternalScheduler, jobId: string | undefined): Promise<SchedulerContact> {
+  if (!ext.address && !ext.file) throw new TesseraError('ERR_TESSERA_INVALID_ARGUMENT', 'joining a running cluster needs its scheduler address or scheduler file');
   const { connect } = await import('../../comm/connect.js');
-  let address = ext.address;
-  let token = ext.token ?? process.env.TESSERA_TOKEN;
+  const { resolveScheduler } = await import('../../comm/resolve-scheduler.js');
+  // An address wins over a file; the token follows resolveScheduler()'s rule (explicit, the file's, TESSERA_TOKEN).
+  const { address, token, file } = await resolveScheduler(
+    ext.address ? { address: ext.address } : { schedulerFile: ext.file! },
+    ext.token !== undefined ? { token: ext.token } : {},
+  );
   let id = 'external';
   let dashboardPort: number | null = null;
   let described = '';
-  if (!address && ext.file) {
-    const { readSchedulerFile } = await import('../../scheduler/scheduler-file.js');
-    const info = await readSchedulerFile(ext.file);
-    address = info.address;
-    token ??= info.token;
+  if (file) {
+    const { info } = file;
     id = info.id;
     dashboardPort = info.services?.dashboard ?? null;
     const job = info.jobId ? `job ${info.jobId}${jobId && info.jobId !== jobId ? ` (this is job ${jobId})` : ''}` : 'no recorded job';
     described = `scheduler file ${ext.file} (scheduler ${info.id}, ${job}, host ${info.host}, started ${new Date(info.started).toISOString()}) points at ${address}`;
-  }
-  if (!address) throw new TesseraError('ERR_TESSERA_INVALID_ARGUMENT', 'joining a running cluster needs its scheduler address or scheduler file');
-  if (token === undefined) {
-    throw new TesseraError('ERR_TESSERA_AUTH', `no auth token for ${address}: give the cluster's scheduler file, or set TESSERA_TOKEN to its token`);
   }
   // The file may be left over from a cluster that has ended: only a scheduler that answers the handshake counts.
   try {
@@ -66,7 +64,7 @@ export async function waitForFreshSchedulerFile(
   rank: number,
   schedulerRank: number,
 ): Promise<SchedulerContact> {
-  const { readSchedulerFile } = await import('../../scheduler/scheduler-file.js');
+  const { readSchedulerFile } = await import('../../comm/scheduler-file.js');
   const { connect } = await import('../../comm/connect.js');
   const notBefore = Date.now() - performance.now() - 5_000;
   const deadline = Date.now() + timeoutMs;

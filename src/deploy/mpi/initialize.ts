@@ -299,6 +299,7 @@ export async function sendCloseSignal(): Promise<void> {
   const address = process.env.TESSERA_SCHEDULER_ADDRESS;
   if (!address) throw new MpiError('sendCloseSignal(): no cluster to close; call it on the client rank, after initialize() resolved true');
   const { Client } = await import('../../client/client.js');
-  const client = await Client.connect({ address, token: process.env.TESSERA_TOKEN ?? '' }, { setAsCurrent: false });
+  // The token: TESSERA_TOKEN, which initialize() set with the address (resolveScheduler's rule; none is an error).
+  const client = await Client.connect({ address }, { setAsCurrent: false });
   await client.shutdown();
 }

@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { promises as fs } from 'node:fs';
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { ClusterLike } from '../../client/client.js';
+import type { ClusterLike } from '../../comm/resolve-scheduler.js';
 import { SchedulerServer } from '../../scheduler/server.js';
 import { connect } from '../../comm/connect.js';
 import type { Comm } from '../../comm/comm.js';

@@ -20,8 +20,8 @@
 import { promises as fs } from 'node:fs';
 import { resolve } from 'node:path';
 import { resolveWorkerOptions } from '../../worker/options.js';
-import type { ClusterLike } from '../../client/client.js';
-import { readSchedulerFile, type SchedulerFileContents } from '../../scheduler/scheduler-file.js';
+import type { ClusterLike } from '../../comm/resolve-scheduler.js';
+import { readSchedulerFile, type SchedulerFileContents } from '../../comm/scheduler-file.js';
 import { WorldTooSmallError, InvalidArgumentError, SchedulerFileError } from '../../errors.js';
 import { createLogger } from '../../logging.js';
 import { slurmStep, expandSchedulerFile, SlurmError, type Env, type SlurmStep } from './env.js';

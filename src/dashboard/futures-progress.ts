@@ -1,11 +1,13 @@
 /**
  * `progress(futures)`: a live progress bar per task group in a terminal, and
- * plain periodic lines in batch logs (the dashboard's renderer). Resolves
- * when every future has finished, failed or been cancelled.
+ * plain periodic lines in batch logs (the renderer of progress.ts). Resolves
+ * when every future has finished, failed or been cancelled. It lives with
+ * the dashboard, which displays the client's futures; the client does not
+ * depend on how they are displayed.
  */
-import type { Future } from './future.js';
+import type { Future } from '../client/future.js';
 import { keyGroup } from '../graph/keys.js';
-import { renderProgress, type ProgressCounts, type ProgressOptions } from '../dashboard/progress.js';
+import { renderProgress, type ProgressCounts, type ProgressOptions } from './progress.js';
 
 export async function progress(futures: Future<unknown> | readonly Future<unknown>[], opts: ProgressOptions = {}): Promise<void> {
   const list = Array.isArray(futures) ? (futures as readonly Future<unknown>[]) : [futures as Future<unknown>];

@@ -1,13 +1,16 @@
 /**
- * Turns a FunctionSpec back into a callable inside a worker's executor
- * thread. Each thread compiles an inline function or imports a module once
- * and reuses it, so a graph of 100,000 tasks of the same function pays the
- * compile or import once per thread, not per task.
+ * Turns a FunctionSpec (function-spec.ts, made by functions.ts on the client)
+ * back into a callable: inside a worker's executor thread, and on the
+ * scheduler for client.runOnScheduler(). Each thread compiles an inline
+ * function or imports a module once and reuses it, so a graph of 100,000
+ * tasks of the same function pays the compile or import once per thread,
+ * not per task.
  */
 
 import { compileFunction, importModule } from '../boot/host.js';
 import { FunctionError } from '../errors.js';
-import type { AnyFunction, FunctionSpec } from '../graph/function-spec.js';
+import type { AnyFunction } from './function-spec.js';
+import type { FunctionSpec } from '../protocol/messages.js';
 
 /**
  * Node built-in modules an inline function may use without importing them,

@@ -1,4 +1,4 @@
-/** A binary min-heap with a caller-supplied ordering (used for the root-task queue). */
+/** A binary min-heap with a caller-supplied ordering (the scheduler's root-task queue, the worker's ready queue). */
 export class Heap<T> {
   private items: T[] = [];
   constructor(private readonly less: (a: T, b: T) => boolean) {}
