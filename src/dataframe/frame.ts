@@ -19,7 +19,7 @@ import { concatFiles } from './io/concat-files.js';
 import { abandonWriteTarget, commitFileTarget, commitWriteTarget, prepareFileTarget, prepareWriteTarget, refuseWritingIntoInputs } from './io/write-target.js';
 import { Lowerer, planToken, type TaskInput } from './lower.js';
 import type { OpSpec, ParquetCompression, SinkSpec, WriteResult } from './pipeline.js';
-import { parseBytes } from './io/read.js';
+import { parseBytes } from './io/sizes.js';
 import { checkOptions, optionNames } from './options.js';
 import { estimatePartitionBytes, sizeLayout } from './partition-size.js';
 import { formatPlan, groupBySchema, joinSchema, npartitionsOf, opSchema, optimize, type PlanNode } from './plan.js';

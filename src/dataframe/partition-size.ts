@@ -22,7 +22,8 @@
 import { DataFrameError } from '../errors.js';
 import type { DType, Schema } from './dtypes.js';
 import { estimateParquetBytes } from './engine/index.js';
-import { broadcastSide, npartitionsOf, type PlanNode } from './plan.js';
+import type { PlanNode } from './plan.js';
+import { broadcastSide, npartitionsOf } from './plan-partitions.js';
 
 /** Rough in-memory bytes of one value of a type (strings: an offset and a few characters). */
 function typeWidth(t: DType): number {

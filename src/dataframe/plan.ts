@@ -18,6 +18,7 @@ import type { CsvPartition } from './io/csv-partitions.js';
 import type { HiveLayout } from './io/hive.js';
 import { matchingRows } from './engine/index.js';
 import { estimatePartitionBytes, sizeLayout, type SizeLayout } from './partition-size.js';
+import { broadcastSide, npartitionsOf } from './plan-partitions.js';
 import type { CsvFormat, OpSpec, SortSpec } from './pipeline.js';
 
 /** A partition already computed and kept somewhere: a Future, or (locally) the bytes themselves. */
@@ -80,43 +81,9 @@ export type PlanNode =
       readonly layout?: SizeLayout;
     };
 
-export function npartitionsOf(node: PlanNode): number {
-  switch (node.kind) {
-    case 'csv':
-      return node.partitions.length;
-    case 'parquet':
-      return node.files.length;
-    case 'persisted':
-      return node.parts.length;
-    case 'op':
-    case 'sort':
-      return npartitionsOf(node.input);
-    case 'groupBy':
-      return 1;
-    case 'join': {
-      const l = npartitionsOf(node.left);
-      const r = npartitionsOf(node.right);
-      const side = broadcastSide(node);
-      if (side === 'right') return l;
-      if (side === 'left') return r;
-      return Math.max(l, r);
-    }
-    case 'repartition':
-      return node.n;
-  }
-}
-
-/** Which side of a join is broadcast, if any. */
-export function broadcastSide(node: Extract<PlanNode, { kind: 'join' }>): 'left' | 'right' | null {
-  const l = npartitionsOf(node.left);
-  const r = npartitionsOf(node.right);
-  if (node.broadcast === false) return l === 1 && r === 1 ? 'right' : null;
-  if (node.broadcast === true) return node.how === 'inner' && l < r ? 'left' : 'right';
-  // Dask's rule: a side with a single partition is joined to every partition of the other.
-  if (r === 1) return 'right';
-  if (l === 1 && node.how === 'inner') return 'left';
-  return null;
-}
+// npartitionsOf and broadcastSide live in plan-partitions.ts: partition-size.ts needs them, and plan.ts needs
+// partition-size.ts (a repartition is laid out again when its input loses partitions).
+export { broadcastSide, npartitionsOf } from './plan-partitions.js';
 
 // --------------------------------------------------------------- schemas
 

@@ -13,6 +13,7 @@ import { DataFrameError } from '../../errors.js';
 import { normalizeDType, type DTypeLike, type Schema } from '../dtypes.js';
 import { frameSchema, frameToIpc, inferCsvSchema, parquetSchema, type PolarsDataFrame } from '../engine/index.js';
 import { DataFrame } from '../frame.js';
+import { parseBytes } from './sizes.js';
 import type { CsvFormat } from '../pipeline.js';
 import { DEFAULT_BLOCKSIZE, planCsvPartitions, readSample } from './csv-partitions.js';
 import { checkOptions, optionNames } from '../options.js';
@@ -58,15 +59,7 @@ export interface ReadCsvOptions {
   usecols?: readonly string[];
 }
 
-const UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
 
-export function parseBytes(x: number | string): number {
-  if (typeof x === 'number') return x;
-  const m = /^\s*([\d.]+)\s*([a-z]*)\s*$/i.exec(x);
-  const unit = UNITS[(m?.[2] || 'b').toLowerCase()];
-  if (!m || unit === undefined) throw new DataFrameError(`cannot read the size '${x}' (use bytes or e.g. '64MB', '256MiB')`);
-  return Math.round(Number(m[1]) * unit);
-}
 
 const READ_CSV_OPTIONS = optionNames<ReadCsvOptions>({
   blocksize: true, parseDates: true, dtypes: true, nullValues: true, header: true, names: true, sep: true, quoteChar: true,
