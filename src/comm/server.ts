@@ -72,7 +72,7 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
       if (result.op === 'refused') {
         warn(`refused connection from ${comm.remote}: ${result.message}`);
         comm.sendNow(result as unknown as Msg);
-        comm.close();
+        void comm.close();
         comm.onMessage = () => {};
         return;
       }

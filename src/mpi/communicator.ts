@@ -50,7 +50,7 @@ export interface Message<T> {
 class NativeBuffer {
   readonly ptr: bigint;
   readonly length: number;
-  private freed = false;
+  private freedHere = false;
   constructor(length: number) {
     this.length = length;
     this.ptr = koffi().alloc('uint8_t', Math.max(1, length)) as bigint;
@@ -71,8 +71,8 @@ class NativeBuffer {
     return this.ptr + BigInt(n);
   }
   free(): void {
-    if (!this.freed) koffi().free(this.ptr);
-    this.freed = true;
+    if (!this.freedHere) koffi().free(this.ptr);
+    this.freedHere = true;
   }
 }
 
@@ -108,21 +108,21 @@ export class Communicator {
   readonly rank: number;
   /** The number of processes in the communicator. */
   readonly size: number;
-  readonly #lib: MpiLibrary;
-  #handle: Handle;
-  readonly #isWorld: boolean;
-  #freed = false;
+  private readonly lib: MpiLibrary;
+  private rawHandle: Handle;
+  private readonly worldComm: boolean;
+  private freedHere = false;
   /** The async collectives in flight, in the order they were called (MPI needs every rank to issue collectives in one order). */
-  #collectives: Promise<unknown> = Promise.resolve();
-  #pendingCollectives = 0;
+  private collectives: Promise<unknown> = Promise.resolve();
+  private pendingCollectives = 0;
   /** Set when an async collective timed out: it is still pending inside MPI, so later collectives would be mismatched. */
-  #broken: string | null = null;
+  private broken: string | null = null;
 
   /** @internal Use world() and split(). */
   constructor(lib: MpiLibrary, handle: Handle, isWorld: boolean) {
-    this.#lib = lib;
-    this.#handle = handle;
-    this.#isWorld = isWorld;
+    this.lib = lib;
+    this.rawHandle = handle;
+    this.worldComm = isWorld;
     const out = [0];
     lib.check(lib.fn.Comm_rank(handle, out), 'MPI_Comm_rank');
     this.rank = out[0]!;
@@ -132,51 +132,51 @@ export class Communicator {
 
   /** @internal The raw MPI handle. */
   get handle(): Handle {
-    return this.#handle;
+    return this.rawHandle;
   }
 
   get isWorld(): boolean {
-    return this.#isWorld;
+    return this.worldComm;
   }
 
   get freed(): boolean {
-    return this.#freed;
+    return this.freedHere;
   }
 
-  #usable(call: string): MpiLibrary {
-    if (this.#freed) throw new MpiError(`${call} on a communicator that was freed; keep it until every use is done`);
-    if (this.#lib.finalizedHere) {
+  private usable(call: string): MpiLibrary {
+    if (this.freedHere) throw new MpiError(`${call} on a communicator that was freed; keep it until every use is done`);
+    if (this.lib.finalizedHere) {
       throw new MpiError(`${call} after MPI was finalized; finalize() must be the last MPI call of the process`);
     }
-    return this.#lib;
+    return this.lib;
   }
 
   /** For collectives: also refuses a communicator whose earlier collective timed out, and a blocking collective while an async one runs. */
-  #collective(call: string, blocking: boolean): MpiLibrary {
-    const lib = this.#usable(call);
-    if (this.#broken) {
-      throw new MpiError(`${call}: ${this.#broken} and is still pending inside MPI, so this communicator can no longer run collectives; abort the job or use another communicator`);
+  private collective(call: string, blocking: boolean): MpiLibrary {
+    const lib = this.usable(call);
+    if (this.broken) {
+      throw new MpiError(`${call}: ${this.broken} and is still pending inside MPI, so this communicator can no longer run collectives; abort the job or use another communicator`);
     }
-    if (blocking && this.#pendingCollectives > 0) {
+    if (blocking && this.pendingCollectives > 0) {
       throw new MpiError(`${call} while barrierAsync()/bcastAsync() is still running on this communicator: await it first, since every rank must issue collectives in the same order`);
     }
     return lib;
   }
 
   /** Runs async collectives one after another, in call order. */
-  #queueCollective<T>(run: () => Promise<T>): Promise<T> {
-    this.#pendingCollectives++;
-    const result = this.#collectives.then(run, run);
-    this.#collectives = result.then(
+  private queueCollective<T>(run: () => Promise<T>): Promise<T> {
+    this.pendingCollectives++;
+    const result = this.collectives.then(run, run);
+    this.collectives = result.then(
       () => undefined,
       () => undefined,
     );
     return result.finally(() => {
-      this.#pendingCollectives--;
+      this.pendingCollectives--;
     });
   }
 
-  #assertRank(name: string, rank: unknown): asserts rank is number {
+  private assertRank(name: string, rank: unknown): asserts rank is number {
     assertInt(name, rank, 0, this.size - 1);
   }
 
@@ -190,11 +190,11 @@ export class Communicator {
   split(color: null, key?: number): null;
   split(color: number | null, key?: number): Communicator | null;
   split(color: number | null, key: number = this.rank): Communicator | null {
-    const lib = this.#collective('split()', true);
+    const lib = this.collective('split()', true);
     if (color !== null) assertInt('color', color, 0, 2 ** 31 - 1);
     assertInt('key', key, -(2 ** 31), 2 ** 31 - 1);
     const out = lib.scratchPointer;
-    lib.check(lib.fn.Comm_split(this.#handle, color ?? lib.abi.UNDEFINED, key, out), 'MPI_Comm_split');
+    lib.check(lib.fn.Comm_split(this.rawHandle, color ?? lib.abi.UNDEFINED, key, out), 'MPI_Comm_split');
     const handle = lib.readHandle(out);
     if (lib.sameHandle(handle, lib.abi.COMM_NULL)) return null;
     return new Communicator(lib, handle, false);
@@ -202,8 +202,8 @@ export class Communicator {
 
   /** Blocks until every rank of the communicator has called barrier(). Blocks the event loop. */
   barrier(): void {
-    const lib = this.#collective('barrier()', true);
-    lib.check(lib.fn.Barrier(this.#handle), 'MPI_Barrier');
+    const lib = this.collective('barrier()', true);
+    lib.check(lib.fn.Barrier(this.rawHandle), 'MPI_Barrier');
   }
 
   /**
@@ -213,56 +213,56 @@ export class Communicator {
    * Blocks the event loop.
    */
   bcast<T>(value: T | undefined, root: number): T {
-    const lib = this.#collective('bcast()', true);
-    this.#assertRank('root', root);
+    const lib = this.collective('bcast()', true);
+    this.assertRank('root', root);
     const header = Buffer.alloc(8);
     let body: Buffer | undefined;
     if (this.rank === root) {
       body = packr.pack(value);
       header.writeBigUInt64LE(BigInt(body.length));
     }
-    lib.check(lib.fn.Bcast(header, 8, lib.abi.BYTE, root, this.#handle), 'MPI_Bcast');
+    lib.check(lib.fn.Bcast(header, 8, lib.abi.BYTE, root, this.rawHandle), 'MPI_Bcast');
     const length = Number(header.readBigUInt64LE());
     if (!body) body = Buffer.alloc(length);
     for (let off = 0; off < length; off += CHUNK) {
       const n = Math.min(CHUNK, length - off);
-      lib.check(lib.fn.Bcast(body.subarray(off, off + n), n, lib.abi.BYTE, root, this.#handle), 'MPI_Bcast');
+      lib.check(lib.fn.Bcast(body.subarray(off, off + n), n, lib.abi.BYTE, root, this.rawHandle), 'MPI_Bcast');
     }
     return packr.unpack(body) as T;
   }
 
   /** Sends a msgpack-able value to rank `dest` (blocks until MPI has taken the data). */
   send(value: unknown, dest: number, tag = 0): void {
-    const lib = this.#usable('send()');
-    this.#assertRank('dest', dest);
+    const lib = this.usable('send()');
+    this.assertRank('dest', dest);
     assertInt('tag', tag, 0, MAX_TAG);
     const body = packr.pack(value);
     if (body.length > 2 ** 31 - 1) throw new InvalidArgumentError(`send(): ${body.length} bytes is over MPI's 2 GiB message limit; use bcast() or split the value`);
-    lib.check(lib.fn.Send(body, body.length, lib.abi.BYTE, dest, tag, this.#handle), 'MPI_Send');
+    lib.check(lib.fn.Send(body, body.length, lib.abi.BYTE, dest, tag, this.rawHandle), 'MPI_Send');
   }
 
   /** Receives a value sent with send()/sendAsync() (blocks the event loop until one arrives). */
   recv<T = unknown>(source: number = ANY_SOURCE, tag: number = ANY_TAG): Message<T> {
-    const lib = this.#usable('recv()');
-    const [src, tg] = this.#matchArgs(source, tag);
+    const lib = this.usable('recv()');
+    const [src, tg] = this.matchArgs(source, tag);
     const status = new NativeBuffer(lib.abi.statusSize);
     try {
-      lib.check(lib.fn.Probe(src, tg, this.#handle, status.ptr), 'MPI_Probe');
-      return this.#receiveProbed<T>(lib, status);
+      lib.check(lib.fn.Probe(src, tg, this.rawHandle, status.ptr), 'MPI_Probe');
+      return this.receiveProbed<T>(lib, status);
     } finally {
       status.free();
     }
   }
 
-  #matchArgs(source: number, tag: number): [number, number] {
-    const lib = this.#lib;
-    if (source !== ANY_SOURCE) this.#assertRank('source', source);
+  private matchArgs(source: number, tag: number): [number, number] {
+    const lib = this.lib;
+    if (source !== ANY_SOURCE) this.assertRank('source', source);
     if (tag !== ANY_TAG) assertInt('tag', tag, 0, MAX_TAG);
     return [source === ANY_SOURCE ? lib.abi.ANY_SOURCE : source, tag === ANY_TAG ? lib.abi.ANY_TAG : tag];
   }
 
   /** Receives exactly the message a (I)probe just described in `status`. */
-  #receiveProbed<T>(lib: MpiLibrary, status: NativeBuffer): Message<T> {
+  private receiveProbed<T>(lib: MpiLibrary, status: NativeBuffer): Message<T> {
     const k = koffi();
     const source = k.decode(status.offset(lib.abi.statusSource), 'int') as number;
     const tag = k.decode(status.offset(lib.abi.statusTag), 'int') as number;
@@ -270,7 +270,7 @@ export class Communicator {
     lib.check(lib.fn.Get_count(status.ptr, lib.abi.BYTE, count), 'MPI_Get_count');
     const body = new NativeBuffer(count[0]!);
     try {
-      lib.check(lib.fn.Recv(body.ptr, count[0], lib.abi.BYTE, source, tag, this.#handle, lib.abi.STATUS_IGNORE), 'MPI_Recv');
+      lib.check(lib.fn.Recv(body.ptr, count[0], lib.abi.BYTE, source, tag, this.rawHandle, lib.abi.STATUS_IGNORE), 'MPI_Recv');
       return { value: packr.unpack(body.copy()) as T, source, tag };
     } finally {
       body.free();
@@ -278,7 +278,7 @@ export class Communicator {
   }
 
   /** Waits on an MPI request in `req` (MPI_Test polling) without blocking the event loop. */
-  async #wait(lib: MpiLibrary, req: NativeBuffer, what: string, opts: AsyncOptions | undefined, collective = false): Promise<void> {
+  private async wait(lib: MpiLibrary, req: NativeBuffer, what: string, opts: AsyncOptions | undefined, collective = false): Promise<void> {
     const flag = [0];
     try {
       await pollUntil(
@@ -290,7 +290,7 @@ export class Communicator {
         opts,
       );
     } catch (err) {
-      if (collective) this.#broken = `an earlier ${what} ${err instanceof TimeoutError ? 'timed out' : 'was abandoned'}`;
+      if (collective) this.broken = `an earlier ${what} ${err instanceof TimeoutError ? 'timed out' : 'was abandoned'}`;
       throw err;
     }
   }
@@ -301,17 +301,17 @@ export class Communicator {
    * communicator for collectives any more and should abort.
    */
   barrierAsync(opts?: AsyncOptions): Promise<void> {
-    const lib = this.#collective('barrierAsync()', false);
-    return this.#queueCollective(() => this.#barrierAsync(lib, opts));
+    const lib = this.collective('barrierAsync()', false);
+    return this.queueCollective(() => this.runBarrier(lib, opts));
   }
 
-  async #barrierAsync(lib: MpiLibrary, opts: AsyncOptions | undefined): Promise<void> {
-    this.#collective('barrierAsync()', false);
+  private async runBarrier(lib: MpiLibrary, opts: AsyncOptions | undefined): Promise<void> {
+    this.collective('barrierAsync()', false);
     const req = new NativeBuffer(lib.abi.requestSize);
     let done = false;
     try {
-      lib.check(lib.fn.Ibarrier(this.#handle, req.ptr), 'MPI_Ibarrier');
-      await this.#wait(lib, req, `barrier on rank ${this.rank} of ${this.size}`, opts, true);
+      lib.check(lib.fn.Ibarrier(this.rawHandle, req.ptr), 'MPI_Ibarrier');
+      await this.wait(lib, req, `barrier on rank ${this.rank} of ${this.size}`, opts, true);
       done = true;
     } finally {
       // A request that never completed may still be written to by MPI.
@@ -321,18 +321,18 @@ export class Communicator {
 
   /** bcast() that keeps the event loop running (MPI_Ibcast); same caveat on timeout as barrierAsync(). */
   bcastAsync<T>(value: T | undefined, root: number, opts?: AsyncOptions): Promise<T> {
-    const lib = this.#collective('bcastAsync()', false);
-    this.#assertRank('root', root);
-    return this.#queueCollective(() => this.#bcastAsync(lib, value, root, opts));
+    const lib = this.collective('bcastAsync()', false);
+    this.assertRank('root', root);
+    return this.queueCollective(() => this.runBcast(lib, value, root, opts));
   }
 
-  async #bcastAsync<T>(lib: MpiLibrary, value: T | undefined, root: number, opts: AsyncOptions | undefined): Promise<T> {
-    this.#collective('bcastAsync()', false);
+  private async runBcast<T>(lib: MpiLibrary, value: T | undefined, root: number, opts: AsyncOptions | undefined): Promise<T> {
+    this.collective('bcastAsync()', false);
     const what = `broadcast from rank ${root} (this is rank ${this.rank} of ${this.size})`;
     const ibcast = async (buf: NativeBuffer, offset: number, count: number) => {
       const req = new NativeBuffer(lib.abi.requestSize);
-      lib.check(lib.fn.Ibcast(buf.offset(offset), count, lib.abi.BYTE, root, this.#handle, req.ptr), 'MPI_Ibcast');
-      await this.#wait(lib, req, what, opts, true);
+      lib.check(lib.fn.Ibcast(buf.offset(offset), count, lib.abi.BYTE, root, this.rawHandle, req.ptr), 'MPI_Ibcast');
+      await this.wait(lib, req, what, opts, true);
       req.free();
     };
     const packed = this.rank === root ? packr.pack(value) : undefined;
@@ -359,8 +359,8 @@ export class Communicator {
 
   /** send() that keeps the event loop running (MPI_Isend + MPI_Test). */
   async sendAsync(value: unknown, dest: number, tag = 0, opts?: AsyncOptions): Promise<void> {
-    const lib = this.#usable('sendAsync()');
-    this.#assertRank('dest', dest);
+    const lib = this.usable('sendAsync()');
+    this.assertRank('dest', dest);
     assertInt('tag', tag, 0, MAX_TAG);
     const packed = packr.pack(value);
     if (packed.length > 2 ** 31 - 1) throw new InvalidArgumentError(`sendAsync(): ${packed.length} bytes is over MPI's 2 GiB message limit`);
@@ -368,8 +368,8 @@ export class Communicator {
     const req = new NativeBuffer(lib.abi.requestSize);
     let done = false;
     try {
-      lib.check(lib.fn.Isend(body.ptr, packed.length, lib.abi.BYTE, dest, tag, this.#handle, req.ptr), 'MPI_Isend');
-      await this.#wait(lib, req, `send to rank ${dest} (tag ${tag})`, opts);
+      lib.check(lib.fn.Isend(body.ptr, packed.length, lib.abi.BYTE, dest, tag, this.rawHandle, req.ptr), 'MPI_Isend');
+      await this.wait(lib, req, `send to rank ${dest} (tag ${tag})`, opts);
       done = true;
     } finally {
       // After a timeout MPI may still read the buffer: leak it rather than free memory MPI uses.
@@ -385,21 +385,21 @@ export class Communicator {
    * receives the message it found. A timeout leaves nothing pending.
    */
   async recvAsync<T = unknown>(source: number = ANY_SOURCE, tag: number = ANY_TAG, opts?: AsyncOptions): Promise<Message<T>> {
-    const lib = this.#usable('recvAsync()');
-    const [src, tg] = this.#matchArgs(source, tag);
+    const lib = this.usable('recvAsync()');
+    const [src, tg] = this.matchArgs(source, tag);
     const status = new NativeBuffer(lib.abi.statusSize);
     const flag = [0];
     const from = source === ANY_SOURCE ? 'any rank' : `rank ${source}`;
     try {
       await pollUntil(
         () => {
-          lib.check(lib.fn.Iprobe(src, tg, this.#handle, flag, status.ptr), 'MPI_Iprobe');
+          lib.check(lib.fn.Iprobe(src, tg, this.rawHandle, flag, status.ptr), 'MPI_Iprobe');
           return flag[0] !== 0;
         },
         `receive from ${from}${tag === ANY_TAG ? '' : ` with tag ${tag}`} on rank ${this.rank}`,
         opts,
       );
-      return this.#receiveProbed<T>(lib, status);
+      return this.receiveProbed<T>(lib, status);
     } finally {
       status.free();
     }
@@ -411,10 +411,10 @@ export class Communicator {
    * others would otherwise wait for it forever.
    */
   abort(code = 1): never {
-    const lib = this.#lib;
+    const lib = this.lib;
     lib.aborting = true;
     try {
-      lib.fn.Abort(this.#handle, code);
+      lib.fn.Abort(this.rawHandle, code);
     } finally {
       // MPI_Abort does not return on any implementation we know; be sure anyway.
       process.exit(code || 1);
@@ -423,13 +423,13 @@ export class Communicator {
 
   /** Releases the communicator (collective). The world communicator cannot be freed. */
   free(): void {
-    if (this.#freed) return;
-    if (this.#isWorld) throw new MpiError('the world communicator cannot be freed; finalize() ends MPI instead');
-    const lib = this.#collective('free()', true);
+    if (this.freedHere) return;
+    if (this.worldComm) throw new MpiError('the world communicator cannot be freed; finalize() ends MPI instead');
+    const lib = this.collective('free()', true);
     const ptr = lib.scratchPointer;
-    lib.writeHandle(ptr, this.#handle);
+    lib.writeHandle(ptr, this.rawHandle);
     lib.check(lib.fn.Comm_free(ptr), 'MPI_Comm_free');
-    this.#freed = true;
-    this.#handle = lib.abi.COMM_NULL;
+    this.freedHere = true;
+    this.rawHandle = lib.abi.COMM_NULL;
   }
 }

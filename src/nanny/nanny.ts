@@ -51,52 +51,52 @@ export class Nanny {
   /** Called with the new worker's address each time a worker process is up (the first included). */
   onWorkerStarted: (address: string) => void = () => {};
 
-  #child: ChildProcess | null = null;
-  #closing = false;
-  #deaths: number[] = [];
-  #memoryTimer: NodeJS.Timeout | null = null;
+  private child: ChildProcess | null = null;
+  private closing = false;
+  private deaths: number[] = [];
+  private memoryTimer: NodeJS.Timeout | null = null;
   /** Worker processes being replaced on request (client.restart()), not because they died. */
-  readonly #replacing = new WeakSet<ChildProcess>();
-  #resolveFinished!: () => void;
-  readonly #opts: WorkerOptions;
-  readonly #memoryLimit: number;
-  readonly #log: Logger;
+  private readonly replacing = new WeakSet<ChildProcess>();
+  private resolveFinished!: () => void;
+  private readonly opts: WorkerOptions;
+  private readonly memoryLimit: number;
+  private readonly log: Logger;
 
   private constructor(opts: WorkerOptions, memoryLimit: number, log: Logger) {
-    this.#opts = opts;
-    this.#memoryLimit = memoryLimit;
-    this.#log = log;
+    this.opts = opts;
+    this.memoryLimit = memoryLimit;
+    this.log = log;
     this.name = opts.name ?? 'worker';
-    this.finished = new Promise((resolve) => (this.#resolveFinished = resolve));
+    this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
   }
 
   /** Starts the worker child; rejects when it cannot start (its own error is printed by the child). */
   static async start(opts: WorkerOptions, log: Logger): Promise<Nanny> {
     const { parseMemoryLimit } = await import('../worker/memory.js');
     const nanny = new Nanny(opts, parseMemoryLimit(opts.memoryLimit ?? 0), log);
-    await nanny.#spawn();
+    await nanny.spawn();
     return nanny;
   }
 
-  async #spawn(): Promise<void> {
+  private async spawn(): Promise<void> {
     const { child, ready } = await spawnTesseraChild(
-      { role: 'worker', options: this.#opts, supervised: true }, this.#opts.token ?? '', `worker ${this.name}`, START_TIMEOUT_MS,
+      { role: 'worker', options: this.opts, supervised: true }, this.opts.token ?? '', `worker ${this.name}`, START_TIMEOUT_MS,
     );
-    this.#child = child;
+    this.child = child;
     this.address = ready.address;
-    child.once('exit', (code, signal) => this.#onExit(child, code, signal));
+    child.once('exit', (code, signal) => this.onExit(child, code, signal));
     child.on('message', (m: { type?: string }) => {
-      if (m?.type === 'restart') this.#replace(child);
+      if (m?.type === 'restart') this.replace(child);
     });
-    this.#watchMemory(child);
+    this.watchMemory(child);
     this.onWorkerStarted(this.address);
   }
 
   /** The worker asked for a new process (client.restart()): close it, then #onExit starts the next. */
-  #replace(child: ChildProcess): void {
-    if (this.#child !== child || this.#closing || this.#replacing.has(child)) return;
-    this.#replacing.add(child);
-    this.#log.info(`worker ${this.name} (pid ${child.pid}) is restarting: starting a new process`);
+  private replace(child: ChildProcess): void {
+    if (this.child !== child || this.closing || this.replacing.has(child)) return;
+    this.replacing.add(child);
+    this.log.info(`worker ${this.name} (pid ${child.pid}) is restarting: starting a new process`);
     if (child.connected) child.send({ type: 'close' });
     else child.kill('SIGKILL');
     setTimeout(() => {
@@ -104,59 +104,59 @@ export class Nanny {
     }, RESTART_GRACE_MS).unref();
   }
 
-  #watchMemory(child: ChildProcess): void {
-    if (this.#memoryTimer) clearInterval(this.#memoryTimer);
-    if (!(this.#memoryLimit > 0) || child.pid === undefined) return;
+  private watchMemory(child: ChildProcess): void {
+    if (this.memoryTimer) clearInterval(this.memoryTimer);
+    if (!(this.memoryLimit > 0) || child.pid === undefined) return;
     const pid = child.pid;
-    this.#memoryTimer = setInterval(() => {
+    this.memoryTimer = setInterval(() => {
       const rss = rssOf(pid);
-      if (rss !== null && rss > MEMORY_TERMINATE * this.#memoryLimit && this.#child === child && !this.#closing) {
-        this.#log.warn(
+      if (rss !== null && rss > MEMORY_TERMINATE * this.memoryLimit && this.child === child && !this.closing) {
+        this.log.warn(
           `worker ${this.name} (pid ${pid}) uses ${Math.round(rss / 2 ** 20)} MiB, over ${MEMORY_TERMINATE * 100}% of its ` +
-            `memory limit of ${Math.round(this.#memoryLimit / 2 ** 20)} MiB; restarting it`,
+            `memory limit of ${Math.round(this.memoryLimit / 2 ** 20)} MiB; restarting it`,
         );
         child.kill('SIGKILL');
       }
     }, MEMORY_CHECK_MS);
-    this.#memoryTimer.unref();
+    this.memoryTimer.unref();
   }
 
-  #onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
-    if (this.#child !== child) return;
-    this.#child = null;
-    if (this.#memoryTimer) clearInterval(this.#memoryTimer);
-    const replacing = this.#replacing.has(child);
-    if (this.#closing || (code === 0 && !replacing)) {
-      this.#resolveFinished();
+  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.child !== child) return;
+    this.child = null;
+    if (this.memoryTimer) clearInterval(this.memoryTimer);
+    const replacing = this.replacing.has(child);
+    if (this.closing || (code === 0 && !replacing)) {
+      this.resolveFinished();
       return;
     }
     if (replacing) {
       this.restarts++;
-      this.#respawn(0);
+      this.respawn(0);
       return;
     }
     const now = Date.now();
-    this.#deaths = [...this.#deaths.filter((t) => now - t < RESTART_WINDOW_MS), now];
-    if (this.#deaths.length > MAX_RESTARTS) {
-      this.#log.error(`worker ${this.name} died ${this.#deaths.length} times within ${RESTART_WINDOW_MS / 1000} s; the nanny gives up`);
-      this.#resolveFinished();
+    this.deaths = [...this.deaths.filter((t) => now - t < RESTART_WINDOW_MS), now];
+    if (this.deaths.length > MAX_RESTARTS) {
+      this.log.error(`worker ${this.name} died ${this.deaths.length} times within ${RESTART_WINDOW_MS / 1000} s; the nanny gives up`);
+      this.resolveFinished();
       return;
     }
-    this.#log.warn(`worker ${this.name} (pid ${child.pid}) died (${signal ?? `exit code ${code}`}); the nanny restarts it`);
+    this.log.warn(`worker ${this.name} (pid ${child.pid}) died (${signal ?? `exit code ${code}`}); the nanny restarts it`);
     this.restarts++;
-    this.#respawn(100);
+    this.respawn(100);
   }
 
   /** Starts the next worker process, retrying a few times. */
-  #respawn(delayMs: number): void {
+  private respawn(delayMs: number): void {
     // The scheduler refuses a second worker of the same name until it has noticed the first one's death.
     const attempt = (n: number): void => {
-      if (this.#closing) return this.#resolveFinished();
-      this.#spawn().catch((err: Error) => {
-        if (n < 5 && !this.#closing) setTimeout(() => attempt(n + 1), 200 * (n + 1));
+      if (this.closing) return this.resolveFinished();
+      this.spawn().catch((err: Error) => {
+        if (n < 5 && !this.closing) setTimeout(() => attempt(n + 1), 200 * (n + 1));
         else {
-          this.#log.error(`worker ${this.name} could not be restarted: ${err.message}`);
-          this.#resolveFinished();
+          this.log.error(`worker ${this.name} could not be restarted: ${err.message}`);
+          this.resolveFinished();
         }
       });
     };
@@ -165,16 +165,16 @@ export class Nanny {
 
   /** The worker's process id (changes with every restart), or null between restarts. */
   get pid(): number | null {
-    return this.#child?.pid ?? null;
+    return this.child?.pid ?? null;
   }
 
   /** Stops the worker for good. */
   async close(): Promise<void> {
-    if (this.#closing) return this.finished;
-    this.#closing = true;
-    const child = this.#child;
+    if (this.closing) return this.finished;
+    this.closing = true;
+    const child = this.child;
     if (!child) {
-      this.#resolveFinished();
+      this.resolveFinished();
       return this.finished;
     }
     if (child.connected) child.send({ type: 'close' });

@@ -181,7 +181,7 @@ export class SchedulerServer {
 
   private onComm(comm: Comm, hello: Hello): void {
     if (this.closing) {
-      comm.close();
+      void comm.close();
       return;
     }
     if (hello.role === 'worker') {
@@ -201,7 +201,7 @@ export class SchedulerServer {
       };
       comm.send({ op: 'client-id', id: session.id });
     } else {
-      comm.close();
+      void comm.close();
     }
   }
 
@@ -212,7 +212,7 @@ export class SchedulerServer {
     for (const ws of this.state.workers.values()) {
       if (ws.name === name && ws.address !== address) {
         comm.replyError(msg, new ProtocolError(`a worker named '${name}' is already registered (${ws.address}); give each worker a unique --name`));
-        comm.close();
+        void comm.close();
         return;
       }
     }
@@ -246,7 +246,7 @@ export class SchedulerServer {
     const eff = this.state.removeWorker(address, this.stimulus('remove-worker'));
     if (!this.closing && !graceful) this.log.warn(`worker ${ws.name} (${address}) removed: ${reason}`);
     else if (!this.closing) this.log.info(`worker ${ws.name} (${address}) left`);
-    comm?.close();
+    void comm?.close();
     this.apply(eff);
   }
 
@@ -326,7 +326,7 @@ export class SchedulerServer {
         session.comm.reply(msg, { info: this.info() });
         break;
       case 'wait-for-workers':
-        this.waitForWorkers(Number(msg.n)).then(() => session.comm.reply(msg, { n: this.state.workers.size }));
+        void this.waitForWorkers(Number(msg.n)).then(() => session.comm.reply(msg, { n: this.state.workers.size }));
         break;
       case 'scatter':
         this.scatter(session, msg).catch((err) => session.comm.replyError(msg, err));
@@ -649,8 +649,8 @@ export class SchedulerServer {
       Promise.race([c.closed, new Promise((r) => setTimeout(r, 3000).unref())]),
     );
     await Promise.all(closing);
-    for (const comm of this.workerComms.values()) comm.close();
-    for (const s of this.clientSessions.values()) s.comm.close();
+    for (const comm of this.workerComms.values()) void comm.close();
+    for (const s of this.clientSessions.values()) void s.comm.close();
     await this.listener?.close();
     await this.dashboardClose?.();
     this.removeSchedulerFile();

@@ -1102,6 +1102,9 @@ export class SchedulerState {
           if (ts.whoHas.size) fail(`${key} is released but held by workers`);
           if (ts.processingOn) fail(`${key} is released but processing`);
           break;
+        case 'forgotten':
+          fail(`${key} is forgotten but still in the task map`);
+          break;
       }
       if (ts.state !== 'processing' && ts.processingOn) fail(`${key} in state ${ts.state} has processingOn`);
       if (ts.state !== 'memory' && ts.whoHas.size) fail(`${key} in state ${ts.state} is held by workers`);

@@ -206,7 +206,7 @@ export class WorkerServer {
         this.handle({ op: 'acquire-replicas', keys: msg.keys as { key: string; nbytes: number; who: string[] }[] });
         break;
       case 'retire':
-        this.retire('asked by the scheduler').then(() => undefined);
+        void this.retire('asked by the scheduler');
         this.scheduler?.reply(msg);
         break;
       case 'close':

@@ -1,3 +1,4 @@
+/* eslint-disable no-control-regex -- these tests match the ANSI escape codes the progress bar draws */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -13,7 +14,6 @@ class Capture implements ProgressStream {
   }
 }
 
-// eslint-disable-next-line no-control-regex
 const strip = (s: string): string => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
 
 /** A job of two groups that advances a step each time it is read. */

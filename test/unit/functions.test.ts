@@ -365,7 +365,6 @@ describe('serializeFunction: refusals', () => {
 
   test("an arrow using its enclosing function's arguments is refused", () => {
     function outer(..._args: number[]) {
-      // eslint-disable-next-line prefer-rest-params
       return () => arguments.length;
     }
     const err = closureError(outer(1, 2));
@@ -375,7 +374,6 @@ describe('serializeFunction: refusals', () => {
 
   test('a function using its own arguments is fine', async () => {
     function count() {
-      // eslint-disable-next-line prefer-rest-params
       return arguments.length;
     }
     assert.equal((await shipped(count as AnyFunction))(1, 2, 3), 3);

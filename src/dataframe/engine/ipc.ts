@@ -34,7 +34,7 @@ export function ipcToNative(bytes: Uint8Array): NFrame {
 }
 
 export function frameToIpc(df: PolarsDataFrame): Buffer {
-  return nativeToIpc((df as any)._df);
+  return nativeToIpc((df as unknown as { _df: NFrame })._df);
 }
 
 /** Concatenates IPC partitions into one wrapper DataFrame (for collect()). */

@@ -127,16 +127,16 @@ export class RankCluster {
   /** Set when the client's rank said it is exiting (initialize(), sync exit path). */
   clientExited = false;
 
-  #lifelineServer: LifelineServer | null;
-  #lifeline: LifelineClient | null = null;
-  #resolveSchedulerLost!: (rank: number) => void;
-  #resolveClientLost!: (rank: number) => void;
-  #ended = false;
-  readonly #cfg: RankConfig;
+  private lifelineServer: LifelineServer | null;
+  private lifeline: LifelineClient | null = null;
+  private resolveSchedulerLost!: (rank: number) => void;
+  private resolveClientLost!: (rank: number) => void;
+  private ended = false;
+  private readonly cfg: RankConfig;
 
   /** @internal */
   constructor(cfg: RankConfig, contact: Contact, scheduler: SchedulerServer | null, lifelineServer: LifelineServer | null, log: Logger) {
-    this.#cfg = cfg;
+    this.cfg = cfg;
     this.comm = cfg.member.comm;
     this.rank = cfg.member.rank;
     this.size = cfg.member.size;
@@ -145,25 +145,25 @@ export class RankCluster {
     this.contact = contact;
     this.scheduler = scheduler;
     this.log = log;
-    this.#lifelineServer = lifelineServer;
-    this.schedulerLost = new Promise((r) => (this.#resolveSchedulerLost = r));
-    this.clientLost = new Promise((r) => (this.#resolveClientLost = r));
-    if (lifelineServer) lifelineServer.onLost = (rank, reason) => this.#onRankLost(rank, reason);
+    this.lifelineServer = lifelineServer;
+    this.schedulerLost = new Promise((r) => (this.resolveSchedulerLost = r));
+    this.clientLost = new Promise((r) => (this.resolveClientLost = r));
+    if (lifelineServer) lifelineServer.onLost = (rank, reason) => this.onRankLost(rank, reason);
   }
 
   /** @internal */
   attachLifeline(lifeline: LifelineClient): void {
-    this.#lifeline = lifeline;
+    this.lifeline = lifeline;
     const schedulerRank = this.assignment.schedulerRank!;
     lifeline.onLost = (reason) => {
       this.schedulerLostReason = reason;
-      this.#peerLost(schedulerRank);
-      this.#resolveSchedulerLost(schedulerRank);
+      this.peerLost(schedulerRank);
+      this.resolveSchedulerLost(schedulerRank);
     };
-    lifeline.onPeerLost = (rank) => this.#peerLost(rank);
+    lifeline.onPeerLost = (rank) => this.peerLost(rank);
   }
 
-  #peerLost(rank: number): void {
+  private peerLost(rank: number): void {
     if (this.lostRanks.has(rank)) return;
     this.lostRanks.add(rank);
     markPeerLost();
@@ -173,31 +173,31 @@ export class RankCluster {
   schedulerLostReason: LostReason = 'closed';
 
   /** On the scheduler's rank: a rank's lifeline closed without a goodbye, or its node stopped answering. */
-  #onRankLost(rank: number, reason: LostReason = 'closed'): void {
-    if (this.#ended) return;
+  private onRankLost(rank: number, reason: LostReason = 'closed'): void {
+    if (this.ended) return;
     // A client that sent its exit message waits in MPI_Finalize, so its lifeline closes only after ours.
     if (rank === this.assignment.clientRank && this.clientExited) return;
-    this.#peerLost(rank);
-    this.#lifelineServer?.announceLost(rank);
+    this.peerLost(rank);
+    this.lifelineServer?.announceLost(rank);
     const who = rankName(this.contact.peers, rank);
     const how = reason === 'unreachable' ? 'became unreachable (its node stopped answering on the network)' : 'died';
     if (rank === this.assignment.clientRank) {
-      this.log.error(`${this.#cfg.who}: the client on ${who} ${how} without shutting the cluster down; shutting it down now`);
-      this.#resolveClientLost(rank);
+      this.log.error(`${this.cfg.who}: the client on ${who} ${how} without shutting the cluster down; shutting it down now`);
+      this.resolveClientLost(rank);
     } else {
       const name = this.assignment.roles(rank).workerName;
-      this.log.warn(`${this.#cfg.who}: ${who} ${how}${name ? ` with its worker '${name}'` : ''}; the cluster carries on without it`);
+      this.log.warn(`${this.cfg.who}: ${who} ${how}${name ? ` with its worker '${name}'` : ''}; the cluster carries on without it`);
     }
   }
 
   /** The scheduler's rank has said goodbye (its cluster ended normally). */
   get schedulerEnded(): boolean {
-    return this.#lifeline?.schedulerEnded ?? false;
+    return this.lifeline?.schedulerEnded ?? false;
   }
 
   /** The lifeline to the scheduler's rank closed (for any reason). */
   get lifelineClosed(): Promise<void> | null {
-    return this.#lifeline?.closed ?? null;
+    return this.lifeline?.closed ?? null;
   }
 
   /**
@@ -227,7 +227,7 @@ export class RankCluster {
         }),
       );
       const client = this.assignment.clientRank;
-      if (this.comm && this.#cfg.watchClientExit && client !== null && client !== this.rank) {
+      if (this.comm && this.cfg.watchClientExit && client !== null && client !== this.rank) {
         this.comm
           .recvAsync(client, RANK_TAGS.clientExit, { signal: watchers.signal })
           .then(() => {
@@ -258,9 +258,9 @@ export class RankCluster {
    * rank wrote, so that no later reader finds a dead address in it.
    */
   async end(): Promise<void> {
-    if (this.#ended) return;
-    this.#ended = true;
-    const file = this.#cfg.scheduler.file;
+    if (this.ended) return;
+    this.ended = true;
+    const file = this.cfg.scheduler.file;
     if (this.scheduler && file) {
       try {
         const info = JSON.parse(await readFile(file, 'utf8')) as { id?: string };
@@ -269,7 +269,7 @@ export class RankCluster {
         // gone or replaced by another cluster: leave it
       }
     }
-    await Promise.all([this.#lifelineServer?.bye(), this.#lifeline?.bye()]);
+    await Promise.all([this.lifelineServer?.bye(), this.lifeline?.bye()]);
   }
 
   /** Stops the services on this rank (without a client). */

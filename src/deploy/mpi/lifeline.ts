@@ -96,24 +96,24 @@ export function keepaliveIdleFor(unreachableAfterMs: number): number {
 /** The scheduler rank's end: one connection per rank. */
 export class LifelineServer {
   readonly port: number;
-  readonly #server: Server;
-  readonly #peers = new Map<number, Peer>();
-  #ending = false;
-  readonly #keepaliveMs: number;
+  private readonly server: Server;
+  private readonly peers = new Map<number, Peer>();
+  private ending = false;
+  private readonly keepaliveMs: number;
   /** Called once per rank whose connection closed without a `bye`, or whose node stopped answering. */
   onLost: (rank: number, reason: LostReason) => void = () => {};
 
   private constructor(server: Server, port: number, keepaliveMs: number) {
-    this.#server = server;
+    this.server = server;
     this.port = port;
-    this.#keepaliveMs = keepaliveMs;
+    this.keepaliveMs = keepaliveMs;
   }
 
   static start(host: string, token: string, keepaliveMs = LIFELINE_KEEPALIVE_MS): Promise<LifelineServer> {
     return new Promise((resolve, reject) => {
       let self: LifelineServer | null = null;
       const server = createServer((socket) => {
-        if (self) self.#accept(socket, token);
+        if (self) self.accept(socket, token);
         else socket.destroy();
       });
       server.once('error', reject);
@@ -126,9 +126,9 @@ export class LifelineServer {
     });
   }
 
-  #accept(socket: Socket, token: string): void {
+  private accept(socket: Socket, token: string): void {
     socket.unref();
-    socket.setKeepAlive(true, this.#keepaliveMs);
+    socket.setKeepAlive(true, this.keepaliveMs);
     let peer: Peer | null = null;
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (peer && (err.code === 'ETIMEDOUT' || err.code === 'EHOSTUNREACH')) peer.unreachable = true;
@@ -140,46 +140,46 @@ export class LifelineServer {
         clearTimeout(handshake);
         if (!line.hello || line.hello.token !== token || !Number.isInteger(line.hello.rank)) return void socket.destroy();
         peer = { rank: line.hello.rank, socket, saidBye: false, unreachable: false };
-        this.#peers.set(peer.rank, peer);
-        if (this.#ending) void endWith(socket, { bye: true });
+        this.peers.set(peer.rank, peer);
+        if (this.ending) void endWith(socket, { bye: true });
         return;
       }
       if (line.bye) peer.saidBye = true;
     });
     socket.on('close', () => {
       clearTimeout(handshake);
-      if (!peer || this.#peers.get(peer.rank) !== peer) return;
-      this.#peers.delete(peer.rank);
-      if (!peer.saidBye && !this.#ending) this.onLost(peer.rank, peer.unreachable ? 'unreachable' : 'closed');
+      if (!peer || this.peers.get(peer.rank) !== peer) return;
+      this.peers.delete(peer.rank);
+      if (!peer.saidBye && !this.ending) this.onLost(peer.rank, peer.unreachable ? 'unreachable' : 'closed');
     });
   }
 
   /** Ranks connected now. */
   get ranks(): number[] {
-    return [...this.#peers.keys()].sort((a, b) => a - b);
+    return [...this.peers.keys()].sort((a, b) => a - b);
   }
 
   /** Tells every rank that `rank` is gone (they must not call MPI_Finalize). */
   announceLost(rank: number): void {
-    for (const p of this.#peers.values()) {
+    for (const p of this.peers.values()) {
       if (p.rank !== rank && !p.socket.destroyed) p.socket.write(`${JSON.stringify({ lost: rank })}\n`);
     }
   }
 
   /** This rank ends normally: closes every lifeline with a `bye`. */
   async bye(): Promise<void> {
-    this.#ending = true;
-    this.#server.close();
-    await Promise.all([...this.#peers.values()].map((p) => endWith(p.socket, { bye: true })));
+    this.ending = true;
+    this.server.close();
+    await Promise.all([...this.peers.values()].map((p) => endWith(p.socket, { bye: true })));
   }
 }
 
 /** A rank's end of its lifeline to the scheduler's rank. */
 export class LifelineClient {
-  readonly #socket: Socket;
-  #gotBye = false;
-  #ending = false;
-  #unreachable = false;
+  private readonly socket: Socket;
+  private gotBye = false;
+  private ending = false;
+  private unreachable = false;
   /** The scheduler's rank is gone: its connection closed without a `bye`, or its node stopped answering. */
   onLost: (reason: LostReason) => void = () => {};
   /** Another rank is gone (announced by the scheduler's rank). */
@@ -187,17 +187,17 @@ export class LifelineClient {
   readonly closed: Promise<void>;
 
   private constructor(socket: Socket) {
-    this.#socket = socket;
+    this.socket = socket;
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     lineReader(socket, (line) => {
-      if (line.bye) this.#gotBye = true;
+      if (line.bye) this.gotBye = true;
       if (typeof line.lost === 'number') this.onPeerLost(line.lost);
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ETIMEDOUT' || err.code === 'EHOSTUNREACH') this.#unreachable = true;
+      if (err.code === 'ETIMEDOUT' || err.code === 'EHOSTUNREACH') this.unreachable = true;
     });
     socket.on('close', () => {
-      if (!this.#gotBye && !this.#ending) this.onLost(this.#unreachable ? 'unreachable' : 'closed');
+      if (!this.gotBye && !this.ending) this.onLost(this.unreachable ? 'unreachable' : 'closed');
     });
   }
 
@@ -227,13 +227,13 @@ export class LifelineClient {
 
   /** The scheduler's rank has said it ends normally. */
   get schedulerEnded(): boolean {
-    return this.#gotBye;
+    return this.gotBye;
   }
 
   /** This rank ends normally. */
   async bye(): Promise<void> {
-    if (this.#ending) return;
-    this.#ending = true;
-    await endWith(this.#socket, { bye: true });
+    if (this.ending) return;
+    this.ending = true;
+    await endWith(this.socket, { bye: true });
   }
 }

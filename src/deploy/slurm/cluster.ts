@@ -424,7 +424,7 @@ export class SlurmCluster extends EventEmitter implements ClusterLike, AsyncDisp
     const live = [...this.jobs.values()].filter((j) => j.state !== 'finished');
     for (const j of live) j.removal ??= 'close';
     await this.cancel(live);
-    this.control?.close();
+    void this.control?.close();
     await this.server.close('SlurmCluster closed');
     await fs.rm(this.schedulerFile, { force: true });
     // Jobs may take a moment to leave the queue; say which were still there.
