@@ -264,71 +264,55 @@ export function outputName(node: ExprNode): string {
 
 /** Every column an expression reads. */
 export function columnsOf(node: ExprNode, into = new Set<string>()): Set<string> {
-  switch (node.op) {
-    case 'col':
-      into.add(node.name);
-      break;
-    case 'lit':
-    case 'len':
-      break;
-    case 'binary':
-      columnsOf(node.left, into);
-      columnsOf(node.right, into);
-      break;
-    case 'when':
-      for (const b of node.branches) {
-        columnsOf(b.when, into);
-        columnsOf(b.then, into);
-      }
-      if (node.otherwise) columnsOf(node.otherwise, into);
-      break;
-    case 'fillNull':
-      columnsOf(node.arg, into);
-      columnsOf(node.value, into);
-      break;
-    default:
-      columnsOf(node.arg, into);
-  }
+  if (node.op === 'col') into.add(node.name);
+  else for (const c of exprChildren(node)) columnsOf(c, into);
   return into;
 }
 
-/** Rewrites column references (for renames pushed below an expression). */
-export function renameColumns(node: ExprNode, mapping: (name: string) => string): ExprNode {
-  const r = (n: ExprNode): ExprNode => renameColumns(n, mapping);
+/** The direct child expressions of a node (none for columns, literals and len()). */
+export function exprChildren(n: ExprNode): ExprNode[] {
+  switch (n.op) {
+    case 'col':
+    case 'lit':
+    case 'len':
+      return [];
+    case 'binary':
+      return [n.left, n.right];
+    case 'when':
+      return [...n.branches.flatMap((b) => [b.when, b.then]), ...(n.otherwise ? [n.otherwise] : [])];
+    case 'fillNull':
+      return [n.arg, n.value];
+    default:
+      return [n.arg];
+  }
+}
+
+/** The node with each direct child expression replaced by f(child): the one place that knows every node's shape. */
+export function mapExprChildren(node: ExprNode, f: (n: ExprNode) => ExprNode): ExprNode {
   switch (node.op) {
     case 'col':
-      return { op: 'col', name: mapping(node.name) };
     case 'lit':
     case 'len':
       return node;
     case 'binary':
-      return { ...node, left: r(node.left), right: r(node.right) };
+      return { ...node, left: f(node.left), right: f(node.right) };
     case 'when':
-      return { ...node, branches: node.branches.map((b) => ({ when: r(b.when), then: r(b.then) })), otherwise: node.otherwise ? r(node.otherwise) : null };
+      return { ...node, branches: node.branches.map((b) => ({ when: f(b.when), then: f(b.then) })), otherwise: node.otherwise ? f(node.otherwise) : null };
     case 'fillNull':
-      return { ...node, arg: r(node.arg), value: r(node.value) };
+      return { ...node, arg: f(node.arg), value: f(node.value) };
     default:
-      return { ...node, arg: r(node.arg) } as ExprNode;
+      return { ...node, arg: f(node.arg) } as ExprNode;
   }
 }
 
+/** Rewrites column references (for renames pushed below an expression). */
+export function renameColumns(node: ExprNode, mapping: (name: string) => string): ExprNode {
+  if (node.op === 'col') return { op: 'col', name: mapping(node.name) };
+  return mapExprChildren(node, (n) => renameColumns(n, mapping));
+}
+
 export function containsAgg(node: ExprNode): boolean {
-  switch (node.op) {
-    case 'agg':
-    case 'len':
-      return true;
-    case 'col':
-    case 'lit':
-      return false;
-    case 'binary':
-      return containsAgg(node.left) || containsAgg(node.right);
-    case 'when':
-      return node.branches.some((b) => containsAgg(b.when) || containsAgg(b.then)) || (node.otherwise !== null && containsAgg(node.otherwise));
-    case 'fillNull':
-      return containsAgg(node.arg) || containsAgg(node.value);
-    default:
-      return containsAgg(node.arg);
-  }
+  return node.op === 'agg' || node.op === 'len' || exprChildren(node).some(containsAgg);
 }
 
 const BINARY_SYMBOL: Record<BinaryOp, string> = {

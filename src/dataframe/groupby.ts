@@ -10,7 +10,7 @@
 
 import { DataFrameError } from '../errors.js';
 import type { DType, Schema } from './dtypes.js';
-import { col, containsAgg, len, lit, outputName, when, type AggOp, type ExprNode, Expr } from './expr.js';
+import { col, containsAgg, exprChildren, len, lit, mapExprChildren, outputName, when, type AggOp, type ExprNode, Expr } from './expr.js';
 import { groupBySchema } from './plan.js';
 
 export interface SplitAggregation {
@@ -101,54 +101,22 @@ function rowWiseColumns(node: ExprNode): string[] {
       found.add(n.name);
       return;
     }
-    childrenOf(n).forEach(walk);
+    exprChildren(n).forEach(walk);
   };
   walk(node);
   return [...found];
 }
 
-function childrenOf(n: ExprNode): ExprNode[] {
-  switch (n.op) {
-    case 'col':
-    case 'lit':
-    case 'len':
-      return [];
-    case 'binary':
-      return [n.left, n.right];
-    case 'when':
-      return [...n.branches.flatMap((b) => [b.when, b.then]), ...(n.otherwise ? [n.otherwise] : [])];
-    case 'fillNull':
-      return [n.arg, n.value];
-    default:
-      return [n.arg];
-  }
-}
-
 /** Calls fn on every outermost aggregation (agg or len) of an expression. */
 function forEachAgg(node: ExprNode, fn: (agg: Extract<ExprNode, { op: 'agg' | 'len' }>) => void): void {
   if (node.op === 'agg' || node.op === 'len') fn(node);
-  else childrenOf(node).forEach((c) => forEachAgg(c, fn));
+  else exprChildren(node).forEach((c) => forEachAgg(c, fn));
 }
 
 /** The expression with each outermost aggregation replaced by replace(agg). */
 function replaceAggs(node: ExprNode, replace: (agg: Extract<ExprNode, { op: 'agg' | 'len' }>) => ExprNode): ExprNode {
-  const r = (n: ExprNode): ExprNode => replaceAggs(n, replace);
-  switch (node.op) {
-    case 'agg':
-    case 'len':
-      return replace(node);
-    case 'col':
-    case 'lit':
-      return node;
-    case 'binary':
-      return { ...node, left: r(node.left), right: r(node.right) };
-    case 'when':
-      return { ...node, branches: node.branches.map((b) => ({ when: r(b.when), then: r(b.then) })), otherwise: node.otherwise ? r(node.otherwise) : null };
-    case 'fillNull':
-      return { ...node, arg: r(node.arg), value: r(node.value) };
-    default:
-      return { ...node, arg: r(node.arg) } as ExprNode;
-  }
+  if (node.op === 'agg' || node.op === 'len') return replace(node);
+  return mapExprChildren(node, (n) => replaceAggs(n, replace));
 }
 
 /**

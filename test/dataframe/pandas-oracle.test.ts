@@ -36,6 +36,7 @@ import { Client, LocalCluster } from '../../src/index.js';
 import { col, len, readCsv, readParquet, type DataFrame, type PolarsDataFrame } from '../../src/dataframe/index.js';
 import { prepNycTaxi, QUERY, readTaxiCsv } from '../../examples/nyctaxi/prep.js';
 import { taxiData, tempDir } from './helpers.js';
+import { random } from '../fixtures/random.js';
 
 const PYTHON = '/usr/bin/python3';
 // Tests run compiled from dist/test/dataframe; the runner script stays in the sources.
@@ -44,17 +45,6 @@ const PARTITIONS = 16;
 
 // ------------------------------------------------------------------ data
 
-/** mulberry32: a small deterministic generator, so every run sees the same data. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 function writeData(dir: string): { main: string; right: string } {
   const u = random(20240613);

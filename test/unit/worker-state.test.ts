@@ -11,6 +11,7 @@ import { FETCH_BATCH, InvalidWorkerStateError, WorkerState } from '../../src/wor
 import type { WorkerEvent } from '../../src/worker/events.js';
 import type { Execute, GatherDep, Instruction } from '../../src/worker/instructions.js';
 import type { DepInfo, Msg, SerializedValue } from '../../src/protocol/messages.js';
+import { random } from '../fixtures/random.js';
 
 const FN = { kind: 'inline', source: '(x) => x', name: 'f' } as const;
 const ME = 'tcp://me:1';
@@ -323,17 +324,6 @@ test('validate() catches a broken invariant', () => {
 
 // ----------------------------------------------------------- randomised
 
-/** A deterministic pseudo-random generator (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * The runner, simulated: a store, an executor pool with a fixed number of
