@@ -25,7 +25,7 @@
 import { Socket } from 'node:net';
 import { inspect } from 'node:util';
 import { MpiError, WorldTooSmallError } from '../../errors.js';
-import { fatalErrorReported } from '../../mpi/runtime.js';
+import { fatalErrorReported, setExitPolicy } from '../../mpi/runtime.js';
 import { jobIdFromEnvironment } from '../../mpi/env.js';
 import { assignRoles, type RoleAssignment } from './roles.js';
 import { RANK_TAGS, RankCluster, dashboardLine, infoWanted, rankName, type Outcome } from './cluster.js';
@@ -100,22 +100,28 @@ export function lostMessage(cluster: RankCluster, outcome: Outcome): string {
  * connection, unless the scheduler has already ended (the script called
  * client.shutdown()). Never takes longer than `timeoutMs`.
  */
-export async function shutdownCluster(cluster: RankCluster, timeoutMs = 5_000): Promise<void> {
+export async function shutdownCluster(cluster: RankCluster, timeoutMs = 5_000): Promise<boolean> {
   const schedulerRank = cluster.assignment.schedulerRank;
-  if (cluster.schedulerEnded || (schedulerRank !== null && cluster.lostRanks.has(schedulerRank))) return;
+  if (cluster.schedulerEnded || (schedulerRank !== null && cluster.lostRanks.has(schedulerRank))) return false;
   const { address, token } = cluster.contact;
+  let acknowledged = false;
   const viaClient = (async () => {
     const { Client } = await import('../../client/client.js');
     const client = await Client.connect({ address, token }, { timeoutMs: 2_000, setAsCurrent: false });
     await client.shutdown();
+    acknowledged = true;
   })().catch(() => {
     // refused or closed during the handshake: the scheduler is already closing
   });
   let timer: NodeJS.Timeout | undefined;
   const waits: Promise<unknown>[] = [viaClient, new Promise((r) => (timer = setTimeout(r, timeoutMs)))];
-  if (cluster.lifelineClosed) waits.push(cluster.lifelineClosed);
+  const lifelineClosed = cluster.lifelineClosed?.then(() => {
+    acknowledged = true;
+  });
+  if (lifelineClosed) waits.push(lifelineClosed);
   await Promise.race(waits);
   clearTimeout(timer);
+  return acknowledged;
 }
 
 function exitCodeNow(): number {
@@ -151,9 +157,13 @@ function installClientEnd(cluster: RankCluster): void {
       fatalErrorReported();
       process.stderr.write(`${WHO}: the client script on rank ${cluster.rank} failed; shutting the cluster down\n`);
     }
-    await shutdownCluster(cluster);
+    const shutDown = await shutdownCluster(cluster);
     await cluster.end();
     trace(cluster.rank, 'exit');
+    // Every other rank is leaving through MPI_Finalize: finalize too and exit with the status, rather than
+    // MPI_Abort while they finalize, which OpenMPI can turn into a launcher that never exits. Only when the
+    // shutdown was acknowledged; otherwise ranks may be stuck, and abort is what ends them.
+    if (shutDown && code !== 0) setExitPolicy('finalize');
     process.exit(code);
   };
   process.on('beforeExit', () => void finish(exitCodeNow()));
