@@ -38,6 +38,7 @@ export const spec: CommandSpec = {
     { name: 'dashboard', type: 'boolean', negatable: true, help: 'serve the dashboard on the scheduler', default: true },
     { name: 'dashboard-address', type: 'string', metavar: 'ADDR', help: "dashboard address, e.g. ':8787', ':0' for any free port, '127.0.0.1:8787'", default: ':8787' },
     { name: 'name', type: 'string', metavar: 'PREFIX', help: 'worker name prefix; workers are named PREFIX-RANK', default: DEFAULT_NAME },
+    { name: 'unreachable-after', type: 'string', metavar: 'SECONDS', help: 'count a rank whose node stops answering on the network as gone after this long (at least 11)', default: '30' },
   ],
   epilog:
     'Examples:\n' +
@@ -136,6 +137,7 @@ export function parseMpiArgs(argv: string[]): MpiCommandOptions | null {
     dashboard: flags.dashboard !== false,
     dashboardAddress: addressFlag(flags, 'dashboard-address') ?? ':8787',
     name,
+    unreachableAfterMs: intOption(flags, 'unreachable-after', 11) * 1000,
   };
   if (schedulerAddress !== undefined) options.schedulerAddress = schedulerAddress;
   if (schedulerFile !== undefined) options.schedulerFile = schedulerFile;

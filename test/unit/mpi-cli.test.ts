@@ -22,6 +22,7 @@ describe('tessera-compute mpi: arguments', () => {
       dashboard: true,
       dashboardAddress: ':8787',
       name: DEFAULT_NAME,
+      unreachableAfterMs: 30_000,
     });
   });
 
@@ -30,7 +31,7 @@ describe('tessera-compute mpi: arguments', () => {
       '--scheduler-file', 'sched.json', '--scheduler-port=8786', '--scheduler-rank', '1', '--interface', 'ib0',
       '--protocol', 'tcp', '--nthreads', '4', '--memory-limit', '8GB', '--local-directory', '/tmp/spill',
       '--nanny', '--inclusive-workers', '--worker-options', '{"lifetimeMs": 1000}', '--no-dashboard',
-      '--dashboard-address', ':9999', '--name', 'job',
+      '--dashboard-address', ':9999', '--name', 'job', '--unreachable-after', '45',
     ]);
     assert.deepEqual(o, {
       schedulerFile: 'sched.json',
@@ -48,6 +49,7 @@ describe('tessera-compute mpi: arguments', () => {
       dashboard: false,
       dashboardAddress: ':9999',
       name: 'job',
+      unreachableAfterMs: 45_000,
     });
   });
 
@@ -71,6 +73,7 @@ describe('tessera-compute mpi: arguments', () => {
       [['--scheduler-port', '70000'], /--scheduler-port must be an integer from 0 to 65535/],
       [['--scheduler-rank', '-1'], /--scheduler-rank must be an integer of at least 0/],
       [['--nthreads', '0'], /--nthreads must be an integer of at least 1/],
+      [['--unreachable-after', '5'], /--unreachable-after must be an integer of at least 11, got '5'/],
       [['--bogus'], /unknown option '--bogus'/],
       [['--no-scheduler', 'tcp://a:1', 'tcp://b:2'], /at most one SCHEDULER_ADDRESS/],
       [['--name', 'a b'], /--name must not contain spaces/],

@@ -46,6 +46,8 @@ export interface MpiCommandOptions {
   dashboardAddress: NonNullable<SchedulerOptions['dashboardAddress']>;
   /** Worker name prefix: workers are named `${name}-${rank}`. */
   name: string;
+  /** How long a rank's node may stay unreachable before the other ranks count it as gone (ms; --unreachable-after). */
+  unreachableAfterMs?: number;
 }
 
 /** SIGTERM/SIGINT (mpirun forwards both): close this rank's services so spill directories go too; a second signal exits at once. */
@@ -120,6 +122,7 @@ export async function runMpiCommand(options: MpiCommandOptions): Promise<number>
       clientWaitsForWorkers: false,
       watchClientExit: false,
       who: WHO,
+      ...(options.unreachableAfterMs !== undefined ? { unreachableAfterMs: options.unreachableAfterMs } : {}),
     });
   } catch (err) {
     if (sharedError(err, member.rank)) return leaveQuietly();
