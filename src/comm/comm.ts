@@ -362,7 +362,8 @@ export class Comm<In extends Channel = Handshake, Out extends Channel = Handshak
       }
       const p = this.pending.get(msg.rid);
       if (!p) return true; // a reply after its timeout: nobody waits for it any more
-      const why = msg.ok ? this.protocol.reply(p.op, msg) : isErrorInfo(msg.error) ? null : "field 'error' must be an error (name, message, stack)";
+      const error = msg.error;
+      const why = msg.ok ? this.protocol.reply(p.op, msg) : isErrorInfo(error) ? null : "field 'error' must be an error (name, message, stack)";
       if (why) {
         // abort() rejects the request with the connection's error, which says why.
         this.abort(new ProtocolError(`bad reply to '${p.op}' from ${this.label}: ${why}`));
@@ -371,8 +372,9 @@ export class Comm<In extends Channel = Handshake, Out extends Channel = Handshak
       this.pending.delete(msg.rid);
       this.updateRef();
       if (p.timer) clearTimeout(p.timer);
-      if (msg.ok) p.resolve(msg as never);
-      else p.reject(errorFromInfo(msg.error as ErrorInfo));
+      if (!msg.ok && isErrorInfo(error)) p.reject(errorFromInfo(error));
+      // Checked against the request's reply type just above.
+      else p.resolve(msg as never);
       return true;
     }
     if (!this.handler) {
