@@ -20,7 +20,7 @@ import { decodeMessage, encodeMessage } from '../protocol/codec.js';
 import type {
   Channel, ErrorInfo, MessageOf, ReplyOf, RequestArgs, RequestOp, SendOf,
 } from '../protocol/messages.js';
-import { HANDSHAKE, type Handshake, type Protocol } from '../protocol/validate.js';
+import { HANDSHAKE, isErrorInfo, type Handshake, type Protocol } from '../protocol/validate.js';
 import { ConnectionClosedError, ProtocolError, TimeoutError, rebuildError } from '../errors.js';
 
 export type MessageHandler<In extends Channel = Handshake, Out extends Channel = Handshake> = (msg: MessageOf<In>, comm: Comm<In, Out>) => void;
@@ -43,12 +43,6 @@ interface Pending {
  * errors.ts) with its code, message and fields; anything else becomes an
  * Error with the remote name, message and stack, and its fields.
  */
-function isErrorInfo(v: unknown): v is ErrorInfo {
-  if (typeof v !== 'object' || v === null) return false;
-  const e = v as Record<string, unknown>;
-  return typeof e['name'] === 'string' && typeof e['message'] === 'string' && typeof e['stack'] === 'string';
-}
-
 export function errorFromInfo(info: ErrorInfo): Error {
   const rebuilt = rebuildError(info);
   if (rebuilt) return rebuilt;
@@ -120,8 +114,12 @@ export function errorToInfo(err: unknown): ErrorInfo {
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code;
     const fields = errorFields(err);
+    // User code may set any of these to a non-string; the receiver's check
+    // (protocol/validate.ts) wants strings and would drop the connection.
+    const name = String(err.name);
+    const message = String(err.message);
     return {
-      name: err.name, message: err.message, stack: err.stack ?? `${err.name}: ${err.message}`,
+      name, message, stack: typeof err.stack === 'string' ? err.stack : `${name}: ${message}`,
       ...(typeof code === 'string' ? { code } : {}), ...(fields ? { fields } : {}),
     };
   }

@@ -12,7 +12,7 @@
 import { RawFrames, decodeMessage } from './codec.js';
 import { ProtocolError } from '../errors.js';
 import type {
-  Channel, ClientToScheduler, MessageOf, NoMessages, ReplyOf, RequestOp, PeerToWorker, SchedulerToClient, SchedulerToWorker, WorkerToScheduler,
+  Channel, ClientToScheduler, ErrorInfo, MessageOf, NoMessages, ReplyOf, RequestOp, PeerToWorker, SchedulerToClient, SchedulerToWorker, WorkerToScheduler,
 } from './messages.js';
 import type { Hello, Refused, Welcome } from './handshake.js';
 
@@ -44,7 +44,7 @@ function areStrings(v: unknown): boolean {
   return true;
 }
 
-function isErrorInfo(v: unknown): boolean {
+export function isErrorInfo(v: unknown): v is ErrorInfo {
   return isObject(v) && typeof v['name'] === 'string' && typeof v['message'] === 'string' && typeof v['stack'] === 'string';
 }
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { RawFrames, encodeMessage } from '../../src/protocol/codec.js';
-import { Comm } from '../../src/comm/comm.js';
+import { Comm, errorToInfo } from '../../src/comm/comm.js';
 import { ProtocolError } from '../../src/errors.js';
 import type {
   Channel, ClientToScheduler, ClientToSchedulerMsg, ErrorInfo, PeerToWorkerMsg, ReplyOf, RequestOp, SchedulerToClient,
@@ -183,6 +183,14 @@ test('a malformed message of each channel is a ProtocolError at decode', () => {
   assert.throws(() => checkReply(CLIENT_TO_SCHEDULER, 'who-has', { op: 'reply', rid: 1, ok: true, whoHas: { a: [1] } }), ProtocolError);
   assert.throws(() => checkReply(SCHEDULER_TO_WORKER, 'restart', { op: 'reply', rid: 1, ok: true, mode: 'reboot' }), ProtocolError);
   assert.throws(() => checkReply(PEER_CLIENT, 'get-data', { op: 'reply', rid: 1, ok: true, data: { a: { kind: 'bytes', data: [] } } }), ProtocolError);
+});
+
+test('an error whose message, name or stack user code set to a non-string still makes a valid task-erred', () => {
+  const err = new Error('x');
+  Object.assign(err, { message: 42, name: { weird: true }, stack: undefined });
+  const msg = { op: 'task-erred', key: 'a', exception: errorToInfo(err), startstops: [] };
+  const [back] = decodeFor(SCHEDULER_TO_WORKER, travel(msg));
+  assert.equal(back?.op === 'task-erred' && back.exception.message, '42');
 });
 
 /** Two connected sockets on loopback. */
