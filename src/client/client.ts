@@ -3,11 +3,14 @@
  * Futures, and fetches results directly from the workers that hold them.
  */
 import type { Comm } from '../comm/comm.js';
+import { CLIENT_TO_SCHEDULER, unexpectedOp } from '../protocol/validate.js';
 import { errorFromInfo } from '../comm/comm.js';
 import { ConnectionPool } from '../comm/pool.js';
 import { parseAddress } from '../comm/address.js';
 import { RawFrames } from '../protocol/codec.js';
-import type { ErrorInfo, Msg, TaskDef, WireValue } from '../protocol/messages.js';
+import type {
+  ClientToScheduler, ReplyOf, RequestArgs, RequestOp, SchedulerInfo, ErrorInfo, PeerToWorker, SchedulerToClient, SchedulerToClientMsg, SendOf, TaskDef, WireValue,
+} from '../protocol/messages.js';
 import { serializeFunction, functionName } from '../graph/functions.js';
 import type { AnyFunction, FunctionOf, TaskFunction } from '../graph/function-spec.js';
 import { deserializeValue, encodeArgs, serializeValue, valueType } from '../graph/serialize.js';
@@ -41,21 +44,10 @@ export interface SubmitOptions<TF extends TaskFunction> {
   pure?: boolean;
 }
 
-export interface SchedulerInfo {
-  type: 'Scheduler';
-  id: string;
-  address: string;
-  version: string;
-  started: number;
-  services: { dashboard?: number };
-  dashboardHost?: string;
-  workers: Record<string, {
-    name: string; host: string; nthreads: number; memoryLimit: number; pid: number; localDirectory: string;
-    status: string; nbytes: number; processing: number; inMemory: number; lastSeen: number;
-    metrics: { rss: number; cpu: number; executing: number; managedBytes: number; spilledBytes: number };
-  }>;
-  tasksByState: Record<string, number>;
-}
+/** Declared with the protocol: it is the reply to 'identity'. */
+export type { SchedulerInfo } from '../protocol/messages.js';
+
+type SchedulerComm = Comm<SchedulerToClient, ClientToScheduler>;
 
 let current: Client | null = null;
 
@@ -89,7 +81,7 @@ export class Client implements AsyncDisposable {
   private pendingRelease = new Set<string>();
   private releaseScheduled = false;
 
-  private constructor(private readonly comm: Comm, readonly schedulerAddress: string, readonly token: string) {
+  private constructor(private readonly comm: SchedulerComm, readonly schedulerAddress: string, readonly token: string) {
     this.peers = new ConnectionPool({ role: 'client', token, unrefWhenIdle: true });
     this.idReady = new Promise((r) => (this.resolveId = r));
     comm.onMessage = (msg) => this.onMessage(msg);
@@ -106,7 +98,7 @@ export class Client implements AsyncDisposable {
   static async connect(target?: ConnectTarget, opts: ConnectOptions = {}): Promise<Client> {
     const scheduler = await resolveScheduler(target, opts.token !== undefined ? { token: opts.token } : {});
     const { address, token } = scheduler;
-    const comm = await connectToScheduler(scheduler, { role: 'client', timeoutMs: opts.timeoutMs ?? 10_000 });
+    const comm: SchedulerComm = (await connectToScheduler(scheduler, { role: 'client', timeoutMs: opts.timeoutMs ?? 10_000 })).typed(CLIENT_TO_SCHEDULER);
     comm.label = `scheduler ${address}`;
     const client = new Client(comm, address, token);
     await client.idReady;
@@ -128,27 +120,26 @@ export class Client implements AsyncDisposable {
 
   // ------------------------------------------------------------- messages
 
-  private onMessage(msg: Msg): void {
+  private onMessage(msg: SchedulerToClientMsg): void {
     switch (msg.op) {
       case 'client-id':
-        this.id = String(msg.id);
+        this.id = msg.id;
         this.resolveId();
         break;
       case 'key-in-memory':
-        this.keys.get(String(msg.key))?.finish(String(msg.type ?? ''));
+        this.keys.get(msg.key)?.finish(msg.type);
         break;
       case 'task-erred': {
-        const key = String(msg.key);
-        const st = this.keys.get(key);
-        if (st && st.status === 'pending') st.fail(remoteError(String(msg.blame ?? key), msg.exception as ErrorInfo));
+        const st = this.keys.get(msg.key);
+        if (st && st.status === 'pending') st.fail(remoteError(msg.blame, msg.exception));
         break;
       }
       case 'lost-data':
-        this.keys.get(String(msg.key))?.reset();
+        this.keys.get(msg.key)?.reset();
         break;
       case 'restarted':
         // Some client restarted the cluster: these keys and their results are gone.
-        for (const key of msg.keys as string[]) {
+        for (const key of msg.keys) {
           const st = this.keys.get(key);
           if (!st) continue;
           const err = new CancelledError(key);
@@ -159,7 +150,7 @@ export class Client implements AsyncDisposable {
       case 'scheduler-closing':
         break;
       default:
-        break;
+        throw unexpectedOp(msg, 'scheduler to client');
     }
   }
 
@@ -250,12 +241,12 @@ export class Client implements AsyncDisposable {
     if (!this.closed) this.comm.send({ op: 'update-graph', tasks: g.tasks, keys: g.keys, priority: g.priority });
   }
 
-  private send(msg: Msg): void {
+  private send(msg: SendOf<ClientToScheduler>): void {
     this.flushGraph();
     this.comm.send(msg);
   }
 
-  private request(msg: Msg, timeoutMs?: number): Promise<Msg> {
+  private request<K extends RequestOp<ClientToScheduler>>(msg: RequestArgs<ClientToScheduler, K>, timeoutMs?: number): Promise<ReplyOf<ClientToScheduler, K>> {
     this.flushGraph();
     return this.comm.request(msg, timeoutMs);
   }
@@ -368,7 +359,7 @@ export class Client implements AsyncDisposable {
     const out = new Map<string, unknown>();
     if (keys.length === 0) return out;
     const reply = await this.request({ op: 'who-has', keys });
-    const whoHas = reply.whoHas as Record<string, string[]>;
+    const whoHas = reply.whoHas;
     const byWorker = new Map<string, string[]>();
     const missing: string[] = [];
     for (const key of keys) {
@@ -386,7 +377,7 @@ export class Client implements AsyncDisposable {
       // results arrive (and are decoded) while the worker prepares the next batch.
       for (let i = 0; i < list.length; i += GET_DATA_BATCH) {
         const batch = list.slice(i, i + GET_DATA_BATCH);
-        let r: Msg;
+        let r: ReplyOf<PeerToWorker, 'get-data'>;
         try {
           const comm = await this.peers.get(worker);
           r = await comm.request({ op: 'get-data', keys: batch }, 120_000);
@@ -395,8 +386,7 @@ export class Client implements AsyncDisposable {
           missing.push(...list.slice(i));
           return;
         }
-        const data = r.data as Record<string, WireValue>;
-        const refused = r.refused as Record<string, ErrorInfo> | undefined;
+        const { data, refused } = r;
         for (const key of batch) {
           const w = data[key];
           if (w) out.set(key, deserializeValue({ kind: w.kind, frames: w.data.frames }));
@@ -449,7 +439,7 @@ export class Client implements AsyncDisposable {
     const { bytes } = encodeArgs(args);
     const r = await this.request({ op: 'broadcast-run', fn: spec, args: bytes, ...(workers ? { workers } : {}) });
     const out: Record<string, unknown> = {};
-    for (const [addr, res] of Object.entries(r.results as Record<string, { ok: boolean; value?: WireValue; error?: ErrorInfo }>)) {
+    for (const [addr, res] of Object.entries(r.results)) {
       if (!res.ok) throw new TaskError(`run on ${addr}`, res.error!.name, res.error!.message, res.error!.stack, res.error);
       out[addr] = deserializeValue({ kind: res.value!.kind, frames: res.value!.data.frames });
     }
@@ -463,7 +453,7 @@ export class Client implements AsyncDisposable {
     const { bytes } = encodeArgs(args);
     try {
       const r = await this.request({ op: 'run-on-scheduler', fn: spec, args: bytes });
-      const v = r.value as WireValue;
+      const v = r.value;
       return deserializeValue({ kind: v.kind, frames: v.data.frames });
     } catch (err) {
       const e = err as Error;
@@ -476,7 +466,7 @@ export class Client implements AsyncDisposable {
   async schedulerInfo(): Promise<SchedulerInfo> {
     this.ensureOpen();
     const r = await this.request({ op: 'identity' });
-    this.info = r.info as SchedulerInfo;
+    this.info = r.info;
     return this.info;
   }
 
@@ -510,14 +500,14 @@ export class Client implements AsyncDisposable {
    */
   async performanceReport<R>(path: string, fn: () => Promise<R> | R, opts: { title?: string } = {}): Promise<R> {
     this.ensureOpen();
-    const { id } = (await this.request({ op: 'start-performance-report', ...(opts.title ? { title: opts.title } : {}) })) as Msg & { id: string };
+    const { id } = await this.request({ op: 'start-performance-report', ...(opts.title ? { title: opts.title } : {}) });
     let result: R;
     try {
       result = await fn();
     } finally {
       const r = await this.request({ op: 'stop-performance-report', id });
       const { writePerformanceReport } = await import('../dashboard/report.js');
-      await writePerformanceReport(path, r.data as Parameters<typeof writePerformanceReport>[1]);
+      await writePerformanceReport(path, r.data);
     }
     return result;
   }

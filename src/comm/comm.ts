@@ -6,19 +6,33 @@
  * scheduler<->worker messages cheap. `request` adds request/reply on top.
  * A malformed message closes this connection only; the owner decides what
  * that means (a dead worker, a gone client) through `onClose`.
+ *
+ * A Comm is typed by the channels it carries (`Comm<In, Out>`, see
+ * protocol/messages.ts): it starts as a handshake connection and is given
+ * its channels with `typed()` once the handshake says whom it talks to.
+ * From then on every message that arrives is checked against `In` (and
+ * every reply against the request it answers) before any handler sees it.
  */
 import type { Socket } from 'node:net';
 import { inspect } from 'node:util';
 import { FrameDecoder, frameMessage, DEFAULT_MAX_FRAME_BYTES } from '../protocol/frames.js';
 import { decodeMessage, encodeMessage } from '../protocol/codec.js';
-import type { ErrorInfo, Msg } from '../protocol/messages.js';
+import type {
+  Channel, ErrorInfo, MessageOf, ReplyOf, RequestArgs, RequestOp, SendOf,
+} from '../protocol/messages.js';
+import { HANDSHAKE, isErrorInfo, type Handshake, type Protocol } from '../protocol/validate.js';
 import { ConnectionClosedError, ProtocolError, TimeoutError, rebuildError } from '../errors.js';
 
-export type MessageHandler = (msg: Msg, comm: Comm) => void;
-export type CloseHandler = (reason: Error | null, comm: Comm) => void;
+export type MessageHandler<In extends Channel = Handshake, Out extends Channel = Handshake> = (msg: MessageOf<In>, comm: Comm<In, Out>) => void;
+export type CloseHandler<In extends Channel = Handshake, Out extends Channel = Handshake> = (reason: Error | null, comm: Comm<In, Out>) => void;
+
+/** Fields of a decoded message whose `op` is known to be a string; not yet checked against a channel. */
+type Unchecked = { op: string; rid?: unknown; ok?: unknown; error?: unknown; [field: string]: unknown };
 
 interface Pending {
-  resolve: (m: Msg) => void;
+  /** The request's op: what its reply is checked against. */
+  op: string;
+  resolve: (m: never) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout | null;
 }
@@ -100,8 +114,12 @@ export function errorToInfo(err: unknown): ErrorInfo {
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code;
     const fields = errorFields(err);
+    // User code may set any of these to a non-string; the receiver's check
+    // (protocol/validate.ts) wants strings and would drop the connection.
+    const name = String(err.name);
+    const message = String(err.message);
     return {
-      name: err.name, message: err.message, stack: err.stack ?? `${err.name}: ${err.message}`,
+      name, message, stack: typeof err.stack === 'string' ? err.stack : `${name}: ${message}`,
       ...(typeof code === 'string' ? { code } : {}), ...(fields ? { fields } : {}),
     };
   }
@@ -120,11 +138,16 @@ export function errorToInfo(err: unknown): ErrorInfo {
   };
 }
 
-export class Comm {
-  onClose: CloseHandler = () => {};
-  private handler: MessageHandler | null = null;
-  /** Messages that arrived while no handler was installed (e.g. right after the handshake). */
-  private backlog: Msg[] = [];
+export class Comm<In extends Channel = Handshake, Out extends Channel = Handshake> {
+  onClose: CloseHandler<In, Out> = () => {};
+  private handler: MessageHandler<In, Out> | null = null;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  private protocol: Protocol<any, any> = HANDSHAKE;
+  /**
+   * Messages that arrived while no handler was installed (e.g. right after
+   * the handshake, before the owner called typed()); checked when delivered.
+   */
+  private backlog: Unchecked[] = [];
   /** Free-form label for logs ('worker tcp://...', 'client 3'). */
   label: string;
   peerName: string | undefined;
@@ -134,7 +157,7 @@ export class Comm {
   private readonly flushBound = () => this.flush();
   /** Minimum time between two batched writes (ms). */
   batchIntervalMs = 2;
-  private queue: Msg[] = [];
+  private queue: object[] = [];
   private flushScheduled = false;
   private nextRid = 1;
   private readonly pending = new Map<number, Pending>();
@@ -162,12 +185,22 @@ export class Comm {
     socket.on('close', () => this.shutdown(null));
   }
 
+  /**
+   * This connection from now on carries the channels `protocol` checks:
+   * what arrives is checked against its `In`, and only its `Out` can be sent.
+   * Called once the handshake has told whom this connection talks to.
+   */
+  typed<I extends Channel, O extends Channel>(protocol: Protocol<I, O>): Comm<I, O> {
+    this.protocol = protocol;
+    return this as unknown as Comm<I, O>;
+  }
+
   /** The message handler. While it is null, messages are held and delivered once one is installed. */
-  get onMessage(): MessageHandler | null {
+  get onMessage(): MessageHandler<In, Out> | null {
     return this.handler;
   }
 
-  set onMessage(h: MessageHandler | null) {
+  set onMessage(h: MessageHandler<In, Out> | null) {
     this.handler = h;
     if (h && this.backlog.length) {
       const held = this.backlog;
@@ -213,7 +246,11 @@ export class Comm {
   }
 
   /** Queues a message; all messages queued in this turn of the event loop are sent as one batch. */
-  send(msg: Msg): void {
+  send(msg: SendOf<Out>): void {
+    this.enqueue(msg);
+  }
+
+  private enqueue(msg: object): void {
     if (this.closedFlag) return;
     this.queue.push(msg);
     if (!this.flushScheduled) {
@@ -227,7 +264,7 @@ export class Comm {
   }
 
   /** Sends at once, bypassing the batch (handshakes, final messages). */
-  sendNow(msg: Msg): void {
+  sendNow(msg: SendOf<Out>): void {
     this.flush();
     this.write(msg);
   }
@@ -256,29 +293,35 @@ export class Comm {
     s.uncork();
   }
 
-  request(msg: Msg, timeoutMs = 0): Promise<Msg> {
+  /** Sends a request of `Out` and resolves with the fields of its reply. */
+  request<K extends RequestOp<Out>>(msg: RequestArgs<Out, K>, timeoutMs = 0): Promise<ReplyOf<Out, K>> {
     if (this.closedFlag) return Promise.reject(new ConnectionClosedError(`connection to ${this.label} is closed`));
     const rid = this.nextRid++;
-    return new Promise<Msg>((resolve, reject) => {
+    const op: string = msg.op;
+    return new Promise<ReplyOf<Out, K>>((resolve, reject) => {
       const timer = timeoutMs > 0
         ? setTimeout(() => {
           this.pending.delete(rid);
           this.updateRef();
-          reject(new TimeoutError(`no reply from ${this.label} to '${msg.op}' within ${timeoutMs} ms`));
+          reject(new TimeoutError(`no reply from ${this.label} to '${op}' within ${timeoutMs} ms`));
         }, timeoutMs)
         : null;
-      this.pending.set(rid, { resolve, reject, timer });
+      this.pending.set(rid, { op, resolve, reject, timer });
       this.updateRef();
-      this.send({ ...msg, rid });
+      this.enqueue({ ...msg, rid });
     });
   }
 
-  reply(req: Msg, payload: Record<string, unknown> = {}): void {
-    this.send({ op: 'reply', rid: req.rid, ok: true, ...payload });
+  /** Answers a request of `In` with the fields its reply declares. */
+  reply<K extends RequestOp<In>>(
+    req: { op: K; rid: number },
+    ...payload: Record<never, never> extends ReplyOf<In, K> ? [ReplyOf<In, K>?] : [ReplyOf<In, K>]
+  ): void {
+    this.enqueue({ op: 'reply', rid: req.rid, ok: true, ...(payload[0] as object | undefined) });
   }
 
-  replyError(req: Msg, err: unknown): void {
-    this.send({ op: 'reply', rid: req.rid, ok: false, error: errorToInfo(err) });
+  replyError(req: { rid: number }, err: unknown): void {
+    this.enqueue({ op: 'reply', rid: req.rid, ok: false, error: errorToInfo(err) });
   }
 
   private onData(chunk: Buffer): void {
@@ -305,19 +348,31 @@ export class Comm {
 
   private dispatch(m: unknown): boolean {
     if (this.closedFlag) return false;
-    if (!m || typeof m !== 'object' || typeof (m as Msg).op !== 'string') {
+    if (!m || typeof m !== 'object' || typeof (m as Unchecked).op !== 'string') {
       this.abort(new ProtocolError('message without an op field'));
       return false;
     }
-    const msg = m as Msg;
+    const msg = m as Unchecked;
     if (msg.op === 'reply') {
-      const p = typeof msg.rid === 'number' ? this.pending.get(msg.rid) : undefined;
+      if (typeof msg.rid !== 'number' || typeof msg.ok !== 'boolean') {
+        this.abort(new ProtocolError(`bad reply from ${this.label}: it needs a numeric rid and a boolean ok`));
+        return false;
+      }
+      const p = this.pending.get(msg.rid);
       if (!p) return true; // a reply after its timeout: nobody waits for it any more
-      this.pending.delete(msg.rid!);
+      const error = msg.error;
+      const why = msg.ok ? this.protocol.reply(p.op, msg) : isErrorInfo(error) ? null : "field 'error' must be an error (name, message, stack)";
+      if (why) {
+        // abort() rejects the request with the connection's error, which says why.
+        this.abort(new ProtocolError(`bad reply to '${p.op}' from ${this.label}: ${why}`));
+        return false;
+      }
+      this.pending.delete(msg.rid);
       this.updateRef();
       if (p.timer) clearTimeout(p.timer);
-      if (msg.ok) p.resolve(msg);
-      else p.reject(errorFromInfo(msg.error as ErrorInfo));
+      if (!msg.ok && isErrorInfo(error)) p.reject(errorFromInfo(error));
+      // Checked against the request's reply type just above.
+      else p.resolve(msg as never);
       return true;
     }
     if (!this.handler) {
@@ -327,10 +382,15 @@ export class Comm {
     return this.deliver(msg);
   }
 
-  private deliver(msg: Msg): boolean {
+  private deliver(msg: Unchecked): boolean {
     if (this.closedFlag) return false;
+    const why = this.protocol.message(msg);
+    if (why) {
+      this.abort(new ProtocolError(`bad '${msg.op}' message (${this.protocol.name}) from ${this.label}: ${why}`));
+      return false;
+    }
     try {
-      this.handler!(msg, this);
+      this.handler!(msg as MessageOf<In>, this);
     } catch (err) {
       // A handler that throws on a malformed message must not take the process down.
       this.abort(err instanceof ProtocolError ? err : new ProtocolError(`bad '${msg.op}' message: ${(err as Error).message}`));

@@ -6,8 +6,7 @@
 import { connect as netConnect } from 'node:net';
 import { Comm } from './comm.js';
 import { parseAddress } from './address.js';
-import { makeHello, type Refused, type Role } from '../protocol/handshake.js';
-import type { Msg } from '../protocol/messages.js';
+import { makeHello, type Role } from '../protocol/handshake.js';
 import { HandshakeError, TesseraError } from '../errors.js';
 
 export interface ConnectOptions {
@@ -52,23 +51,24 @@ function once(address: string, opts: ConnectOptions, timeoutMs: number): Promise
       socket.off('error', fail);
       const comm = new Comm(socket, { label: address, ...(opts.maxFrameBytes !== undefined ? { maxFrameBytes: opts.maxFrameBytes } : {}) });
       comm.onClose = (err) => fail(new TesseraError('ERR_TESSERA_CONNECT', `${address} closed the connection during the handshake${err ? `: ${err.message}` : ''}`));
-      comm.onMessage = (msg: Msg) => {
+      comm.onMessage = (msg) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         comm.onMessage = null;
         comm.onClose = () => {};
+        // The handshake is checked here, not at decode (see HANDSHAKE): any op may come.
+        const op: string = msg.op;
         if (msg.op === 'welcome') resolve({ comm, peerId: String(msg.id) });
         else if (msg.op === 'refused') {
-          const r = msg as unknown as Refused;
           comm.abort(new Error('refused'));
-          reject(new HandshakeError(`${address}: ${r.message}`, r.code));
+          reject(new HandshakeError(`${address}: ${msg.message}`, msg.code));
         } else {
           comm.abort(new Error('bad handshake'));
-          reject(new HandshakeError(`${address} answered the handshake with '${msg.op}'; is it a Tessera ${opts.role === 'worker' || opts.role === 'client' ? 'scheduler' : 'process'}?`));
+          reject(new HandshakeError(`${address} answered the handshake with '${op}'; is it a Tessera ${opts.role === 'worker' || opts.role === 'client' ? 'scheduler' : 'process'}?`));
         }
       };
-      comm.sendNow(makeHello(opts.role, opts.token, opts.name) as unknown as Msg);
+      comm.sendNow(makeHello(opts.role, opts.token, opts.name));
     });
   });
 }

@@ -6,17 +6,23 @@
 import type { Comm } from './comm.js';
 import { connect } from './connect.js';
 import type { Role } from '../protocol/handshake.js';
+import type { NoMessages, PeerToWorker } from '../protocol/messages.js';
+import { PEER_CLIENT } from '../protocol/validate.js';
+
+/** A connection to a worker for its data: requests go out, only their replies come back. */
+export type PeerComm = Comm<NoMessages, PeerToWorker>;
 
 export class ConnectionPool {
-  private readonly comms = new Map<string, Promise<Comm>>();
+  private readonly comms = new Map<string, Promise<PeerComm>>();
 
   constructor(private readonly opts: { role: Role; token: string; name?: string; timeoutMs?: number; unrefWhenIdle?: boolean }) {}
 
-  get(address: string): Promise<Comm> {
+  get(address: string): Promise<PeerComm> {
     let p = this.comms.get(address);
     if (!p) {
       const { unrefWhenIdle, ...connectOpts } = this.opts;
-      p = connect(address, { ...connectOpts, timeoutMs: this.opts.timeoutMs ?? 5000 }).then(({ comm }) => {
+      p = connect(address, { ...connectOpts, timeoutMs: this.opts.timeoutMs ?? 5000 }).then((connected) => {
+        const comm = connected.comm.typed(PEER_CLIENT);
         if (unrefWhenIdle) comm.unrefWhenIdle();
         comm.onClose = () => {
           if (this.comms.get(address) === p) this.comms.delete(address);

@@ -6,7 +6,6 @@
 import { createServer, type Server } from 'node:net';
 import { Comm } from './comm.js';
 import { checkHello, type Hello } from '../protocol/handshake.js';
-import type { Msg } from '../protocol/messages.js';
 import { PROTOCOL_VERSION } from '../version.js';
 import { TesseraError, TimeoutError } from '../errors.js';
 import type { Logger } from '../logging.js';
@@ -66,12 +65,12 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
       clearTimeout(timer);
       if (err) warn(`connection from ${comm.remote} closed before the handshake: ${err.message}`);
     };
-    comm.onMessage = (msg: Msg) => {
+    comm.onMessage = (msg) => {
       clearTimeout(timer);
       const result = checkHello(msg, opts.token, opts.role);
       if (result.op === 'refused') {
         warn(`refused connection from ${comm.remote}: ${result.message}`);
-        comm.sendNow(result as unknown as Msg);
+        comm.sendNow(result);
         void comm.close();
         comm.onMessage = () => {};
         return;

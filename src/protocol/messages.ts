@@ -1,8 +1,15 @@
 /**
- * Message shapes. Every protocol message is a msgpack map with an `op`.
- * Requests that expect an answer carry `rid`; the answer is
- * `{ op: 'reply', rid, ok, ... }` or `{ op: 'reply', rid, ok: false, error }`.
+ * The wire protocol, one channel per pair of peers and direction.
+ *
+ * Every message is a msgpack map with an `op`. A channel direction is
+ * declared as a `Channel`: its one-way messages (`sends`, op -> fields) and
+ * its requests (`requests`, op -> the request's fields and the fields of the
+ * reply). A request carries a `rid`; the answer is
+ * `{ op: 'reply', rid, ok: true, ...reply }` or `{ op: 'reply', rid, ok: false, error }`.
+ * `Comm<In, Out>` (src/comm/comm.ts) carries one channel each way, and what
+ * comes in is checked against it once, at decode (src/protocol/validate.ts).
  */
+import type { PerformanceReportData } from '../dashboard/protocol.js';
 import type { RawFrames } from './codec.js';
 
 /**
@@ -14,6 +21,10 @@ export type FunctionSpec =
   | { readonly kind: 'inline'; readonly source: string; readonly name: string }
   | { readonly kind: 'module'; readonly url: string; readonly export: string };
 
+/**
+ * Any message, untyped. Only for code that looks at messages generically
+ * (tests filtering by op); protocol code uses the channel unions below.
+ */
 export interface Msg {
   op: string;
   rid?: number;
@@ -75,15 +86,6 @@ export interface DepInfo {
   who: string[];
 }
 
-export interface ComputeTaskMsg extends Msg {
-  op: 'compute-task';
-  key: string;
-  fn: FunctionSpec;
-  args: Uint8Array;
-  deps: DepInfo[];
-  priority: number[];
-}
-
 export interface StartStop {
   action: 'compute' | 'transfer';
   start: number;
@@ -103,3 +105,168 @@ export interface WorkerMetrics {
   inMemory: number;
   paused: boolean;
 }
+
+/** A value placed on workers by scatter, as it travels. */
+export interface ScatterItem {
+  key: string;
+  type?: string;
+  value: WireValue;
+}
+
+/** A piece of data a worker is asked to copy from the workers that hold it. */
+export interface Replica {
+  key: string;
+  nbytes: number;
+  who: string[];
+}
+
+/** One worker's answer to a broadcast run. */
+export interface RunResult {
+  ok: boolean;
+  value?: WireValue;
+  error?: ErrorInfo;
+}
+
+/** The scheduler as `client.schedulerInfo()` reports it. */
+export interface SchedulerInfo {
+  type: 'Scheduler';
+  id: string;
+  address: string;
+  version: string;
+  started: number;
+  services: { dashboard?: number };
+  dashboardHost?: string;
+  workers: Record<string, {
+    name: string; host: string; nthreads: number; memoryLimit: number; pid: number; localDirectory: string;
+    status: string; nbytes: number; processing: number; inMemory: number; lastSeen: number;
+    metrics: { rss: number; cpu: number; executing: number; managedBytes: number; spilledBytes: number };
+  }>;
+  tasksByState: Record<string, number>;
+}
+
+// ------------------------------------------------------------------ channels
+
+/** One direction of a connection: its one-way messages and its requests with their replies. */
+export interface Channel {
+  sends: object;
+  requests: object;
+}
+
+/** A channel on which nothing is sent (the answering side of a request-only channel sends only replies). */
+export interface NoMessages extends Channel {
+  sends: Record<never, never>;
+  requests: Record<never, never>;
+}
+
+/** The one-way messages of a channel, as a union discriminated by `op`. */
+export type SendOf<C extends Channel> = { [K in keyof C['sends'] & string]: { op: K } & C['sends'][K] }[keyof C['sends'] & string];
+
+/** Request ops of a channel. */
+export type RequestOp<C extends Channel> = keyof C['requests'] & string;
+type RequestSpec<C extends Channel, K extends RequestOp<C>> = C['requests'][K] extends { args: infer A; reply: infer R } ? { args: A; reply: R } : never;
+/** A request as the sender writes it (Comm.request adds the rid). */
+export type RequestArgs<C extends Channel, K extends RequestOp<C>> = { op: K } & RequestSpec<C, K>['args'];
+/** The fields of the reply to request `K`. */
+export type ReplyOf<C extends Channel, K extends RequestOp<C>> = RequestSpec<C, K>['reply'];
+/** The requests of a channel as they arrive, with their rid. */
+export type RequestOf<C extends Channel> = { [K in RequestOp<C>]: { op: K; rid: number } & RequestSpec<C, K>['args'] }[RequestOp<C>];
+/** Everything a handler on the receiving end of channel C can get. */
+export type MessageOf<C extends Channel> = SendOf<C> | RequestOf<C>;
+
+type Empty = Record<never, never>;
+
+/** The answer to a request, as it travels (Comm resolves the request with the ok ones). */
+export type ReplyMsg =
+  | { op: 'reply'; rid: number; ok: true; [field: string]: unknown }
+  | { op: 'reply'; rid: number; ok: false; error: ErrorInfo };
+
+/** Fields every `task-erred` carries, whichever way it goes. */
+export type TaskErred = {
+  key: string;
+  exception: ErrorInfo;
+};
+
+export interface ClientToScheduler extends Channel {
+  sends: {
+    'update-graph': { tasks: TaskDef[]; keys: string[]; priority: number };
+    'client-desires-keys': { keys: string[] };
+    'client-releases-keys': { keys: string[] };
+  };
+  requests: {
+    'who-has': { args: { keys: string[] }; reply: { whoHas: Record<string, string[]> } };
+    'identity': { args: Empty; reply: { info: SchedulerInfo } };
+    'wait-for-workers': { args: { n: number }; reply: { n: number } };
+    'scatter': { args: { items: ScatterItem[]; workers: string[]; broadcast: boolean }; reply: { keys: string[] } };
+    'broadcast-run': { args: { fn: FunctionSpec; args: Uint8Array; workers?: string[] }; reply: { results: Record<string, RunResult> } };
+    'run-on-scheduler': { args: { fn: FunctionSpec; args: Uint8Array }; reply: { value: WireValue } };
+    'shutdown': { args: Empty; reply: Empty };
+    'start-performance-report': { args: { title?: string; intervalMs?: number }; reply: { id: string } };
+    'stop-performance-report': { args: { id: string }; reply: { data: PerformanceReportData } };
+    'restart': { args: { timeoutMs: number }; reply: { workers: number } };
+    'retire-workers': { args: { workers: string[] }; reply: { retired: string[] } };
+  };
+}
+
+export interface SchedulerToClient extends Channel {
+  sends: {
+    'client-id': { id: string };
+    'key-in-memory': { key: string; type: string };
+    /** `blame`: the key whose task failed (this one, or a dependency). */
+    'task-erred': TaskErred & { blame: string };
+    'lost-data': { key: string };
+    'restarted': { keys: string[] };
+    'scheduler-closing': { reason: string };
+  };
+  requests: Empty;
+}
+
+export interface SchedulerToWorker extends Channel {
+  sends: {
+    'compute-task': { key: string; fn: FunctionSpec; args: Uint8Array; deps: DepInfo[]; priority: number[] };
+    'free-keys': { keys: string[] };
+    'steal-request': { key: string };
+    'acquire-replicas': { keys: Replica[] };
+    'close': { reason: string };
+  };
+  requests: {
+    'update-data': { args: { items: ScatterItem[] }; reply: Empty };
+    'run': { args: { fn: FunctionSpec; args: Uint8Array }; reply: { value: WireValue } };
+    'retire': { args: Empty; reply: Empty };
+    /** `process`: a nanny replaces the worker's process; `reset`: the worker reset itself in place. */
+    'restart': { args: Empty; reply: { mode: 'process' | 'reset' } };
+  };
+}
+
+export interface WorkerToScheduler extends Channel {
+  sends: {
+    'task-finished': { key: string; nbytes: number; type: string; startstops: StartStop[] };
+    'task-erred': TaskErred & { startstops: StartStop[] };
+    'heartbeat': { metrics: WorkerMetrics };
+    'add-keys': { keys: string[] };
+    /** `errant`: the worker believed to hold `key` that does not. */
+    'missing-data': { key: string; errant: string };
+    'steal-response': { key: string; ok: boolean };
+    'retiring': Empty;
+  };
+  requests: {
+    'register-worker': {
+      args: { address: string; name: string; nthreads: number; memoryLimit: number; host: string; pid: number; localDirectory: string };
+      reply: { id: string; workerName: string };
+    };
+  };
+}
+
+/** Data requests to a worker, from another worker or from a client gathering results. */
+export interface PeerToWorker extends Channel {
+  sends: Empty;
+  requests: {
+    /** `refused`: keys held but not sent, and why (a value too large for one frame). */
+    'get-data': { args: { keys: string[] }; reply: { data: Record<string, WireValue>; refused?: Record<string, ErrorInfo> } };
+  };
+}
+
+export type ClientToSchedulerMsg = MessageOf<ClientToScheduler>;
+export type SchedulerToClientMsg = MessageOf<SchedulerToClient>;
+export type SchedulerToWorkerMsg = MessageOf<SchedulerToWorker>;
+export type WorkerToSchedulerMsg = MessageOf<WorkerToScheduler>;
+export type PeerToWorkerMsg = MessageOf<PeerToWorker>;

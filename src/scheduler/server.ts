@@ -11,7 +11,11 @@ import { errorToInfo } from '../comm/comm.js';
 import { listen, rateLimited, type Listener } from '../comm/server.js';
 import { formatAddress, parseHostPortSpec, resolveListenHost } from '../comm/address.js';
 import type { Hello } from '../protocol/handshake.js';
-import type { ErrorInfo, Msg, StartStop, TaskDef, WorkerMetrics, WireValue } from '../protocol/messages.js';
+import type {
+  ClientToScheduler, ClientToSchedulerMsg, RequestOf, RunResult, ScatterItem, SchedulerInfo, SchedulerToClient,
+  SchedulerToWorker, WireValue, WorkerToScheduler, WorkerToSchedulerMsg,
+} from '../protocol/messages.js';
+import { SCHEDULER_TO_CLIENT, SCHEDULER_TO_WORKER, unexpectedOp } from '../protocol/validate.js';
 import { RawFrames } from '../protocol/codec.js';
 import { createLogger, type Logger } from '../logging.js';
 import { VERSION } from '../version.js';
@@ -31,16 +35,15 @@ const STEAL_INTERVAL_MS = 100;
 /** client.restart() waits this long for the workers to be back unless the client says otherwise. */
 const RESTART_TIMEOUT_MS = 60_000;
 
-/** A value a client places on workers: its key, type name (for display) and bytes. */
-interface ScatterItem {
-  key: string;
-  type?: string;
-  value: WireValue;
-}
+type ClientComm = Comm<ClientToScheduler, SchedulerToClient>;
+type WorkerComm = Comm<WorkerToScheduler, SchedulerToWorker>;
+
+/** A client request of one op, as its handler gets it. */
+type ClientRequest<K extends ClientToSchedulerMsg['op']> = Extract<RequestOf<ClientToScheduler>, { op: K }>;
 
 interface ClientSession {
   id: string;
-  comm: Comm;
+  comm: ClientComm;
 }
 
 export class SchedulerServer {
@@ -55,7 +58,7 @@ export class SchedulerServer {
 
   private resolveFinished!: () => void;
   private listener: Listener | null = null;
-  private readonly workerComms = new Map<string, Comm>();
+  private readonly workerComms = new Map<string, WorkerComm>();
   private readonly clientSessions = new Map<string, ClientSession>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly stealsInFlight = new Map<string, { victim: string; thief: string }>();
@@ -185,30 +188,30 @@ export class SchedulerServer {
       return;
     }
     if (hello.role === 'worker') {
-      comm.label = `worker ${hello.name ?? comm.remote}`;
-      comm.onMessage = (msg) => this.onWorkerRegistration(comm, msg);
-      comm.onClose = () => {};
+      const worker = comm.typed(SCHEDULER_TO_WORKER);
+      worker.label = `worker ${hello.name ?? comm.remote}`;
+      worker.onMessage = (msg) => this.onWorkerRegistration(worker, msg);
+      worker.onClose = () => {};
     } else if (hello.role === 'client') {
-      const session: ClientSession = { id: `client-${randomUUID()}`, comm };
+      const session: ClientSession = { id: `client-${randomUUID()}`, comm: comm.typed(SCHEDULER_TO_CLIENT) };
       comm.label = `client ${session.id}`;
       this.clientSessions.set(session.id, session);
       this.state.addClient(session.id, this.stimulus('client-connected'));
-      comm.onMessage = (msg) => this.onClientMessage(session, msg);
-      comm.onClose = (err) => {
+      session.comm.onMessage = (msg) => this.onClientMessage(session, msg);
+      session.comm.onClose = (err) => {
         // A client that sent something malformed is disconnected; say why.
         if (err && !this.closing) this.warnBroken(`client ${comm.remote} disconnected: ${err.message}`);
         this.removeClient(session);
       };
-      comm.send({ op: 'client-id', id: session.id });
+      session.comm.send({ op: 'client-id', id: session.id });
     } else {
       void comm.close();
     }
   }
 
-  private onWorkerRegistration(comm: Comm, msg: Msg): void {
+  private onWorkerRegistration(comm: WorkerComm, msg: WorkerToSchedulerMsg): void {
     if (msg.op !== 'register-worker') throw new ProtocolError(`expected register-worker, got ${msg.op}`);
-    const address = String(msg.address);
-    const name = String(msg.name ?? address);
+    const { address, name } = msg;
     for (const ws of this.state.workers.values()) {
       if (ws.name === name && ws.address !== address) {
         comm.replyError(msg, new ProtocolError(`a worker named '${name}' is already registered (${ws.address}); give each worker a unique --name`));
@@ -224,11 +227,11 @@ export class SchedulerServer {
     const eff = this.state.addWorker({
       address,
       name,
-      nthreads: Number(msg.nthreads) || 1,
-      memoryLimit: Number(msg.memoryLimit) || 0,
-      host: String(msg.host ?? ''),
-      pid: Number(msg.pid) || 0,
-      localDirectory: String(msg.localDirectory ?? ''),
+      nthreads: msg.nthreads || 1,
+      memoryLimit: msg.memoryLimit,
+      host: msg.host,
+      pid: msg.pid,
+      localDirectory: msg.localDirectory,
     }, this.stimulus('add-worker'));
     comm.reply(msg, { id: this.id, workerName: name });
     this.apply(eff);
@@ -268,54 +271,55 @@ export class SchedulerServer {
 
   // --------------------------------------------------------------- messages
 
-  private onWorkerMessage(address: string, msg: Msg): void {
+  private onWorkerMessage(address: string, msg: WorkerToSchedulerMsg): void {
     switch (msg.op) {
       case 'task-finished':
-        this.apply(this.state.taskFinished(address, String(msg.key), Number(msg.nbytes), String(msg.type ?? ''), (msg.startstops as StartStop[]) ?? [], this.stimulus('task-finished')));
+        this.apply(this.state.taskFinished(address, msg.key, msg.nbytes, msg.type, msg.startstops, this.stimulus('task-finished')));
         break;
       case 'task-erred':
-        this.apply(this.state.taskErred(address, String(msg.key), msg.exception as ErrorInfo, (msg.startstops as StartStop[]) ?? [], this.stimulus('task-erred')));
+        this.apply(this.state.taskErred(address, msg.key, msg.exception, msg.startstops, this.stimulus('task-erred')));
         break;
       case 'heartbeat': {
         const stim = this.stimulus('heartbeat');
-        if (this.state.heartbeat(address, msg.metrics as WorkerMetrics, stim)) this.apply(this.state.workerResumed(address, stim));
+        if (this.state.heartbeat(address, msg.metrics, stim)) this.apply(this.state.workerResumed(address, stim));
         break;
       }
       case 'add-keys':
-        this.apply(this.state.addKeys(address, msg.keys as string[]));
+        this.apply(this.state.addKeys(address, msg.keys));
         break;
       case 'missing-data':
-        this.apply(this.state.missingData(address, String(msg.key), String(msg.errant), this.stimulus('missing-data')));
+        this.apply(this.state.missingData(address, msg.key, msg.errant, this.stimulus('missing-data')));
         break;
       case 'steal-response': {
-        const key = String(msg.key);
-        const s = this.stealsInFlight.get(key);
-        this.stealsInFlight.delete(key);
-        if (s) this.apply(confirmSteal(this.state, key, s.victim, s.thief, Boolean(msg.ok), this.stimulus('steal-response')));
+        const s = this.stealsInFlight.get(msg.key);
+        this.stealsInFlight.delete(msg.key);
+        if (s) this.apply(confirmSteal(this.state, msg.key, s.victim, s.thief, msg.ok, this.stimulus('steal-response')));
         break;
       }
       case 'retiring':
         this.beginRetirement(address);
         break;
+      case 'register-worker':
+        throw new ProtocolError(`worker ${address} registered twice on one connection`);
       default:
-        throw new ProtocolError(`unknown worker op '${msg.op}'`);
+        throw unexpectedOp(msg, 'worker to scheduler');
     }
   }
 
-  private onClientMessage(session: ClientSession, msg: Msg): void {
+  private onClientMessage(session: ClientSession, msg: ClientToSchedulerMsg): void {
     switch (msg.op) {
       case 'update-graph':
-        this.apply(this.state.updateGraph(session.id, msg.tasks as TaskDef[], msg.keys as string[], Number(msg.priority ?? 0), this.stimulus('update-graph')));
+        this.apply(this.state.updateGraph(session.id, msg.tasks, msg.keys, msg.priority, this.stimulus('update-graph')));
         break;
       case 'client-desires-keys':
-        this.apply(this.state.clientDesiresKeys(session.id, msg.keys as string[], this.stimulus('client-desires-keys')));
+        this.apply(this.state.clientDesiresKeys(session.id, msg.keys, this.stimulus('client-desires-keys')));
         break;
       case 'client-releases-keys':
-        this.apply(this.state.clientReleasesKeys(session.id, msg.keys as string[], this.stimulus('client-releases-keys')));
+        this.apply(this.state.clientReleasesKeys(session.id, msg.keys, this.stimulus('client-releases-keys')));
         break;
       case 'who-has': {
         const out: Record<string, string[]> = {};
-        for (const key of msg.keys as string[]) {
+        for (const key of msg.keys) {
           const ts = this.state.tasks.get(key);
           out[key] = ts ? [...ts.whoHas].map((w) => w.address) : [];
         }
@@ -326,7 +330,7 @@ export class SchedulerServer {
         session.comm.reply(msg, { info: this.info() });
         break;
       case 'wait-for-workers':
-        void this.waitForWorkers(Number(msg.n)).then(() => session.comm.reply(msg, { n: this.state.workers.size }));
+        void this.waitForWorkers(msg.n).then(() => session.comm.reply(msg, { n: this.state.workers.size }));
         break;
       case 'scatter':
         this.scatter(session, msg).catch((err) => session.comm.replyError(msg, err));
@@ -346,20 +350,20 @@ export class SchedulerServer {
         void this.startRecording(session, msg);
         break;
       case 'stop-performance-report': {
-        const rec = this.recorders.get(String(msg.id));
-        this.recorders.delete(String(msg.id));
-        if (!rec) session.comm.replyError(msg, new ProtocolError(`no performance report ${String(msg.id)} is being recorded`));
+        const rec = this.recorders.get(msg.id);
+        this.recorders.delete(msg.id);
+        if (!rec) session.comm.replyError(msg, new ProtocolError(`no performance report ${msg.id} is being recorded`));
         else session.comm.reply(msg, { data: rec.stop() });
         break;
       }
       case 'restart':
-        this.restart(Number(msg.timeoutMs) || RESTART_TIMEOUT_MS).then((r) => session.comm.reply(msg, r), (err) => session.comm.replyError(msg, err));
+        this.restart(msg.timeoutMs || RESTART_TIMEOUT_MS).then((r) => session.comm.reply(msg, r), (err) => session.comm.replyError(msg, err));
         break;
       case 'retire-workers':
-        this.retireWorkers(msg.workers as string[]).then((r) => session.comm.reply(msg, { retired: r }), (err) => session.comm.replyError(msg, err));
+        this.retireWorkers(msg.workers).then((r) => session.comm.reply(msg, { retired: r }), (err) => session.comm.replyError(msg, err));
         break;
       default:
-        throw new ProtocolError(`unknown client op '${msg.op}'`);
+        throw unexpectedOp(msg, 'client to scheduler');
     }
   }
 
@@ -368,17 +372,17 @@ export class SchedulerServer {
   private readonly recorders = new Map<string, import('../dashboard/report.js').PerformanceRecorder>();
 
   /** Performance reports are recorded here, next to the state, and written by the client. */
-  private async startRecording(session: ClientSession, msg: Msg): Promise<void> {
+  private async startRecording(session: ClientSession, msg: ClientRequest<'start-performance-report'>): Promise<void> {
     const { PerformanceRecorder } = await import('../dashboard/report.js');
     const id = randomUUID();
-    const rec = new PerformanceRecorder(this, { ...(typeof msg.title === 'string' ? { title: msg.title } : {}), intervalMs: Number(msg.intervalMs ?? 500) });
+    const rec = new PerformanceRecorder(this, { ...(msg.title !== undefined ? { title: msg.title } : {}), intervalMs: msg.intervalMs ?? 500 });
     rec.start();
     this.recorders.set(id, rec);
     session.comm.reply(msg, { id });
   }
 
-  info(): Record<string, unknown> {
-    const workers: Record<string, unknown> = {};
+  info(): SchedulerInfo {
+    const workers: SchedulerInfo['workers'] = {};
     for (const ws of this.state.workers.values()) {
       workers[ws.address] = {
         name: ws.name, host: ws.host, nthreads: ws.nthreads, memoryLimit: ws.memoryLimit, pid: ws.pid,
@@ -408,8 +412,8 @@ export class SchedulerServer {
   }
 
   /** Connections of the named workers (all when no names), keyed by address. */
-  private pickWorkers(names: string[] | undefined): [string, Comm][] {
-    const out: [string, Comm][] = [];
+  private pickWorkers(names: string[] | undefined): [string, WorkerComm][] {
+    const out: [string, WorkerComm][] = [];
     for (const ws of this.state.workers.values()) {
       if (names && names.length && !names.includes(ws.name) && !names.includes(ws.address)) continue;
       const c = this.workerComms.get(ws.address);
@@ -420,11 +424,10 @@ export class SchedulerServer {
 
   private scatterCounter = 0;
 
-  private async scatter(session: ClientSession, msg: Msg): Promise<void> {
-    const items = msg.items as ScatterItem[];
+  private async scatter(session: ClientSession, msg: ClientRequest<'scatter'>): Promise<void> {
+    const { items, workers: names } = msg;
     const targets = [...this.state.workers.values()].filter((ws) => {
-      const names = msg.workers as string[] | undefined;
-      return ws.status === 'running' && (!names || names.length === 0 || names.includes(ws.name) || names.includes(ws.address));
+      return ws.status === 'running' && (names.length === 0 || names.includes(ws.name) || names.includes(ws.address));
     });
     if (targets.length === 0) throw new ProtocolError('no workers to scatter to; wait for workers first (client.waitForWorkers)');
     const perWorker = new Map<string, ScatterItem[]>();
@@ -447,9 +450,9 @@ export class SchedulerServer {
     session.comm.reply(msg, { keys: items.map((i) => i.key) });
   }
 
-  private async broadcastRun(msg: Msg): Promise<Record<string, unknown>> {
-    const comms = this.pickWorkers(msg.workers as string[] | undefined);
-    const results: Record<string, unknown> = {};
+  private async broadcastRun(msg: ClientRequest<'broadcast-run'>): Promise<Record<string, RunResult>> {
+    const comms = this.pickWorkers(msg.workers);
+    const results: Record<string, RunResult> = {};
     await Promise.all(comms.map(async ([address, c]) => {
       try {
         const r = await c.request({ op: 'run', fn: msg.fn, args: msg.args });
@@ -462,9 +465,9 @@ export class SchedulerServer {
   }
 
   /** runOnScheduler: user code in the scheduler process, as Dask does. */
-  private async runHere(msg: Msg): Promise<WireValue> {
-    const fn = await loadFunction(msg.fn as never);
-    const args = await decodeArgs(msg.args as Uint8Array, new Map());
+  private async runHere(msg: ClientRequest<'run-on-scheduler'>): Promise<WireValue> {
+    const fn = await loadFunction(msg.fn);
+    const args = await decodeArgs(msg.args, new Map());
     const value: unknown = await fn(...args);
     const sv = serializeValue(value);
     return { kind: sv.kind, data: new RawFrames(sv.frames) };

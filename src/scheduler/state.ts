@@ -16,7 +16,9 @@
  * it: work stealing (stealing.ts), retirement (retirement.ts); the task
  * stream for the dashboard is task-stream.ts.
  */
-import type { DepInfo, ErrorInfo, FunctionSpec, Msg, StartStop, TaskDef, WorkerMetrics } from '../protocol/messages.js';
+import type {
+  DepInfo, ErrorInfo, FunctionSpec, SchedulerToClient, SchedulerToWorker, SendOf, StartStop, TaskDef, WorkerMetrics,
+} from '../protocol/messages.js';
 import type { TaskStateName } from './snapshot.js';
 import { keyGroup } from '../graph/keys.js';
 import { ClientState, TaskGroup, TaskState, WorkerState, emptyStateCounts } from './entities.js';
@@ -45,17 +47,22 @@ function verdict(err: TesseraError): ErrorInfo {
 
 type Recs = Map<string, TaskStateName>;
 
+/** An erred task's exception, as clients are told it. Every erred task has one; the fallback only names the bug. */
+function exceptionOf(ts: TaskState): ErrorInfo {
+  return ts.exception ?? { name: 'Error', message: `task ${ts.key} erred without a recorded exception`, stack: '' };
+}
+
 /** Messages produced by a cascade of transitions, grouped by destination. */
 export class Effects {
-  readonly toWorkers = new Map<WorkerState, Msg[]>();
-  readonly toClients = new Map<ClientState, Msg[]>();
-  worker(ws: WorkerState, msg: Msg): void {
+  readonly toWorkers = new Map<WorkerState, SendOf<SchedulerToWorker>[]>();
+  readonly toClients = new Map<ClientState, SendOf<SchedulerToClient>[]>();
+  worker(ws: WorkerState, msg: SendOf<SchedulerToWorker>): void {
     if (ws.status === 'removed') return;
     let q = this.toWorkers.get(ws);
     if (!q) this.toWorkers.set(ws, (q = []));
     q.push(msg);
   }
-  client(cs: ClientState, msg: Msg): void {
+  client(cs: ClientState, msg: SendOf<SchedulerToClient>): void {
     let q = this.toClients.get(cs);
     if (!q) this.toClients.set(cs, (q = []));
     q.push(msg);
@@ -254,7 +261,7 @@ export class SchedulerState {
     return best;
   }
 
-  private computeMsg(ts: TaskState): Msg {
+  private computeMsg(ts: TaskState): SendOf<SchedulerToWorker> {
     const deps: DepInfo[] = [];
     for (const d of ts.dependencies) {
       const who: string[] = [];
@@ -329,7 +336,7 @@ export class SchedulerState {
 
   private notifyErred(ts: TaskState, eff: Effects): void {
     for (const cs of ts.whoWants) {
-      eff.client(cs, { op: 'task-erred', key: ts.key, exception: ts.exception, blame: ts.exceptionBlame?.key ?? ts.key });
+      eff.client(cs, { op: 'task-erred', key: ts.key, exception: exceptionOf(ts), blame: ts.exceptionBlame?.key ?? ts.key });
     }
   }
 
@@ -861,7 +868,7 @@ export class SchedulerState {
       const ts = this.tasks.get(key);
       if (!ts) continue;
       if (ts.state === 'memory') eff.client(cs, { op: 'key-in-memory', key, type: ts.type });
-      else if (ts.state === 'erred') eff.client(cs, { op: 'task-erred', key, exception: ts.exception, blame: ts.exceptionBlame?.key ?? key });
+      else if (ts.state === 'erred') eff.client(cs, { op: 'task-erred', key, exception: exceptionOf(ts), blame: ts.exceptionBlame?.key ?? key });
     }
   }
 

@@ -4,18 +4,10 @@
  * what the runner decided about memory. Each carries everything the state
  * needs, times included, so handling one is pure.
  */
-import type { FunctionSpec } from '../protocol/messages.js';
-import type { DepInfo, ErrorInfo, SerializedValue } from '../protocol/messages.js';
+import type { ErrorInfo, Replica, SchedulerToWorkerMsg, SerializedValue } from '../protocol/messages.js';
 
-/** The scheduler assigns a task to this worker. */
-export interface ComputeTaskEvent {
-  op: 'compute-task';
-  key: string;
-  fn: FunctionSpec;
-  args: Uint8Array;
-  deps: DepInfo[];
-  priority: number[];
-}
+/** The scheduler assigns a task to this worker: the compute-task message itself. */
+export type ComputeTaskEvent = Extract<SchedulerToWorkerMsg, { op: 'compute-task' }>;
 
 /** The scheduler no longer wants these keys here: their work is cancelled and their data dropped. */
 export interface FreeKeysEvent {
@@ -32,7 +24,7 @@ export interface StealRequestEvent {
 /** The scheduler asks for copies of data held by others (a retiring worker hands off its data). */
 export interface AcquireReplicasEvent {
   op: 'acquire-replicas';
-  keys: { key: string; nbytes: number; who: string[] }[];
+  keys: Replica[];
 }
 
 /** The scheduler places data here (scatter). */

@@ -3,8 +3,7 @@
  * (src/worker/server.ts) to do: the only way state changes reach sockets,
  * executor threads and the data store.
  */
-import type { FunctionSpec } from '../protocol/messages.js';
-import type { Msg, SerializedValue } from '../protocol/messages.js';
+import type { FunctionSpec, SendOf, SerializedValue, WorkerToScheduler } from '../protocol/messages.js';
 
 /** Run a task on an executor thread, with the values of `depKeys` from the store; report an execute-* event with `runId`. */
 export interface Execute {
@@ -60,7 +59,7 @@ export interface DeleteData {
  */
 export interface SendMessage {
   op: 'send';
-  msg: Msg;
+  msg: SendOf<WorkerToScheduler>;
 }
 
 export type Instruction = Execute | CancelExecution | GatherDep | GatherLater | StoreData | DeleteData | SendMessage;

@@ -16,7 +16,11 @@ import { listen, type Listener } from '../comm/server.js';
 import { ConnectionPool } from '../comm/pool.js';
 import { formatAddress, resolveListenHost } from '../comm/address.js';
 import { RawFrames } from '../protocol/codec.js';
-import type { DepInfo, ErrorInfo, FunctionSpec, Msg, SerializedValue, WireValue, WorkerMetrics } from '../protocol/messages.js';
+import type {
+  ErrorInfo, FunctionSpec, NoMessages, PeerToWorker, PeerToWorkerMsg, RequestOf, SchedulerToWorker, SchedulerToWorkerMsg, SerializedValue,
+  WireValue, WorkerMetrics, WorkerToScheduler,
+} from '../protocol/messages.js';
+import { PEER_SERVER, WORKER_TO_SCHEDULER, unexpectedOp } from '../protocol/validate.js';
 import { createLogger, type Logger } from '../logging.js';
 import { resolveScheduler } from '../comm/resolve-scheduler.js';
 import { DataStore } from './store.js';
@@ -28,10 +32,13 @@ import { MEMORY_PAUSE, MEMORY_SPILL, MEMORY_TARGET, collectGarbage, parseMemoryL
 import { formatBytes } from '../util/bytes.js';
 import { trimMalloc } from '../native/libc.js';
 import { resolveWorkerOptions, type WorkerOptions } from './options.js';
-import { FrameTooLargeError, ProtocolError, TesseraError } from '../errors.js';
+import { FrameTooLargeError, TesseraError } from '../errors.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frames.js';
 
 const HEARTBEAT_MS = 500;
+
+type SchedulerComm = Comm<SchedulerToWorker, WorkerToScheduler>;
+type PeerServerComm = Comm<PeerToWorker, NoMessages>;
 
 function toWire(sv: SerializedValue): WireValue {
   return { kind: sv.kind, data: new RawFrames(sv.frames) };
@@ -61,7 +68,7 @@ export class WorkerServer {
   private resolveFinished!: () => void;
   private token = '';
   private schedulerAddress = '';
-  private scheduler: Comm | null = null;
+  private scheduler: SchedulerComm | null = null;
   private listener: Listener | null = null;
   private peers: ConnectionPool | null = null;
   private readonly store: DataStore;
@@ -126,7 +133,8 @@ export class WorkerServer {
     this.listener = await listen({
       host: bind, port: this.opts.port ?? 0, token, role: 'worker', id: `worker-${process.pid}`, logger: this.log,
       onComm: (comm) => {
-        comm.onMessage = (msg) => this.onPeerMessage(comm, msg);
+        const peer = comm.typed(PEER_SERVER);
+        peer.onMessage = (msg) => this.onPeerMessage(peer, msg);
       },
     });
     this.address = formatAddress(advertise, this.listener.port);
@@ -145,9 +153,10 @@ export class WorkerServer {
   }
 
   private async register(): Promise<void> {
-    const { comm } = await connect(this.schedulerAddress, {
+    const connected = await connect(this.schedulerAddress, {
       role: 'worker', token: this.token, name: this.name, timeoutMs: this.opts.deathTimeoutMs ?? 60_000,
     });
+    const comm = connected.comm.typed(WORKER_TO_SCHEDULER);
     comm.label = `scheduler ${this.schedulerAddress}`;
     const reply = await comm.request({
       op: 'register-worker', address: this.address, name: this.name, nthreads: this.nthreads, memoryLimit: this.memoryLimit,
@@ -178,32 +187,29 @@ export class WorkerServer {
 
   // ------------------------------------------------------------ scheduler ops
 
-  private onSchedulerMessage(msg: Msg): void {
+  private onSchedulerMessage(msg: SchedulerToWorkerMsg): void {
     switch (msg.op) {
       case 'compute-task':
-        this.handle({
-          op: 'compute-task', key: String(msg.key), fn: msg.fn as FunctionSpec, args: msg.args as Uint8Array,
-          deps: msg.deps as DepInfo[], priority: msg.priority as number[],
-        });
+        this.handle({ op: 'compute-task', key: msg.key, fn: msg.fn, args: msg.args, deps: msg.deps, priority: msg.priority });
         break;
       case 'free-keys':
-        this.handle({ op: 'free-keys', keys: msg.keys as string[] });
+        this.handle({ op: 'free-keys', keys: msg.keys });
         break;
       case 'steal-request':
-        this.handle({ op: 'steal-request', key: String(msg.key) });
+        this.handle({ op: 'steal-request', key: msg.key });
         break;
       case 'update-data':
-        this.handle({ op: 'update-data', items: (msg.items as { key: string; value: WireValue }[]).map((it) => ({ key: it.key, value: fromWire(it.value) })) });
+        this.handle({ op: 'update-data', items: msg.items.map((it) => ({ key: it.key, value: fromWire(it.value) })) });
         this.scheduler?.reply(msg);
         break;
       case 'run':
-        this.runFunction(msg.fn as FunctionSpec, msg.args as Uint8Array).then(
+        this.runFunction(msg.fn, msg.args).then(
           (value) => this.scheduler?.reply(msg, { value }),
           (err) => this.scheduler?.replyError(msg, err),
         );
         break;
       case 'acquire-replicas':
-        this.handle({ op: 'acquire-replicas', keys: msg.keys as { key: string; nbytes: number; who: string[] }[] });
+        this.handle({ op: 'acquire-replicas', keys: msg.keys });
         break;
       case 'retire':
         void this.retire('asked by the scheduler');
@@ -216,7 +222,7 @@ export class WorkerServer {
         void this.restart(msg);
         break;
       default:
-        throw new ProtocolError(`unknown scheduler op '${msg.op}'`);
+        throw unexpectedOp(msg, 'scheduler to worker');
     }
   }
 
@@ -293,7 +299,7 @@ export class WorkerServer {
     try {
       const comm = await this.peers!.get(peer);
       const reply = await comm.request({ op: 'get-data', keys }, 60_000);
-      data = reply.data as Record<string, WireValue>;
+      data = reply.data;
     } catch (err) {
       failed = err as Error;
       this.peers!.discard(peer);
@@ -355,7 +361,7 @@ export class WorkerServer {
    * every executor thread is ended and started afresh, and every task and
    * result is dropped. The scheduler has already forgotten them.
    */
-  private async restart(msg: Msg): Promise<void> {
+  private async restart(msg: RequestOf<SchedulerToWorker> & { op: 'restart' }): Promise<void> {
     if (this.restartProcess) {
       this.log.info(`worker ${this.name} restarting: asking its nanny for a new process`);
       this.scheduler?.reply(msg, { mode: 'process' });
@@ -374,17 +380,22 @@ export class WorkerServer {
 
   // --------------------------------------------------------------- peer ops
 
-  private onPeerMessage(comm: Comm, msg: Msg): void {
-    if (msg.op !== 'get-data') throw new ProtocolError(`unknown peer op '${msg.op}'`);
-    void this.serveData(comm, msg);
+  private onPeerMessage(comm: PeerServerComm, msg: PeerToWorkerMsg): void {
+    switch (msg.op) {
+      case 'get-data':
+        void this.serveData(comm, msg);
+        break;
+      default:
+        throw unexpectedOp(msg.op, 'peer to worker');
+    }
   }
 
-  private async serveData(comm: Comm, msg: Msg): Promise<void> {
+  private async serveData(comm: PeerServerComm, msg: PeerToWorkerMsg): Promise<void> {
     const data: Record<string, WireValue> = {};
     // A value with a frame over the receiver's limit would make it drop the connection, and the
     // requester would retry for ever: refuse that key instead, saying why.
     const refused: Record<string, ErrorInfo> = {};
-    for (const key of msg.keys as string[]) {
+    for (const key of msg.keys) {
       const v = this.store.getIfInMemory(key) ?? (await this.store.get(key));
       if (!v) continue;
       const wire = toWire(v);

@@ -26,7 +26,7 @@
  */
 import type { FunctionSpec } from '../protocol/messages.js';
 import { serializedBytes } from '../graph/serialize.js';
-import type { DepInfo, ErrorInfo, Msg, SerializedValue, StartStop } from '../protocol/messages.js';
+import type { DepInfo, ErrorInfo, SendOf, SerializedValue, StartStop, WorkerToScheduler } from '../protocol/messages.js';
 import type {
   AcquireReplicasEvent, ComputeTaskEvent, ExecuteFailureEvent, ExecuteSuccessEvent, GatherDepFailureEvent,
   GatherDepSuccessEvent, UpdateDataEvent, WorkerEvent,
@@ -152,7 +152,7 @@ export class WorkerState {
 
   // ---------------------------------------------------------------- helpers
 
-  private send(msg: Msg): void {
+  private send(msg: SendOf<WorkerToScheduler>): void {
     this.out.push({ op: 'send', msg });
   }
 

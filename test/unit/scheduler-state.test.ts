@@ -493,7 +493,7 @@ test('restart forgets every task, tells each client which of its keys are gone, 
   s.addClient('idle', st());
   const eff = s.restart(st());
   assert.deepEqual(s.story('a').map((r) => r.finish).slice(-1), ['forgotten'], "a key's story ends with the restart");
-  const byClient = new Map([...eff.toClients].map(([cs, msgs]) => [cs.id, msgs]));
+  const byClient = new Map<string, Msg[]>([...eff.toClients].map(([cs, msgs]) => [cs.id, msgs]));
   assert.deepEqual(byClient.get('c1')!.map((m) => [m.op, m.keys]), [['restarted', ['b']]]);
   assert.deepEqual((byClient.get('c2')![0]!.keys as string[]).sort(), ['x', ...qs].sort());
   assert.equal(byClient.has('idle'), false, 'a client that wanted nothing is not told');

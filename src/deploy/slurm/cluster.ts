@@ -19,6 +19,8 @@ import type { ClusterLike } from '../../comm/resolve-scheduler.js';
 import { SchedulerServer } from '../../scheduler/server.js';
 import { connect } from '../../comm/connect.js';
 import type { Comm } from '../../comm/comm.js';
+import type { ClientToScheduler, SchedulerToClient } from '../../protocol/messages.js';
+import { CLIENT_TO_SCHEDULER } from '../../protocol/validate.js';
 import { InvalidArgumentError } from '../../errors.js';
 import type { SlurmSchedulerOptions } from './options.js';
 import { createLogger, type Logger } from '../../logging.js';
@@ -124,7 +126,7 @@ export class SlurmCluster extends EventEmitter implements ClusterLike, AsyncDisp
   private polling: Promise<void> | null = null;
   private adaptTimer: NodeJS.Timeout | null = null;
   private startFailures = 0;
-  private control: Comm | null = null;
+  private control: Comm<SchedulerToClient, ClientToScheduler> | null = null;
   private readonly log: Logger;
   private readonly env: NodeJS.ProcessEnv;
 
@@ -285,7 +287,8 @@ export class SlurmCluster extends EventEmitter implements ClusterLike, AsyncDisp
   private async retireWorker(name: string): Promise<void> {
     try {
       if (!this.control || this.control.isClosed) {
-        ({ comm: this.control } = await connect(this.server.address, { role: 'client', token: this.server.token, timeoutMs: 10_000 }));
+        const { comm } = await connect(this.server.address, { role: 'client', token: this.server.token, timeoutMs: 10_000 });
+        this.control = comm.typed(CLIENT_TO_SCHEDULER);
         this.control.onMessage = () => {};
       }
       await this.control.request({ op: 'retire-workers', workers: [name] }, 60_000);
