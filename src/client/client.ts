@@ -507,7 +507,7 @@ export class Client implements AsyncDisposable {
     } finally {
       const r = await this.request({ op: 'stop-performance-report', id });
       const { writePerformanceReport } = await import('../dashboard/report.js');
-      await writePerformanceReport(path, r.data);
+      await writePerformanceReport(path, r.data as unknown as Parameters<typeof writePerformanceReport>[1]);
     }
     return result;
   }

@@ -9,7 +9,6 @@
  * `Comm<In, Out>` (src/comm/comm.ts) carries one channel each way, and what
  * comes in is checked against it once, at decode (src/protocol/validate.ts).
  */
-import type { PerformanceReportData } from '../dashboard/protocol.js';
 import type { RawFrames } from './codec.js';
 
 /**
@@ -201,7 +200,9 @@ export interface ClientToScheduler extends Channel {
     'run-on-scheduler': { args: { fn: FunctionSpec; args: Uint8Array }; reply: { value: WireValue } };
     'shutdown': { args: Empty; reply: Empty };
     'start-performance-report': { args: { title?: string; intervalMs?: number }; reply: { id: string } };
-    'stop-performance-report': { args: { id: string }; reply: { data: PerformanceReportData } };
+    // The report's data is the dashboard's format (PerformanceReportData, dashboard/protocol.ts); the wire
+    // only carries it, so it is opaque here and protocol/ does not depend on dashboard/.
+    'stop-performance-report': { args: { id: string }; reply: { data: object } };
     'restart': { args: { timeoutMs: number }; reply: { workers: number } };
     'retire-workers': { args: { workers: string[] }; reply: { retired: string[] } };
   };
