@@ -86,11 +86,13 @@ echo "SRUN_EXIT=$?"
   });
 
   test('heterogeneous job across nodes: scheduler and client on one node, workers on two others', { timeout: 120_000 }, async () => {
+    // --mpi=none: with Debian's Slurm 22.05 the pmix plugin sometimes leaves srun of a heterogeneous step
+    // waiting after every task has exited (1 run in 2 here, 0 in 7 with none); the first test covers pmix.
     const { job, output } = await runBatch('hetjob', `#!/bin/bash
 #SBATCH --nodes=1 --ntasks=2
 #SBATCH hetjob
 #SBATCH --nodes=2 --ntasks=4
-srun --mpi=${slurm.mpi} --het-group=0-1 ${runner}
+srun --mpi=none --het-group=0-1 ${runner}
 echo "SRUN_EXIT=$?"
 `);
     const context = `${output}\n${slurm.logs()}`;
