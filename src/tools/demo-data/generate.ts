@@ -149,10 +149,27 @@ export async function generateDemoData(options: DemoDataOptions & { threads?: nu
           });
         }
       } finally {
-        await worker.terminate();
+        await finishThread(worker);
       }
     };
     await Promise.all(Array.from({ length: threads }, runWorker));
   }
   return { files: jobs.map((j) => j.path), rows: rowsDone, bytes, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * Ends a generator thread by asking it to close its port and waiting for it
+ * to exit. worker.terminate() while V8 compiles the thread's code on a helper
+ * thread can abort the whole process in Node 20 (node_platform.cc
+ * "ForIsolate ... Assertion failed"); terminate stays as the fallback for a
+ * thread that does not answer.
+ */
+async function finishThread(worker: Worker): Promise<void> {
+  if (worker.threadId === -1) return;
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  worker.postMessage(null);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), 10_000)));
+  if ((await Promise.race([exited, late])) === 'late') await worker.terminate();
+  clearTimeout(timer);
 }

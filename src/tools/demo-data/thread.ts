@@ -15,7 +15,9 @@ interface Job {
 
 const port = parentPort;
 if (port) {
-  port.on('message', (job: Job) => {
+  port.on('message', (job: Job | null) => {
+    // null: no more files; closing the port lets the thread end by itself (see finishThread).
+    if (job === null) return port.close();
     generateDemoFile(job.path, job.seed, job.fileIndex, job.rows, (bytes, rows) => port.postMessage({ chunk: [bytes, rows] })).then(
       () => port.postMessage({ done: true }),
       (err: unknown) => port.postMessage({ error: err instanceof Error ? err.message : String(err) }),
