@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type { NetnsBox } from '../fixtures/netns/box.js';
-import { requireSlurm } from '../slurm/cluster.js';
+import { requireSlurm, slurmConfCommon } from '../slurm/cluster.js';
 
 export interface BoxSlurm {
   dir: string;
@@ -51,31 +51,7 @@ ClusterName=tessera
 SlurmctldHost=${head.name}(${head.ip.ib0})
 SlurmctldPort=6817
 SlurmdPort=6818
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-AuthInfo=socket=${dir}/munge/munge.socket
-CredType=cred/munge
-StateSaveLocation=${dir}/state
-SlurmdSpoolDir=${dir}/spool/%n
-SlurmctldPidFile=${dir}/run/slurmctld.pid
-SlurmdPidFile=${dir}/run/slurmd-%n.pid
-SlurmctldLogFile=${dir}/log/slurmctld.log
-SlurmdLogFile=${dir}/log/slurmd-%n.log
-TmpFS=${dir}/tmp/%n
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/none
-SchedulerType=sched/backfill
-SchedulerParameters=bf_interval=1
-SelectType=select/cons_tres
-SelectTypeParameters=CR_CPU
-SlurmdParameters=config_overrides
-ReturnToService=2
-KillWait=5
-MinJobAge=300
+${slurmConfCommon(dir)}
 MpiDefault=${mpi}
 ${box.nodes.map((n) => `NodeName=${n.name} NodeAddr=${n.ip.ib0} CPUs=2 RealMemory=4000 State=UNKNOWN`).join('\n')}
 PartitionName=debug Nodes=${box.nodes.map((n) => n.name).join(',')} Default=YES MaxTime=INFINITE State=UP

@@ -102,12 +102,9 @@ async function freePorts(): Promise<number> {
   return 17000;
 }
 
-export function slurmConf(dir: string, mpiDefault: string, port = 17000): string {
-  return `# Written by Tessera's test setup (test/slurm/cluster.ts); see docs/slurm.md.
-ClusterName=tessera
-SlurmctldHost=localhost(127.0.0.1)
-SlurmctldPort=${port}
-SlurmUser=root
+/** The settings every test cluster shares (one host, or network-namespace nodes): root, munge, files under `dir`, fast scheduling. */
+export function slurmConfCommon(dir: string): string {
+  return `SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 AuthInfo=socket=${dir}/munge/munge.socket
@@ -131,7 +128,15 @@ SelectTypeParameters=CR_CPU
 SlurmdParameters=config_overrides
 ReturnToService=2
 KillWait=5
-MinJobAge=300
+MinJobAge=300`;
+}
+
+export function slurmConf(dir: string, mpiDefault: string, port = 17000): string {
+  return `# Written by Tessera's test setup (test/slurm/cluster.ts); see docs/slurm.md.
+ClusterName=tessera
+SlurmctldHost=localhost(127.0.0.1)
+SlurmctldPort=${port}
+${slurmConfCommon(dir)}
 MpiDefault=${mpiDefault}
 NodeName=n[1-2] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[${port + 1}-${port + 2}] CPUs=8 RealMemory=4000 State=UNKNOWN
 PartitionName=debug Nodes=n[1-2] Default=YES MaxTime=INFINITE State=UP
