@@ -35,7 +35,7 @@ import { fileURLToPath } from 'node:url';
 import { Client, LocalCluster } from '../../src/index.js';
 import { col, len, readCsv, readParquet, type DataFrame, type PolarsDataFrame } from '../../src/dataframe/index.js';
 import { prepNycTaxi, QUERY, readTaxiCsv } from '../../examples/nyctaxi/prep.js';
-import { taxiData, tempDir } from './helpers.js';
+import { taxiData, tempDir, writeText } from './helpers.js';
 import { random } from '../fixtures/random.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -186,6 +186,9 @@ const QUERIES: Record<string, string> = {
   'query: arithmetic and chained comparison': '40 < x * 2 - n < 110 or s == "s3"',
   'query: datetime against a string': 't0 > "2015-06-01" and t1 < "2015-09-01 12:00:00"',
 };
+
+/** A datetime column whose first value has no fraction of a second, and later ones do (issue 13 part 3, bug a). */
+const FRACTIONAL_DATES = 'a,t\n1,2015-01-01 00:00:00\n2,2015-01-01 00:00:01.5\n3,2015-01-01 00:00:02.123456\n4,2015-01-01 10:30:00\n5,\n6,2015-01-03 00:00:00.25\n';
 
 const CASES: Record<string, Case> = {
   'filter: expressions': {
@@ -353,6 +356,11 @@ const CASES: Record<string, Case> = {
     roundingStep: ['pickup_latitude_r', 'pickup_longitude_r', 'dropoff_latitude_r', 'dropoff_longitude_r'],
     float32: ['trip_distance', 'pickup_longitude', 'pickup_latitude', 'dropoff_longitude', 'dropoff_latitude', 'fare_amount', 'tip_amount',
       'total_amount', 'pickup_latitude_r', 'pickup_longitude_r', 'dropoff_latitude_r', 'dropoff_longitude_r', 'h_distance'],
+  },
+  // ---- everyday operations (column level), issue 13 part 3
+  'readCsv parseDates: fractional seconds that come and go': {
+    tessera: () => readCsv(writeText(tmp.dir, 'frac.csv', FRACTIONAL_DATES), { parseDates: ['t'], blocksize: 40 }),
+    pandas: `import io\nout = pd.read_csv(io.StringIO(${JSON.stringify(FRACTIONAL_DATES)}), parse_dates=["t"])`,
   },
 };
 
