@@ -25,6 +25,8 @@ export type DType =
   | 'date'
   | 'time'
   | 'null'
+  /** Lists of strings (what str.split gives). */
+  | 'list[string]'
   | `datetime[${TimeUnit}]`
   | `duration[${TimeUnit}]`;
 
@@ -55,7 +57,7 @@ const ALIASES: Record<string, DType> = {
 
 const KNOWN = new Set<string>([
   'bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'float32', 'float64',
-  'string', 'date', 'time', 'null',
+  'string', 'date', 'time', 'null', 'list[string]',
   'datetime[ms]', 'datetime[us]', 'datetime[ns]', 'duration[ms]', 'duration[us]', 'duration[ns]',
 ]);
 

@@ -67,6 +67,12 @@ export class ExprCompiler {
         }
         break;
       }
+      case 'quantile':
+        return this.compile(node.arg).quantile(typedLiteral(node.q, 'float64'), 'linear');
+      case 'dtCall':
+        return this.datetimeCall(node);
+      case 'str':
+        return this.stringCall(node);
       case 'fillNull': {
         const a = this.compile(node.arg);
         return a.fillNull(this.operand(node.value, a));
@@ -121,6 +127,61 @@ export class ExprCompiler {
     let v = N.when(n.gt(typedLiteral(1, 'float64'))).then(m2.truediv(n.sub(typedLiteral(1, 'float64')))).otherwise(N.lit(null).cast(f64, true));
     if (root) v = v.pow(0.5);
     return t === 'float32' ? v.cast(toPolarsType('float32'), true) : v;
+  }
+
+  /** floor, ceil and round to a fixed frequency (by integer arithmetic on the stored value, as pandas), date, strftime. */
+  private datetimeCall(node: Extract<ExprNode, { op: 'dtCall' }>): NExpr {
+    const a = this.compile(node.arg);
+    const t = this.dtypeOf(a);
+    const unit = /^datetime\[(ms|us|ns)\]$/.exec(t)?.[1];
+    if (!unit) throw new DataFrameError(`dt.${node.fn}() needs a datetime column; ${formatExpr(node.arg)} is ${t}`);
+    if (node.fn === 'date') return a.cast(toPolarsType('date'), true);
+    if (node.fn === 'strftime') return a.strftime(pythonToChronoFormat(node.format!));
+    const every = node.every! * { ms: 1e-3, us: 1, ns: 1e3 }[unit as 'ms' | 'us' | 'ns'];
+    if (!Number.isInteger(every) || every < 1) throw new DataFrameError(`dt.${node.fn}(): a frequency of ${node.every} microseconds is finer than the column's unit (${t})`);
+    const { N } = polars();
+    const i64 = (v: number): NExpr => typedLiteral(v, 'int64');
+    const x = a.cast(toPolarsType('int64'), true);
+    const q = x.floordiv(i64(every));
+    const r = x.sub(q.mul(i64(every)));
+    let steps: NExpr;
+    if (node.fn === 'floor') steps = q;
+    else if (node.fn === 'ceil') steps = q.add(N.when(r.gt(i64(0))).then(i64(1)).otherwise(i64(0)));
+    else {
+      // Half-way goes to the even multiple, as pandas' round (and NumPy's).
+      const up = r.mul(i64(2)).gt(i64(every)).or(r.mul(i64(2)).eq(i64(every)).and(q.rem(i64(2)).neq(i64(0))));
+      steps = q.add(N.when(up).then(i64(1)).otherwise(i64(0)));
+    }
+    return steps.mul(i64(every)).cast(toPolarsType(t), true);
+  }
+
+  /** The `.str` functions with pandas' semantics (see StringNamespace). */
+  private stringCall(node: Extract<ExprNode, { op: 'str' }>): NExpr {
+    const { N } = polars();
+    const a = this.compile(node.arg);
+    const t = this.dtypeOf(a);
+    if (t !== 'string') throw new DataFrameError(`str.${node.fn}() needs a string column; ${formatExpr(node.arg)} is ${t} (cast it to 'string' first)`);
+    const [p0, p1, p2] = node.args;
+    const text = (v: LiteralValue | undefined): NExpr => N.lit(v as string);
+    switch (node.fn) {
+      case 'contains': return a.strContains(text(p0), p1 === false, true);
+      case 'startsWith': return a.strStartsWith(text(p0));
+      case 'endsWith': return a.strEndsWith(text(p0));
+      case 'lower': return a.strToLowercase();
+      case 'upper': return a.strToUppercase();
+      case 'strip': return a.strStripChars(N.lit(p0 ?? null), true, true);
+      case 'lstrip': return a.strStripChars(N.lit(p0 ?? null), true, false);
+      case 'rstrip': return a.strStripChars(N.lit(p0 ?? null), false, true);
+      case 'len': return a.strLengths().cast(toPolarsType('int64'), true);
+      case 'slice': return pythonSlice(a, p0 as number, p1 as number | null);
+      case 'replace':
+        return p2 === true ? a.strReplaceAll(text(p0), N.lit(pythonToRustReplacement(p1 as string)), false) : a.strReplaceAll(text(p0), text(p1), true);
+      case 'split':
+        // No separator: runs of whitespace, and none at the ends, as Python's str.split().
+        if (p0 === null) return a.strStripChars(N.lit(null), true, true).strReplaceAll(N.lit('\\s+'), N.lit(' '), false).strSplit(N.lit(' '), false);
+        return a.strSplit(text(p0), false);
+      case 'extract': return a.strExtract(text(p0), p1 as number);
+    }
   }
 
   /**
@@ -249,6 +310,34 @@ export function castTo(e: NExpr, from: DType, to: DType, strict: boolean): NExpr
   text = re(text, '^(-?)0\\.0000([1-9])([0-9]+)$', '${1}${2}.${3}e-05');
   text = re(text, 'e([+-])([0-9])$', 'e${1}0${2}');
   return re(text, '^NaN$', 'nan');
+}
+
+/** Characters [start, stop) by Python's slice rules (negative from the end, clamped to the text). */
+function pythonSlice(a: NExpr, start: number, stop: number | null): NExpr {
+  const { N } = polars();
+  const i64 = (v: number): NExpr => typedLiteral(v, 'int64');
+  if (start >= 0 && stop === null) return a.strSlice(i64(start), N.lit(null));
+  if (start >= 0 && stop !== null && stop >= 0) return a.strSlice(i64(start), i64(Math.max(0, stop - start)));
+  const n = a.strLengths().cast(toPolarsType('int64'), true);
+  const atLeast0 = (e: NExpr): NExpr => N.when(e.lt(i64(0))).then(i64(0)).otherwise(e);
+  const s = start < 0 ? atLeast0(n.add(i64(start))) : i64(start);
+  const e = stop === null ? n : stop < 0 ? atLeast0(n.add(i64(stop))) : i64(stop);
+  return a.strSlice(s, atLeast0(e.sub(s)));
+}
+
+/** A Python re replacement (\\1, \\g<name>, \\g<1>) in Rust regex's spelling (\${1}, \${name}); a literal $ doubled. */
+function pythonToRustReplacement(repl: string): string {
+  return repl.replace(/\\g<(\w+)>|\\(\d{1,2})|\\(.)|\$/gs, (m, name: string | undefined, num: string | undefined, ch: string | undefined) => {
+    if (name !== undefined) return `\${${name}}`;
+    if (num !== undefined) return `\${${num}}`;
+    if (ch !== undefined) return ({ n: '\n', t: '\t', r: '\r', '\\': '\\' } as Record<string, string>)[ch] ?? m;
+    return '$$';
+  });
+}
+
+/** A C/Python strftime format in chrono's spelling: only %f differs (Python: microseconds, 6 digits; chrono: nanoseconds). */
+function pythonToChronoFormat(format: string): string {
+  return format.replace(/%(.)/gs, (m, c: string) => (c === 'f' ? '%6f' : m));
 }
 
 /** Epoch milliseconds of a naive (zone-less) datetime string, read as UTC like Polars' naive datetimes. */

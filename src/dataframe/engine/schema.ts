@@ -29,6 +29,7 @@ export function toPolarsType(t: DType): any {
     case 'date': return pl.Date;
     case 'time': return pl.Time;
     case 'null': return pl.Null;
+    case 'list[string]': return pl.List(pl.String);
     default: {
       const m = /^(datetime|duration)\[(ms|us|ns)\]$/.exec(t);
       if (m) return m[1] === 'datetime' ? pl.Datetime(m[2]) : pl.Duration(m[2]);
@@ -50,6 +51,7 @@ export function seriesType(s: any, column: string): DType {
   const variant = typeof d === 'string' ? d : d?.variant;
   const simple = FROM_POLARS[variant];
   if (simple) return simple;
+  if (variant === 'List' && typeof d === 'object' && JSON.stringify(d.inner) === '["String"]') return 'list[string]';
   if (variant === 'Datetime' || variant === 'Duration') {
     // The binding serializes Duration without its unit (and Datetime with
     // it): the series' timeUnit() field has it for both, as 'ms', 'us' or
@@ -95,4 +97,12 @@ export function zeroFrame(schema: Schema): NFrame {
 /** A zero-row wrapper frame with the schema (for schema-only user calls). */
 export function emptyFrame(schema: Schema): PolarsDataFrame {
   return polars().wrapFrame(zeroFrame(schema));
+}
+
+/** A small table built on the client: a text label column, then float64 columns (describe()). */
+export function labelledFloatFrame(label: string, labels: readonly string[], columns: Readonly<Record<string, readonly (number | null)[]>>): PolarsDataFrame {
+  const { pl } = polars();
+  const data: Record<string, unknown> = { [label]: pl.Series(label, [...labels], pl.String) };
+  for (const [name, values] of Object.entries(columns)) data[name] = pl.Series(name, [...values], pl.Float64);
+  return pl.DataFrame(data) as PolarsDataFrame;
 }
