@@ -136,8 +136,6 @@ interface Case {
   unordered?: string[];
   /** Columns compared at float32 resolution. */
   float32?: string[];
-  /** Columns that may differ by one 0.01 rounding step (an open difference: see the taxi case). */
-  roundingStep?: string[];
 }
 
 function assertSameResult(name: string, ours: Result, theirs: Result, c: Case): void {
@@ -151,7 +149,6 @@ function assertSameResult(name: string, ours: Result, theirs: Result, c: Case): 
     b = sortRows(b, by);
   }
   const f32 = new Set((c.float32 ?? []).map((k) => ours.columns.indexOf(k)));
-  const step = new Set((c.roundingStep ?? []).map((k) => ours.columns.indexOf(k)));
   for (let r = 0; r < a.length; r++) {
     for (let i = 0; i < ours.columns.length; i++) {
       const x = a[r]![i];
@@ -159,8 +156,7 @@ function assertSameResult(name: string, ours: Result, theirs: Result, c: Case): 
       const where = `${name}: row ${r} column '${ours.columns[i]}': Tessera ${JSON.stringify(x)}, pandas ${JSON.stringify(y)}`;
       if (typeof x === 'number' && typeof y === 'number') {
         const rel = f32.has(i) ? 5e-7 : 1e-9;
-        const abs = step.has(i) ? 0.0101 : 0;
-        assert.ok(x === y || Math.abs(x - y) <= Math.max(abs, rel * Math.max(Math.abs(x), Math.abs(y))), where);
+        assert.ok(x === y || Math.abs(x - y) <= rel * Math.max(Math.abs(x), Math.abs(y)), where);
       } else assert.deepEqual(x, y, where);
     }
   }
@@ -345,15 +341,8 @@ const CASES: Record<string, Case> = {
   'NYC taxi prep: query, rename, casts, fillna, features': {
     tessera: () => prepNycTaxi(taxi),
     pandas: taxiPrepPandas(),
-    // Open (not deliberate): the rounded coordinates (x // 0.01 * 0.01 in the
-    // original, floor(x / 0.01) * 0.01 in prep.ts, both in float32) land one
-    // 0.01 step apart for a few rows in a thousand, where x / 0.01 is within
-    // a float32 ulp of a whole number (pickup_longitude -73.970001 gives
-    // -73.97 in Tessera, -73.98 in pandas). The same expression on that value
-    // alone gives -73.98 in Tessera too, so something in the fused query
-    // computes it differently; until that is found these columns may differ
-    // by one step.
-    roundingStep: ['pickup_latitude_r', 'pickup_longitude_r', 'dropoff_latitude_r', 'dropoff_longitude_r'],
+    // The rounded coordinates (x // 0.01 * 0.01 in float32) agree exactly
+    // since division by a literal is IEEE division (see ExprCompiler.binary).
     float32: ['trip_distance', 'pickup_longitude', 'pickup_latitude', 'dropoff_longitude', 'dropoff_latitude', 'fare_amount', 'tip_amount',
       'total_amount', 'pickup_latitude_r', 'pickup_longitude_r', 'dropoff_latitude_r', 'dropoff_longitude_r', 'h_distance'],
   },

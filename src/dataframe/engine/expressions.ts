@@ -220,6 +220,14 @@ export class ExprCompiler {
       l = this.compile(left);
       r = this.operand(right, l);
     }
+    // Polars divides by a scalar by multiplying with its reciprocal, which
+    // is not IEEE division: in float32, -73.970001 / 0.01 gives -7397 where
+    // NumPy (pandas) gives -7397.0005, so x // 0.01 landed a step apart. A
+    // divisor as long as the column takes the exact element-wise kernel.
+    if ((fn === 'div' || fn === 'floorDiv') && right.op === 'lit') {
+      const { N } = polars();
+      r = N.when(l.isNull()).then(r).otherwise(r);
+    }
     switch (fn) {
       case 'add': return l.add(r);
       case 'sub': return l.sub(r);
