@@ -8,7 +8,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { col, fromPolars, lit, readCsv, DataFrameError } from '../../src/dataframe/index.js';
+import { col, fromPolars, lit, readCsv, readParquet, DataFrameError } from '../../src/dataframe/index.js';
 import { tempDir, writeText } from './helpers.js';
 
 const require = createRequire(import.meta.url);
@@ -169,4 +169,26 @@ test('x / 0.01 is IEEE division (Polars multiplies by the reciprocal of a scalar
   // NumPy in float32: -73.970001 / 0.01 = -7397.0005 (x * 100 would give -7397).
   assert.deepEqual(got.getColumn('q').toArray(), [-7397.00048828125, 4075]);
   assert.deepEqual(got.getColumn('f').toArray(), [-7398, 4075]);
+});
+
+test('category columns keep their values across partitions that number them differently', async () => {
+  // Partition 0 meets 'b' first, partition 1 'c': the codes differ, the values must not.
+  const path = writeText(tmp.dir, 'cat.csv', 'c,n\nb,1\na,2\nb,3\nc,4\na,5\nc,6\n');
+  const df = readCsv(path, { dtypes: { c: 'category' }, blocksize: 14 });
+  assert.ok(df.npartitions >= 2, `${df.npartitions} partitions`);
+  assert.equal(df.dtypes.c, 'category');
+  assert.deepEqual((await df.collect()).getColumn('c').toArray(), ['b', 'a', 'b', 'c', 'a', 'c']);
+  const sums = await df.groupBy('c').agg(col('n').sum()).sort('c').collect();
+  assert.deepEqual(sums.toRecords(), [{ c: 'a', n: 7 }, { c: 'b', n: 4 }, { c: 'c', n: 10 }]);
+  assert.deepEqual((await df.sort('c', { descending: true }).collect()).getColumn('n').toArray(), [4, 6, 1, 3, 2, 5]);
+  assert.deepEqual((await df.filter(col('c').eq('c')).collect()).getColumn('n').toArray(), [4, 6]);
+  const other = fromPolars(pl.DataFrame({ c: ['c', 'a'], label: ['C', 'A'] }), { npartitions: 2 }).cast({ c: 'category' });
+  const joined = await df.join(other, { on: 'c', broadcast: false }).sort('n').collect();
+  assert.deepEqual(joined.getColumn('label').toArray(), ['A', 'C', 'A', 'C']);
+  const dir = `${tmp.dir}/cat-parquet`;
+  await df.toParquet(dir);
+  const back = readParquet(dir);
+  assert.equal(back.dtypes.c, 'category');
+  assert.deepEqual((await back.collect()).getColumn('c').toArray(), ['b', 'a', 'b', 'c', 'a', 'c']);
+  assert.deepEqual((await df.select(col('c').nUnique()).collect()).getColumn('c').toArray(), [3]);
 });

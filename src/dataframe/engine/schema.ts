@@ -30,6 +30,7 @@ export function toPolarsType(t: DType): any {
     case 'time': return pl.Time;
     case 'null': return pl.Null;
     case 'list[string]': return pl.List(pl.String);
+    case 'category': return pl.Categorical;
     default: {
       const m = /^(datetime|duration)\[(ms|us|ns)\]$/.exec(t);
       if (m) return m[1] === 'datetime' ? pl.Datetime(m[2]) : pl.Duration(m[2]);
@@ -42,7 +43,7 @@ const FROM_POLARS: Record<string, DType> = {
   Bool: 'bool', Int8: 'int8', Int16: 'int16', Int32: 'int32', Int64: 'int64',
   UInt8: 'uint8', UInt16: 'uint16', UInt32: 'uint32', UInt64: 'uint64',
   Float32: 'float32', Float64: 'float64', String: 'string', Utf8: 'string',
-  Date: 'date', Time: 'time', Null: 'null',
+  Date: 'date', Time: 'time', Null: 'null', Categorical: 'category',
 };
 
 /** The Tessera type of a native series. */
