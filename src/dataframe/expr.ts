@@ -13,7 +13,7 @@
 
 import { DataFrameError } from '../errors.js';
 import { normalizeDType, type DType, type DTypeLike } from './dtypes.js';
-import { checkOptions } from './options.js';
+import { checkOptions, optionNames } from './options.js';
 
 export type LiteralValue = number | string | boolean | null;
 
@@ -138,6 +138,13 @@ function parseFrequency(freq: string, method: string): number {
   return count * unit;
 }
 
+export interface StrPatternOptions {
+  /** Whether the pattern is a regular expression (default: true for contains, false for replace, as pandas 2). */
+  regex?: boolean;
+}
+
+const STR_PATTERN_OPTIONS = optionNames<StrPatternOptions>({ regex: true });
+
 /**
  * Text functions, as pandas' `.str` accessor: a null stays null (pandas'
  * NaN), whatever the function. Patterns are regular expressions in Rust's
@@ -150,8 +157,8 @@ export class StringNamespace {
     return new Expr({ op: 'str', fn, arg: this.expr.node, args });
   }
   /** Whether the text matches the pattern anywhere: a regular expression unless `regex: false` (pandas' default is a regex too). */
-  contains(pattern: string, options: { regex?: boolean } = {}): Expr {
-    checkOptions('str.contains', options, ['regex']);
+  contains(pattern: string, options: StrPatternOptions = {}): Expr {
+    checkOptions('str.contains', options, STR_PATTERN_OPTIONS);
     return this.call('contains', requireString(pattern, 'str.contains(pattern)'), options.regex ?? true);
   }
   startsWith(prefix: string): Expr { return this.call('startsWith', requireString(prefix, 'str.startsWith(prefix)')); }
@@ -176,8 +183,8 @@ export class StringNamespace {
    * literal text by default (pandas 2's regex=False); with `regex: true` a
    * regular expression whose groups the replacement names as Python does (`\1`, `\g<name>`).
    */
-  replace(pattern: string, replacement: string, options: { regex?: boolean } = {}): Expr {
-    checkOptions('str.replace', options, ['regex']);
+  replace(pattern: string, replacement: string, options: StrPatternOptions = {}): Expr {
+    checkOptions('str.replace', options, STR_PATTERN_OPTIONS);
     return this.call('replace', requireString(pattern, 'str.replace(pattern)'), requireString(replacement, 'str.replace(replacement)'), options.regex ?? false);
   }
   /** A list of the pieces between occurrences of `separator` (a literal), as pandas' `s.str.split(sep)`; whitespace runs without it. */

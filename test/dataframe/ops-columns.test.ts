@@ -192,3 +192,19 @@ test('category columns keep their values across partitions that number them diff
   assert.deepEqual((await back.collect()).getColumn('c').toArray(), ['b', 'a', 'b', 'c', 'a', 'c']);
   assert.deepEqual((await df.select(col('c').nUnique()).collect()).getColumn('c').toArray(), [3]);
 });
+
+test('the new methods refuse an option they do not know, in TypeScript and at run time', async () => {
+  const df = frame();
+  // @ts-expect-error a misspelled option is a type error
+  assert.throws(() => df.dropNulls({ subsets: ['k'] }), /dropNulls: unknown option 'subsets' \(did you mean 'subset'\?\); dropNulls takes subset, how, thresh/);
+  // @ts-expect-error
+  assert.throws(() => df.valueCounts('k', { normalise: true }), /valueCounts: unknown option 'normalise' \(did you mean 'normalize'\?\)/);
+  // @ts-expect-error
+  assert.throws(() => col('s').str.contains('a', { case: false }), /str.contains: unknown option 'case'; str.contains takes regex/);
+  // @ts-expect-error
+  assert.throws(() => col('s').str.replace('a', 'b', { n: 1 }), /str.replace: unknown option 'n'/);
+  // @ts-expect-error
+  await assert.rejects(df.tail(2, { exector: null }), /tail: unknown option 'exector' \(did you mean 'executor'\?\)/);
+  // @ts-expect-error
+  await assert.rejects(df.describe({ percentiles: [0.1] }), /describe: unknown option 'percentiles'/);
+});
