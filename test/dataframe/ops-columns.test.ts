@@ -191,6 +191,7 @@ test('category columns keep their values across partitions that number them diff
   assert.equal(back.dtypes.c, 'category');
   assert.deepEqual((await back.collect()).getColumn('c').toArray(), ['b', 'a', 'b', 'c', 'a', 'c']);
   assert.deepEqual((await df.select(col('c').nUnique()).collect()).getColumn('c').toArray(), [3]);
+  assert.deepEqual((await df.select(col('c').str.upper()).collect()).getColumn('c').toArray(), ['B', 'A', 'B', 'C', 'A', 'C']);
 });
 
 test('the new methods refuse an option they do not know, in TypeScript and at run time', async () => {

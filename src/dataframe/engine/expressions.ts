@@ -158,9 +158,11 @@ export class ExprCompiler {
   /** The `.str` functions with pandas' semantics (see StringNamespace). */
   private stringCall(node: Extract<ExprNode, { op: 'str' }>): NExpr {
     const { N } = polars();
-    const a = this.compile(node.arg);
-    const t = this.dtypeOf(a);
-    if (t !== 'string') throw new DataFrameError(`str.${node.fn}() needs a string column; ${formatExpr(node.arg)} is ${t} (cast it to 'string' first)`);
+    const compiled = this.compile(node.arg);
+    const t = this.dtypeOf(compiled);
+    if (t !== 'string' && t !== 'category') throw new DataFrameError(`str.${node.fn}() needs a string column; ${formatExpr(node.arg)} is ${t} (cast it to 'string' first)`);
+    // On a category the functions see its text, as pandas' .str does.
+    const a = t === 'category' ? compiled.cast(toPolarsType('string'), true) : compiled;
     const [p0, p1, p2] = node.args;
     const text = (v: LiteralValue | undefined): NExpr => N.lit(v as string);
     switch (node.fn) {
