@@ -13,7 +13,7 @@ import type { FunctionSpec } from '../protocol/messages.js';
 import { isNumericType, normalizeDType, type DType, type DTypeLike, type Schema } from './dtypes.js';
 import { concatIpc, emptyFrame, frameSchema, ipcHeight, labelledFloatFrame, type PolarsDataFrame } from './engine/index.js';
 import { currentExecutor, type Executor, type RunOptions } from './executor.js';
-import { col, containsAgg, Expr, len, lit, toExpr, type ExprLike, type ExprNode, type LiteralValue } from './expr.js';
+import { col, containsAgg, Expr, len, lit, toExpr, when, type ExprLike, type ExprNode, type LiteralValue } from './expr.js';
 import { validateAggs, validateReduction } from './groupby.js';
 import { concatFiles } from './io/concat-files.js';
 import { abandonWriteTarget, commitFileTarget, commitWriteTarget, prepareFileTarget, prepareWriteTarget, refuseWritingIntoInputs } from './io/write-target.js';
@@ -479,10 +479,15 @@ export class DataFrame {
     const by = typeof columns === 'string' ? [columns] : [...columns];
     if (by.length === 0) throw new DataFrameError(`${method}() needs at least one column`);
     this.requireColumns(by, method);
+    // Polars orders NaN above every number; pandas treats it as missing: float keys sort on a copy with NaN as null.
+    const floats = by.filter((c) => this.plan.schema[c] === 'float32' || this.plan.schema[c] === 'float64');
+    const keyOf = (c: string): string => (floats.includes(c) ? `__tessera_key_${c}` : c);
+    const keyed = floats.length ? this.derive({ op: 'withColumns', exprs: floats.map((c) => when(col(c).isNan()).then(lit(null)).otherwise(col(c)).alias(keyOf(c)).node) }) : this;
     // A stable sort keeps equal rows in partition order, and the partitions are concatenated in order: keep='first'.
     const top = (df: DataFrame): DataFrame =>
-      df.derive({ op: 'sort', by, descending: by.map(() => descending), nullsLast: true }).derive({ op: 'slice', offset: 0, length: n });
-    return top(top(this).repartition(1));
+      df.derive({ op: 'sort', by: by.map(keyOf), descending: by.map(() => descending), nullsLast: true }).derive({ op: 'slice', offset: 0, length: n });
+    const out = top(top(keyed).repartition(1));
+    return floats.length ? out.derive({ op: 'drop', columns: floats.map(keyOf) }) : out;
   }
 
   /** Whole-frame sums of the numeric (and bool) columns: one row, as pandas' `df.sum(numeric_only=True)` (a Series there). */

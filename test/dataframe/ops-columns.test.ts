@@ -136,6 +136,10 @@ test('valueCounts, nLargest, nSmallest, tail over several partitions', async () 
   assert.deepEqual(await values(df.nLargest(5, ['k', 'id']), 'id'), [9, 5, 3, 0, 8]);
   assert.deepEqual(await values(df.nSmallest(3, 'k'), 'id'), [2, 7, 4]);
   assert.deepEqual(await values(df.nSmallest(20, 'k'), 'id'), [2, 7, 4, 8, 0, 3, 5, 9, 1, 6]);
+  // NaN is missing, as in pandas: after every number, in row order with the nulls.
+  assert.deepEqual(await values(df.nLargest(10, 'x'), 'id'), [8, 3, 6, 5, 0, 4, 9, 1, 2, 7]);
+  assert.deepEqual(await values(df.nSmallest(3, 'x'), 'id'), [9, 4, 0]);
+  assert.deepEqual(df.nLargest(1, 'x').columns, ['id', 'k', 'x', 's']);
   assert.deepEqual((await df.tail(5)).getColumn('id').toArray(), [5, 6, 7, 8, 9]);
   assert.deepEqual((await df.tail(2)).getColumn('id').toArray(), [8, 9]);
   assert.equal((await df.tail(0)).height, 0);
