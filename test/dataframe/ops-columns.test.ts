@@ -175,6 +175,16 @@ test('x / 0.01 is IEEE division (Polars multiplies by the reciprocal of a scalar
   assert.deepEqual(got.getColumn('f').toArray(), [-7398, 4075]);
 });
 
+test('floorDiv on floats is the floor of the exact quotient, as pandas // (NumPy floor_divide)', async () => {
+  const df = fromPolars(pl.DataFrame({ a: [1, 63.29, -63.29, 7.5, -7.5, 1e8 + 0.3, 2, -2, 0] }), { npartitions: 2 });
+  const got = await df.select(col('a').floorDiv(0.1).alias('tenth'), col('a').floorDiv(0.01).alias('hundredth'), col('a').floorDiv(-0.3).alias('neg'), col('a').floorDiv(0).alias('zero')).collect();
+  // pandas' values (Series([...]) // 0.1 etc.). 0.1 is a little above 1/10, so 1 // 0.1 is 9 (floor(1 / 0.1) would be 10).
+  assert.deepEqual(got.getColumn('tenth').toArray(), [9, 632, -633, 74, -75, 1000000002, 19, -20, 0]);
+  assert.deepEqual(got.getColumn('hundredth').toArray(), [99, 6328, -6329, 749, -750, 10000000029, 199, -200, 0]);
+  assert.deepEqual(got.getColumn('neg').toArray(), [-4, -211, 210, -26, 25, -333333335, -7, 6, -0]);
+  assert.deepEqual(got.getColumn('zero').toArray().slice(6), [Infinity, -Infinity, NaN]);
+});
+
 test('category columns keep their values across partitions that number them differently', async () => {
   // Partition 0 meets 'b' first, partition 1 'c': the codes differ, the values must not.
   const path = writeText(tmp.dir, 'cat.csv', 'c,n\nb,1\na,2\nb,3\nc,4\na,5\nc,6\n');

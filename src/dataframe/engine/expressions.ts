@@ -226,6 +226,7 @@ export class ExprCompiler {
     // is not IEEE division: in float32, -73.970001 / 0.01 gives -7397 where
     // NumPy (pandas) gives -7397.0005, so x // 0.01 landed a step apart. A
     // divisor as long as the column takes the exact element-wise kernel.
+    const scalar = r;
     if ((fn === 'div' || fn === 'floorDiv') && right.op === 'lit') {
       const { N } = polars();
       r = N.when(l.isNull()).then(r).otherwise(r);
@@ -235,7 +236,7 @@ export class ExprCompiler {
       case 'sub': return l.sub(r);
       case 'mul': return l.mul(r);
       case 'div': return l.truediv(r);
-      case 'floorDiv': return l.floordiv(r);
+      case 'floorDiv': return this.floorDivide(l, r, scalar);
       case 'mod': return l.rem(r);
       case 'eq': return l.eq(r);
       case 'neq': return l.neq(r);
@@ -247,6 +248,29 @@ export class ExprCompiler {
       case 'or': return l.or(r);
     }
     throw new EngineError(`unknown binary operator ${fn}`);
+  }
+
+  /**
+   * Floor division. Integers: Polars' (floored, as Python's). Floats: the
+   * floor of the exact quotient, as NumPy's floor_divide (pandas' `//`):
+   * floor(a / b) is one too high where a / b rounds up to a whole number
+   * (1 // 0.1 is 9: 0.1 is a little above 1/10), which the sign of the
+   * exact a - q * b tells. Each input appears a few times in the
+   * expression, never nested (Polars copies repeated sub-expressions).
+   */
+  private floorDivide(l: NExpr, r: NExpr, rScalar: NExpr): NExpr {
+    const t = this.dtypeOf(l.floordiv(r));
+    if (!isFloatType(t)) return l.floordiv(r);
+    const f64 = toPolarsType('float64');
+    const c = (v: number): NExpr => typedLiteral(v, 'float64');
+    const q = l.cast(toPolarsType(t), true).truediv(r.cast(toPolarsType(t), true)).floor().cast(f64, true);
+    const a = l.cast(f64, true);
+    // Products are exact IEEE with a scalar too: only the division needs r as a column.
+    const b = rScalar.cast(f64, true);
+    const rest = exactRemainderSign(a, b, q);
+    // q is too high when a - q * b has the other sign than b (and is not zero).
+    const tooHigh = rest.neq(c(0)).and(rest.lt(c(0)).neq(b.lt(c(0))));
+    return q.sub(tooHigh.cast(f64, true)).cast(toPolarsType(t), true);
   }
 
   private unary(fn: string, argNode: ExprNode): NExpr {
@@ -320,6 +344,27 @@ export function castTo(e: NExpr, from: DType, to: DType, strict: boolean): NExpr
   text = re(text, '^(-?)0\\.0000([1-9])([0-9]+)$', '${1}${2}.${3}e-05');
   text = re(text, 'e([+-])([0-9])$', 'e${1}0${2}');
   return re(text, '^NaN$', 'nan');
+}
+
+/**
+ * a - q * b for float64 expressions, with the sign right: q * b as an exact
+ * sum p + e (Dekker's product by Veltkamp splitting), then (a - p) - e.
+ * Only the sign (and zero) is used, which is exact for quotients below 2^53.
+ */
+function exactRemainderSign(a: NExpr, b: NExpr, q: NExpr): NExpr {
+  const c = (v: number): NExpr => typedLiteral(v, 'float64');
+  const split = (x: NExpr): [NExpr, NExpr] => {
+    const big = x.mul(c(134217729));
+    const hi = big.sub(big.sub(x));
+    return [hi, x.sub(hi)];
+  };
+  // q is a whole number: its high part is the nearest multiple of 2^26 (0 for |q| < 2^25), by exact steps.
+  const qh = q.mul(c(2 ** -26)).round(0, 'halftoeven').mul(c(2 ** 26));
+  const ql = q.sub(qh);
+  const [bh, bl] = split(b);
+  const p = q.mul(b);
+  const e = qh.mul(bh).sub(p).add(qh.mul(bl)).add(ql.mul(bh)).add(ql.mul(bl));
+  return a.sub(p).sub(e);
 }
 
 /** Characters [start, stop) by Python's slice rules (negative from the end, clamped to the text). */
