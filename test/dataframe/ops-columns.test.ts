@@ -175,7 +175,7 @@ test('x / 0.01 is IEEE division (Polars multiplies by the reciprocal of a scalar
   assert.deepEqual(got.getColumn('f').toArray(), [-7398, 4075]);
 });
 
-test('floorDiv on floats is the floor of the exact quotient, as pandas // (NumPy floor_divide)', async () => {
+test('floorDiv and mod on floats are the exact floor quotient and remainder, as pandas // and % (NumPy)', async () => {
   const df = fromPolars(pl.DataFrame({ a: [1, 63.29, -63.29, 7.5, -7.5, 1e8 + 0.3, 2, -2, 0] }), { npartitions: 2 });
   const got = await df.select(col('a').floorDiv(0.1).alias('tenth'), col('a').floorDiv(0.01).alias('hundredth'), col('a').floorDiv(-0.3).alias('neg'), col('a').floorDiv(0).alias('zero')).collect();
   // pandas' values (Series([...]) // 0.1 etc.). 0.1 is a little above 1/10, so 1 // 0.1 is 9 (floor(1 / 0.1) would be 10).
@@ -183,6 +183,10 @@ test('floorDiv on floats is the floor of the exact quotient, as pandas // (NumPy
   assert.deepEqual(got.getColumn('hundredth').toArray(), [99, 6328, -6329, 749, -750, 10000000029, 199, -200, 0]);
   assert.deepEqual(got.getColumn('neg').toArray(), [-4, -211, 210, -26, 25, -333333335, -7, 6, -0]);
   assert.deepEqual(got.getColumn('zero').toArray().slice(6), [Infinity, -Infinity, NaN]);
+  const rest = await df.select(col('a').mod(0.1).alias('tenth'), col('a').mod(-0.3).alias('neg'), col('a').mod(0).alias('zero')).collect();
+  assert.deepEqual(rest.getColumn('tenth').toArray().slice(0, 4), [0.09999999999999995, 0.08999999999999564, 0.010000000000004367, 0.09999999999999959]);
+  assert.deepEqual(rest.getColumn('neg').toArray().slice(0, 4), [-0.19999999999999996, -0.00999999999999851, -0.2900000000000015, -0.2999999999999997]);
+  assert.ok((rest.getColumn('zero').toArray() as number[]).every(Number.isNaN));
 });
 
 test('category columns keep their values across partitions that number them differently', async () => {

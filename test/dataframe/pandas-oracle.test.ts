@@ -356,20 +356,20 @@ const CASES: Record<string, Case> = {
     tessera: () => readCsv(writeText(tmp.dir, 'frac.csv', FRACTIONAL_DATES), { parseDates: ['t'], blocksize: 40 }),
     pandas: `import io\nout = pd.read_csv(io.StringIO(${JSON.stringify(FRACTIONAL_DATES)}), parse_dates=["t"])`,
   },
-  // pandas' // on floats is the floor of the exact quotient (1 // 0.1 is 9).
-  // Differs: pandas' % on floats is exact (1 % 0.1 is 0.0999...); Tessera's
-  // is Polars', a - b * floor(a / b) (0 there): this case keeps % to integers.
-  'floorDiv: floats by the exact quotient, integers floored': {
+  // pandas' // and % on floats are NumPy's: the floor of the exact quotient
+  // and the exact remainder (1 // 0.1 is 9, 1 % 0.1 is 0.09999999999999995).
+  'floorDiv and mod: floats exact as NumPy, integers floored': {
     tessera: () =>
       df.select(
-        col('id'), col('x').floorDiv(0.1).alias('a'), col('x').floorDiv(-0.3).alias('c'), col('y').floorDiv(0.7).alias('e'),
-        col('x').neg().floorDiv(0.01).alias('g'), col('x').floorDiv(col('n')).alias('k'), lit(1).floorDiv(lit(0.1, 'float64')).alias('one'),
+        col('id'), col('x').floorDiv(0.1).alias('a'), col('x').mod(0.1).alias('b'), col('x').floorDiv(-0.3).alias('c'), col('x').mod(-0.3).alias('d'),
+        col('y').floorDiv(0.7).alias('e'), col('y').mod(0.7).alias('f'), col('x').neg().floorDiv(0.01).alias('g'), col('x').neg().mod(0.01).alias('h'),
+        col('x').floorDiv(col('n')).alias('k'), col('x').mod(col('n')).alias('l'), lit(1).floorDiv(lit(0.1, 'float64')).alias('one'),
         col('n').floorDiv(2).alias('i'), col('n').mod(-3).alias('j'), col('k').mod(4).alias('m'),
       ),
     pandas: [
       'x, y, n = df.x, df.y, df.n',
-      'out = pd.DataFrame({"id": df.id, "a": x // 0.1, "c": x // -0.3, "e": y // 0.7, "g": -x // 0.01, "k": x // n, "one": 1 // 0.1,',
-      '    "i": n // 2, "j": n % -3, "m": df.k % 4})',
+      'out = pd.DataFrame({"id": df.id, "a": x // 0.1, "b": x % 0.1, "c": x // -0.3, "d": x % -0.3, "e": y // 0.7, "f": y % 0.7,',
+      '    "g": -x // 0.01, "h": -x % 0.01, "k": x // n, "l": x % n, "one": 1 // 0.1, "i": n // 2, "j": n % -3, "m": df.k % 4})',
     ].join('\n'),
   },
   'dropNulls: any missing value in any column': {

@@ -227,7 +227,7 @@ export class ExprCompiler {
     // NumPy (pandas) gives -7397.0005, so x // 0.01 landed a step apart. A
     // divisor as long as the column takes the exact element-wise kernel.
     const scalar = r;
-    if ((fn === 'div' || fn === 'floorDiv') && right.op === 'lit') {
+    if ((fn === 'div' || fn === 'floorDiv' || fn === 'mod') && right.op === 'lit') {
       const { N } = polars();
       r = N.when(l.isNull()).then(r).otherwise(r);
     }
@@ -236,8 +236,8 @@ export class ExprCompiler {
       case 'sub': return l.sub(r);
       case 'mul': return l.mul(r);
       case 'div': return l.truediv(r);
-      case 'floorDiv': return this.floorDivide(l, r, scalar);
-      case 'mod': return l.rem(r);
+      case 'floorDiv': return this.floorDivide(l, r, scalar, false);
+      case 'mod': return this.floorDivide(l, r, scalar, true);
       case 'eq': return l.eq(r);
       case 'neq': return l.neq(r);
       case 'gt': return l.gt(r);
@@ -251,25 +251,30 @@ export class ExprCompiler {
   }
 
   /**
-   * Floor division. Integers: Polars' (floored, as Python's). Floats: the
-   * floor of the exact quotient, as NumPy's floor_divide (pandas' `//`):
-   * floor(a / b) is one too high where a / b rounds up to a whole number
-   * (1 // 0.1 is 9: 0.1 is a little above 1/10), which the sign of the
-   * exact a - q * b tells. Each input appears a few times in the
-   * expression, never nested (Polars copies repeated sub-expressions).
+   * Floor division and remainder. Integers: Polars' (floored, as Python's).
+   * Floats: NumPy's floor_divide and remainder (pandas' `//` and `%`): the
+   * floor F of the exact quotient, and a - F * b. floor(a / b) is one too
+   * high where a / b rounds up to a whole number (1 // 0.1 is 9: 0.1 is a
+   * little above 1/10), which the sign of the exact a - q * b tells; that
+   * remainder is also the `%` (Polars' own float `%`, a - b * floor(a / b),
+   * gives 0 for 1 % 0.1, pandas 0.09999999999999995). Each input appears a
+   * few times in the expression, never nested (Polars copies repeated
+   * sub-expressions).
    */
-  private floorDivide(l: NExpr, r: NExpr, rScalar: NExpr): NExpr {
-    const t = this.dtypeOf(l.floordiv(r));
-    if (!isFloatType(t)) return l.floordiv(r);
+  private floorDivide(l: NExpr, r: NExpr, rScalar: NExpr, remainder: boolean): NExpr {
+    const t = this.dtypeOf(remainder ? l.rem(r) : l.floordiv(r));
+    if (!isFloatType(t)) return remainder ? l.rem(r) : l.floordiv(r);
+    const { N } = polars();
     const f64 = toPolarsType('float64');
     const c = (v: number): NExpr => typedLiteral(v, 'float64');
     const q = l.cast(toPolarsType(t), true).truediv(r.cast(toPolarsType(t), true)).floor().cast(f64, true);
     const a = l.cast(f64, true);
     // Products are exact IEEE with a scalar too: only the division needs r as a column.
     const b = rScalar.cast(f64, true);
-    const rest = exactRemainderSign(a, b, q);
+    const rest = exactRemainder(a, b, q);
     // q is too high when a - q * b has the other sign than b (and is not zero).
     const tooHigh = rest.neq(c(0)).and(rest.lt(c(0)).neq(b.lt(c(0))));
+    if (remainder) return N.when(tooHigh).then(rest.add(b)).otherwise(rest).cast(toPolarsType(t), true);
     return q.sub(tooHigh.cast(f64, true)).cast(toPolarsType(t), true);
   }
 
@@ -347,11 +352,12 @@ export function castTo(e: NExpr, from: DType, to: DType, strict: boolean): NExpr
 }
 
 /**
- * a - q * b for float64 expressions, with the sign right: q * b as an exact
- * sum p + e (Dekker's product by Veltkamp splitting), then (a - p) - e.
- * Only the sign (and zero) is used, which is exact for quotients below 2^53.
+ * a - q * b for float64 expressions (q a whole number near a / b): q * b as
+ * an exact sum p + e (Dekker's product by Veltkamp splitting), then
+ * (a - p) - e, exact where the result is representable and a - p is
+ * (Sterbenz: p within a factor 2 of a), with the right sign for quotients below 2^53.
  */
-function exactRemainderSign(a: NExpr, b: NExpr, q: NExpr): NExpr {
+function exactRemainder(a: NExpr, b: NExpr, q: NExpr): NExpr {
   const c = (v: number): NExpr => typedLiteral(v, 'float64');
   const split = (x: NExpr): [NExpr, NExpr] => {
     const big = x.mul(c(134217729));
