@@ -10,10 +10,10 @@ import { DataFrameError } from '../errors.js';
 import { serializeFunction } from '../graph/functions.js';
 import type { TaskFunction } from '../graph/function-spec.js';
 import type { FunctionSpec } from '../protocol/messages.js';
-import { normalizeDType, type DTypeLike, type Schema } from './dtypes.js';
-import { concatIpc, emptyFrame, frameSchema, ipcHeight, type PolarsDataFrame } from './engine/index.js';
+import { isNumericType, normalizeDType, type DType, type DTypeLike, type Schema } from './dtypes.js';
+import { concatIpc, emptyFrame, frameSchema, ipcHeight, labelledFloatFrame, type PolarsDataFrame } from './engine/index.js';
 import { currentExecutor, type Executor, type RunOptions } from './executor.js';
-import { col, containsAgg, Expr, lit, toExpr, type ExprLike, type ExprNode, type LiteralValue } from './expr.js';
+import { col, containsAgg, Expr, len, lit, toExpr, when, type ExprLike, type ExprNode, type LiteralValue } from './expr.js';
 import { validateAggs, validateReduction } from './groupby.js';
 import { concatFiles } from './io/concat-files.js';
 import { abandonWriteTarget, commitFileTarget, commitWriteTarget, prepareFileTarget, prepareWriteTarget, refuseWritingIntoInputs } from './io/write-target.js';
@@ -96,6 +96,26 @@ export interface FillNullOptions {
   columns?: readonly string[];
 }
 
+export interface DropNullsOptions {
+  /** Only look at these columns (default: all). */
+  subset?: string | readonly string[];
+  /** 'any' (default): drop a row with any missing value; 'all': only a row with all missing. */
+  how?: 'any' | 'all';
+  /** Keep rows with at least this many present values (instead of how). */
+  thresh?: number;
+}
+
+export interface ValueCountsOptions {
+  /** Most frequent first (default true); false: no particular order. */
+  sort?: boolean;
+  /** Least frequent first (default false). */
+  ascending?: boolean;
+  /** Leave out missing values (default true); false counts them as a value of their own. */
+  dropna?: boolean;
+  /** Proportions (a `proportion` column summing to 1) instead of counts. */
+  normalize?: boolean;
+}
+
 export interface MapPartitionsOptions {
   /** Extra arguments passed to the function after the frame. */
   args?: readonly unknown[];
@@ -114,6 +134,8 @@ const FILL_NULL_OPTIONS = optionNames<FillNullOptions>({ columns: true });
 const MAP_PARTITIONS_OPTIONS = optionNames<MapPartitionsOptions>({ args: true, meta: true });
 const QUERY_OPTIONS = optionNames<Omit<QueryOptions, 'columns'>>({ locals: true });
 const GROUP_BY_OPTIONS = optionNames<GroupByOptions>({ dropna: true });
+const DROP_NULLS_OPTIONS = optionNames<DropNullsOptions>({ subset: true, how: true, thresh: true });
+const VALUE_COUNTS_OPTIONS = optionNames<ValueCountsOptions>({ sort: true, ascending: true, dropna: true, normalize: true });
 
 type ColumnArg = string | Expr | readonly (string | Expr)[];
 
@@ -382,6 +404,164 @@ export class DataFrame {
     if (!Number.isFinite(target) || target < 1) throw new DataFrameError(`repartition: partitionSize must be a positive number of bytes or a size such as '100MB', got ${JSON.stringify(size)}`);
     const layout = sizeLayout(estimatePartitionBytes(this.plan), target);
     return new DataFrame({ kind: 'repartition', input: this.plan, n: layout.groups.length, layout, schema: this.plan.schema });
+  }
+
+  // ---- everyday operations (column level)
+
+  /**
+   * Drops rows with missing values, as pandas' `df.dropna()`: with
+   * `how: 'any'` (the default) a row goes when any of the columns (all, or
+   * `subset`) is missing, with `how: 'all'` when all are; `thresh` keeps rows
+   * with at least that many present. A float NaN counts as missing, as in pandas.
+   */
+  dropNulls(options: DropNullsOptions = {}): DataFrame {
+    checkOptions('dropNulls', options, DROP_NULLS_OPTIONS);
+    const subset = options.subset === undefined ? this.columns : typeof options.subset === 'string' ? [options.subset] : [...options.subset];
+    this.requireColumns(subset, 'dropNulls subset');
+    if (subset.length === 0) return this;
+    const how = options.how ?? 'any';
+    if (how !== 'any' && how !== 'all') throw new DataFrameError(`dropNulls: how must be 'any' or 'all', got '${String(how)}'`);
+    const present = subset.map((c) => {
+      const t = this.plan.schema[c]!;
+      return t === 'float32' || t === 'float64' ? col(c).isNotNull().and(col(c).isNan().not()) : col(c).isNotNull();
+    });
+    if (options.thresh !== undefined) {
+      if (!Number.isInteger(options.thresh) || options.thresh < 0) throw new DataFrameError(`dropNulls: thresh must be a non-negative integer, got ${options.thresh}`);
+      if (options.how !== undefined) throw new DataFrameError('dropNulls: give how or thresh, not both (as pandas)');
+      const n = present.map((p) => p.cast('int32')).reduce((a, b) => a.add(b));
+      return this.derive({ op: 'filter', predicate: n.gtEq(options.thresh).node });
+    }
+    const keep = present.reduce((a, b) => (how === 'any' ? a.and(b) : a.or(b)));
+    return this.derive({ op: 'filter', predicate: keep.node });
+  }
+
+  /**
+   * How often each value (or combination of values) occurs, as pandas'
+   * `value_counts`: key column(s) then `count` (or `proportion` with
+   * normalize), most frequent first. Differs: pandas leaves the order of
+   * equal counts to its hash table; here they are ordered by the key
+   * columns, ascending. With `sort: false` rows come in no particular order.
+   */
+  valueCounts(columns: string | readonly string[], options: ValueCountsOptions = {}): DataFrame {
+    checkOptions('valueCounts', options, VALUE_COUNTS_OPTIONS);
+    const keys = typeof columns === 'string' ? [columns] : [...columns];
+    if (keys.length === 0) throw new DataFrameError('valueCounts() needs at least one column');
+    this.requireColumns(keys, 'valueCounts');
+    const name = options.normalize ? 'proportion' : 'count';
+    if (keys.includes(name)) throw new DataFrameError(`valueCounts: a key column is named '${name}', the name of the result column; rename it first`);
+    let out = this.groupBy(keys, { dropna: options.dropna ?? true }).agg(len().alias(name));
+    if (options.normalize) {
+      // One partition after the group-by is small: the total is its own sum.
+      out = out.repartition(1).derive({ op: 'withColumns', exprs: [col(name).cast('float64').div(col(name).sum().cast('float64')).alias(name).node] });
+    } else out = out.derive({ op: 'cast', mapping: { [name]: 'int64' }, strict: true });
+    if (options.sort === false) return out;
+    return out.sort([name, ...keys], { descending: [!(options.ascending ?? false), ...keys.map(() => false)] });
+  }
+
+  /**
+   * The n rows with the largest values of `columns` (the first decides, the
+   * next break ties), largest first, as pandas' `nlargest(n, columns)`
+   * (keep='first': among equal rows the earlier ones). Without a full
+   * sort: the top n of each partition, then the top n of those. Missing
+   * values come last.
+   */
+  nLargest(n: number, columns: string | readonly string[]): DataFrame {
+    return this.topN('nLargest', n, columns, true);
+  }
+
+  /** The n rows with the smallest values, smallest first, as pandas' `nsmallest(n, columns)`. */
+  nSmallest(n: number, columns: string | readonly string[]): DataFrame {
+    return this.topN('nSmallest', n, columns, false);
+  }
+
+  private topN(method: string, n: number, columns: string | readonly string[], descending: boolean): DataFrame {
+    if (!Number.isInteger(n) || n < 0) throw new DataFrameError(`${method}: n must be a non-negative integer, got ${n}`);
+    const by = typeof columns === 'string' ? [columns] : [...columns];
+    if (by.length === 0) throw new DataFrameError(`${method}() needs at least one column`);
+    this.requireColumns(by, method);
+    // Polars orders NaN above every number; pandas treats it as missing: float keys sort on a copy with NaN as null.
+    const floats = by.filter((c) => this.plan.schema[c] === 'float32' || this.plan.schema[c] === 'float64');
+    const keyOf = (c: string): string => (floats.includes(c) ? `__tessera_key_${c}` : c);
+    const keyed = floats.length ? this.derive({ op: 'withColumns', exprs: floats.map((c) => when(col(c).isNan()).then(lit(null)).otherwise(col(c)).alias(keyOf(c)).node) }) : this;
+    // A stable sort keeps equal rows in partition order, and the partitions are concatenated in order: keep='first'.
+    const top = (df: DataFrame): DataFrame =>
+      df.derive({ op: 'sort', by: by.map(keyOf), descending: by.map(() => descending), nullsLast: true }).derive({ op: 'slice', offset: 0, length: n });
+    const out = top(top(keyed).repartition(1));
+    return floats.length ? out.derive({ op: 'drop', columns: floats.map(keyOf) }) : out;
+  }
+
+  /** Whole-frame sums of the numeric (and bool) columns: one row, as pandas' `df.sum(numeric_only=True)` (a Series there). */
+  sum(): DataFrame { return this.reduceColumns('sum', (t) => isNumericType(t) || t === 'bool'); }
+  /** Means of the numeric columns, one row (pandas' `df.mean(numeric_only=True)`). */
+  mean(): DataFrame { return this.reduceColumns('mean', (t) => isNumericType(t) || t === 'bool'); }
+  /** Minimum of every numeric, text, bool or time column, one row (pandas' `df.min()`). */
+  min(): DataFrame { return this.reduceColumns('min', (t) => t !== 'list[string]' && t !== 'null'); }
+  /** Maximum of every numeric, text, bool or time column, one row (pandas' `df.max()`). */
+  max(): DataFrame { return this.reduceColumns('max', (t) => t !== 'list[string]' && t !== 'null'); }
+  /** Non-missing values of every column, one row: pandas' `df.count()` (here count() is the number of rows, as Dask's len(df)). */
+  countNonNull(): DataFrame { return this.reduceColumns('count', () => true); }
+  /** Sample standard deviation (ddof 1) of the numeric columns, one row (pandas' `df.std(numeric_only=True)`). */
+  std(): DataFrame { return this.reduceColumns('std', isNumericType); }
+  /** Sample variance (ddof 1) of the numeric columns, one row (pandas' `df.var(numeric_only=True)`). */
+  var(): DataFrame { return this.reduceColumns('var', isNumericType); }
+
+  private reduceColumns(fn: 'sum' | 'mean' | 'min' | 'max' | 'count' | 'std' | 'var', fits: (t: DType) => boolean): DataFrame {
+    const cols = this.columns.filter((c) => fits(this.plan.schema[c]!));
+    if (cols.length === 0) throw new DataFrameError(`${fn}(): the frame has no column it applies to (columns: ${this.columns.join(', ')})`);
+    const one = (c: string): Expr => (this.plan.schema[c] === 'bool' && (fn === 'sum' || fn === 'mean') ? col(c).cast('int64') : col(c));
+    return this.select(cols.map((c) => one(c)[fn]().alias(c)));
+  }
+
+  /**
+   * Summary statistics of the numeric columns, as pandas' `describe()`: a
+   * `statistic` column (count, mean, std, min, 25%, 50%, 75%, max) and one
+   * float64 column per numeric column. Quantiles are exact, by linear
+   * interpolation as pandas: the numeric columns are brought together into
+   * one task to compute them, so that task holds every value of those
+   * columns in memory (8 bytes a value and row).
+   */
+  async describe(options: ActionOptions = {}): Promise<PolarsDataFrame> {
+    checkOptions('describe', options, ACTION_OPTIONS);
+    const cols = this.columns.filter((c) => isNumericType(this.plan.schema[c]!));
+    if (cols.length === 0) throw new DataFrameError(`describe(): the frame has no numeric column (columns: ${this.columns.join(', ')})`);
+    const stats: [string, (x: Expr) => ExprNode][] = [
+      ['count', (x) => x.count().node],
+      ['mean', (x) => x.mean().node],
+      ['std', (x) => x.std().node],
+      ['min', (x) => x.min().node],
+      ['25%', (x) => ({ op: 'quantile', arg: x.node, q: 0.25 })],
+      ['50%', (x) => ({ op: 'quantile', arg: x.node, q: 0.5 })],
+      ['75%', (x) => ({ op: 'quantile', arg: x.node, q: 0.75 })],
+      ['max', (x) => x.max().node],
+    ];
+    const exprs = cols.flatMap((c, i) => stats.map(([, f], j) => new Expr(f(col(c).cast('float64'))).alias(`${i}_${j}`).node));
+    const one = this.select(cols).repartition(1).derive({ op: 'select', exprs });
+    const row = (await one.collect(options)).toRecords()[0] as Record<string, number | null>;
+    const columns: Record<string, (number | null)[]> = {};
+    cols.forEach((c, i) => (columns[c] = stats.map((_, j) => row[`${i}_${j}`] ?? null)));
+    return labelledFloatFrame('statistic', stats.map(([name]) => name), columns);
+  }
+
+  /** The last n rows: partitions are computed one at a time from the last backwards until there are enough (pandas' `tail`). */
+  async tail(n = 5, options: ActionOptions = {}): Promise<PolarsDataFrame> {
+    checkOptions('tail', options, ACTION_OPTIONS);
+    if (!Number.isInteger(n) || n < 0) throw new DataFrameError(`tail: n must be a non-negative integer, got ${n}`);
+    const plan = optimize(this.plan);
+    const executor = options.executor ?? currentExecutor();
+    const lowerer = new Lowerer();
+    const parts = lowerer.lower(plan);
+    const token = planToken(plan, 'tail', String(n));
+    const got: Uint8Array[] = [];
+    let rows = 0;
+    for (let i = parts.length - 1; i >= 0 && rows < n; i--) {
+      const part = parts[i]!;
+      const last = { ...part, pipeline: { ...part.pipeline, ops: [...part.pipeline.ops, { op: 'slice' as const, offset: -(n - rows), length: n - rows }] } };
+      const ref = lowerer.materialize(last, { kind: 'ipc' }, 'tail', token, i);
+      const [bytes] = (await executor.compute(lowerer.graph, [ref])) as Uint8Array[];
+      rows += ipcHeight(bytes!);
+      got.unshift(bytes!);
+    }
+    return concatIpc(got, plan.schema);
   }
 
   // ------------------------------------------------------------ actions

@@ -11,12 +11,12 @@
 
 export {
   DataFrame, GroupBy, type ActionOptions, type GroupByOptions, type ToParquetOptions, type ToCsvOptions, type JoinOptions, type SortOptions,
-  type RepartitionOptions, type CastOptions, type FillNullOptions, type MapPartitionsOptions,
+  type RepartitionOptions, type CastOptions, type FillNullOptions, type MapPartitionsOptions, type DropNullsOptions, type ValueCountsOptions,
 } from './frame.js';
 export { readCsv, readParquet, fromPolars, type ReadCsvOptions, type ReadParquetOptions, type FromPolarsOptions } from './io/read.js';
 export type { FilterOp, FilterTerm, ParquetFilters } from './io/parquet-filters.js';
-export { col, lit, len, when, Expr, Then, When, DatetimeNamespace } from './expr.js';
-export type { ExprLike, ExprNode, LiteralValue, BinaryOp, UnaryOp, AggOp, DatetimeField } from './expr.js';
+export { col, lit, len, when, Expr, Then, When, DatetimeNamespace, StringNamespace, type StrPatternOptions } from './expr.js';
+export type { ExprLike, ExprNode, LiteralValue, BinaryOp, UnaryOp, AggOp, DatetimeField, DatetimeCall, StrFn } from './expr.js';
 export { parseQuery, QueryError, type QueryOptions } from './query.js';
 export { normalizeDType, type DType, type DTypeLike, type Schema, type TimeUnit } from './dtypes.js';
 export { LocalExecutor, DistributedExecutor, setDefaultExecutor, currentExecutor, type Executor, type RunOptions } from './executor.js';

@@ -74,7 +74,7 @@ export function applyOp(lf: NLazy, op: OpSpec, schema: Schema, right?: Built): N
       return lf.withColumns(surrogates).join(r, keys(), keys(), true, false, op.how, op.suffix, true, 'm:m', [], []).dropColumns(names);
     }
     case 'sort':
-      return sortLazy(lf, op.by, op.descending, op.nullsLast);
+      return sortLazy(lf, op.by, op.descending, op.nullsLast, schema);
     case 'map':
       throw new EngineError('internal: map is applied by runPipeline');
   }
@@ -84,20 +84,23 @@ export function applyOp(lf: NLazy, op: OpSpec, schema: Schema, right?: Built): N
 function nonNullKey(e: NExpr, t: DType): NExpr {
   const { N, pl } = polars();
   if (t === 'string') return e.fillNull(N.lit(''));
+  if (t === 'category') return e.cast(pl.String, true).fillNull(N.lit(''));
   if (t === 'bool') return e.fillNull(N.lit(false));
   if (isNumericType(t)) return e.fillNull(typedLiteral(0, t));
   // Temporal types and the null type compare as their integer representation.
   return e.cast(pl.Int64, false).fillNull(N.lit(0).cast(pl.Int64, true));
 }
 
-function sortLazy(lf: NLazy, by: readonly string[], descending: readonly boolean[], nullsLast: boolean): NLazy {
-  const { N } = polars();
+function sortLazy(lf: NLazy, by: readonly string[], descending: readonly boolean[], nullsLast: boolean, schema: Schema): NLazy {
+  const { N, pl } = polars();
+  // Categories sort by their text (pandas' order for categories it found), not by their codes.
+  const key = (c: string): NExpr => (schema[c] === 'category' ? N.col(c).cast(pl.String, true) : N.col(c));
   const desc = by.map((_, i) => descending[i] ?? descending[0] ?? false);
-  if (desc.every((d) => d === desc[0])) return lf.sortByExprs(by.map((c) => N.col(c)), desc[0] ?? false, nullsLast, true);
+  if (desc.every((d) => d === desc[0])) return lf.sortByExprs(by.map(key), desc[0] ?? false, nullsLast, true);
   // The binding takes one direction for all keys: mixed directions become
   // stable sorts from the least significant key to the most significant.
   let out = lf;
-  for (let i = by.length - 1; i >= 0; i--) out = out.sortByExprs([N.col(by[i]!)], desc[i]!, nullsLast, true);
+  for (let i = by.length - 1; i >= 0; i--) out = out.sortByExprs([key(by[i]!)], desc[i]!, nullsLast, true);
   return out;
 }
 

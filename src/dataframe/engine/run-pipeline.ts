@@ -12,7 +12,7 @@ import { polars, type NFrame, type NLazy } from './load.js';
 import { applyOp } from './ops.js';
 import { writePartitioned } from './partitioned-write.js';
 import { engineError } from './polars-error.js';
-import { nativeSchema, zeroFrame } from './schema.js';
+import { nativeSchema, toPolarsType, zeroFrame } from './schema.js';
 import { hashBucket, rangeBucket, splitByColumn, splitBySlices } from './shuffle.js';
 import { buildSource } from './source.js';
 import type { RunHooks } from './hooks.js';
@@ -163,7 +163,9 @@ export async function runPipeline(
     case 'sliceSplit':
       return splitBySlices(await collect(built.lf), sink.n);
     case 'sample': {
-      const df = await collect(built.lf.select([N.col(sink.by)]).dropNulls([sink.by]).sortByExprs([N.col(sink.by)], false, true, false));
+      // Categories are sampled as their text (the order sort() uses; their codes differ by partition).
+      const key = built.schema[sink.by] === 'category' ? N.col(sink.by).cast(toPolarsType('string'), true) : N.col(sink.by);
+      const df = await collect(built.lf.select([key]).dropNulls([sink.by]).sortByExprs([N.col(sink.by)], false, true, false));
       const height = df.height as number;
       if (height <= sink.k) return nativeToIpc(df);
       const step = Math.max(1, Math.floor(height / sink.k));

@@ -56,7 +56,9 @@ export function rangeBucket(by: string, schema: Schema, boundaries: NFrame, n: n
   const { N, pl } = polars();
   const t = schema[by];
   if (t === undefined) throw new DataFrameError(`sort: column '${by}' not found`);
-  const physical = (e: NExpr): NExpr => (t.startsWith('datetime') || t.startsWith('duration') || t === 'date' || t === 'time' ? e.cast(pl.Int64, true) : e);
+  // Categories compare as their text: each partition numbers its categories its own way.
+  const physical = (e: NExpr): NExpr =>
+    t === 'category' ? e.cast(pl.String, true) : t.startsWith('datetime') || t.startsWith('duration') || t === 'date' || t === 'time' ? e.cast(pl.Int64, true) : e;
   const values = (boundaries.lazy().select([physical(N.col(by))]).collectSync('auto').getColumns()[0].toArray() as unknown[]);
   const key = physical(N.col(by));
   let bucket: NExpr = N.lit(0).cast(pl.Int64, true);
