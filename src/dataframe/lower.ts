@@ -145,7 +145,8 @@ export class Lowerer {
       const id = tokenize(token, 'p2p').slice(0, 16);
       const transfers = parts.map((p, i) => {
         const [q, sink] = split(p);
-        return this.graph.add({ key: shuffleKey('transfer', id, i), fn: 'runPartition', params: { pipeline: q.pipeline, sink }, inputs: q.inputs });
+        const sparse = sink.kind === 'hashSplit' || sink.kind === 'rangeSplit' ? { ...sink, sparse: true } : sink;
+        return this.graph.add({ key: shuffleKey('transfer', id, i), fn: 'runPartition', params: { pipeline: q.pipeline, sink: sparse }, inputs: q.inputs });
       });
       const barrier = this.graph.add({ key: shuffleKey('barrier', id), fn: 'shuffleBarrier', params: null, inputs: transfers });
       return range(0, n).map((j) => [this.graph.add({ key: shuffleKey('unpack', id, j), fn: 'shuffleUnpack', params: { schema }, inputs: [barrier] })]);

@@ -79,7 +79,8 @@ export async function shuffleUnpack(params: { schema: Schema }, shards: Uint8Arr
   if (typeof shards === 'number') {
     throw new DataFrameError('a P2P shuffle unpack ran without its shards: P2P shuffles run only on a cluster (use shuffle: \'tasks\' in process)');
   }
-  const pieces = unbundleAll(shards);
+  // Shards without rows are zero bytes (a sparse split): only the others are read.
+  const pieces = unbundleAll(shards).filter((s) => s.byteLength > 0);
   return runPipeline({ source: { kind: 'inputs', inputs: pieces.map((_, i) => i), schema: params.schema }, ops: [] }, { kind: 'ipc' }, pieces, hooks) as Promise<Buffer>;
 }
 
