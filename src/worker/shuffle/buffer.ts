@@ -10,6 +10,12 @@
  * sends the same shards again and they replace the first ones, so a retried
  * task cannot duplicate rows. On disk the later record of an input wins.
  *
+ * Only shards with rows are held. What makes an output complete is that
+ * every transfer's delivery reached this worker (one per transfer and
+ * owner, with the shards of every output the owner has, or none): a run
+ * counts the inputs it heard from, so memory is O(inputs + shards with
+ * rows), not O(inputs x outputs).
+ *
  * Synchronous file I/O on purpose: a spill happens inside receiving a
  * message and must be done before the receipt is acknowledged (the sender's
  * transfer task, and so the barrier, finish only after it).
@@ -29,7 +35,15 @@ interface Run {
   readonly runId: number;
   readonly dir: string;
   readonly outputs: Map<number, Output>;
+  /** Inputs whose delivery to this worker arrived. */
+  readonly inputs: Set<number>;
 }
+
+/**
+ * Runs kept after their data is gone (their counts of inputs), for unpacks
+ * of outputs that received no rows: the oldest are forgotten beyond this.
+ */
+const KEPT_EMPTY_RUNS = 256;
 
 export interface ShardBufferStats {
   /** Bytes of shards in memory now. */
@@ -58,15 +72,26 @@ export class ShardBuffer {
     return this.runs.get(id)?.runId;
   }
 
-  /** Holds shard `input` of `output` for run `runId` of shuffle `id`; the data of an older run of it is dropped first. */
-  add(id: string, runId: number, output: number, input: number, shard: Buffer): void {
+  /**
+   * Records the delivery of input `input` for run `runId` of shuffle `id`:
+   * its shards with rows, by output. The data of an older run is dropped first.
+   */
+  deliver(id: string, runId: number, input: number, shards: ReadonlyMap<number, Buffer>): void {
     let run = this.runs.get(id);
     if (run && run.runId !== runId) {
-      if (run.runId > runId) throw new Error(`internal: shard of run ${runId} of shuffle ${id} after run ${run.runId}`);
+      if (run.runId > runId) throw new Error(`internal: shards of run ${runId} of shuffle ${id} after run ${run.runId}`);
       this.drop(id);
       run = undefined;
     }
-    if (!run) this.runs.set(id, (run = { runId, dir: join(this.directory, `${id}-${runId}`), outputs: new Map() }));
+    if (!run) {
+      this.runs.set(id, (run = { runId, dir: join(this.directory, `${id}-${runId}`), outputs: new Map(), inputs: new Set() }));
+      this.forgetOldEmptyRuns();
+    }
+    run.inputs.add(input);
+    for (const [output, shard] of shards) this.add(run, output, input, shard);
+  }
+
+  private add(run: Run, output: number, input: number, shard: Buffer): void {
     let out = run.outputs.get(output);
     if (!out) run.outputs.set(output, (out = { memory: new Map(), memoryBytes: 0, file: null }));
     const old = out.memory.get(input);
@@ -77,12 +102,16 @@ export class ShardBuffer {
     if (this.memoryBytes > this.limitBytes) this.spill();
   }
 
-  /** Every shard of `output` held for shuffle `id`, by input partition (null: none held). */
-  read(id: string, output: number): { runId: number; shards: Map<number, Buffer> } | null {
+  /**
+   * The shards of `output` held for shuffle `id`, by input partition, and
+   * how many inputs delivered to this worker (null: nothing of the shuffle here).
+   */
+  read(id: string, output: number): { runId: number; inputs: number; shards: Map<number, Buffer> } | null {
     const run = this.runs.get(id);
-    const out = run?.outputs.get(output);
-    if (!run || !out) return null;
+    if (!run) return null;
     const shards = new Map<number, Buffer>();
+    const out = run.outputs.get(output);
+    if (!out) return { runId: run.runId, inputs: run.inputs.size, shards };
     if (out.file) {
       const data = readFileSync(out.file);
       for (let at = 0; at < data.length;) {
@@ -93,10 +122,14 @@ export class ShardBuffer {
       }
     }
     for (const [input, shard] of out.memory) shards.set(input, shard);
-    return { runId: run.runId, shards };
+    return { runId: run.runId, inputs: run.inputs.size, shards };
   }
 
-  /** Forgets `output` of shuffle `id` (its unpack task has its data); the run's folder goes with its last output. */
+  /**
+   * Forgets `output` of shuffle `id` (its unpack task has its data); the
+   * run's folder goes with its last output that had rows. The run itself
+   * (its count of inputs) stays for outputs that received none.
+   */
   dropOutput(id: string, output: number): void {
     const run = this.runs.get(id);
     const out = run?.outputs.get(output);
@@ -104,9 +137,18 @@ export class ShardBuffer {
     this.account(out, -out.memoryBytes);
     if (out.file) rmSync(out.file, { force: true });
     run.outputs.delete(output);
-    if (run.outputs.size === 0) {
-      rmSync(run.dir, { recursive: true, force: true });
+    if (run.outputs.size === 0) rmSync(run.dir, { recursive: true, force: true });
+  }
+
+  /** Keeps at most KEPT_EMPTY_RUNS runs that hold no data (Maps iterate oldest first). */
+  private forgetOldEmptyRuns(): void {
+    let empty = 0;
+    for (const run of this.runs.values()) if (run.outputs.size === 0) empty++;
+    for (const [id, run] of this.runs) {
+      if (empty <= KEPT_EMPTY_RUNS) break;
+      if (run.outputs.size > 0) continue;
       this.runs.delete(id);
+      empty--;
     }
   }
 

@@ -73,11 +73,12 @@ export class ShuffleService {
       this.owners.set(key.id, { runId: reply.runId, owners });
     }
     if (owners.length !== shards.length) throw new Error(`internal: shuffle ${key.id} has ${owners.length} owners for ${shards.length} shards`);
+    // One delivery per owner, even without rows for it: the owner counts deliveries to know its outputs are complete.
     const byOwner = new Map<string, number[]>();
     owners.forEach((address, j) => {
       let list = byOwner.get(address);
       if (!list) byOwner.set(address, (list = []));
-      list.push(j);
+      if (shards[j]!.byteLength > 0) list.push(j);
     });
     let sent = 0;
     await Promise.all([...byOwner].map(async ([address, outputs]) => {
@@ -122,7 +123,7 @@ export class ShuffleService {
     const { frames } = msg.shards;
     if (frames.length !== msg.outputs.length) throw new Error(`shuffle ${msg.id}: ${frames.length} shards for ${msg.outputs.length} outputs`);
     // Copied: a frame is a view into the whole received message, which would otherwise stay alive as long as any shard of it.
-    msg.outputs.forEach((j, k) => this.buffer.add(msg.id, msg.runId, j, msg.input, Buffer.from(frames[k]!)));
+    this.buffer.deliver(msg.id, msg.runId, msg.input, new Map(msg.outputs.map((j, k) => [j, Buffer.from(frames[k]!)])));
   }
 
   /** The scheduler restarted shuffle `id` at run `runId` (or finished with it): drop older shards. */
@@ -142,11 +143,11 @@ export class ShuffleService {
     const transfers = deserializeValue(barrierValue);
     if (typeof transfers !== 'number') throw new Error(`internal: the barrier of shuffle ${key.id} gave ${typeof transfers}, not its number of transfers`);
     const held = this.buffer.read(key.id, key.index);
-    const count = held?.shards.size ?? 0;
+    const count = held?.inputs ?? 0;
     if (!held || count !== transfers) {
       throw new Error(
-        `shuffle ${key.id}: output ${key.index} should have ${transfers} shards on this worker, it has ${count}` +
-        `${held ? ` (run ${held.runId})` : ''}; the shuffle lost data (a worker left) and will run again if the scheduler restarts it`,
+        `shuffle ${key.id}: output ${key.index} needs the shards of ${transfers} transfers on this worker, ${count} delivered` +
+        `${held ? ` (run ${held.runId})` : ''}; the shuffle lost data (a worker left) and runs again when the scheduler restarts it`,
       );
     }
     const shards = [...held.shards].sort((a, b) => a[0] - b[0]).map(([, s]) => s);
