@@ -678,7 +678,9 @@ export class GroupBy {
    */
   agg(...aggs: (Expr | readonly Expr[] | AggOptions)[]): DataFrame {
     const last = aggs[aggs.length - 1];
-    const options: AggOptions = last !== undefined && !(last instanceof Expr) && !Array.isArray(last) ? (aggs.pop() as AggOptions) : {};
+    // Options are a plain object; an expression carries its node (also one made by another copy of this module).
+    const isOptions = last !== undefined && last !== null && typeof last === 'object' && !Array.isArray(last) && !(last instanceof Expr) && !('node' in last);
+    const options: AggOptions = isOptions ? (aggs.pop() as AggOptions) : {};
     checkOptions('agg', options, AGG_OPTIONS);
     const splitOut = checkSplitOut('agg', options.splitOut);
     const shuffle = checkShuffle('agg', options.shuffle);
