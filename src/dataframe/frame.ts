@@ -22,7 +22,7 @@ import type { OpSpec, ParquetCompression, SinkSpec, WriteResult } from './pipeli
 import { parseBytes } from './io/sizes.js';
 import { checkOptions, optionNames } from './options.js';
 import { estimatePartitionBytes, sizeLayout } from './partition-size.js';
-import { formatPlan, groupBySchema, joinSchema, npartitionsOf, opSchema, optimize, type PlanNode } from './plan.js';
+import { formatPlan, groupBySchema, joinSchema, npartitionsOf, opSchema, optimize, type PlanNode, type ShuffleMethod } from './plan.js';
 import { parseQuery, type QueryOptions } from './query.js';
 
 export interface ActionOptions extends RunOptions {
@@ -65,12 +65,40 @@ export interface JoinOptions {
   broadcast?: boolean;
   /** Null keys match null keys (default true, as pandas' merge); false: SQL's rule. */
   nullsEqual?: boolean;
+  /** How both sides are hash-partitioned when neither is broadcast (default 'p2p' on a cluster; see ShuffleMethod). */
+  shuffle?: ShuffleMethod;
 }
 
 export interface SortOptions {
   descending?: boolean | readonly boolean[];
   /** Nulls last in either direction (default true, as pandas). */
   nullsLast?: boolean;
+  /** How rows move into their range partitions (default 'p2p' on a cluster; see ShuffleMethod). */
+  shuffle?: ShuffleMethod;
+}
+
+/** groupBy(...).agg(..., options) */
+export interface AggOptions {
+  /**
+   * Output partitions (default 1). With many groups one partition would
+   * hold them all: splitOut > 1 shuffles the per-partition partials by key
+   * into that many partitions (as Dask's split_out).
+   */
+  splitOut?: number;
+  /** How the partials move when splitOut > 1 (default 'p2p' on a cluster; see ShuffleMethod). */
+  shuffle?: ShuffleMethod;
+}
+
+export interface DropDuplicatesOptions {
+  /**
+   * Which row of each set of duplicates stays (pandas' keep): 'first'
+   * (default) or 'last' in frame order, or false: none of them.
+   */
+  keep?: 'first' | 'last' | false;
+  /** Output partitions (default: as many as the input has). */
+  splitOut?: number;
+  /** How rows move to the partition of their key (default 'p2p' on a cluster; see ShuffleMethod). */
+  shuffle?: ShuffleMethod;
 }
 
 /** One of the two: a partition count, or a size per partition. */
@@ -126,8 +154,24 @@ export interface MapPartitionsOptions {
 const ACTION_OPTIONS = optionNames<ActionOptions>({ executor: true, onProgress: true });
 const TO_PARQUET_OPTIONS = optionNames<ToParquetOptions>({ executor: true, onProgress: true, compression: true, partitionOn: true });
 const TO_CSV_OPTIONS = optionNames<ToCsvOptions>({ executor: true, onProgress: true, singleFile: true });
-const JOIN_OPTIONS = optionNames<JoinOptions>({ on: true, how: true, suffix: true, broadcast: true, nullsEqual: true });
-const SORT_OPTIONS = optionNames<SortOptions>({ descending: true, nullsLast: true });
+const JOIN_OPTIONS = optionNames<JoinOptions>({ on: true, how: true, suffix: true, broadcast: true, nullsEqual: true, shuffle: true });
+const SORT_OPTIONS = optionNames<SortOptions>({ descending: true, nullsLast: true, shuffle: true });
+const AGG_OPTIONS = optionNames<AggOptions>({ splitOut: true, shuffle: true });
+const DROP_DUPLICATES_OPTIONS = optionNames<DropDuplicatesOptions>({ keep: true, splitOut: true, shuffle: true });
+const UNIQUE_OPTIONS = optionNames<Omit<DropDuplicatesOptions, 'keep'>>({ splitOut: true, shuffle: true });
+
+function checkShuffle(method: string, shuffle: unknown): ShuffleMethod | undefined {
+  if (shuffle === undefined || shuffle === 'tasks' || shuffle === 'p2p') return shuffle;
+  throw new DataFrameError(`${method}: shuffle must be 'p2p' or 'tasks', got ${JSON.stringify(shuffle)}`);
+}
+
+function checkSplitOut(method: string, splitOut: unknown): number | undefined {
+  if (splitOut === undefined) return undefined;
+  if (typeof splitOut !== 'number' || !Number.isInteger(splitOut) || splitOut < 1) {
+    throw new DataFrameError(`${method}: splitOut must be a whole number of output partitions (1 or more), got ${JSON.stringify(splitOut)}`);
+  }
+  return splitOut;
+}
 const REPARTITION_OPTIONS = optionNames<RepartitionOptions>({ npartitions: true, partitionSize: true });
 const CAST_OPTIONS = optionNames<CastOptions>({ strict: true });
 const FILL_NULL_OPTIONS = optionNames<FillNullOptions>({ columns: true });
@@ -361,7 +405,10 @@ export class DataFrame {
     const suffix = options.suffix ?? '_right';
     const nullsEqual = options.nullsEqual ?? true;
     const schema = joinSchema(this.plan.schema, other.plan.schema, on, how, suffix, nullsEqual);
-    return new DataFrame({ kind: 'join', left: this.plan, right: other.plan, on, how, suffix, nullsEqual, broadcast: options.broadcast ?? 'auto', schema });
+    const shuffle = checkShuffle('join', options.shuffle);
+    return new DataFrame({
+      kind: 'join', left: this.plan, right: other.plan, on, how, suffix, nullsEqual, broadcast: options.broadcast ?? 'auto', schema, ...(shuffle ? { shuffle } : {}),
+    });
   }
 
   /**
@@ -378,7 +425,41 @@ export class DataFrame {
     const d = options.descending ?? false;
     const descending = typeof d === 'boolean' ? keys.map(() => d) : [...d];
     if (descending.length !== keys.length) throw new DataFrameError(`sort: ${keys.length} key(s) but ${descending.length} descending flag(s)`);
-    return new DataFrame({ kind: 'sort', input: this.plan, by: keys, descending, nullsLast: options.nullsLast ?? true, schema: this.plan.schema });
+    const shuffle = checkShuffle('sort', options.shuffle);
+    return new DataFrame({ kind: 'sort', input: this.plan, by: keys, descending, nullsLast: options.nullsLast ?? true, schema: this.plan.schema, ...(shuffle ? { shuffle } : {}) });
+  }
+
+  /**
+   * Rows whose `subset` columns (default: every column) repeat an earlier
+   * row's are dropped, across all partitions, as pandas' drop_duplicates:
+   * `keep: 'first'` (default) keeps the first of each set in frame order,
+   * 'last' the last, false none of them. Missing values count as equal.
+   * Rows are shuffled by their subset values (P2P on a cluster) and come
+   * out in no particular order; sort afterwards where order matters.
+   */
+  dropDuplicates(subset?: string | readonly string[] | null, options: DropDuplicatesOptions = {}): DataFrame {
+    checkOptions('dropDuplicates', options, DROP_DUPLICATES_OPTIONS);
+    const keys = subset === undefined || subset === null ? this.columns : typeof subset === 'string' ? [subset] : [...subset];
+    if (keys.length === 0) throw new DataFrameError('dropDuplicates: subset names no column; leave it out to compare whole rows');
+    this.requireColumns(keys, 'dropDuplicates');
+    const keep = options.keep ?? 'first';
+    if (keep !== 'first' && keep !== 'last' && keep !== false) throw new DataFrameError(`dropDuplicates: keep must be 'first', 'last' or false, got ${JSON.stringify(keep)}`);
+    const splitOut = checkSplitOut('dropDuplicates', options.splitOut) ?? this.npartitions;
+    const shuffle = checkShuffle('dropDuplicates', options.shuffle);
+    // One group per distinct subset, with the first (or last) value of every other column in frame order: the
+    // group-by keeps that order through its partials and the shuffle (shards are joined in input order).
+    const others = this.columns.filter((c) => !keys.includes(c));
+    const counted = '__tessera_duplicates';
+    const pickRow = others.map((c) => (keep === 'last' ? col(c).last() : col(c).first()).alias(c));
+    let out = this.groupBy(keys, { dropna: false }).agg(...pickRow, len().alias(counted), { splitOut, ...(shuffle ? { shuffle } : {}) });
+    if (keep === false) out = out.filter(col(counted).eq(1));
+    return out.select(...this.columns);
+  }
+
+  /** The distinct rows: dropDuplicates() over every column. */
+  unique(options: Omit<DropDuplicatesOptions, 'keep'> = {}): DataFrame {
+    checkOptions('unique', options, UNIQUE_OPTIONS);
+    return this.dropDuplicates(null, options);
   }
 
   /**
@@ -570,7 +651,7 @@ export class DataFrame {
   async collect(options: ActionOptions = {}): Promise<PolarsDataFrame> {
     checkOptions('collect', options, ACTION_OPTIONS);
     const plan = optimize(this.plan);
-    const { lowerer, outputs } = this.lowerOutputs(plan);
+    const { lowerer, outputs } = this.lowerOutputs(plan, options.executor);
     const parts = (await (options.executor ?? currentExecutor()).compute(lowerer.graph, outputs, options)) as Uint8Array[];
     return concatIpc(parts, plan.schema);
   }
@@ -579,7 +660,7 @@ export class DataFrame {
   async persist(options: ActionOptions = {}): Promise<DataFrame> {
     checkOptions('persist', options, ACTION_OPTIONS);
     const plan = optimize(this.plan);
-    const { lowerer, outputs } = this.lowerOutputs(plan);
+    const { lowerer, outputs } = this.lowerOutputs(plan, options.executor);
     const executor = options.executor ?? currentExecutor();
     const parts = await executor.persist(lowerer.graph, outputs, options);
     // Their sizes, for repartition({ partitionSize }): a small task next to each partition.
@@ -600,7 +681,7 @@ export class DataFrame {
     if (!Number.isInteger(n) || n < 0) throw new DataFrameError(`head: n must be a non-negative integer, got ${n}`);
     const plan = optimize(this.plan);
     const executor = options.executor ?? currentExecutor();
-    const lowerer = new Lowerer();
+    const lowerer = lowererFor(executor);
     const parts = lowerer.lower(plan);
     const token = planToken(plan, 'head', String(n));
     const got: Uint8Array[] = [];
@@ -624,7 +705,7 @@ export class DataFrame {
   async count(options: ActionOptions = {}): Promise<number> {
     checkOptions('count', options, ACTION_OPTIONS);
     const plan = optimize(this.plan, []);
-    const lowerer = new Lowerer();
+    const lowerer = lowererFor(options.executor);
     const token = planToken(plan, 'count');
     const outputs = lowerer.lower(plan).map((p, i) => lowerer.materialize(p, { kind: 'count' }, 'count', token, i));
     const counts = (await (options.executor ?? currentExecutor()).compute(lowerer.graph, outputs, options)) as number[];
@@ -660,7 +741,7 @@ export class DataFrame {
     const target = prepareFileTarget(path, 'toCsv');
     try {
       const plan = optimize(this.plan);
-      const lowerer = new Lowerer();
+      const lowerer = lowererFor(options.executor);
       const token = planToken(plan, 'csv-single', target.tmp);
       const parts: string[] = [];
       // Only the first part has the header line, so the parts join by appending bytes.
@@ -697,7 +778,7 @@ export class DataFrame {
     try {
       const plan = optimize(this.plan);
       const compression = options.compression ?? 'snappy';
-      const lowerer = new Lowerer();
+      const lowerer = lowererFor(options.executor);
       // The temporary folder is in the token: every write is a new side effect,
       // so its keys must never match a result the scheduler still holds from an earlier write.
       const partitionOn = options.partitionOn ? [...options.partitionOn] : null;
@@ -735,12 +816,21 @@ export class DataFrame {
     return `${formatPlan(plan)}tasks (${lowerer.graph.tasks.size}):\n${tasks}`;
   }
 
-  private lowerOutputs(plan: PlanNode): { lowerer: Lowerer; outputs: TaskInput[] } {
-    const lowerer = new Lowerer();
+  private lowerOutputs(plan: PlanNode, executor?: Executor): { lowerer: Lowerer; outputs: TaskInput[] } {
+    const lowerer = lowererFor(executor);
     const token = planToken(plan);
     const outputs = lowerer.lower(plan).map((p, i) => lowerer.materialize(p, { kind: 'ipc' }, p.name, token, i));
     return { lowerer, outputs };
   }
+}
+
+/**
+ * A lowering for the executor that will run it: shuffles default to P2P on
+ * a cluster (workers exchange shards directly) and to the task-based
+ * shuffle in this process, where there are no peers to exchange with.
+ */
+function lowererFor(executor: Executor | undefined): Lowerer {
+  return new Lowerer({ shuffle: (executor ?? currentExecutor()).kind === 'distributed' ? 'p2p' : 'tasks' });
 }
 
 export interface GroupByOptions {
@@ -762,15 +852,28 @@ export class GroupBy {
     return new GroupBy(this.df, this.keys, { ...this.options, splitEvery: n });
   }
 
-  /** Aggregations: col('x').sum(), col('x').mean().alias('m'), len(), ... One row per key. */
-  agg(...aggs: (Expr | readonly Expr[])[]): DataFrame {
-    const nodes = aggs.flat().map((a) => (a as Expr).node);
+  /**
+   * Aggregations: col('x').sum(), col('x').mean().alias('m'), len(), ...
+   * One row per key. Options last: `agg(col('x').sum(), { splitOut: 16 })`.
+   */
+  agg(...aggs: (Expr | readonly Expr[] | AggOptions)[]): DataFrame {
+    const last = aggs[aggs.length - 1];
+    // Options are a plain object; an expression carries its node (also one made by another copy of this module).
+    const isOptions = last !== undefined && last !== null && typeof last === 'object' && !Array.isArray(last) && !(last instanceof Expr) && !('node' in last);
+    const options: AggOptions = isOptions ? (aggs.pop() as AggOptions) : {};
+    checkOptions('agg', options, AGG_OPTIONS);
+    const splitOut = checkSplitOut('agg', options.splitOut);
+    const shuffle = checkShuffle('agg', options.shuffle);
+    const nodes = (aggs as (Expr | readonly Expr[])[]).flat().map((a) => (a as Expr).node);
     validateAggs(nodes);
     // A filter on the keys: it moves down to the reader like any other.
     const notNull = this.keys.map((k) => col(k).isNotNull()).reduce((a, b) => a.and(b));
     const input = (this.options.dropna ?? true) ? this.df.filter(notNull).plan : this.df.plan;
     const schema = groupBySchema(input.schema, this.keys, nodes);
-    return new DataFrame({ kind: 'groupBy', input, keys: this.keys, aggs: nodes, splitEvery: this.options.splitEvery ?? 8, schema });
+    return new DataFrame({
+      kind: 'groupBy', input, keys: this.keys, aggs: nodes, splitEvery: this.options.splitEvery ?? 8, schema,
+      ...(splitOut !== undefined && splitOut > 1 ? { splitOut } : {}), ...(shuffle ? { shuffle } : {}),
+    });
   }
 
   private each(fn: 'sum' | 'mean' | 'min' | 'max', columns: string[]): DataFrame {

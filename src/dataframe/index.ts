@@ -12,7 +12,9 @@
 export {
   DataFrame, GroupBy, type ActionOptions, type GroupByOptions, type ToParquetOptions, type ToCsvOptions, type JoinOptions, type SortOptions,
   type RepartitionOptions, type CastOptions, type FillNullOptions, type MapPartitionsOptions, type DropNullsOptions, type ValueCountsOptions,
+  type AggOptions, type DropDuplicatesOptions,
 } from './frame.js';
+export type { ShuffleMethod } from './plan.js';
 export { readCsv, readParquet, fromPolars, type ReadCsvOptions, type ReadParquetOptions, type FromPolarsOptions } from './io/read.js';
 export type { FilterOp, FilterTerm, ParquetFilters } from './io/parquet-filters.js';
 export { col, lit, len, when, Expr, Then, When, DatetimeNamespace, StringNamespace, type StrPatternOptions } from './expr.js';

@@ -534,6 +534,45 @@ const CASES: Record<string, Case> = {
     tessera: () => df.describe(),
     pandas: 'out = df.describe().rename_axis("statistic").reset_index()',
   },
+  // Shuffles (issue 13 part 4): on this cluster they run P2P. Differs (all
+  // of them): rows come in no particular order (pandas keeps frame order);
+  // compared as sets, by columns that are unique in the result.
+  'groupBy(k, s).agg with splitOut: 5 output partitions': {
+    tessera: () => df.groupBy('k', 's').agg(col('x').sum().alias('x_sum'), col('y').mean().alias('y_mean'), col('n').max().alias('n_max'), len(), { splitOut: 5 }),
+    pandas: 'out = df.groupby(["k", "s"]).agg(x_sum=("x", "sum"), y_mean=("y", "mean"), n_max=("n", "max"), len=("id", "size")).reset_index()',
+    unordered: ['k', 's'],
+  },
+  'groupBy(s, dropna: false).agg(var) with splitOut through the task-based shuffle': {
+    tessera: () => df.groupBy('s', { dropna: false }).agg(col('y').var().alias('y_var'), col('t0').min().alias('t0_min'), { splitOut: 3, shuffle: 'tasks' }),
+    pandas: 'out = df.groupby("s", dropna=False).agg(y_var=("y", var2), t0_min=("t0", "min")).reset_index()',
+    unordered: ['s'],
+  },
+  'dropDuplicates(subset) keeps the first row of each in frame order': {
+    tessera: () => df.dropDuplicates(['k', 's']),
+    pandas: 'out = df.drop_duplicates(subset=["k", "s"])',
+    unordered: ['k', 's'],
+  },
+  'dropDuplicates(subset, keep: last)': {
+    tessera: () => df.dropDuplicates(['k', 's'], { keep: 'last' }),
+    pandas: 'out = df.drop_duplicates(subset=["k", "s"], keep="last")',
+    unordered: ['k', 's'],
+  },
+  'dropDuplicates(subset, keep: false) drops every duplicated row': {
+    tessera: () => df.dropDuplicates(['k', 'n'], { keep: false }),
+    pandas: 'out = df.drop_duplicates(subset=["k", "n"], keep=False)',
+    unordered: ['k', 'n'],
+  },
+  'unique() of some columns: whole rows, missing values equal': {
+    tessera: () => df.select('k', 's', 'n').unique(),
+    pandas: 'out = df[["k", "s", "n"]].drop_duplicates()',
+    unordered: ['k', 's', 'n'],
+  },
+  // keep: false, which does not depend on the join's row order.
+  'dropDuplicates(subset, keep: false) of a shuffled join (P2P twice)': {
+    tessera: () => df.join(right, { on: 'k', broadcast: false }).dropDuplicates(['id'], { keep: false }),
+    pandas: 'out = df.merge(right, on="k", suffixes=("", "_right")).drop_duplicates(subset=["id"], keep=False)',
+    unordered: ['id'],
+  },
 };
 
 /** examples/nyctaxi/prep.ts in pandas (TAXI_QUERY is prep.ts' QUERY). */

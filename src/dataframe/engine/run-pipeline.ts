@@ -151,14 +151,14 @@ export async function runPipeline(
     }
     case 'hashSplit': {
       const df = await collect(built.lf.withColumns([hashBucket(sink.on, sink.n).alias('__tessera_part')]));
-      return splitByColumn(df, sink.n);
+      return splitByColumn(df, sink.n, sink.sparse);
     }
     case 'rangeSplit': {
       const boundaries = inputs[sink.boundaries];
       if (!boundaries) throw new EngineError('internal: rangeSplit without boundaries');
       const part = rangeBucket(sink.by[0]!, built.schema, ipcToNative(boundaries), sink.n, sink.descending[0] ?? false, sink.nullsLast);
       const df = await collect(built.lf.withColumns([part.alias('__tessera_part')]));
-      return splitByColumn(df, sink.n);
+      return splitByColumn(df, sink.n, sink.sparse);
     }
     case 'sliceSplit':
       return splitBySlices(await collect(built.lf), sink.n);

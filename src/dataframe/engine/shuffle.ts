@@ -20,8 +20,11 @@ export function hashBucket(on: readonly string[], n: number): NExpr {
   return key.hash(0n, 1n, 2n, 3n).cast(pl.UInt64, true).rem(N.lit(n).cast(pl.UInt64, true)).cast(pl.Int64, true);
 }
 
-/** Splits a frame on its `__tessera_part` column (values 0..n-1) into a bundle of n IPC pieces. */
-export function splitByColumn(df: NFrame, n: number): Buffer {
+/**
+ * Splits a frame on its `__tessera_part` column (values 0..n-1) into a
+ * bundle of n IPC pieces; with `sparse`, a piece without rows is zero bytes.
+ */
+export function splitByColumn(df: NFrame, n: number, sparse = false): Buffer {
   const groups = df.partitionBy(['__tessera_part'], true, true) as NFrame[];
   const pieces: (Buffer | undefined)[] = new Array(n);
   let schemaFrame: NFrame | undefined;
@@ -31,7 +34,7 @@ export function splitByColumn(df: NFrame, n: number): Buffer {
     schemaFrame ??= data.head(0);
     pieces[idx] = nativeToIpc(data);
   }
-  const empty = nativeToIpc(schemaFrame ?? df.lazy().dropColumns(['__tessera_part']).collectSync('auto').head(0));
+  const empty = sparse ? Buffer.alloc(0) : nativeToIpc(schemaFrame ?? df.lazy().dropColumns(['__tessera_part']).collectSync('auto').head(0));
   return bundle(Array.from(pieces, (p) => p ?? empty));
 }
 
