@@ -179,7 +179,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     if (this.closedFlag) return;
     this.closedFlag = true;
     openClusters.delete(this);
-    if (this.scheduler.connected) this.scheduler.send({ type: 'close' });
+    askToClose(this.scheduler);
     await Promise.all([stopChild(this.scheduler), ...this.workers.map((w) => stopChild(w.process))]);
     this.workers.length = 0;
   }
@@ -189,13 +189,29 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
   }
 }
 
+/**
+ * Sends a child the close message. A child that just died (a test killing a
+ * worker, an OOM kill) can still look connected while its pipe is broken:
+ * the callback takes the EPIPE, which would otherwise be an uncaught 'error'
+ * event on the ChildProcess; its exit follows anyway.
+ */
+function askToClose(child: ChildProcess): void {
+  if (!child.connected) return;
+  try {
+    // An error here means the child is gone already: stopChild waits for its exit or kills it.
+    child.send({ type: 'close' }, () => undefined);
+  } catch {
+    // The channel closed between the check and the send: same as above.
+  }
+}
+
 /** Waits for a child to exit after asking it to close; kills it if it takes too long. */
 async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   // Children are unref'd (trackChild): waiting for one must keep Node running.
   child.ref();
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  if (child.connected) child.send({ type: 'close' });
+  askToClose(child);
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);

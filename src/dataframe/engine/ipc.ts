@@ -18,9 +18,17 @@ export function nativeToIpc(df: NFrame): Buffer {
       cb(null);
     },
   });
+  // Arrow IPC files allow one dictionary per field: a frame concatenated
+  // from partitions whose categoricals were encoded apart (a shuffle's
+  // shards) has one per chunk, so such a frame is written as one chunk.
+  if ((df.nChunks() as number) > 1 && hasCategorical(df)) df = df.rechunk();
   df.writeIpc(sink, 'uncompressed');
   sink.end();
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
+function hasCategorical(df: NFrame): boolean {
+  return (df.getColumns() as { dtype: unknown }[]).some((c) => String(c.dtype).startsWith('Categorical'));
 }
 
 export function ipcToNative(bytes: Uint8Array): NFrame {
