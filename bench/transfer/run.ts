@@ -23,31 +23,52 @@ const CASES = [
   { name: '100 x 1 MiB', bytes: MiB, count: 100 },
 ];
 
-/** Best of `repeat` (the least disturbed run on a shared machine): seconds for the consumer task to get every input. */
-async function tessera(client: Client, a: string, b: string, bytes: number, count: number): Promise<number> {
+/** CPU seconds (user + system) each worker process has used so far. */
+async function workerCpu(client: Client): Promise<Record<string, number>> {
+  const usage = await client.run(() => process.cpuUsage());
+  return Object.fromEntries(Object.entries(usage).map(([w, u]) => [w, (u.user + u.system) / 1e6]));
+}
+
+/**
+ * Best of `repeat` (the least disturbed run on a shared machine): seconds for
+ * the consumer task to get every input, and the CPU seconds the receiving
+ * and the sending worker spent meanwhile (least of `repeat` each): CPU time
+ * is what a loaded machine disturbs least.
+ */
+async function tessera(client: Client, a: string, b: string, bytes: number, count: number): Promise<{ s: number; cpuRecv: number; cpuSend: number }> {
   let best = Infinity;
+  let cpuRecv = Infinity;
+  let cpuSend = Infinity;
   for (let r = 0; r < repeat; r++) {
     const parts = Array.from({ length: count }, (_, i) => client.submit({ fn: fns.make, args: [bytes, i + 1000 * r], workers: [a], pure: false }));
     await wait(parts);
     // Warm the function on b, so the timed task only moves data.
     await client.submit({ fn: fns.sizeOf, args: [], workers: [b], pure: false }).result();
+    const cpu0 = await workerCpu(client);
     const t0 = performance.now();
     const total = await client.submit({ fn: fns.sizeOf, args: parts, workers: [b], pure: false }).result();
     const t = (performance.now() - t0) / 1000;
+    const cpu1 = await workerCpu(client);
     if (total !== bytes * count) throw new Error(`wrong size ${total}`);
     best = Math.min(best, t);
+    cpuRecv = Math.min(cpuRecv, cpu1[b]! - cpu0[b]!);
+    cpuSend = Math.min(cpuSend, cpu1[a]! - cpu0[a]!);
     client.release(parts);
   }
-  return best;
+  return { s: best, cpuRecv, cpuSend };
 }
 
-function socketPair(bytes: number, count: number): number {
+/** Best of `repeat`: seconds, and the receiving process's CPU seconds (least of `repeat`). */
+function socketPair(bytes: number, count: number): { s: number; cpuRecv: number } {
   let best = Infinity;
+  let cpuRecv = Infinity;
   for (let r = 0; r < repeat; r++) {
     const out = spawnSync(process.execPath, [fileURLToPath(new URL('./socket-pair.js', import.meta.url)), String(bytes), String(count)], { encoding: 'utf8', timeout: 120_000 });
-    best = Math.min(best, Number(out.stdout.trim()));
+    const [s, cpu] = out.stdout.trim().split(/\s+/).map(Number) as [number, number];
+    best = Math.min(best, s);
+    cpuRecv = Math.min(cpuRecv, cpu);
   }
-  return best;
+  return { s: best, cpuRecv };
 }
 
 function dask(bytes: number, count: number): number | null {
@@ -66,14 +87,16 @@ const cluster = await LocalCluster.start({ nWorkers: 2, threadsPerWorker: 1, das
 const client = await Client.connect(cluster);
 const [a, b] = cluster.workers.map((w) => w.address) as [string, string];
 console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model}), load ${loadavg().map((l) => l.toFixed(1)).join(' ')}; best of ${repeat}`);
-console.log('case          | Tessera          | socket pair      | ratio | Dask             ');
+console.log('case          | Tessera          | socket pair      | ratio | Dask             | CPU s/GiB: Tessera receiver, sender | socket pair receiver');
 for (const c of CASES) {
   const total = c.bytes * c.count;
   const t = await tessera(client, a, b, c.bytes, c.count);
   const s = socketPair(c.bytes, c.count);
   const d = dask(c.bytes, c.count);
+  const perGiB = (cpu: number) => (cpu / (total / 2 ** 30)).toFixed(2);
   console.log(
-    `${c.name.padEnd(13)} | ${`${mbps(total, t)} MB/s`.padEnd(16)} | ${`${mbps(total, s)} MB/s`.padEnd(16)} | ${(s / t * 100).toFixed(0).padStart(4)}% | ${d ? `${mbps(total, d)} MB/s` : '-'}`,
+    `${c.name.padEnd(13)} | ${`${mbps(total, t.s)} MB/s`.padEnd(16)} | ${`${mbps(total, s.s)} MB/s`.padEnd(16)} | ${(s.s / t.s * 100).toFixed(0).padStart(4)}% | ${(d ? `${mbps(total, d)} MB/s` : '-').padEnd(16)} | ` +
+    `${perGiB(t.cpuRecv)}, ${perGiB(t.cpuSend)}`.padEnd(36) + `| ${perGiB(s.cpuRecv)}`,
   );
 }
 await client.shutdown();
