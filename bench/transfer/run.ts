@@ -6,6 +6,29 @@
  * >= 600 MB/s for 100 x 1 MiB, >= 80% of the socket pair.
  *
  *   node dist/bench/transfer/run.js [--repeat 5] [--no-dask]
+ *
+ * Besides speeds it prints the CPU seconds per GiB moved of the receiving and
+ * the sending worker and of the socket pair's receiver: on a shared machine
+ * wall time mostly measures the other tenants, CPU time much less so.
+ *
+ * Measured 2026-12-05 on the 2-core development VM (AMD EPYC) under load
+ * 17-20 from other work, best of 3, main's code and this data path run
+ * back to back, twice (docs/architecture.md, "The data path"):
+ *
+ *   case         | receiver CPU s/GiB  | Tessera MB/s | socket pair MB/s (same run) | ratio
+ *   1 x 256 MiB  | before 9.2-9.7      | before 27-30 | 26-31                       | 107-113%
+ *                | after  0.96-1.33    | after  74-90 | 31-38                       | 235-239%
+ *   100 x 1 MiB  | before 5.2-7.2      | before 32-91 | 76-135                      | 43-67%
+ *                | after  3.5-4.0      | after  50-69 | 85-147                      | 47-59%
+ *
+ * The socket pair's receiver spends 5.4-8.6 s/GiB on 256 MiB: it copies
+ * 64 KiB chunks into fresh memory, paying a page fault per 4 KiB page;
+ * Tessera reads into the value's own buffer, on 2 MiB pages. At these loads
+ * neither comes near the issue's 1 GB/s: the kernel side of loopback TCP
+ * alone (the sender's system time) is about 1.7 s/GiB here. For 100 x 1 MiB
+ * the receiver's CPU matches the socket pair's; what the ratio leaves out is
+ * the control path (scheduler to worker to peer and back), which a loaded
+ * machine stretches most.
  */
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
