@@ -7,8 +7,11 @@
  * into a buffer we supply instead; we supply the unfilled rest of the large
  * frame being received (FrameDecoder.fillTarget), so the kernel copies the
  * bytes straight into the value's final buffer, in reads as large as the
- * socket has data for. Between large frames, reads go into fresh chunks as
- * usual (the decoder keeps views of them, so they must not be reused).
+ * socket has data for. Between large frames, reads go into a 64 KiB chunk,
+ * as Node's own would: the decoder keeps views of what it reads, so a chunk
+ * that came back well filled is handed over and a new one is made, while a
+ * short read (one small message) is copied out at its size and the chunk
+ * read into again, so that a 100-byte message does not hold 64 KiB.
  *
  * Node offers `onread` only on sockets it creates for `net.connect`, not on
  * those a server accepts: a connection we open (to a scheduler, to a peer
@@ -32,12 +35,18 @@ export class DirectReads {
   private sink: ReadSink | null = null;
   /** Reads that arrived before a sink was attached: replayed in order on attach. */
   private early: Buffer[] = [];
+  /** The chunk reads between large frames go into (see the class comment). */
+  private chunk: Buffer | null = null;
 
   /** Pass as `onread` to net.connect. */
   readonly onread: OnReadOpts = {
-    buffer: () => this.sink?.target() ?? Buffer.allocUnsafe(CHUNK_BYTES),
+    buffer: () => this.sink?.target() ?? (this.chunk ??= Buffer.allocUnsafeSlow(CHUNK_BYTES)),
     callback: (n: number, buf: Uint8Array) => {
-      const b = buf as Buffer;
+      let b = buf as Buffer;
+      if (b === this.chunk) {
+        if (n * 2 < b.length) b = Buffer.from(b.subarray(0, n)); // a copy: the chunk is read into again
+        else this.chunk = null; // handed over whole
+      }
       if (this.sink) this.sink.received(n, b);
       else this.early.push(b.subarray(0, n));
       // Never pause: the decoder keeps up, and backpressure is the sender's window.
