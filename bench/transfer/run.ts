@@ -24,8 +24,10 @@
  * The socket pair's receiver spends 5.4-8.6 s/GiB on 256 MiB: it copies
  * 64 KiB chunks into fresh memory, paying a page fault per 4 KiB page;
  * Tessera reads into the value's own buffer, on 2 MiB pages. At these loads
- * neither comes near the issue's 1 GB/s: the kernel side of loopback TCP
- * alone (the sender's system time) is about 1.7 s/GiB here. For 100 x 1 MiB
+ * neither comes near the issue's 1 GB/s: the sending worker's CPU, nearly
+ * all of it the kernel's loopback TCP (its user time is tens of ms per
+ * 256 MiB), is about 1.7 s/GiB here, which alone caps one sender near
+ * 600 MB/s on an idle core. For 100 x 1 MiB
  * the receiver's CPU matches the socket pair's; what the ratio leaves out is
  * the control path (scheduler to worker to peer and back), which a loaded
  * machine stretches most.
