@@ -6,6 +6,31 @@
  * >= 600 MB/s for 100 x 1 MiB, >= 80% of the socket pair.
  *
  *   node dist/bench/transfer/run.js [--repeat 5] [--no-dask]
+ *
+ * Besides speeds it prints the CPU seconds per GiB moved of the receiving and
+ * the sending worker and of the socket pair's receiver: on a shared machine
+ * wall time mostly measures the other tenants, CPU time much less so.
+ *
+ * Measured 2026-12-05 on the 2-core development VM (AMD EPYC) under load
+ * 17-20 from other work, best of 3, main's code and this data path run
+ * back to back, twice (docs/architecture.md, "The data path"):
+ *
+ *   case         | receiver CPU s/GiB  | Tessera MB/s | socket pair MB/s (same run) | ratio
+ *   1 x 256 MiB  | before 9.2-9.7      | before 27-30 | 26-31                       | 107-113%
+ *                | after  0.96-1.33    | after  74-90 | 31-38                       | 235-239%
+ *   100 x 1 MiB  | before 5.2-7.2      | before 32-91 | 76-135                      | 43-67%
+ *                | after  3.5-4.0      | after  50-69 | 85-147                      | 47-59%
+ *
+ * The socket pair's receiver spends 5.4-8.6 s/GiB on 256 MiB: it copies
+ * 64 KiB chunks into fresh memory, paying a page fault per 4 KiB page;
+ * Tessera reads into the value's own buffer, on 2 MiB pages. At these loads
+ * neither comes near the issue's 1 GB/s: the sending worker's CPU, nearly
+ * all of it the kernel's loopback TCP (its user time is tens of ms per
+ * 256 MiB), is about 1.7 s/GiB here, which alone caps one sender near
+ * 600 MB/s on an idle core. For 100 x 1 MiB
+ * the receiver's CPU matches the socket pair's; what the ratio leaves out is
+ * the control path (scheduler to worker to peer and back), which a loaded
+ * machine stretches most.
  */
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
@@ -23,31 +48,52 @@ const CASES = [
   { name: '100 x 1 MiB', bytes: MiB, count: 100 },
 ];
 
-/** Best of `repeat` (the least disturbed run on a shared machine): seconds for the consumer task to get every input. */
-async function tessera(client: Client, a: string, b: string, bytes: number, count: number): Promise<number> {
+/** CPU seconds (user + system) each worker process has used so far. */
+async function workerCpu(client: Client): Promise<Record<string, number>> {
+  const usage = await client.run(() => process.cpuUsage());
+  return Object.fromEntries(Object.entries(usage).map(([w, u]) => [w, (u.user + u.system) / 1e6]));
+}
+
+/**
+ * Best of `repeat` (the least disturbed run on a shared machine): seconds for
+ * the consumer task to get every input, and the CPU seconds the receiving
+ * and the sending worker spent meanwhile (least of `repeat` each): CPU time
+ * is what a loaded machine disturbs least.
+ */
+async function tessera(client: Client, a: string, b: string, bytes: number, count: number): Promise<{ s: number; cpuRecv: number; cpuSend: number }> {
   let best = Infinity;
+  let cpuRecv = Infinity;
+  let cpuSend = Infinity;
   for (let r = 0; r < repeat; r++) {
     const parts = Array.from({ length: count }, (_, i) => client.submit({ fn: fns.make, args: [bytes, i + 1000 * r], workers: [a], pure: false }));
     await wait(parts);
     // Warm the function on b, so the timed task only moves data.
     await client.submit({ fn: fns.sizeOf, args: [], workers: [b], pure: false }).result();
+    const cpu0 = await workerCpu(client);
     const t0 = performance.now();
     const total = await client.submit({ fn: fns.sizeOf, args: parts, workers: [b], pure: false }).result();
     const t = (performance.now() - t0) / 1000;
+    const cpu1 = await workerCpu(client);
     if (total !== bytes * count) throw new Error(`wrong size ${total}`);
     best = Math.min(best, t);
+    cpuRecv = Math.min(cpuRecv, cpu1[b]! - cpu0[b]!);
+    cpuSend = Math.min(cpuSend, cpu1[a]! - cpu0[a]!);
     client.release(parts);
   }
-  return best;
+  return { s: best, cpuRecv, cpuSend };
 }
 
-function socketPair(bytes: number, count: number): number {
+/** Best of `repeat`: seconds, and the receiving process's CPU seconds (least of `repeat`). */
+function socketPair(bytes: number, count: number): { s: number; cpuRecv: number } {
   let best = Infinity;
+  let cpuRecv = Infinity;
   for (let r = 0; r < repeat; r++) {
     const out = spawnSync(process.execPath, [fileURLToPath(new URL('./socket-pair.js', import.meta.url)), String(bytes), String(count)], { encoding: 'utf8', timeout: 120_000 });
-    best = Math.min(best, Number(out.stdout.trim()));
+    const [s, cpu] = out.stdout.trim().split(/\s+/).map(Number) as [number, number];
+    best = Math.min(best, s);
+    cpuRecv = Math.min(cpuRecv, cpu);
   }
-  return best;
+  return { s: best, cpuRecv };
 }
 
 function dask(bytes: number, count: number): number | null {
@@ -66,14 +112,16 @@ const cluster = await LocalCluster.start({ nWorkers: 2, threadsPerWorker: 1, das
 const client = await Client.connect(cluster);
 const [a, b] = cluster.workers.map((w) => w.address) as [string, string];
 console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model}), load ${loadavg().map((l) => l.toFixed(1)).join(' ')}; best of ${repeat}`);
-console.log('case          | Tessera          | socket pair      | ratio | Dask             ');
+console.log('case          | Tessera          | socket pair      | ratio | Dask             | CPU s/GiB: Tessera receiver, sender | socket pair receiver');
 for (const c of CASES) {
   const total = c.bytes * c.count;
   const t = await tessera(client, a, b, c.bytes, c.count);
   const s = socketPair(c.bytes, c.count);
   const d = dask(c.bytes, c.count);
+  const perGiB = (cpu: number) => (cpu / (total / 2 ** 30)).toFixed(2);
   console.log(
-    `${c.name.padEnd(13)} | ${`${mbps(total, t)} MB/s`.padEnd(16)} | ${`${mbps(total, s)} MB/s`.padEnd(16)} | ${(s / t * 100).toFixed(0).padStart(4)}% | ${d ? `${mbps(total, d)} MB/s` : '-'}`,
+    `${c.name.padEnd(13)} | ${`${mbps(total, t.s)} MB/s`.padEnd(16)} | ${`${mbps(total, s.s)} MB/s`.padEnd(16)} | ${(s.s / t.s * 100).toFixed(0).padStart(4)}% | ${(d ? `${mbps(total, d)} MB/s` : '-').padEnd(16)} | ` +
+    `${perGiB(t.cpuRecv)}, ${perGiB(t.cpuSend)}`.padEnd(36) + `| ${perGiB(s.cpuRecv)}`,
   );
 }
 await client.shutdown();

@@ -2,7 +2,8 @@
  * The wire's own speed: a plain Node TCP socket pair on loopback between two
  * processes, the receiver copying every chunk into one buffer of the
  * announced size (what a receiver of one large value must do). Run as a
- * child by run.ts: `node socket-pair.js BYTES COUNT` prints seconds.
+ * child by run.ts: `node socket-pair.js BYTES COUNT` prints seconds and
+ * the receiver's CPU seconds.
  */
 import { createServer, connect } from 'node:net';
 import { fork } from 'node:child_process';
@@ -25,6 +26,7 @@ if (role === 'sender') {
     let off = 0;
     let received = 0;
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     sock.on('data', (chunk: Buffer) => {
       let c = chunk;
       while (c.length) {
@@ -40,7 +42,8 @@ if (role === 'sender') {
       }
     });
     sock.on('end', () => {
-      console.log(((performance.now() - t0) / 1000).toFixed(6));
+      const cpu = process.cpuUsage(cpu0);
+      console.log(((performance.now() - t0) / 1000).toFixed(6), ((cpu.user + cpu.system) / 1e6).toFixed(6));
       server.close();
     });
   });

@@ -15,13 +15,14 @@
  */
 import type { Socket } from 'node:net';
 import { inspect } from 'node:util';
-import { FrameDecoder, frameMessage, DEFAULT_MAX_FRAME_BYTES } from '../protocol/frames.js';
+import { FrameDecoder, frameMessage, DEFAULT_MAX_FRAME_BYTES, type PayloadAllocator } from '../protocol/frames.js';
 import { decodeMessage, encodeMessage } from '../protocol/codec.js';
 import type {
   Channel, ErrorInfo, MessageOf, ReplyOf, RequestArgs, RequestOp, SendOf,
 } from '../protocol/messages.js';
 import { HANDSHAKE, isErrorInfo, type Handshake, type Protocol } from '../protocol/validate.js';
 import { ConnectionClosedError, ProtocolError, TimeoutError, rebuildError } from '../errors.js';
+import type { DirectReads } from './direct-reads.js';
 
 export type MessageHandler<In extends Channel = Handshake, Out extends Channel = Handshake> = (msg: MessageOf<In>, comm: Comm<In, Out>) => void;
 export type CloseHandler<In extends Channel = Handshake, Out extends Channel = Handshake> = (reason: Error | null, comm: Comm<In, Out>) => void;
@@ -174,13 +175,25 @@ export class Comm<In extends Channel = Handshake, Out extends Channel = Handshak
   readonly closed: Promise<Error | null>;
   private resolveClosed!: (e: Error | null) => void;
 
-  constructor(readonly socket: Socket, opts: { maxFrameBytes?: number; label?: string } = {}) {
-    this.decoder = new FrameDecoder(opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+  /** The buffer the last direct read was given when it was a large frame's rest (see DirectReads). */
+  private readTarget: Buffer | null = null;
+
+  /**
+   * @param opts.directReads the `onread` the socket was created with: large frames are then read straight into place.
+   * @param opts.allocatePayload makes the buffers large payload frames are received into (see FrameDecoder).
+   */
+  constructor(readonly socket: Socket, opts: { maxFrameBytes?: number; label?: string; directReads?: DirectReads; allocatePayload?: PayloadAllocator } = {}) {
+    this.decoder = new FrameDecoder(opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, opts.allocatePayload);
     this.label = opts.label ?? `${socket.remoteAddress}:${socket.remotePort}`;
     this.closed = new Promise((r) => (this.resolveClosed = r));
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 10_000);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    if (opts.directReads) {
+      opts.directReads.attach({
+        target: () => (this.readTarget = this.decoder.fillTarget()),
+        received: (n, buf) => this.onRead(n, buf),
+      });
+    } else socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.shutdown(err));
     socket.on('close', () => this.shutdown(null));
   }
@@ -324,6 +337,25 @@ export class Comm<In extends Channel = Handshake, Out extends Channel = Handshak
     this.enqueue({ op: 'reply', rid: req.rid, ok: false, error: errorToInfo(err) });
   }
 
+  /** A direct read (see DirectReads): into the large frame being received, or a fresh chunk. */
+  private onRead(n: number, buf: Buffer): void {
+    if (this.closedFlag) return;
+    const target = this.readTarget;
+    this.readTarget = null;
+    if (buf !== target) {
+      this.onData(buf.subarray(0, n));
+      return;
+    }
+    let messages: Buffer[][];
+    try {
+      messages = this.decoder.filledInPlace(n);
+    } catch (err) {
+      this.abort(err as Error);
+      return;
+    }
+    this.onMessages(messages);
+  }
+
   private onData(chunk: Buffer): void {
     let messages: Buffer[][];
     try {
@@ -332,6 +364,10 @@ export class Comm<In extends Channel = Handshake, Out extends Channel = Handshak
       this.abort(err as Error);
       return;
     }
+    this.onMessages(messages);
+  }
+
+  private onMessages(messages: Buffer[][]): void {
     for (const frames of messages) {
       let decoded: unknown;
       try {

@@ -5,8 +5,10 @@
  */
 import { connect as netConnect } from 'node:net';
 import { Comm } from './comm.js';
+import { DirectReads } from './direct-reads.js';
 import { parseAddress } from './address.js';
 import { makeHello, type Role } from '../protocol/handshake.js';
+import type { PayloadAllocator } from '../protocol/frames.js';
 import { HandshakeError, TesseraError } from '../errors.js';
 
 export interface ConnectOptions {
@@ -23,6 +25,8 @@ export interface ConnectOptions {
    */
   refusedTimeoutMs?: number;
   maxFrameBytes?: number;
+  /** Makes the buffers large payload frames are received into (a worker's: shared memory; see FrameDecoder). */
+  allocatePayload?: PayloadAllocator;
 }
 
 export interface Connected {
@@ -33,7 +37,9 @@ export interface Connected {
 function once(address: string, opts: ConnectOptions, timeoutMs: number): Promise<Connected> {
   const { host, port } = parseAddress(address);
   return new Promise((resolve, reject) => {
-    const socket = netConnect({ host, port });
+    // Large frames are read straight into their own buffers (see DirectReads).
+    const reads = new DirectReads();
+    const socket = netConnect({ host, port, onread: reads.onread });
     let settled = false;
     // A peer that accepts but never answers (or a network that drops packets) must not hang us.
     const timer = setTimeout(() => {
@@ -49,7 +55,11 @@ function once(address: string, opts: ConnectOptions, timeoutMs: number): Promise
     socket.once('error', fail);
     socket.once('connect', () => {
       socket.off('error', fail);
-      const comm = new Comm(socket, { label: address, ...(opts.maxFrameBytes !== undefined ? { maxFrameBytes: opts.maxFrameBytes } : {}) });
+      const comm = new Comm(socket, {
+        label: address, directReads: reads,
+        ...(opts.maxFrameBytes !== undefined ? { maxFrameBytes: opts.maxFrameBytes } : {}),
+        ...(opts.allocatePayload ? { allocatePayload: opts.allocatePayload } : {}),
+      });
       comm.onClose = (err) => fail(new TesseraError('ERR_TESSERA_CONNECT', `${address} closed the connection during the handshake${err ? `: ${err.message}` : ''}`));
       comm.onMessage = (msg) => {
         if (settled) return;

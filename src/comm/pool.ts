@@ -8,6 +8,7 @@ import { connect } from './connect.js';
 import type { Role } from '../protocol/handshake.js';
 import type { NoMessages, PeerToWorker } from '../protocol/messages.js';
 import { PEER_CLIENT } from '../protocol/validate.js';
+import type { PayloadAllocator } from '../protocol/frames.js';
 
 /** A connection to a worker for its data: requests go out, only their replies come back. */
 export type PeerComm = Comm<NoMessages, PeerToWorker>;
@@ -15,7 +16,9 @@ export type PeerComm = Comm<NoMessages, PeerToWorker>;
 export class ConnectionPool {
   private readonly comms = new Map<string, Promise<PeerComm>>();
 
-  constructor(private readonly opts: { role: Role; token: string; name?: string; timeoutMs?: number; unrefWhenIdle?: boolean }) {}
+  constructor(private readonly opts: {
+    role: Role; token: string; name?: string; timeoutMs?: number; unrefWhenIdle?: boolean; allocatePayload?: PayloadAllocator;
+  }) {}
 
   get(address: string): Promise<PeerComm> {
     let p = this.comms.get(address);

@@ -31,10 +31,19 @@ export function frameMessage(frames: readonly Uint8Array[]): Uint8Array[] {
  */
 const FILL_MIN_BYTES = 64 * 1024;
 
+/** Makes the buffer of `length` bytes a large payload frame is received into (see FrameDecoder). */
+export type PayloadAllocator = (length: number) => Buffer;
+
 /**
  * Incremental decoder: feed it socket chunks in any split (partial or
  * coalesced), get whole messages back. Small frames that lie inside one
  * chunk are returned as zero-copy views; large ones are filled in place.
+ *
+ * A socket that can read into a buffer of our choosing (net's `onread`,
+ * see comm/direct-reads.ts) asks `fillTarget()` where its next read should
+ * land and reports it with `filledInPlace(n)`: the rest of a large frame
+ * then goes from the kernel straight into the frame's own buffer, with no
+ * intermediate chunk and no copy in JavaScript.
  */
 export class FrameDecoder {
   private chunks: Buffer[] = [];
@@ -47,7 +56,34 @@ export class FrameDecoder {
   private fill: Buffer | null = null;
   private filled = 0;
 
-  constructor(private readonly maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {}
+  /**
+   * @param allocatePayload makes the buffer a large payload frame (not the
+   *   header) is received into: a worker receives big values into shared
+   *   memory, which its executor threads read without another copy.
+   */
+  constructor(
+    private readonly maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES,
+    private readonly allocatePayload: PayloadAllocator = Buffer.allocUnsafe,
+  ) {}
+
+  /** Where the next socket read should go: the unfilled rest of the large frame being received, or null (any buffer). */
+  fillTarget(): Buffer | null {
+    return this.fill ? this.fill.subarray(this.filled) : null;
+  }
+
+  /** `n` bytes were read straight into `fillTarget()`; returns the messages this completes (at most one). */
+  filledInPlace(n: number): Buffer[][] {
+    const fill = this.fill;
+    if (!fill || n > fill.length - this.filled) throw new ProtocolError(`${n} bytes read into a frame that has room for ${fill ? fill.length - this.filled : 0}`);
+    this.filled += n;
+    const out: Buffer[][] = [];
+    if (this.filled < fill.length) return out;
+    this.frames.push(fill);
+    this.fill = null;
+    this.filled = 0;
+    this.completeIfDone(out);
+    return out;
+  }
 
   /** Returns the messages completed by this chunk; throws ProtocolError/FrameTooLargeError on bad input. */
   push(chunk: Buffer): Buffer[][] {
@@ -103,7 +139,7 @@ export class FrameDecoder {
           this.completeIfDone(out);
         } else if (len >= FILL_MIN_BYTES) {
           // Receive the rest of this frame in place (see FILL_MIN_BYTES).
-          this.fill = Buffer.allocUnsafe(len);
+          this.fill = this.frames.length > 0 ? this.allocatePayload(len) : Buffer.allocUnsafe(len);
           this.filled = this.buffered;
           let off = 0;
           for (const c of this.chunks) {

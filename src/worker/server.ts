@@ -24,6 +24,7 @@ import { PEER_SERVER, WORKER_TO_SCHEDULER, unexpectedOp } from '../protocol/vali
 import { createLogger, type Logger } from '../logging.js';
 import { resolveScheduler } from '../comm/resolve-scheduler.js';
 import { DataStore } from './store.js';
+import { allocateValueFrame } from './shared-memory.js';
 import { ExecutorPool, type JobOutcome } from './executor.js';
 import { WorkerState } from './state.js';
 import type { WorkerEvent } from './events.js';
@@ -150,7 +151,8 @@ export class WorkerServer {
     this.address = formatAddress(advertise, this.listener.port);
     this.state.address = this.address;
     this.name = this.opts.name ?? this.address;
-    this.peers = new ConnectionPool({ role: 'peer', token, name: this.name });
+    // Values arrive shared, ready for executor threads without another copy (see FrameDecoder).
+    this.peers = new ConnectionPool({ role: 'peer', token, name: this.name, allocatePayload: allocateValueFrame });
     this.shuffle = this.makeShuffleService();
     await this.register();
     this.pool.start();
@@ -166,6 +168,7 @@ export class WorkerServer {
   private async register(): Promise<void> {
     const connected = await connect(this.schedulerAddress, {
       role: 'worker', token: this.token, name: this.name, timeoutMs: this.opts.deathTimeoutMs ?? 60_000,
+      allocatePayload: allocateValueFrame, // scattered values come this way
     });
     const comm = connected.comm.typed(WORKER_TO_SCHEDULER);
     comm.label = `scheduler ${this.schedulerAddress}`;
@@ -340,7 +343,7 @@ export class WorkerServer {
     const { key, runId } = ins;
     const depValues: SerializedValue[] = [];
     for (const dep of ins.depKeys) {
-      const v = this.store.getIfInMemory(dep) ?? (await this.store.get(dep));
+      const v = this.store.getSharedIfInMemory(dep) ?? (await this.store.getShared(dep));
       if (!v) {
         // Freed between becoming ready and running: let the scheduler re-plan.
         this.handle({ op: 'execute-input-missing', key, runId, dep });

@@ -47,6 +47,14 @@ export interface RunSpec {
 export const FETCH_BATCH = 4_096;
 
 /**
+ * Bytes asked of one peer per get-data request (Dask's limit too): many small
+ * values share a request, while a reply stays a size the peer can write and
+ * we can receive without holding gigabytes for one message. A single larger
+ * value goes alone.
+ */
+export const FETCH_BATCH_BYTES = 50_000_000;
+
+/**
  * The empty set every task starts with: most keys are data in memory that
  * never link to another, and three empty Sets per key would cost hundreds
  * of bytes each for hundreds of thousands of results. Never added to: a
@@ -389,7 +397,7 @@ export class WorkerState {
 
   // ---------------------------------------------------------------- fetches
 
-  /** Sends every pending fetch: one request per peer (the first known holder), at most FETCH_BATCH keys each. */
+  /** Sends every pending fetch: requests to each peer (the first known holder) of at most FETCH_BATCH keys and FETCH_BATCH_BYTES each. */
   private gather(): void {
     this.gatherScheduled = false;
     const byPeer = new Map<string, WorkerTask[]>();
@@ -401,14 +409,19 @@ export class WorkerState {
     }
     this.toFetch.clear();
     for (const [peer, list] of byPeer) {
-      for (let i = 0; i < list.length; i += FETCH_BATCH) {
+      for (let i = 0; i < list.length;) {
         const gatherId = this.nextGatherId++;
-        const batch = list.slice(i, i + FETCH_BATCH);
-        for (const ts of batch) {
+        const keys: string[] = [];
+        let bytes = 0;
+        for (; i < list.length && keys.length < FETCH_BATCH; i++) {
+          const ts = list[i]!;
+          if (keys.length > 0 && bytes + ts.nbytes > FETCH_BATCH_BYTES) break;
+          bytes += ts.nbytes;
           ts.state = 'flight';
           ts.gatherId = gatherId;
+          keys.push(ts.key);
         }
-        this.out.push({ op: 'gather-dep', gatherId, peer, keys: batch.map((ts) => ts.key) });
+        this.out.push({ op: 'gather-dep', gatherId, peer, keys });
       }
     }
   }

@@ -3,12 +3,21 @@
  * spilled to `directory`. Values are kept serialized so they can be served to
  * peers and spilled without re-encoding. Least recently used data spills
  * first (a Map iterates in insertion order; every access re-inserts).
+ *
+ * Frames are stored as they came, uncopied: a task's result as its executor
+ * thread transferred it, a fetched value as the socket read it (already in
+ * shared memory when large, see FrameDecoder). A large frame that is not yet
+ * shared is moved to a SharedArrayBuffer the first time an executor thread
+ * needs it (getShared), not before: a value only ever sent to peers or the
+ * client is never copied. Spilling writes the frames as they are and reads
+ * them back into one buffer (shared when large).
  */
 import { promises as fs, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { SerializedValue } from '../protocol/messages.js';
 import { copyBytes, serializedBytes } from '../graph/serialize.js';
+import { SHARE_FROM_BYTES, allocateShared } from './shared-memory.js';
 
 interface Entry {
   kind: SerializedValue['kind'];
@@ -18,18 +27,62 @@ interface Entry {
   path: string | null;
 }
 
-/** Values above this size are moved to shared memory once, so executor threads read them without copies. */
-const SHARE_THRESHOLD = 1 << 20;
 
+/** A small view into a big buffer (a socket chunk, msgpack's pool) would drag the whole buffer along: copied. */
 function compact(f: Uint8Array): Uint8Array {
   if (f.buffer instanceof SharedArrayBuffer) return f;
-  if (f.byteLength >= SHARE_THRESHOLD) {
-    const shared = new Uint8Array(new SharedArrayBuffer(f.byteLength));
-    shared.set(f);
-    return shared;
-  }
-  // A small view into a big buffer (a socket chunk, msgpack's pool) would drag the whole buffer along.
   return f.byteLength * 2 < f.buffer.byteLength ? copyBytes(f) : f;
+}
+
+function needsSharing(f: Uint8Array): boolean {
+  return f.byteLength >= SHARE_FROM_BYTES && !(f.buffer instanceof SharedArrayBuffer);
+}
+
+/** The frame in shared memory: itself if it is there already or small. */
+function share(f: Uint8Array): Uint8Array {
+  if (!needsSharing(f)) return f;
+  const shared = allocateShared(f.byteLength);
+  shared.set(f);
+  return shared;
+}
+
+/** Writes every frame, in order, at the start of `path` (no joining copy; a short write is continued). */
+async function writeFrames(path: string, frames: readonly Uint8Array[]): Promise<void> {
+  const fh = await fs.open(path, 'w');
+  try {
+    let at = 0;
+    for (const f of frames) {
+      for (let off = 0; off < f.byteLength;) {
+        const { bytesWritten } = await fh.write(f, off, f.byteLength - off, at);
+        off += bytesWritten;
+        at += bytesWritten;
+      }
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Reads `total` bytes of `path` into one buffer, shared if large, and cuts it into frames of `lengths`. */
+async function readFrames(path: string, lengths: readonly number[], total: number): Promise<Uint8Array[]> {
+  const buf = total >= SHARE_FROM_BYTES ? allocateShared(total) : Buffer.allocUnsafeSlow(total);
+  const fh = await fs.open(path, 'r');
+  try {
+    for (let off = 0; off < total;) {
+      const { bytesRead } = await fh.read(buf, off, total - off, off);
+      if (bytesRead === 0) throw new Error(`spill file ${path} ends after ${off} of ${total} bytes`);
+      off += bytesRead;
+    }
+  } finally {
+    await fh.close();
+  }
+  const frames: Uint8Array[] = [];
+  let off = 0;
+  for (const len of lengths) {
+    frames.push(buf.subarray(off, off + len));
+    off += len;
+  }
+  return frames;
 }
 
 export class DataStore {
@@ -79,13 +132,7 @@ export class DataStore {
     const e = this.entries.get(key);
     if (!e) return undefined;
     if (e.frames) return this.getIfInMemory(key);
-    const buf = await fs.readFile(e.path!);
-    const frames: Uint8Array[] = [];
-    let off = 0;
-    for (const len of e.lengths) {
-      frames.push(buf.subarray(off, off + len));
-      off += len;
-    }
+    const frames = await readFrames(e.path!, e.lengths, e.nbytes);
     // Unspill only if it was not deleted meanwhile.
     if (this.entries.get(key) === e && !e.frames) {
       e.frames = frames.map(compact);
@@ -98,6 +145,24 @@ export class DataStore {
       if (this.targetBytes > 0 && this.managedBytes > this.targetBytes) void this.spill();
     }
     return { kind: e.kind, frames };
+  }
+
+  /**
+   * The value if it is in memory, with its large frames in shared memory for
+   * an executor thread; a frame not there yet is moved once and stays.
+   */
+  getSharedIfInMemory(key: string): SerializedValue | undefined {
+    const v = this.getIfInMemory(key);
+    if (!v) return undefined;
+    const e = this.entries.get(key)!;
+    if (!v.frames.some(needsSharing)) return v;
+    e.frames = v.frames.map(share);
+    return { kind: e.kind, frames: e.frames };
+  }
+
+  /** getSharedIfInMemory, reading a spilled value back first (it comes back shared). */
+  async getShared(key: string): Promise<SerializedValue | undefined> {
+    return this.getSharedIfInMemory(key) ?? (await this.get(key));
   }
 
   delete(key: string): boolean {
@@ -130,7 +195,7 @@ export class DataStore {
         if (!e.frames) continue;
         const path = this.pathFor(key);
         const frames = e.frames;
-        await fs.writeFile(path, Buffer.concat(frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength))));
+        await writeFrames(path, frames);
         if (this.entries.get(key) !== e || e.frames !== frames) {
           await fs.rm(path, { force: true }); // deleted or replaced while writing
           continue;

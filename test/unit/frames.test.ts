@@ -97,3 +97,37 @@ test('large frames arriving in many chunks are filled in place, intact, with mes
     assert.equal(d.bufferedBytes, 0);
   }
 });
+
+test('direct reads: a large frame read in place through fillTarget() completes its message, payload shared when asked', () => {
+  const big = Buffer.alloc(3 << 20);
+  for (let i = 0; i < big.length; i += 4096) big[i] = i & 0xff;
+  const bytes = wire({ op: 'data', v: new RawFrames([big, Buffer.from('small')]) });
+  const d = new FrameDecoder(undefined, (n) => Buffer.from(new SharedArrayBuffer(n)));
+  // The first read ends inside the big frame, as a socket read of 64 KiB would.
+  assert.deepEqual(d.push(bytes.subarray(0, 64 * 1024)), []);
+  let off = 64 * 1024;
+  const out: Buffer[][] = [];
+  for (let target = d.fillTarget(); target; target = d.fillTarget()) {
+    const n = Math.min(target.length, 200_000); // reads of any size, never past the frame
+    bytes.copy(target, 0, off, off + n);
+    off += n;
+    out.push(...d.filledInPlace(n));
+  }
+  out.push(...d.push(bytes.subarray(off)));
+  assert.equal(out.length, 1);
+  const m = decodeMessage(out[0]!) as { v: RawFrames };
+  assert.ok(m.v.frames[0]!.buffer instanceof SharedArrayBuffer, 'a payload arrives in the buffer allocatePayload made');
+  assert.ok(Buffer.from(m.v.frames[0]!).equals(big));
+  assert.equal(Buffer.from(m.v.frames[1]!).toString(), 'small');
+  assert.equal(d.bufferedBytes, 0);
+});
+
+test('direct reads: more bytes than the frame has room for is a protocol error', () => {
+  const bytes = wire({ op: 'data', v: new RawFrames([Buffer.alloc(100_000)]) });
+  const d = new FrameDecoder();
+  d.push(bytes.subarray(0, 1000));
+  const target = d.fillTarget()!;
+  assert.ok(target.length > 0 && target.length < 100_000);
+  assert.throws(() => d.filledInPlace(target.length + 1), ProtocolError);
+  assert.equal(new FrameDecoder().fillTarget(), null, 'no large frame under way: any buffer will do');
+});

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FETCH_BATCH, InvalidWorkerStateError, WorkerState } from '../../src/worker/state.js';
+import { FETCH_BATCH, FETCH_BATCH_BYTES, InvalidWorkerStateError, WorkerState } from '../../src/worker/state.js';
 import type { WorkerEvent } from '../../src/worker/events.js';
 import type { Execute, GatherDep, Instruction } from '../../src/worker/instructions.js';
 import type { DepInfo, Msg, SerializedValue } from '../../src/protocol/messages.js';
@@ -137,6 +137,15 @@ test(`a long list of keys from one peer goes out in requests of ${FETCH_BATCH}`,
   const g = only(s.handle({ op: 'gather' }), 'gather-dep');
   assert.deepEqual(g.map((x) => x.keys.length), [FETCH_BATCH, FETCH_BATCH, 5]);
   assert.equal(new Set(g.map((x) => x.gatherId)).size, 3);
+});
+
+test(`keys from one peer go out in requests of at most ${FETCH_BATCH_BYTES} bytes; a larger value goes alone`, () => {
+  const s = newState();
+  const MB = 1_000_000;
+  const sizes = [20 * MB, 20 * MB, 20 * MB, 70 * MB, 1, 1, 49 * MB];
+  s.handle(compute('x', sizes.map((nbytes, i) => ({ ...dep(`k${i}`, 'p1'), nbytes }))));
+  const g = only(s.handle({ op: 'gather' }), 'gather-dep');
+  assert.deepEqual(g.map((x) => x.keys), [['k0', 'k1'], ['k2'], ['k3'], ['k4', 'k5', 'k6']]);
 });
 
 test('a key a peer lacks is asked of the next holder; with none left the scheduler is told and the key waits for new holders', () => {
