@@ -3,7 +3,7 @@
  * on a shared machine CPU-seconds per 1,000 tasks are a far steadier figure
  * than wall time, which every other process on the box disturbs.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Client, ModuleFunction } from '../src/index.js';
 
 const TICKS_PER_SECOND = 100; // USER_HZ on every Linux Node runs on
@@ -28,6 +28,18 @@ export function rssOf(pid: number): { rss: number; peak: number } {
     return { rss: kb('VmRSS'), peak: kb('VmHWM') };
   } catch {
     return { rss: NaN, peak: NaN };
+  }
+}
+
+/**
+ * Resets a process's peak RSS (VmHWM) to its current RSS, so a later peak
+ * is that of what ran since (Linux 4.0+; quietly nothing where not allowed).
+ */
+export function resetPeakRss(pid: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  } catch {
+    // Not Linux, or not allowed: the peak then covers the whole process life.
   }
 }
 

@@ -185,6 +185,19 @@ export type TaskErred = {
   exception: ErrorInfo;
 };
 
+/** A chunk of a streamed graph submission ('graph-chunk'). */
+export interface GraphChunk {
+  /** The client's number for the stream; chunks of one stream arrive in order. */
+  stream: number;
+  tasks: TaskDef[];
+  /** Keys of this chunk the client holds futures of. */
+  keys: string[];
+  priority: number;
+  hold: string[];
+  release: string[];
+  final: boolean;
+}
+
 export interface ClientToScheduler extends Channel {
   sends: {
     'update-graph': { tasks: TaskDef[]; keys: string[]; priority: number };
@@ -193,6 +206,15 @@ export interface ClientToScheduler extends Channel {
   };
   requests: {
     'who-has': { args: { keys: string[] }; reply: { whoHas: Record<string, string[]> } };
+    /**
+     * One chunk of a large graph sent in several (docs/architecture.md,
+     * "Streamed graph submission"): `tasks` in topological order, every
+     * dependency in this chunk or an earlier one (or already known). `hold`:
+     * keys of this chunk that later chunks depend on, kept until `release`
+     * names them (or the `final` chunk arrives). The reply says how many
+     * tasks the scheduler has started since the stream's first chunk.
+     */
+    'graph-chunk': { args: GraphChunk; reply: { started: number } };
     'identity': { args: Empty; reply: { info: SchedulerInfo } };
     'wait-for-workers': { args: { n: number }; reply: { n: number } };
     'scatter': { args: { items: ScatterItem[]; workers: string[]; broadcast: boolean }; reply: { keys: string[] } };

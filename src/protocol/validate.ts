@@ -121,6 +121,9 @@ export function checkClientToScheduler(m: Fields): string | null {
     case 'client-desires-keys':
     case 'client-releases-keys': return strings(m, 'keys');
     case 'who-has': return rid(m) ?? strings(m, 'keys');
+    case 'graph-chunk':
+      return rid(m) ?? num(m, 'stream') ?? arrayOf(m, 'tasks', taskDef) ?? strings(m, 'keys') ?? num(m, 'priority') ??
+        strings(m, 'hold') ?? strings(m, 'release') ?? bool(m, 'final');
     case 'identity':
     case 'shutdown': return rid(m);
     case 'wait-for-workers': return rid(m) ?? num(m, 'n');
@@ -138,6 +141,7 @@ export function checkClientToScheduler(m: Fields): string | null {
 export function checkClientToSchedulerReply(op: string, m: Fields): string | null {
   switch (op) {
     case 'who-has': return recordOf(m, 'whoHas', areStrings, 'an array of strings');
+    case 'graph-chunk': return num(m, 'started');
     case 'identity': return obj(m, 'info');
     case 'wait-for-workers': return num(m, 'n');
     case 'scatter': return strings(m, 'keys');

@@ -61,6 +61,8 @@ export class SchedulerServer {
   private readonly workerComms = new Map<string, WorkerComm>();
   private readonly clientSessions = new Map<string, ClientSession>();
   private readonly timers: NodeJS.Timeout[] = [];
+  /** Per open streamed submission: tasksAssigned when its first chunk arrived. */
+  private readonly streamStarts = new Map<string, number>();
   private readonly stealsInFlight = new Map<string, { victim: string; thief: string }>();
   private readonly workerWaiters: { n: number; resolve: () => void }[] = [];
   private dashboardClose: (() => Promise<void>) | null = null;
@@ -255,6 +257,7 @@ export class SchedulerServer {
 
   private removeClient(session: ClientSession): void {
     if (!this.clientSessions.delete(session.id)) return;
+    for (const id of this.streamStarts.keys()) if (id.startsWith(`${session.id}#`)) this.streamStarts.delete(id);
     this.apply(this.state.removeClient(session.id, this.stimulus('remove-client')));
   }
 
@@ -311,6 +314,16 @@ export class SchedulerServer {
       case 'update-graph':
         this.apply(this.state.updateGraph(session.id, msg.tasks, msg.keys, msg.priority, this.stimulus('update-graph')));
         break;
+      case 'graph-chunk': {
+        const id = `${session.id}#${msg.stream}`;
+        if (!this.state.graphStreams.has(id)) this.streamStarts.set(id, this.state.tasksAssigned);
+        const started = this.state.tasksAssigned - (this.streamStarts.get(id) ?? 0);
+        this.apply(this.state.updateGraph(session.id, msg.tasks, msg.keys, msg.priority, this.stimulus('graph-chunk'), msg));
+        if (msg.final) this.streamStarts.delete(id);
+        // What had started before this chunk: tasks of earlier chunks running while the client still sends.
+        session.comm.reply(msg, { started });
+        break;
+      }
       case 'client-desires-keys':
         this.apply(this.state.clientDesiresKeys(session.id, msg.keys, this.stimulus('client-desires-keys')));
         break;

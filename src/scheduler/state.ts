@@ -17,7 +17,7 @@
  * stream for the dashboard is task-stream.ts.
  */
 import type {
-  DepInfo, ErrorInfo, FunctionSpec, SchedulerToClient, SchedulerToWorker, SendOf, StartStop, TaskDef, WorkerMetrics,
+  DepInfo, ErrorInfo, FunctionSpec, GraphChunk, SchedulerToClient, SchedulerToWorker, SendOf, StartStop, TaskDef, WorkerMetrics,
 } from '../protocol/messages.js';
 import type { TaskStateName } from './snapshot.js';
 import { keyGroup } from '../graph/keys.js';
@@ -63,6 +63,7 @@ export class Effects {
     q.push(msg);
   }
   client(cs: ClientState, msg: SendOf<SchedulerToClient>): void {
+    if (cs.graphHold) return;
     let q = this.toClients.get(cs);
     if (!q) this.toClients.set(cs, (q = []));
     q.push(msg);
@@ -118,8 +119,18 @@ export class SchedulerState {
   readonly unrunnable = new Set<TaskState>();
   tasksCompleted = 0;
   tasksErred = 0;
+  /** Tasks sent to a worker to compute, ever (the reply to a graph chunk reports how many since its stream began). */
+  tasksAssigned = 0;
   totalThreads = 0;
   generation = 0;
+
+  /**
+   * Open streamed graph submissions, by `${clientId}#${stream}`: the hold on
+   * tasks later chunks depend on, and the priority generation and position
+   * the next chunk continues from (so a streamed graph is ordered exactly as
+   * if it had come in one message).
+   */
+  readonly graphStreams = new Map<string, { hold: ClientState; owner: string; gen: number; next: number }>();
 
   /** Finished work, for the dashboard's task stream. */
   readonly taskStream: TaskStream;
@@ -277,6 +288,7 @@ export class SchedulerState {
     ws.occupancy += d;
     ts.processingOn = ws;
     ts.assignedAt = now;
+    this.tasksAssigned++;
     this.setState(ts, 'processing');
     eff.worker(ws, this.computeMsg(ts));
   }
@@ -420,13 +432,22 @@ export class SchedulerState {
 
   /** Runs recommendations to a fixed point. */
   private transitions(recs: Recs, eff: Effects, stim: Stimulus): void {
-    while (recs.size) {
-      const [key, finish] = recs.entries().next().value as [string, TaskStateName];
+    // One live iterator: it visits what later transitions add (a key added
+    // again after its turn comes round again; a key recommended anew keeps
+    // its place with the new target). Taking the first entry afresh each time
+    // rescans the deleted slots at the front of the table: quadratic for a
+    // large graph's thousands of recommendations.
+    for (const [key, finish] of recs) {
       recs.delete(key);
       const more = this.transition(key, finish, eff, stim);
-      for (const [k, v] of more) recs.set(k, v);
+      if (more.size) more.forEach(this.addRec, recs);
     }
     if (this.validating) this.validate();
+  }
+
+  /** Merges one recommendation into `this` (a Recs), for Map.forEach without a closure per call. */
+  private addRec(this: Recs, finish: TaskStateName, key: string): void {
+    this.set(key, finish);
   }
 
   /**
@@ -725,10 +746,17 @@ export class SchedulerState {
     const eff = new Effects();
     const cs = this.clients.get(id);
     if (!cs) return eff;
-    const keys = [...cs.wantsWhat].map((ts) => ts.key);
-    const e2 = this.clientReleasesKeys(id, keys, stim);
+    const recs: Recs = new Map();
+    this.releaseKeys(cs, [...cs.wantsWhat].map((ts) => ts.key), recs);
+    // Its unfinished streamed submissions end with it.
+    for (const [sid, stream] of this.graphStreams) {
+      if (stream.owner !== id) continue;
+      this.releaseKeys(stream.hold, [...stream.hold.wantsWhat].map((ts) => ts.key), recs);
+      this.graphStreams.delete(sid);
+    }
+    this.transitions(recs, eff, stim);
     this.clients.delete(id);
-    return e2;
+    return eff;
   }
 
   addWorker(info: {
@@ -787,6 +815,7 @@ export class SchedulerState {
       if (cs.wantsWhat.size) eff.client(cs, { op: 'restarted', keys: [...cs.wantsWhat].map((ts) => ts.key) });
       cs.wantsWhat.clear();
     }
+    this.graphStreams.clear();
     for (const ws of this.workers.values()) {
       ws.processing.clear();
       ws.occupancy = 0;
@@ -811,28 +840,39 @@ export class SchedulerState {
    * New tasks from a client. `defs` are in the client's topological order
    * (dependencies first), which is also their priority order.
    */
-  updateGraph(clientId: string, defs: TaskDef[], wanted: string[], userPriority: number, stim: Stimulus): Effects {
+  updateGraph(clientId: string, defs: TaskDef[], wanted: string[], userPriority: number, stim: Stimulus, chunk?: Omit<GraphChunk, 'tasks' | 'keys' | 'priority'>): Effects {
     const eff = new Effects();
     const cs = this.addClient(clientId, stim);
-    const gen = this.generation++;
+    let stream = chunk ? this.graphStreams.get(`${clientId}#${chunk.stream}`) : undefined;
+    if (chunk && !stream) {
+      const id = `${clientId}#${chunk.stream}`;
+      stream = { hold: new ClientState(id, true), owner: clientId, gen: this.generation++, next: 0 };
+      this.graphStreams.set(id, stream);
+    }
+    const gen = stream ? stream.gen : this.generation++;
+    const base = stream ? stream.next : 0;
+    if (stream) stream.next += defs.length;
     const recs: Recs = new Map();
     const fresh: TaskState[] = [];
+    const freshDefs: TaskDef[] = [];
     for (let i = 0; i < defs.length; i++) {
       const d = defs[i]!;
       let ts = this.tasks.get(d.key);
       if (ts && ts.runSpec) continue; // the same key is the same computation
       if (!ts) ts = this.newTask(d.key);
       ts.runSpec = { fn: d.fn as FunctionSpec, args: d.args };
-      ts.priority = [-userPriority, gen, i];
+      ts.priority = [-userPriority, gen, base + i];
       ts.retries = d.retries ?? 0;
       if (d.workers && d.workers.length) {
         ts.workerRestrictions = new Set(d.workers);
         ts.looseRestrictions = d.allowOtherWorkers ?? false;
       }
       fresh.push(ts);
+      freshDefs.push(d);
     }
-    for (const ts of fresh) {
-      const def = defs[ts.priority[2]!]!;
+    for (let f = 0; f < fresh.length; f++) {
+      const ts = fresh[f]!;
+      const def = freshDefs[f]!;
       for (const depKey of def.deps) {
         let dep = this.tasks.get(depKey);
         if (!dep) {
@@ -857,8 +897,27 @@ export class SchedulerState {
       const ts = this.tasks.get(key);
       if (ts && ts.state === 'released') recs.set(key, 'waiting');
     }
+    if (chunk && stream) {
+      // Held keys are wanted by the stream until the chunk that names them in
+      // `release`: they compute now, and their results wait for the dependents still to come.
+      const hold = stream.hold;
+      for (const key of chunk.hold) {
+        const ts = this.tasks.get(key);
+        if (!ts) continue;
+        ts.whoWants.add(hold);
+        hold.wantsWhat.add(ts);
+        if (ts.state === 'released') recs.set(key, 'waiting');
+      }
+    }
     this.reportExisting(cs, wanted, eff);
     this.transitions(recs, eff, stim);
+    if (chunk && stream) {
+      // After this chunk's tasks are waiting on them, so released keys that still have work to feed stay.
+      const release = chunk.final ? [...stream.hold.wantsWhat].map((ts) => ts.key) : chunk.release;
+      this.releaseKeys(stream.hold, release, recs);
+      if (chunk.final) this.graphStreams.delete(stream.hold.id);
+      this.transitions(recs, eff, stim);
+    }
     return eff;
   }
 
@@ -899,6 +958,13 @@ export class SchedulerState {
     const cs = this.clients.get(clientId);
     if (!cs) return eff;
     const recs: Recs = new Map();
+    this.releaseKeys(cs, keys, recs);
+    this.transitions(recs, eff, stim);
+    return eff;
+  }
+
+  /** `cs` no longer wants `keys`: recommendations for those nobody needs any more. */
+  private releaseKeys(cs: ClientState, keys: readonly string[], recs: Recs): void {
     for (const key of keys) {
       const ts = this.tasks.get(key);
       if (!ts || !ts.whoWants.delete(cs)) continue;
@@ -909,8 +975,6 @@ export class SchedulerState {
         } else recs.set(key, 'released');
       }
     }
-    this.transitions(recs, eff, stim);
-    return eff;
   }
 
   taskFinished(address: string, key: string, nbytes: number, type: string, startstops: StartStop[], stim: Stimulus): Effects {

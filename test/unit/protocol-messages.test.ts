@@ -31,6 +31,7 @@ const clientToScheduler: Samples<ClientToSchedulerMsg> = {
   'client-desires-keys': { op: 'client-desires-keys', keys: ['a'] },
   'client-releases-keys': { op: 'client-releases-keys', keys: ['a', 'b'] },
   'who-has': { op: 'who-has', rid: 1, keys: ['a'] },
+  'graph-chunk': { op: 'graph-chunk', rid: 12, stream: 1, tasks: [{ key: 'a', fn, args, deps: [] }], keys: ['a'], priority: 0, hold: ['a'], release: [], final: false },
   'identity': { op: 'identity', rid: 2 },
   'wait-for-workers': { op: 'wait-for-workers', rid: 3, n: 2 },
   'scatter': { op: 'scatter', rid: 4, items: [{ key: 'x', type: 'number', value }], workers: [], broadcast: false },
@@ -81,6 +82,7 @@ const peerToWorker: Samples<PeerToWorkerMsg> = {
 
 const clientToSchedulerReplies: ReplySamples<ClientToScheduler> = {
   'who-has': { whoHas: { a: ['tcp://w:1'] } },
+  'graph-chunk': { started: 3 },
   'identity': { info: { type: 'Scheduler', id: 's', address: 'tcp://s:1', version: '0', started: 0, services: {}, workers: {}, tasksByState: {} } },
   'wait-for-workers': { n: 2 },
   'scatter': { keys: ['x'] },

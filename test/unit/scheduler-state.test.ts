@@ -511,3 +511,34 @@ test('restart forgets every task, tells each client which of its keys are gone, 
   finish(s, 'a');
   assert.deepEqual(toClient(finish(s, 'b'), 'key-in-memory').map((m) => m.key), ['b']);
 });
+
+test('streamed graph: held keys compute before their dependents arrive, keep their result for them, and go when released', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1', 4);
+  // Chunk 1: 'a', which a later chunk depends on, so the stream holds it: it runs at once.
+  const e1 = s.updateGraph('c', [def('a')], [], 0, st(), { stream: 1, hold: ['a'], release: [], final: false });
+  assert.deepEqual(sent(e1, 'w1', 'compute-task').map((m) => m.key), ['a']);
+  assert.equal(toClient(finish(s, 'a'), 'key-in-memory').length, 0, 'the stream\'s hold is told nothing');
+  assert.equal(state(s, 'a'), 'memory', 'held for the chunk still to come');
+  // Chunk 2 (the last): 'b' depends on 'a', which it releases; 'b' is wanted by the client.
+  const e2 = s.updateGraph('c', [def('b', ['a'])], ['b'], 0, st(), { stream: 1, hold: [], release: ['a'], final: true });
+  assert.deepEqual(sent(e2, 'w1', 'compute-task').map((m) => m.key), ['b']);
+  assert.equal(state(s, 'a'), 'memory', 'b still needs it');
+  assert.deepEqual(s.tasks.get('b')!.priority.slice(1), [s.tasks.get('a')!.priority[1], 1], 'ordered as one graph');
+  finish(s, 'b');
+  assert.equal(state(s, 'a'), 'released');
+  assert.equal(s.graphStreams.size, 0, 'the final chunk ends the stream');
+  s.clientReleasesKeys('c', ['b'], st());
+  assert.equal(s.tasks.size, 0, 'everything forgotten once the client lets go');
+});
+
+test('streamed graph: a client that leaves mid-stream takes the stream\'s hold with it', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1');
+  s.updateGraph('c', [def('a'), def('b')], [], 0, st(), { stream: 7, hold: ['a', 'b'], release: [], final: false });
+  finish(s, 'a');
+  assert.equal(state(s, 'a'), 'memory');
+  s.removeClient('c', st());
+  assert.equal(s.graphStreams.size, 0);
+  assert.equal(s.tasks.size, 0, 'nothing is kept for chunks that will never come');
+});
