@@ -13,7 +13,7 @@ import { formatAddress, parseHostPortSpec, resolveListenHost } from '../comm/add
 import type { Hello } from '../protocol/handshake.js';
 import type {
   ClientToScheduler, ClientToSchedulerMsg, RequestOf, RunResult, ScatterItem, SchedulerInfo, SchedulerToClient,
-  SchedulerToWorker, WireValue, WorkerToScheduler, WorkerToSchedulerMsg,
+  SchedulerToWorker, StartStop, WireValue, WorkerToScheduler, WorkerToSchedulerMsg,
 } from '../protocol/messages.js';
 import { SCHEDULER_TO_CLIENT, SCHEDULER_TO_WORKER, unexpectedOp } from '../protocol/validate.js';
 import { RawFrames } from '../protocol/codec.js';
@@ -242,6 +242,7 @@ export class SchedulerServer {
   }
 
   private removeWorker(address: string, reason: string): void {
+    this.flushFinished();
     const ws = this.state.workers.get(address);
     const comm = this.workerComms.get(address);
     this.workerComms.delete(address);
@@ -274,11 +275,35 @@ export class SchedulerServer {
 
   // --------------------------------------------------------------- messages
 
+  /**
+   * task-finished reports of one wire batch (a worker's messages of one
+   * flush, or several workers' read in one turn), handled as one stimulus
+   * when the batch has been dispatched (a microtask). Any other message
+   * handles them first, so the state sees everything in arrival order.
+   */
+  private finishedReports: { address: string; key: string; nbytes: number; type: string; startstops: StartStop[] }[] = [];
+  private finishedScheduled = false;
+  private readonly flushFinishedBound = () => this.flushFinished();
+
+  private flushFinished(): void {
+    this.finishedScheduled = false;
+    if (this.finishedReports.length === 0) return;
+    const reports = this.finishedReports;
+    this.finishedReports = [];
+    this.apply(this.state.tasksFinished(reports, this.stimulus('task-finished')));
+  }
+
   private onWorkerMessage(address: string, msg: WorkerToSchedulerMsg): void {
+    if (msg.op === 'task-finished') {
+      this.finishedReports.push({ address, key: msg.key, nbytes: msg.nbytes, type: msg.type, startstops: msg.startstops });
+      if (!this.finishedScheduled) {
+        this.finishedScheduled = true;
+        queueMicrotask(this.flushFinishedBound);
+      }
+      return;
+    }
+    this.flushFinished();
     switch (msg.op) {
-      case 'task-finished':
-        this.apply(this.state.taskFinished(address, msg.key, msg.nbytes, msg.type, msg.startstops, this.stimulus('task-finished')));
-        break;
       case 'task-erred':
         this.apply(this.state.taskErred(address, msg.key, msg.exception, msg.startstops, this.stimulus('task-erred')));
         break;
@@ -310,6 +335,7 @@ export class SchedulerServer {
   }
 
   private onClientMessage(session: ClientSession, msg: ClientToSchedulerMsg): void {
+    this.flushFinished();
     switch (msg.op) {
       case 'update-graph':
         this.apply(this.state.updateGraph(session.id, msg.tasks, msg.keys, msg.priority, this.stimulus('update-graph')));

@@ -62,6 +62,19 @@ export class Effects {
     if (!q) this.toWorkers.set(ws, (q = []));
     q.push(msg);
   }
+  /**
+   * Tells `ws` to drop `key`: appended to the free-keys message queued last
+   * for it when there is one, so a cascade that frees many keys sends one
+   * message, in the same order relative to everything else.
+   */
+  freeKey(ws: WorkerState, key: string): void {
+    if (ws.status === 'removed') return;
+    const q = this.toWorkers.get(ws);
+    const last = q?.[q.length - 1];
+    if (last && last.op === 'free-keys') last.keys.push(key);
+    else this.worker(ws, { op: 'free-keys', keys: [key] });
+  }
+
   client(cs: ClientState, msg: SendOf<SchedulerToClient>): void {
     if (cs.graphHold) return;
     let q = this.toClients.get(cs);
@@ -659,7 +672,7 @@ export class SchedulerState {
     ts.inQueue = false;
     this.unrunnable.delete(ts);
     const ws = this.unassign(ts);
-    if (ws) eff.worker(ws, { op: 'free-keys', keys: [ts.key] });
+    if (ws) eff.freeKey(ws, ts.key);
     this.setState(ts, 'erred');
     this.notifyErred(ts, eff);
     for (const dts of ts.dependents) if (dts.state !== 'erred' && dts.state !== 'memory') recs.set(dts.key, 'erred');
@@ -671,7 +684,7 @@ export class SchedulerState {
   private processingReleased(ts: TaskState, eff: Effects): Recs {
     const recs: Recs = new Map();
     const ws = this.unassign(ts);
-    if (ws) eff.worker(ws, { op: 'free-keys', keys: [ts.key] });
+    if (ws) eff.freeKey(ws, ts.key);
     this.setState(ts, 'released');
     if (this.needed(ts)) {
       for (const dep of ts.dependencies) dep.waiters.delete(ts); // re-added by released>waiting
@@ -688,7 +701,7 @@ export class SchedulerState {
     const recs: Recs = new Map();
     for (const ws of [...ts.whoHas]) {
       this.removeReplica(ts, ws);
-      eff.worker(ws, { op: 'free-keys', keys: [ts.key] });
+      eff.freeKey(ws, ts.key);
     }
     ts.group.nbytes -= Math.max(ts.nbytes, 0);
     this.setState(ts, 'released');
@@ -979,12 +992,28 @@ export class SchedulerState {
 
   taskFinished(address: string, key: string, nbytes: number, type: string, startstops: StartStop[], stim: Stimulus): Effects {
     const eff = new Effects();
+    this.finishOne(address, key, nbytes, type, startstops, eff, stim);
+    return eff;
+  }
+
+  /**
+   * Several task-finished reports that arrived together (one wire batch),
+   * handled as one stimulus: each runs its cascade exactly as taskFinished
+   * would, in order, into one Effects.
+   */
+  tasksFinished(reports: readonly { address: string; key: string; nbytes: number; type: string; startstops: StartStop[] }[], stim: Stimulus): Effects {
+    const eff = new Effects();
+    for (const r of reports) this.finishOne(r.address, r.key, r.nbytes, r.type, r.startstops, eff, stim);
+    return eff;
+  }
+
+  private finishOne(address: string, key: string, nbytes: number, type: string, startstops: StartStop[], eff: Effects, stim: Stimulus): void {
     const ws = this.workers.get(address);
     const ts = this.tasks.get(key);
-    if (!ws) return eff;
+    if (!ws) return;
     if (!ts) {
-      eff.worker(ws, { op: 'free-keys', keys: [key] });
-      return eff;
+      eff.freeKey(ws, key);
+      return;
     }
     if (ts.state === 'processing' && ts.processingOn === ws) {
       const recs: Recs = new Map();
@@ -996,9 +1025,8 @@ export class SchedulerState {
       this.addReplica(ts, ws);
     } else {
       // Finished something we no longer want from this worker.
-      eff.worker(ws, { op: 'free-keys', keys: [key] });
+      eff.freeKey(ws, key);
     }
-    return eff;
   }
 
   taskErred(address: string, key: string, exception: ErrorInfo, startstops: StartStop[], stim: Stimulus): Effects {
