@@ -79,6 +79,11 @@ export interface GraphStreamReport {
 
 /** Results asked of one worker per get-data request (see fetchValues). */
 const GET_DATA_BATCH = 4_096;
+/** The dependencies of a task that has none: one shared (frozen) array, not one per item of a large map. */
+const NO_DEPS = Object.freeze([]) as unknown as string[];
+
+/** Keys asked of the scheduler per who-has request (see fetchValues). */
+const WHO_HAS_BATCH = 65_536;
 
 const finalizer = new FinalizationRegistry<{ client: WeakRef<Client>; key: string }>(({ client, key }) => {
   client.deref()?._decref(key);
@@ -422,7 +427,7 @@ export class Client implements AsyncDisposable {
       const { bytes, refs } = encodeArgs([item]);
       const key = opts.pure === false ? `${name}-${uniqueToken()}` : `${name}-${tokenize(specId, bytes)}`;
       for (const d of collectGraph(refs)) tasks.push(d);
-      const def: TaskDef = { key, fn: spec, args: bytes, deps: refs.map((r) => r.key) };
+      const def: TaskDef = { key, fn: spec, args: bytes, deps: refs.length ? refs.map((r) => r.key) : NO_DEPS };
       if (opts.retries) def.retries = opts.retries;
       if (opts.workers?.length) def.workers = opts.workers;
       tasks.push(def);
@@ -468,8 +473,7 @@ export class Client implements AsyncDisposable {
   /** Results of futures, fetched directly from the workers that hold them. */
   async gather<T>(futures: readonly Future<T>[], opts: { timeoutMs?: number } = {}): Promise<T[]> {
     this.ensureOpen();
-    const states = futures.map((f) => f.state);
-    const waitAll = Promise.all(states.map((s) => s.wait()));
+    const waitAll = this.settled(futures);
     if (opts.timeoutMs) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
@@ -486,9 +490,59 @@ export class Client implements AsyncDisposable {
     return futures.map((f) => values.get(f.key) as T);
   }
 
+  /**
+   * Resolves when every future's key is in memory, rejects with the first
+   * error: one waiter and one hold on the connection for all of them, not
+   * a promise per key (gather of a million futures).
+   */
+  private settled(futures: readonly Future<unknown>[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let pending = 0;
+      let release: (() => void) | null = null;
+      const done = () => {
+        release?.();
+        release = null;
+      };
+      const waiter = {
+        resolve: () => {
+          if (--pending === 0) {
+            done();
+            resolve();
+          }
+        },
+        reject: (e: Error) => {
+          done();
+          reject(e);
+        },
+      };
+      for (const f of futures) {
+        const st = f.state;
+        if (st.status === 'finished') continue;
+        if (st.status === 'error' || st.status === 'cancelled') {
+          reject(st.error!);
+          return;
+        }
+        pending++;
+        st.addWaiter(waiter, false);
+      }
+      if (pending === 0) resolve();
+      else release = this.comm.hold();
+    });
+  }
+
   private async fetchValues(keys: string[], attempt = 0): Promise<Map<string, unknown>> {
     const out = new Map<string, unknown>();
     if (keys.length === 0) return out;
+    // who-has in slices: one reply naming the holders of a million keys would be one huge message.
+    for (let i = 0; i < keys.length; i += WHO_HAS_BATCH) {
+      const more = await this.fetchSlice(keys.length > WHO_HAS_BATCH ? keys.slice(i, i + WHO_HAS_BATCH) : keys, attempt);
+      for (const [k, v] of more) out.set(k, v);
+    }
+    return out;
+  }
+
+  private async fetchSlice(keys: string[], attempt: number): Promise<Map<string, unknown>> {
+    const out = new Map<string, unknown>();
     const reply = await this.request({ op: 'who-has', keys });
     const whoHas = reply.whoHas;
     const byWorker = new Map<string, string[]>();
