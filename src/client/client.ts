@@ -73,7 +73,7 @@ export interface GraphStreamReport {
   chunks: number;
   /** Tasks the scheduler had started (sent to workers) when the last chunk arrived. */
   startedBeforeFinal: number;
-  /** Results (key-in-memory) this client had received when it sent the last chunk. */
+  /** Results (keys-in-memory) this client had received when it sent the last chunk. */
   resultsBeforeFinal: number;
 }
 
@@ -164,9 +164,9 @@ export class Client implements AsyncDisposable {
         this.id = msg.id;
         this.resolveId();
         break;
-      case 'key-in-memory':
-        this.resultsReceived++;
-        this.keys.get(msg.key)?.finish(msg.type);
+      case 'keys-in-memory':
+        this.resultsReceived += msg.keys.length;
+        for (let i = 0; i < msg.keys.length; i++) this.keys.get(msg.keys[i]!)?.finish(msg.types[i]!);
         break;
       case 'task-erred': {
         const st = this.keys.get(msg.key);
@@ -290,7 +290,7 @@ export class Client implements AsyncDisposable {
    */
   private streaming: Promise<void> | null = null;
   private streamCounter = 0;
-  /** key-in-memory messages received, ever: what a streamed submission reports it saw before its last chunk. */
+  /** Results in memory reported to this client, ever: what a streamed submission reports it saw before its last chunk. */
   private resultsReceived = 0;
   /** How the last streamed submission went (see GraphStreamReport); null before the first. */
   lastGraphStream: GraphStreamReport | null = null;

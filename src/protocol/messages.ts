@@ -233,7 +233,8 @@ export interface ClientToScheduler extends Channel {
 export interface SchedulerToClient extends Channel {
   sends: {
     'client-id': { id: string };
-    'key-in-memory': { key: string; type: string };
+    /** Results now in memory, with their types; one message for all of one cascade (keys[i] has types[i]). */
+    'keys-in-memory': { keys: string[]; types: string[] };
     /** `blame`: the key whose task failed (this one, or a dependency). */
     'task-erred': TaskErred & { blame: string };
     'lost-data': { key: string };

@@ -158,7 +158,9 @@ export function checkClientToSchedulerReply(op: string, m: Fields): string | nul
 export function checkSchedulerToClient(m: Fields): string | null {
   switch (m['op']) {
     case 'client-id': return str(m, 'id');
-    case 'key-in-memory': return str(m, 'key') ?? str(m, 'type');
+    case 'keys-in-memory':
+      return strings(m, 'keys') ?? strings(m, 'types') ??
+        ((m['keys'] as string[]).length === (m['types'] as string[]).length ? null : 'keys and types must have the same length');
     case 'task-erred': return str(m, 'key') ?? errorInfo(m, 'exception') ?? str(m, 'blame');
     case 'lost-data': return str(m, 'key');
     case 'restarted': return strings(m, 'keys');

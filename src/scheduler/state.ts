@@ -75,6 +75,17 @@ export class Effects {
     else this.worker(ws, { op: 'free-keys', keys: [key] });
   }
 
+  /** Tells `cs` that `key` is in memory: appended to the keys-in-memory message queued last for it, if that is the last one. */
+  inMemory(cs: ClientState, key: string, type: string): void {
+    if (cs.graphHold) return;
+    const q = this.toClients.get(cs);
+    const last = q?.[q.length - 1];
+    if (last && last.op === 'keys-in-memory') {
+      last.keys.push(key);
+      last.types.push(type);
+    } else this.client(cs, { op: 'keys-in-memory', keys: [key], types: [type] });
+  }
+
   client(cs: ClientState, msg: SendOf<SchedulerToClient>): void {
     if (cs.graphHold) return;
     let q = this.toClients.get(cs);
@@ -595,7 +606,7 @@ export class SchedulerState {
       dep.waiters.delete(ts);
       if (!this.needed(dep) && dep.state === 'memory') recs.set(dep.key, 'released');
     }
-    for (const cs of ts.whoWants) eff.client(cs, { op: 'key-in-memory', key: ts.key, type: ts.type });
+    for (const cs of ts.whoWants) eff.inMemory(cs, ts.key, ts.type);
     if (!this.needed(ts)) recs.set(ts.key, 'released');
     this.fillSlots(ws, recs);
     return recs;
@@ -939,7 +950,7 @@ export class SchedulerState {
     for (const key of keys) {
       const ts = this.tasks.get(key);
       if (!ts) continue;
-      if (ts.state === 'memory') eff.client(cs, { op: 'key-in-memory', key, type: ts.type });
+      if (ts.state === 'memory') eff.inMemory(cs, key, ts.type);
       else if (ts.state === 'erred') eff.client(cs, { op: 'task-erred', key, exception: exceptionOf(ts), blame: ts.exceptionBlame?.key ?? key });
     }
   }
@@ -1092,7 +1103,7 @@ export class SchedulerState {
       if (ts.state !== 'released') continue;
       this.transitionNow(it.key, 'memory', eff, recs, stim, { kind: 'scattered', worker: ws, nbytes: it.nbytes, type: it.type });
       // Only the scattering client hears of it: it is the one waiting for the scatter.
-      eff.client(cs, { op: 'key-in-memory', key: it.key, type: it.type });
+      eff.inMemory(cs, it.key, it.type);
     }
     this.transitions(recs, eff, stim);
     return eff;

@@ -46,7 +46,7 @@ const clientToScheduler: Samples<ClientToSchedulerMsg> = {
 
 const schedulerToClient: Samples<SchedulerToClientMsg> = {
   'client-id': { op: 'client-id', id: 'client-1' },
-  'key-in-memory': { op: 'key-in-memory', key: 'a', type: 'number' },
+  'keys-in-memory': { op: 'keys-in-memory', keys: ['a'], types: ['number'] },
   'task-erred': { op: 'task-erred', key: 'b', exception: error, blame: 'a' },
   'lost-data': { op: 'lost-data', key: 'a' },
   'restarted': { op: 'restarted', keys: ['a'] },
@@ -266,7 +266,7 @@ export async function typeLevelChecks(
   void n;
   switch (msg.op) {
     case 'client-id':
-    case 'key-in-memory':
+    case 'keys-in-memory':
     case 'task-erred':
       break;
     // @ts-expect-error lost-data, restarted and scheduler-closing have no case: msg is not never here
