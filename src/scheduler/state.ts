@@ -132,6 +132,8 @@ type TransitionTable = { readonly [T in TransitionName]?: TransitionHandler<T> }
 const PAYLOAD_ONLY: ReadonlySet<TransitionName> = new Set<TransitionName>(['released>memory', 'processing>waiting']);
 
 const DEFAULT_ROUND_TRIP_MS = 5;
+/** Distinct functions whose specs the scheduler shares between tasks (see internFunction). */
+const MAX_INTERNED_FUNCTIONS = 10_000;
 
 export class SchedulerState {
   readonly tasks = new Map<string, TaskState>();
@@ -884,7 +886,7 @@ export class SchedulerState {
       let ts = this.tasks.get(d.key);
       if (ts && ts.runSpec) continue; // the same key is the same computation
       if (!ts) ts = this.newTask(d.key);
-      ts.runSpec = { fn: d.fn as FunctionSpec, args: d.args };
+      ts.runSpec = { fn: this.internFunction(d.fn), args: d.args };
       ts.priority = [-userPriority, gen, base + i];
       ts.retries = d.retries ?? 0;
       if (d.workers && d.workers.length) {
@@ -944,6 +946,24 @@ export class SchedulerState {
     }
     return eff;
   }
+
+  /**
+   * One FunctionSpec object per distinct function: every task of a map
+   * arrives with its own decoded copy (a module URL, an export name), which
+   * for a million tasks is hundreds of megabytes of identical strings.
+   */
+  private internFunction(fn: FunctionSpec): FunctionSpec {
+    // Inline functions by their source (no copy of a long text per task); same source, other name: not shared.
+    const id = fn.kind === 'module' ? `${fn.export}\0${fn.url}` : fn.source;
+    const known = this.functions.get(id);
+    if (known) return known.kind === fn.kind && (fn.kind === 'module' || (known.kind === 'inline' && known.name === fn.name)) ? known : fn;
+    // Bounded: a program that ships endless distinct inline functions must not grow this forever.
+    if (this.functions.size >= MAX_INTERNED_FUNCTIONS) this.functions.clear();
+    this.functions.set(id, fn);
+    return fn;
+  }
+
+  private readonly functions = new Map<string, FunctionSpec>();
 
   /** Tell the client about wanted keys that are already done or failed. */
   private reportExisting(cs: ClientState, keys: string[], eff: Effects): void {
