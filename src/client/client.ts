@@ -85,10 +85,6 @@ const NO_DEPS = Object.freeze([]) as unknown as string[];
 /** Keys asked of the scheduler per who-has request (see fetchValues). */
 const WHO_HAS_BATCH = 65_536;
 
-const finalizer = new FinalizationRegistry<{ client: WeakRef<Client>; key: string }>(({ client, key }) => {
-  client.deref()?._decref(key);
-});
-
 /**
  * The error a future fails with. The scheduler's own verdicts come back as
  * their class with their fields (KilledWorkerError with key and attempts,
@@ -105,7 +101,12 @@ export class Client implements AsyncDisposable {
   id = '';
   private closed = false;
   private readonly peers: ConnectionPool;
-  private readonly weakSelf = new WeakRef(this);
+  /**
+   * Drops the reference of a Future that was garbage-collected unreleased.
+   * One registry per client, holding just the key: a client of a million
+   * futures would otherwise keep a million {client, key} records.
+   */
+  private readonly finalizer = new FinalizationRegistry<string>((key) => this._decref(key));
   private info: SchedulerInfo | null = null;
   private readonly idReady: Promise<void>;
   private resolveId!: () => void;
@@ -215,12 +216,12 @@ export class Client implements AsyncDisposable {
   /** @internal */
   _retain(f: Future<unknown>): void {
     f.state.refcount++;
-    finalizer.register(f, { client: this.weakSelf, key: f.key }, f);
+    this.finalizer.register(f, f.key, f);
   }
 
   /** @internal */
   _release(f: Future<unknown>): void {
-    finalizer.unregister(f);
+    this.finalizer.unregister(f);
     this._decref(f.key);
   }
 
