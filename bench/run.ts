@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const BENCHES: Record<string, { file: string; what: string }> = {
   core: { file: './core/tasks.js', what: 'scheduling throughput vs Dask (core runtime issue)' },
+  graph: { file: './graph/run.js', what: 'million-task map and tree reduction: wall time, client memory, scheduler CPU and memory per task vs Dask (issue 14)' },
   mpi: { file: './mpi/startup.js', what: 'mpirun start-up and trivial-job wall time (MPI issue)' },
   etl: { file: './etl/run.js', what: 'NYC taxi prep throughput vs the engine alone and Dask (dataframe issue)' },
   transfer: { file: './transfer/run.js', what: 'worker-to-worker data transfer vs a plain socket pair and Dask (performance issue)' },

@@ -3,7 +3,7 @@
  * This is the package's main entry point (`import { ... } from 'tessera-compute'`).
  */
 export { Client, compute, persist } from './client/client.js';
-export type { ConnectOptions, SubmitOptions, SchedulerInfo } from './client/client.js';
+export type { ConnectOptions, GraphStreamReport, SubmitOptions, SchedulerInfo } from './client/client.js';
 export type { ClusterLike, ConnectTarget } from './comm/resolve-scheduler.js';
 export { Future } from './client/future.js';
 export type { FutureStatus } from './client/future.js';

@@ -26,6 +26,12 @@ export interface ConnectOptions {
   timeoutMs?: number;
   /** Become the current client used by compute()/Delayed.compute() (default true). */
   setAsCurrent?: boolean;
+  /**
+   * A graph of more tasks than this is streamed to the scheduler in chunks
+   * of this many (default 10,000; see docs/architecture.md "Streamed graph
+   * submission"): the first tasks start while the rest is still being sent.
+   */
+  graphChunkTasks?: number;
 }
 
 export interface SubmitOptions<TF extends TaskFunction> {
@@ -51,12 +57,33 @@ type SchedulerComm = Comm<SchedulerToClient, ClientToScheduler>;
 
 let current: Client | null = null;
 
+/**
+ * A graph of more tasks than this is sent in chunks of this many (see
+ * Client.streamGraph; ConnectOptions.graphChunkTasks), at most
+ * GRAPH_CHUNK_WINDOW of them unanswered.
+ */
+const GRAPH_CHUNK_TASKS = 10_000;
+const GRAPH_CHUNK_WINDOW = 4;
+
+/** How a streamed graph submission went: observable proof that work started before the graph was all sent. */
+export interface GraphStreamReport {
+  /** The client's number for the submission. */
+  stream: number;
+  tasks: number;
+  chunks: number;
+  /** Tasks the scheduler had started (sent to workers) when the last chunk arrived. */
+  startedBeforeFinal: number;
+  /** Results (keys-in-memory) this client had received when it sent the last chunk. */
+  resultsBeforeFinal: number;
+}
+
 /** Results asked of one worker per get-data request (see fetchValues). */
 const GET_DATA_BATCH = 4_096;
+/** The dependencies of a task that has none: one shared (frozen) array, not one per item of a large map. */
+const NO_DEPS = Object.freeze([]) as unknown as string[];
 
-const finalizer = new FinalizationRegistry<{ client: WeakRef<Client>; key: string }>(({ client, key }) => {
-  client.deref()?._decref(key);
-});
+/** Keys asked of the scheduler per who-has request (see fetchValues). */
+const WHO_HAS_BATCH = 65_536;
 
 /**
  * The error a future fails with. The scheduler's own verdicts come back as
@@ -74,14 +101,24 @@ export class Client implements AsyncDisposable {
   id = '';
   private closed = false;
   private readonly peers: ConnectionPool;
-  private readonly weakSelf = new WeakRef(this);
+  /**
+   * Drops the reference of a Future that was garbage-collected unreleased.
+   * One registry per client, holding just the key: a client of a million
+   * futures would otherwise keep a million {client, key} records.
+   */
+  private readonly finalizer = new FinalizationRegistry<string>((key) => this._decref(key));
   private info: SchedulerInfo | null = null;
   private readonly idReady: Promise<void>;
   private resolveId!: () => void;
   private pendingRelease = new Set<string>();
   private releaseScheduled = false;
 
-  private constructor(private readonly comm: SchedulerComm, readonly schedulerAddress: string, readonly token: string) {
+  private constructor(
+    private readonly comm: SchedulerComm,
+    readonly schedulerAddress: string,
+    readonly token: string,
+    private readonly chunkTasks = GRAPH_CHUNK_TASKS,
+  ) {
     this.peers = new ConnectionPool({ role: 'client', token, unrefWhenIdle: true });
     this.idReady = new Promise((r) => (this.resolveId = r));
     comm.onMessage = (msg) => this.onMessage(msg);
@@ -96,11 +133,13 @@ export class Client implements AsyncDisposable {
    * resolveScheduler()'s rule (src/comm/resolve-scheduler.ts).
    */
   static async connect(target?: ConnectTarget, opts: ConnectOptions = {}): Promise<Client> {
+    const chunk = opts.graphChunkTasks ?? GRAPH_CHUNK_TASKS;
+    if (!Number.isInteger(chunk) || chunk < 1) throw new InvalidArgumentError(`graphChunkTasks must be a positive integer (tasks per chunk of a streamed graph), got ${chunk}`);
     const scheduler = await resolveScheduler(target, opts.token !== undefined ? { token: opts.token } : {});
     const { address, token } = scheduler;
     const comm: SchedulerComm = (await connectToScheduler(scheduler, { role: 'client', timeoutMs: opts.timeoutMs ?? 10_000 })).typed(CLIENT_TO_SCHEDULER);
     comm.label = `scheduler ${address}`;
-    const client = new Client(comm, address, token);
+    const client = new Client(comm, address, token, chunk);
     await client.idReady;
     client.info = await client.schedulerInfo();
     // A script ends after its last line, as a Python one does: from now on the
@@ -126,8 +165,9 @@ export class Client implements AsyncDisposable {
         this.id = msg.id;
         this.resolveId();
         break;
-      case 'key-in-memory':
-        this.keys.get(msg.key)?.finish(msg.type);
+      case 'keys-in-memory':
+        this.resultsReceived += msg.keys.length;
+        for (let i = 0; i < msg.keys.length; i++) this.keys.get(msg.keys[i]!)?.finish(msg.types[i]!);
         break;
       case 'task-erred': {
         const st = this.keys.get(msg.key);
@@ -176,12 +216,12 @@ export class Client implements AsyncDisposable {
   /** @internal */
   _retain(f: Future<unknown>): void {
     f.state.refcount++;
-    finalizer.register(f, { client: this.weakSelf, key: f.key }, f);
+    this.finalizer.register(f, f.key, f);
   }
 
   /** @internal */
   _release(f: Future<unknown>): void {
-    finalizer.unregister(f);
+    this.finalizer.unregister(f);
     this._decref(f.key);
   }
 
@@ -238,17 +278,114 @@ export class Client implements AsyncDisposable {
     const g = this.pendingGraph;
     if (!g) return;
     this.pendingGraph = null;
-    if (!this.closed) this.comm.send({ op: 'update-graph', tasks: g.tasks, keys: g.keys, priority: g.priority });
+    if (this.closed) return;
+    if (g.tasks.length > this.chunkTasks) void this.afterStream(() => this.streamGraph(g));
+    else void this.afterStream(() => this.comm.send({ op: 'update-graph', tasks: g.tasks, keys: g.keys, priority: g.priority }));
+  }
+
+  /**
+   * Set while a streamed submission is being sent (and until what queued
+   * behind it has gone): what the client sends meanwhile goes after it, so
+   * the scheduler still sees everything in order (a release never overtakes
+   * the chunk that defines its key).
+   */
+  private streaming: Promise<void> | null = null;
+  private streamCounter = 0;
+  /** Results in memory reported to this client, ever: what a streamed submission reports it saw before its last chunk. */
+  private resultsReceived = 0;
+  /** How the last streamed submission went (see GraphStreamReport); null before the first. */
+  lastGraphStream: GraphStreamReport | null = null;
+
+  /** Runs `fn` now, or after the streamed submission being sent (and whatever queued behind it). */
+  private afterStream<T>(fn: () => T | Promise<T>): Promise<T> | T {
+    if (!this.streaming) {
+      const r = fn();
+      if (!(r instanceof Promise)) return r;
+      this.chainStream(r);
+      return r;
+    }
+    const p = this.streaming.then(fn);
+    this.chainStream(p);
+    return p;
+  }
+
+  private chainStream(p: Promise<unknown>): void {
+    const tail: Promise<void> = p.then(() => {}, () => {}).then(() => {
+      if (this.streaming === tail) this.streaming = null;
+    });
+    this.streaming = tail;
+  }
+
+  /**
+   * Sends a large graph in chunks of `chunkTasks` tasks (protocol op
+   * 'graph-chunk'), at most GRAPH_CHUNK_WINDOW unanswered at a time: the
+   * scheduler starts the first tasks while later chunks are still being
+   * encoded and sent, and neither side holds the whole graph as one message.
+   * Tasks are in topological order, so every chunk's dependencies are in it
+   * or in earlier ones. A task that a later chunk depends on is held by the
+   * stream until that chunk is sent, so its result is kept for it.
+   */
+  private async streamGraph(g: { tasks: TaskDef[]; keys: string[]; priority: number }): Promise<void> {
+    const stream = ++this.streamCounter;
+    const tasks = g.tasks;
+    const nChunks = Math.ceil(tasks.length / this.chunkTasks);
+    const chunkOf = (i: number) => Math.floor(i / this.chunkTasks);
+    // The chunk of each key's last dependent (only keys something depends on).
+    const lastUse = new Map<string, number>();
+    for (let i = 0; i < tasks.length; i++) for (const d of tasks[i]!.deps) lastUse.set(d, chunkOf(i));
+    const hold: string[][] = Array.from({ length: nChunks }, () => []);
+    const release: string[][] = Array.from({ length: nChunks }, () => []);
+    const wantedIn: string[][] = Array.from({ length: nChunks }, () => []);
+    const wanted = new Set(g.keys);
+    for (let i = 0; i < tasks.length; i++) {
+      const key = tasks[i]!.key;
+      const c = chunkOf(i);
+      if (wanted.delete(key)) wantedIn[c]!.push(key);
+      const last = lastUse.get(key);
+      if (last !== undefined && last > c) {
+        hold[c]!.push(key);
+        release[last]!.push(key);
+      }
+    }
+    lastUse.clear();
+    // Wanted keys the graph does not define (already submitted): with the last chunk.
+    for (const key of wanted) wantedIn[nChunks - 1]!.push(key);
+    wanted.clear();
+    const resultsAtStart = this.resultsReceived;
+    const inFlight: Promise<{ started: number }>[] = [];
+    const report: GraphStreamReport = { stream, tasks: tasks.length, chunks: nChunks, startedBeforeFinal: 0, resultsBeforeFinal: 0 };
+    for (let c = 0; c < nChunks; c++) {
+      while (inFlight.length >= GRAPH_CHUNK_WINDOW) await inFlight.shift();
+      if (this.closed) return;
+      const final = c === nChunks - 1;
+      const slice = tasks.slice(c * this.chunkTasks, (c + 1) * this.chunkTasks);
+      // Sent: the client keeps nothing of a chunk but its futures.
+      tasks.fill(undefined as never, c * this.chunkTasks, (c + 1) * this.chunkTasks);
+      if (final) report.resultsBeforeFinal = this.resultsReceived - resultsAtStart;
+      const reply = this.comm.request({
+        op: 'graph-chunk', stream, tasks: slice, keys: wantedIn[c]!, priority: g.priority, hold: hold[c]!, release: release[c]!, final,
+      });
+      // One chunk per write: chunks queued in one turn would otherwise go out as one message.
+      this.comm.flush();
+      hold[c] = release[c] = wantedIn[c] = [];
+      if (final) report.startedBeforeFinal = (await reply).started;
+      else inFlight.push(reply);
+    }
+    await Promise.all(inFlight);
+    this.lastGraphStream = report;
   }
 
   private send(msg: SendOf<ClientToScheduler>): void {
     this.flushGraph();
-    this.comm.send(msg);
+    void this.afterStream(() => {
+      if (!this.closed) this.comm.send(msg);
+    });
   }
 
   private request<K extends RequestOp<ClientToScheduler>>(msg: RequestArgs<ClientToScheduler, K>, timeoutMs?: number): Promise<ReplyOf<ClientToScheduler, K>> {
     this.flushGraph();
-    return this.comm.request(msg, timeoutMs);
+    if (!this.streaming) return this.comm.request(msg, timeoutMs);
+    return this.afterStream(() => this.comm.request(msg, timeoutMs)) as Promise<ReplyOf<ClientToScheduler, K>>;
   }
 
   // ----------------------------------------------------------------- submit
@@ -291,7 +428,7 @@ export class Client implements AsyncDisposable {
       const { bytes, refs } = encodeArgs([item]);
       const key = opts.pure === false ? `${name}-${uniqueToken()}` : `${name}-${tokenize(specId, bytes)}`;
       for (const d of collectGraph(refs)) tasks.push(d);
-      const def: TaskDef = { key, fn: spec, args: bytes, deps: refs.map((r) => r.key) };
+      const def: TaskDef = { key, fn: spec, args: bytes, deps: refs.length ? refs.map((r) => r.key) : NO_DEPS };
       if (opts.retries) def.retries = opts.retries;
       if (opts.workers?.length) def.workers = opts.workers;
       tasks.push(def);
@@ -337,8 +474,7 @@ export class Client implements AsyncDisposable {
   /** Results of futures, fetched directly from the workers that hold them. */
   async gather<T>(futures: readonly Future<T>[], opts: { timeoutMs?: number } = {}): Promise<T[]> {
     this.ensureOpen();
-    const states = futures.map((f) => f.state);
-    const waitAll = Promise.all(states.map((s) => s.wait()));
+    const waitAll = this.settled(futures);
     if (opts.timeoutMs) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
@@ -355,9 +491,59 @@ export class Client implements AsyncDisposable {
     return futures.map((f) => values.get(f.key) as T);
   }
 
+  /**
+   * Resolves when every future's key is in memory, rejects with the first
+   * error: one waiter and one hold on the connection for all of them, not
+   * a promise per key (gather of a million futures).
+   */
+  private settled(futures: readonly Future<unknown>[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let pending = 0;
+      let release: (() => void) | null = null;
+      const done = () => {
+        release?.();
+        release = null;
+      };
+      const waiter = {
+        resolve: () => {
+          if (--pending === 0) {
+            done();
+            resolve();
+          }
+        },
+        reject: (e: Error) => {
+          done();
+          reject(e);
+        },
+      };
+      for (const f of futures) {
+        const st = f.state;
+        if (st.status === 'finished') continue;
+        if (st.status === 'error' || st.status === 'cancelled') {
+          reject(st.error!);
+          return;
+        }
+        pending++;
+        st.addWaiter(waiter, false);
+      }
+      if (pending === 0) resolve();
+      else release = this.comm.hold();
+    });
+  }
+
   private async fetchValues(keys: string[], attempt = 0): Promise<Map<string, unknown>> {
     const out = new Map<string, unknown>();
     if (keys.length === 0) return out;
+    // who-has in slices: one reply naming the holders of a million keys would be one huge message.
+    for (let i = 0; i < keys.length; i += WHO_HAS_BATCH) {
+      const more = await this.fetchSlice(keys.length > WHO_HAS_BATCH ? keys.slice(i, i + WHO_HAS_BATCH) : keys, attempt);
+      for (const [k, v] of more) out.set(k, v);
+    }
+    return out;
+  }
+
+  private async fetchSlice(keys: string[], attempt: number): Promise<Map<string, unknown>> {
+    const out = new Map<string, unknown>();
     const reply = await this.request({ op: 'who-has', keys });
     const whoHas = reply.whoHas;
     const byWorker = new Map<string, string[]>();
@@ -581,6 +767,8 @@ export class Client implements AsyncDisposable {
     if (current === this) current = null;
     if (this.closed) return;
     this.flushGraph();
+    // A graph still being streamed is sent in full first, as a single message would have been.
+    while (this.streaming) await this.streaming;
     this.closed = true;
     await this.comm.close();
     await this.peers.close();

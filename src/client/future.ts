@@ -10,12 +10,21 @@ import type { Client } from './client.js';
 export type FutureStatus = 'pending' | 'finished' | 'error' | 'cancelled';
 
 /** Client-side state of one key, shared by all Futures of that key. */
+/** What settles a wait on a key (see KeyState.addWaiter). */
+export interface KeyWaiter {
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+const NO_WAITERS: readonly KeyWaiter[] = Object.freeze([]);
+
 export class KeyState {
   status: FutureStatus = 'pending';
   type = '';
   error: Error | null = null;
   refcount = 0;
-  private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  /** Who waits for this key to settle; null (not an empty array) while nobody does: a client may hold a million keys. */
+  private waiters: KeyWaiter[] | null = null;
   /** Ends the hold on the connection that someone awaiting this key keeps (see Comm.hold). */
   private releaseHold: (() => void) | null = null;
 
@@ -26,8 +35,18 @@ export class KeyState {
   wait(): Promise<void> {
     if (this.status === 'finished') return Promise.resolve();
     if (this.status === 'error' || this.status === 'cancelled') return Promise.reject(this.error!);
-    if (this.waiters.length === 0 && this.connection) this.releaseHold = this.connection.hold();
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+    return new Promise((resolve, reject) => this.addWaiter({ resolve, reject }, true));
+  }
+
+  /**
+   * Calls `w` once this pending key settles. One waiter may wait on many
+   * keys (gather's): no promise per key. `hold`: keep the connection open
+   * meanwhile (a caller waiting on many keys holds it once itself).
+   */
+  addWaiter(w: KeyWaiter, hold: boolean): void {
+    if (!this.waiters) this.waiters = [];
+    if (hold && !this.releaseHold && this.connection) this.releaseHold = this.connection.hold();
+    this.waiters.push(w);
   }
 
   finish(type: string): void {
@@ -42,9 +61,9 @@ export class KeyState {
     for (const x of this.takeWaiters()) x.reject(err);
   }
 
-  private takeWaiters(): { resolve: () => void; reject: (e: Error) => void }[] {
-    const w = this.waiters;
-    this.waiters = [];
+  private takeWaiters(): readonly KeyWaiter[] {
+    const w = this.waiters ?? NO_WAITERS;
+    this.waiters = null;
     this.releaseHold?.();
     this.releaseHold = null;
     return w;

@@ -47,9 +47,19 @@ export function childExecArgv(argv: readonly string[] = process.execArgv): strin
 }
 
 /** Forks a child running `spec` and resolves once it reports ready; kills it and rejects on failure or timeout. */
+/**
+ * Node flags for the children only, from TESSERA_NODE_OPTIONS (split on
+ * spaces): `TESSERA_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof'`
+ * profiles the scheduler, nannies and workers but not the client script,
+ * which NODE_OPTIONS would also reach.
+ */
+export function extraNodeOptions(env: NodeJS.ProcessEnv = process.env): string[] {
+  return (env.TESSERA_NODE_OPTIONS ?? '').split(/\s+/).filter((a) => a.length > 0);
+}
+
 export function spawnTesseraChild(spec: ChildSpec, token: string, label: string, timeoutMs = 30_000): Promise<{ child: ChildProcess; ready: Ready }> {
   const child = fork(CHILD_ENTRY, [], {
-    execArgv: childExecArgv(),
+    execArgv: [...new Set([...childExecArgv(), ...extraNodeOptions()])],
     // The token goes through the environment, never the command line (visible in ps).
     env: { ...process.env, TESSERA_CHILD_SPEC: JSON.stringify(spec), TESSERA_TOKEN: token },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

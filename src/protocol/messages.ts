@@ -187,6 +187,19 @@ export type TaskErred = {
   exception: ErrorInfo;
 };
 
+/** A chunk of a streamed graph submission ('graph-chunk'). */
+export interface GraphChunk {
+  /** The client's number for the stream; chunks of one stream arrive in order. */
+  stream: number;
+  tasks: TaskDef[];
+  /** Keys of this chunk the client holds futures of. */
+  keys: string[];
+  priority: number;
+  hold: string[];
+  release: string[];
+  final: boolean;
+}
+
 export interface ClientToScheduler extends Channel {
   sends: {
     'update-graph': { tasks: TaskDef[]; keys: string[]; priority: number };
@@ -195,6 +208,15 @@ export interface ClientToScheduler extends Channel {
   };
   requests: {
     'who-has': { args: { keys: string[] }; reply: { whoHas: Record<string, string[]> } };
+    /**
+     * One chunk of a large graph sent in several (docs/architecture.md,
+     * "Streamed graph submission"): `tasks` in topological order, every
+     * dependency in this chunk or an earlier one (or already known). `hold`:
+     * keys of this chunk that later chunks depend on, kept until `release`
+     * names them (or the `final` chunk arrives). The reply says how many
+     * tasks the scheduler has started since the stream's first chunk.
+     */
+    'graph-chunk': { args: GraphChunk; reply: { started: number } };
     'identity': { args: Empty; reply: { info: SchedulerInfo } };
     'wait-for-workers': { args: { n: number }; reply: { n: number } };
     'scatter': { args: { items: ScatterItem[]; workers: string[]; broadcast: boolean }; reply: { keys: string[] } };
@@ -213,7 +235,8 @@ export interface ClientToScheduler extends Channel {
 export interface SchedulerToClient extends Channel {
   sends: {
     'client-id': { id: string };
-    'key-in-memory': { key: string; type: string };
+    /** Results now in memory, with their types; one message for all of one cascade (keys[i] has types[i]). */
+    'keys-in-memory': { keys: string[]; types: string[] };
     /** `blame`: the key whose task failed (this one, or a dependency). */
     'task-erred': TaskErred & { blame: string };
     'lost-data': { key: string };

@@ -121,6 +121,9 @@ export function checkClientToScheduler(m: Fields): string | null {
     case 'client-desires-keys':
     case 'client-releases-keys': return strings(m, 'keys');
     case 'who-has': return rid(m) ?? strings(m, 'keys');
+    case 'graph-chunk':
+      return rid(m) ?? num(m, 'stream') ?? arrayOf(m, 'tasks', taskDef) ?? strings(m, 'keys') ?? num(m, 'priority') ??
+        strings(m, 'hold') ?? strings(m, 'release') ?? bool(m, 'final');
     case 'identity':
     case 'shutdown': return rid(m);
     case 'wait-for-workers': return rid(m) ?? num(m, 'n');
@@ -138,6 +141,7 @@ export function checkClientToScheduler(m: Fields): string | null {
 export function checkClientToSchedulerReply(op: string, m: Fields): string | null {
   switch (op) {
     case 'who-has': return recordOf(m, 'whoHas', areStrings, 'an array of strings');
+    case 'graph-chunk': return num(m, 'started');
     case 'identity': return obj(m, 'info');
     case 'wait-for-workers': return num(m, 'n');
     case 'scatter': return strings(m, 'keys');
@@ -154,7 +158,9 @@ export function checkClientToSchedulerReply(op: string, m: Fields): string | nul
 export function checkSchedulerToClient(m: Fields): string | null {
   switch (m['op']) {
     case 'client-id': return str(m, 'id');
-    case 'key-in-memory': return str(m, 'key') ?? str(m, 'type');
+    case 'keys-in-memory':
+      return strings(m, 'keys') ?? strings(m, 'types') ??
+        ((m['keys'] as string[]).length === (m['types'] as string[]).length ? null : 'keys and types must have the same length');
     case 'task-erred': return str(m, 'key') ?? errorInfo(m, 'exception') ?? str(m, 'blame');
     case 'lost-data': return str(m, 'key');
     case 'restarted': return strings(m, 'keys');

@@ -90,5 +90,10 @@ export class ClientState {
   readonly wantsWhat = new Set<TaskState>();
   /** ms since the epoch when the client was added; set from the stimulus by the state. */
   lastSeen = 0;
-  constructor(readonly id: string) {}
+  /**
+   * `graphHold`: not a connected client but the hold a streamed graph
+   * submission keeps on tasks that its later chunks depend on (see
+   * SchedulerState.updateGraph); it wants keys like a client, and is told nothing.
+   */
+  constructor(readonly id: string, readonly graphHold = false) {}
 }

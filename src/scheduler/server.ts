@@ -13,7 +13,7 @@ import { formatAddress, parseHostPortSpec, resolveListenHost } from '../comm/add
 import type { Hello } from '../protocol/handshake.js';
 import type {
   ClientToScheduler, ClientToSchedulerMsg, RequestOf, RunResult, ScatterItem, SchedulerInfo, SchedulerToClient,
-  SchedulerToWorker, WireValue, WorkerToScheduler, WorkerToSchedulerMsg,
+  SchedulerToWorker, StartStop, WireValue, WorkerToScheduler, WorkerToSchedulerMsg,
 } from '../protocol/messages.js';
 import { SCHEDULER_TO_CLIENT, SCHEDULER_TO_WORKER, unexpectedOp } from '../protocol/validate.js';
 import { RawFrames } from '../protocol/codec.js';
@@ -64,6 +64,8 @@ export class SchedulerServer {
   private readonly workerComms = new Map<string, WorkerComm>();
   private readonly clientSessions = new Map<string, ClientSession>();
   private readonly timers: NodeJS.Timeout[] = [];
+  /** Per open streamed submission: tasksAssigned when its first chunk arrived. */
+  private readonly streamStarts = new Map<string, number>();
   private readonly stealsInFlight = new Map<string, { victim: string; thief: string }>();
   private readonly workerWaiters: { n: number; resolve: () => void }[] = [];
   private dashboardClose: (() => Promise<void>) | null = null;
@@ -244,6 +246,7 @@ export class SchedulerServer {
   }
 
   private removeWorker(address: string, reason: string): void {
+    this.flushFinished();
     const ws = this.state.workers.get(address);
     const comm = this.workerComms.get(address);
     this.workerComms.delete(address);
@@ -262,6 +265,7 @@ export class SchedulerServer {
 
   private removeClient(session: ClientSession): void {
     if (!this.clientSessions.delete(session.id)) return;
+    for (const id of this.streamStarts.keys()) if (id.startsWith(`${session.id}#`)) this.streamStarts.delete(id);
     this.apply(this.state.removeClient(session.id, this.stimulus('remove-client')));
   }
 
@@ -278,11 +282,35 @@ export class SchedulerServer {
 
   // --------------------------------------------------------------- messages
 
+  /**
+   * task-finished reports of one wire batch (a worker's messages of one
+   * flush, or several workers' read in one turn), handled as one stimulus
+   * when the batch has been dispatched (a microtask). Any other message
+   * handles them first, so the state sees everything in arrival order.
+   */
+  private finishedReports: { address: string; key: string; nbytes: number; type: string; startstops: StartStop[] }[] = [];
+  private finishedScheduled = false;
+  private readonly flushFinishedBound = () => this.flushFinished();
+
+  private flushFinished(): void {
+    this.finishedScheduled = false;
+    if (this.finishedReports.length === 0) return;
+    const reports = this.finishedReports;
+    this.finishedReports = [];
+    this.apply(this.state.tasksFinished(reports, this.stimulus('task-finished')));
+  }
+
   private onWorkerMessage(address: string, msg: WorkerToSchedulerMsg): void {
+    if (msg.op === 'task-finished') {
+      this.finishedReports.push({ address, key: msg.key, nbytes: msg.nbytes, type: msg.type, startstops: msg.startstops });
+      if (!this.finishedScheduled) {
+        this.finishedScheduled = true;
+        queueMicrotask(this.flushFinishedBound);
+      }
+      return;
+    }
+    this.flushFinished();
     switch (msg.op) {
-      case 'task-finished':
-        this.apply(this.state.taskFinished(address, msg.key, msg.nbytes, msg.type, msg.startstops, this.stimulus('task-finished')));
-        break;
       case 'task-erred':
         this.apply(this.state.taskErred(address, msg.key, msg.exception, msg.startstops, this.stimulus('task-erred')));
         break;
@@ -324,10 +352,21 @@ export class SchedulerServer {
   }
 
   private onClientMessage(session: ClientSession, msg: ClientToSchedulerMsg): void {
+    this.flushFinished();
     switch (msg.op) {
       case 'update-graph':
         this.apply(this.state.updateGraph(session.id, msg.tasks, msg.keys, msg.priority, this.stimulus('update-graph')));
         break;
+      case 'graph-chunk': {
+        const id = `${session.id}#${msg.stream}`;
+        if (!this.state.graphStreams.has(id)) this.streamStarts.set(id, this.state.tasksAssigned);
+        const started = this.state.tasksAssigned - (this.streamStarts.get(id) ?? 0);
+        this.apply(this.state.updateGraph(session.id, msg.tasks, msg.keys, msg.priority, this.stimulus('graph-chunk'), msg));
+        if (msg.final) this.streamStarts.delete(id);
+        // What had started before this chunk: tasks of earlier chunks running while the client still sends.
+        session.comm.reply(msg, { started });
+        break;
+      }
       case 'client-desires-keys':
         this.apply(this.state.clientDesiresKeys(session.id, msg.keys, this.stimulus('client-desires-keys')));
         break;

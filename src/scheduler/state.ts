@@ -17,7 +17,7 @@
  * stream for the dashboard is task-stream.ts.
  */
 import type {
-  DepInfo, ErrorInfo, FunctionSpec, SchedulerToClient, SchedulerToWorker, SendOf, StartStop, TaskDef, WorkerMetrics,
+  DepInfo, ErrorInfo, FunctionSpec, GraphChunk, SchedulerToClient, SchedulerToWorker, SendOf, StartStop, TaskDef, WorkerMetrics,
 } from '../protocol/messages.js';
 import type { TaskStateName } from './snapshot.js';
 import { keyGroup } from '../graph/keys.js';
@@ -62,7 +62,32 @@ export class Effects {
     if (!q) this.toWorkers.set(ws, (q = []));
     q.push(msg);
   }
+  /**
+   * Tells `ws` to drop `key`: appended to the free-keys message queued last
+   * for it when there is one, so a cascade that frees many keys sends one
+   * message, in the same order relative to everything else.
+   */
+  freeKey(ws: WorkerState, key: string): void {
+    if (ws.status === 'removed') return;
+    const q = this.toWorkers.get(ws);
+    const last = q?.[q.length - 1];
+    if (last && last.op === 'free-keys') last.keys.push(key);
+    else this.worker(ws, { op: 'free-keys', keys: [key] });
+  }
+
+  /** Tells `cs` that `key` is in memory: appended to the keys-in-memory message queued last for it, if that is the last one. */
+  inMemory(cs: ClientState, key: string, type: string): void {
+    if (cs.graphHold) return;
+    const q = this.toClients.get(cs);
+    const last = q?.[q.length - 1];
+    if (last && last.op === 'keys-in-memory') {
+      last.keys.push(key);
+      last.types.push(type);
+    } else this.client(cs, { op: 'keys-in-memory', keys: [key], types: [type] });
+  }
+
   client(cs: ClientState, msg: SendOf<SchedulerToClient>): void {
+    if (cs.graphHold) return;
     let q = this.toClients.get(cs);
     if (!q) this.toClients.set(cs, (q = []));
     q.push(msg);
@@ -107,6 +132,8 @@ type TransitionTable = { readonly [T in TransitionName]?: TransitionHandler<T> }
 const PAYLOAD_ONLY: ReadonlySet<TransitionName> = new Set<TransitionName>(['released>memory', 'processing>waiting']);
 
 const DEFAULT_ROUND_TRIP_MS = 5;
+/** Distinct functions whose specs the scheduler shares between tasks (see internFunction). */
+const MAX_INTERNED_FUNCTIONS = 10_000;
 
 export class SchedulerState {
   readonly tasks = new Map<string, TaskState>();
@@ -118,8 +145,18 @@ export class SchedulerState {
   readonly unrunnable = new Set<TaskState>();
   tasksCompleted = 0;
   tasksErred = 0;
+  /** Tasks sent to a worker to compute, ever (the reply to a graph chunk reports how many since its stream began). */
+  tasksAssigned = 0;
   totalThreads = 0;
   generation = 0;
+
+  /**
+   * Open streamed graph submissions, by `${clientId}#${stream}`: the hold on
+   * tasks later chunks depend on, and the priority generation and position
+   * the next chunk continues from (so a streamed graph is ordered exactly as
+   * if it had come in one message).
+   */
+  readonly graphStreams = new Map<string, { hold: ClientState; owner: string; gen: number; next: number }>();
 
   /** Finished work, for the dashboard's task stream. */
   readonly taskStream: TaskStream;
@@ -277,6 +314,7 @@ export class SchedulerState {
     ws.occupancy += d;
     ts.processingOn = ws;
     ts.assignedAt = now;
+    this.tasksAssigned++;
     this.setState(ts, 'processing');
     eff.worker(ws, this.computeMsg(ts));
   }
@@ -420,13 +458,22 @@ export class SchedulerState {
 
   /** Runs recommendations to a fixed point. */
   private transitions(recs: Recs, eff: Effects, stim: Stimulus): void {
-    while (recs.size) {
-      const [key, finish] = recs.entries().next().value as [string, TaskStateName];
+    // One live iterator: it visits what later transitions add (a key added
+    // again after its turn comes round again; a key recommended anew keeps
+    // its place with the new target). Taking the first entry afresh each time
+    // rescans the deleted slots at the front of the table: quadratic for a
+    // large graph's thousands of recommendations.
+    for (const [key, finish] of recs) {
       recs.delete(key);
       const more = this.transition(key, finish, eff, stim);
-      for (const [k, v] of more) recs.set(k, v);
+      if (more.size) more.forEach(this.addRec, recs);
     }
     if (this.validating) this.validate();
+  }
+
+  /** Merges one recommendation into `this` (a Recs), for Map.forEach without a closure per call. */
+  private addRec(this: Recs, finish: TaskStateName, key: string): void {
+    this.set(key, finish);
   }
 
   /**
@@ -561,7 +608,7 @@ export class SchedulerState {
       dep.waiters.delete(ts);
       if (!this.needed(dep) && dep.state === 'memory') recs.set(dep.key, 'released');
     }
-    for (const cs of ts.whoWants) eff.client(cs, { op: 'key-in-memory', key: ts.key, type: ts.type });
+    for (const cs of ts.whoWants) eff.inMemory(cs, ts.key, ts.type);
     if (!this.needed(ts)) recs.set(ts.key, 'released');
     this.fillSlots(ws, recs);
     return recs;
@@ -638,7 +685,7 @@ export class SchedulerState {
     ts.inQueue = false;
     this.unrunnable.delete(ts);
     const ws = this.unassign(ts);
-    if (ws) eff.worker(ws, { op: 'free-keys', keys: [ts.key] });
+    if (ws) eff.freeKey(ws, ts.key);
     this.setState(ts, 'erred');
     this.notifyErred(ts, eff);
     for (const dts of ts.dependents) if (dts.state !== 'erred' && dts.state !== 'memory') recs.set(dts.key, 'erred');
@@ -650,7 +697,7 @@ export class SchedulerState {
   private processingReleased(ts: TaskState, eff: Effects): Recs {
     const recs: Recs = new Map();
     const ws = this.unassign(ts);
-    if (ws) eff.worker(ws, { op: 'free-keys', keys: [ts.key] });
+    if (ws) eff.freeKey(ws, ts.key);
     this.setState(ts, 'released');
     if (this.needed(ts)) {
       for (const dep of ts.dependencies) dep.waiters.delete(ts); // re-added by released>waiting
@@ -667,7 +714,7 @@ export class SchedulerState {
     const recs: Recs = new Map();
     for (const ws of [...ts.whoHas]) {
       this.removeReplica(ts, ws);
-      eff.worker(ws, { op: 'free-keys', keys: [ts.key] });
+      eff.freeKey(ws, ts.key);
     }
     ts.group.nbytes -= Math.max(ts.nbytes, 0);
     this.setState(ts, 'released');
@@ -725,10 +772,17 @@ export class SchedulerState {
     const eff = new Effects();
     const cs = this.clients.get(id);
     if (!cs) return eff;
-    const keys = [...cs.wantsWhat].map((ts) => ts.key);
-    const e2 = this.clientReleasesKeys(id, keys, stim);
+    const recs: Recs = new Map();
+    this.releaseKeys(cs, [...cs.wantsWhat].map((ts) => ts.key), recs);
+    // Its unfinished streamed submissions end with it.
+    for (const [sid, stream] of this.graphStreams) {
+      if (stream.owner !== id) continue;
+      this.releaseKeys(stream.hold, [...stream.hold.wantsWhat].map((ts) => ts.key), recs);
+      this.graphStreams.delete(sid);
+    }
+    this.transitions(recs, eff, stim);
     this.clients.delete(id);
-    return e2;
+    return eff;
   }
 
   addWorker(info: {
@@ -787,6 +841,7 @@ export class SchedulerState {
       if (cs.wantsWhat.size) eff.client(cs, { op: 'restarted', keys: [...cs.wantsWhat].map((ts) => ts.key) });
       cs.wantsWhat.clear();
     }
+    this.graphStreams.clear();
     for (const ws of this.workers.values()) {
       ws.processing.clear();
       ws.occupancy = 0;
@@ -811,28 +866,39 @@ export class SchedulerState {
    * New tasks from a client. `defs` are in the client's topological order
    * (dependencies first), which is also their priority order.
    */
-  updateGraph(clientId: string, defs: TaskDef[], wanted: string[], userPriority: number, stim: Stimulus): Effects {
+  updateGraph(clientId: string, defs: TaskDef[], wanted: string[], userPriority: number, stim: Stimulus, chunk?: Omit<GraphChunk, 'tasks' | 'keys' | 'priority'>): Effects {
     const eff = new Effects();
     const cs = this.addClient(clientId, stim);
-    const gen = this.generation++;
+    let stream = chunk ? this.graphStreams.get(`${clientId}#${chunk.stream}`) : undefined;
+    if (chunk && !stream) {
+      const id = `${clientId}#${chunk.stream}`;
+      stream = { hold: new ClientState(id, true), owner: clientId, gen: this.generation++, next: 0 };
+      this.graphStreams.set(id, stream);
+    }
+    const gen = stream ? stream.gen : this.generation++;
+    const base = stream ? stream.next : 0;
+    if (stream) stream.next += defs.length;
     const recs: Recs = new Map();
     const fresh: TaskState[] = [];
+    const freshDefs: TaskDef[] = [];
     for (let i = 0; i < defs.length; i++) {
       const d = defs[i]!;
       let ts = this.tasks.get(d.key);
       if (ts && ts.runSpec) continue; // the same key is the same computation
       if (!ts) ts = this.newTask(d.key);
-      ts.runSpec = { fn: d.fn as FunctionSpec, args: d.args };
-      ts.priority = [-userPriority, gen, i];
+      ts.runSpec = { fn: this.internFunction(d.fn), args: d.args };
+      ts.priority = [-userPriority, gen, base + i];
       ts.retries = d.retries ?? 0;
       if (d.workers && d.workers.length) {
         ts.workerRestrictions = new Set(d.workers);
         ts.looseRestrictions = d.allowOtherWorkers ?? false;
       }
       fresh.push(ts);
+      freshDefs.push(d);
     }
-    for (const ts of fresh) {
-      const def = defs[ts.priority[2]!]!;
+    for (let f = 0; f < fresh.length; f++) {
+      const ts = fresh[f]!;
+      const def = freshDefs[f]!;
       for (const depKey of def.deps) {
         let dep = this.tasks.get(depKey);
         if (!dep) {
@@ -857,17 +923,54 @@ export class SchedulerState {
       const ts = this.tasks.get(key);
       if (ts && ts.state === 'released') recs.set(key, 'waiting');
     }
+    if (chunk && stream) {
+      // Held keys are wanted by the stream until the chunk that names them in
+      // `release`: they compute now, and their results wait for the dependents still to come.
+      const hold = stream.hold;
+      for (const key of chunk.hold) {
+        const ts = this.tasks.get(key);
+        if (!ts) continue;
+        ts.whoWants.add(hold);
+        hold.wantsWhat.add(ts);
+        if (ts.state === 'released') recs.set(key, 'waiting');
+      }
+    }
     this.reportExisting(cs, wanted, eff);
     this.transitions(recs, eff, stim);
+    if (chunk && stream) {
+      // After this chunk's tasks are waiting on them, so released keys that still have work to feed stay.
+      const release = chunk.final ? [...stream.hold.wantsWhat].map((ts) => ts.key) : chunk.release;
+      this.releaseKeys(stream.hold, release, recs);
+      if (chunk.final) this.graphStreams.delete(stream.hold.id);
+      this.transitions(recs, eff, stim);
+    }
     return eff;
   }
+
+  /**
+   * One FunctionSpec object per distinct function: every task of a map
+   * arrives with its own decoded copy (a module URL, an export name), which
+   * for a million tasks is hundreds of megabytes of identical strings.
+   */
+  private internFunction(fn: FunctionSpec): FunctionSpec {
+    // Inline functions by their source (no copy of a long text per task); same source, other name: not shared.
+    const id = fn.kind === 'module' ? `${fn.export}\0${fn.url}` : fn.source;
+    const known = this.functions.get(id);
+    if (known) return known.kind === fn.kind && (fn.kind === 'module' || (known.kind === 'inline' && known.name === fn.name)) ? known : fn;
+    // Bounded: a program that ships endless distinct inline functions must not grow this forever.
+    if (this.functions.size >= MAX_INTERNED_FUNCTIONS) this.functions.clear();
+    this.functions.set(id, fn);
+    return fn;
+  }
+
+  private readonly functions = new Map<string, FunctionSpec>();
 
   /** Tell the client about wanted keys that are already done or failed. */
   private reportExisting(cs: ClientState, keys: string[], eff: Effects): void {
     for (const key of keys) {
       const ts = this.tasks.get(key);
       if (!ts) continue;
-      if (ts.state === 'memory') eff.client(cs, { op: 'key-in-memory', key, type: ts.type });
+      if (ts.state === 'memory') eff.inMemory(cs, key, ts.type);
       else if (ts.state === 'erred') eff.client(cs, { op: 'task-erred', key, exception: exceptionOf(ts), blame: ts.exceptionBlame?.key ?? key });
     }
   }
@@ -899,6 +1002,13 @@ export class SchedulerState {
     const cs = this.clients.get(clientId);
     if (!cs) return eff;
     const recs: Recs = new Map();
+    this.releaseKeys(cs, keys, recs);
+    this.transitions(recs, eff, stim);
+    return eff;
+  }
+
+  /** `cs` no longer wants `keys`: recommendations for those nobody needs any more. */
+  private releaseKeys(cs: ClientState, keys: readonly string[], recs: Recs): void {
     for (const key of keys) {
       const ts = this.tasks.get(key);
       if (!ts || !ts.whoWants.delete(cs)) continue;
@@ -909,18 +1019,32 @@ export class SchedulerState {
         } else recs.set(key, 'released');
       }
     }
-    this.transitions(recs, eff, stim);
-    return eff;
   }
 
   taskFinished(address: string, key: string, nbytes: number, type: string, startstops: StartStop[], stim: Stimulus): Effects {
     const eff = new Effects();
+    this.finishOne(address, key, nbytes, type, startstops, eff, stim);
+    return eff;
+  }
+
+  /**
+   * Several task-finished reports that arrived together (one wire batch),
+   * handled as one stimulus: each runs its cascade exactly as taskFinished
+   * would, in order, into one Effects.
+   */
+  tasksFinished(reports: readonly { address: string; key: string; nbytes: number; type: string; startstops: StartStop[] }[], stim: Stimulus): Effects {
+    const eff = new Effects();
+    for (const r of reports) this.finishOne(r.address, r.key, r.nbytes, r.type, r.startstops, eff, stim);
+    return eff;
+  }
+
+  private finishOne(address: string, key: string, nbytes: number, type: string, startstops: StartStop[], eff: Effects, stim: Stimulus): void {
     const ws = this.workers.get(address);
     const ts = this.tasks.get(key);
-    if (!ws) return eff;
+    if (!ws) return;
     if (!ts) {
-      eff.worker(ws, { op: 'free-keys', keys: [key] });
-      return eff;
+      eff.freeKey(ws, key);
+      return;
     }
     if (ts.state === 'processing' && ts.processingOn === ws) {
       const recs: Recs = new Map();
@@ -932,9 +1056,8 @@ export class SchedulerState {
       this.addReplica(ts, ws);
     } else {
       // Finished something we no longer want from this worker.
-      eff.worker(ws, { op: 'free-keys', keys: [key] });
+      eff.freeKey(ws, key);
     }
-    return eff;
   }
 
   taskErred(address: string, key: string, exception: ErrorInfo, startstops: StartStop[], stim: Stimulus): Effects {
@@ -1017,7 +1140,7 @@ export class SchedulerState {
       if (ts.state !== 'released') continue;
       this.transitionNow(it.key, 'memory', eff, recs, stim, { kind: 'scattered', worker: ws, nbytes: it.nbytes, type: it.type });
       // Only the scattering client hears of it: it is the one waiting for the scatter.
-      eff.client(cs, { op: 'key-in-memory', key: it.key, type: it.type });
+      eff.inMemory(cs, it.key, it.type);
     }
     this.transitions(recs, eff, stim);
     return eff;

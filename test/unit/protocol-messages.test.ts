@@ -31,6 +31,7 @@ const clientToScheduler: Samples<ClientToSchedulerMsg> = {
   'client-desires-keys': { op: 'client-desires-keys', keys: ['a'] },
   'client-releases-keys': { op: 'client-releases-keys', keys: ['a', 'b'] },
   'who-has': { op: 'who-has', rid: 1, keys: ['a'] },
+  'graph-chunk': { op: 'graph-chunk', rid: 12, stream: 1, tasks: [{ key: 'a', fn, args, deps: [] }], keys: ['a'], priority: 0, hold: ['a'], release: [], final: false },
   'identity': { op: 'identity', rid: 2 },
   'wait-for-workers': { op: 'wait-for-workers', rid: 3, n: 2 },
   'scatter': { op: 'scatter', rid: 4, items: [{ key: 'x', type: 'number', value }], workers: [], broadcast: false },
@@ -45,7 +46,7 @@ const clientToScheduler: Samples<ClientToSchedulerMsg> = {
 
 const schedulerToClient: Samples<SchedulerToClientMsg> = {
   'client-id': { op: 'client-id', id: 'client-1' },
-  'key-in-memory': { op: 'key-in-memory', key: 'a', type: 'number' },
+  'keys-in-memory': { op: 'keys-in-memory', keys: ['a'], types: ['number'] },
   'task-erred': { op: 'task-erred', key: 'b', exception: error, blame: 'a' },
   'lost-data': { op: 'lost-data', key: 'a' },
   'restarted': { op: 'restarted', keys: ['a'] },
@@ -84,6 +85,7 @@ const peerToWorker: Samples<PeerToWorkerMsg> = {
 
 const clientToSchedulerReplies: ReplySamples<ClientToScheduler> = {
   'who-has': { whoHas: { a: ['tcp://w:1'] } },
+  'graph-chunk': { started: 3 },
   'identity': { info: { type: 'Scheduler', id: 's', address: 'tcp://s:1', version: '0', started: 0, services: {}, workers: {}, tasksByState: {} } },
   'wait-for-workers': { n: 2 },
   'scatter': { keys: ['x'] },
@@ -269,7 +271,7 @@ export async function typeLevelChecks(
   void n;
   switch (msg.op) {
     case 'client-id':
-    case 'key-in-memory':
+    case 'keys-in-memory':
     case 'task-erred':
       break;
     // @ts-expect-error lost-data, restarted and scheduler-closing have no case: msg is not never here

@@ -36,6 +36,11 @@ function toClient(eff: Effects, op: string): Msg[] {
   return [...eff.toClients.values()].flat().filter((m) => m.op === op);
 }
 
+/** Keys the client was told are in memory. */
+function inMemory(eff: Effects): string[] {
+  return toClient(eff, 'keys-in-memory').flatMap((m) => m.keys as string[]);
+}
+
 function finish(s: SchedulerState, key: string, nbytes = 8): Effects {
   const ts = s.tasks.get(key)!;
   assert.equal(ts.state, 'processing', `${key} should be processing`);
@@ -60,7 +65,7 @@ test('released > waiting > processing > memory, and the client is told', () => {
   assert.deepEqual((sent(e2, 'w1', 'compute-task')[0]!.deps as { key: string; who: string[] }[]).map((d) => [d.key, d.who]), [['a', ['w1']]]);
   const e3 = finish(s, 'b');
   assert.equal(state(s, 'b'), 'memory');
-  assert.deepEqual(toClient(e3, 'key-in-memory').map((m) => m.key), ['b']);
+  assert.deepEqual(inMemory(e3), ['b']);
   // 'a' is no longer needed by anyone: memory > released, its data freed on the worker.
   assert.equal(state(s, 'a'), 'released');
   assert.deepEqual(sent(e3, 'w1', 'free-keys').flatMap((m) => m.keys as string[]), ['a']);
@@ -270,7 +275,7 @@ test('scattered data enters memory through released>memory, under the scatter st
   // The usual order: scatter first, then compute on it.
   const scatter = st();
   const eff = s.scattered('c', [{ key: 'data', nbytes: 100, type: 'Buffer', worker: 'w1' }], scatter);
-  assert.deepEqual(toClient(eff, 'key-in-memory').map((m) => m.key), ['data']);
+  assert.deepEqual(inMemory(eff), ['data']);
   assert.deepEqual(s.story('data').at(-1), { key: 'data', start: 'released', finish: 'memory', stimulusId: scatter.stimulusId, time: scatter.now });
   assert.equal(s.groups.get('data')!.nbytes, 100);
   // A second scatter of the same key adds a replica without a transition.
@@ -315,7 +320,7 @@ test('resubmitting a key already in memory reports it at once', () => {
   s.updateGraph('c', [def('a')], ['a'], 0, st());
   finish(s, 'a');
   const eff = s.updateGraph('c2', [def('a')], ['a'], 0, st());
-  assert.deepEqual(toClient(eff, 'key-in-memory').map((m) => m.key), ['a']);
+  assert.deepEqual(inMemory(eff), ['a']);
 });
 
 test('the validator catches a corrupted state', () => {
@@ -509,5 +514,36 @@ test('restart forgets every task, tells each client which of its keys are gone, 
   assert.equal(state(s, 'a'), 'processing');
   assert.equal([...again.toWorkers.values()].flat().filter((m) => m.op === 'compute-task').length, 1);
   finish(s, 'a');
-  assert.deepEqual(toClient(finish(s, 'b'), 'key-in-memory').map((m) => m.key), ['b']);
+  assert.deepEqual(inMemory(finish(s, 'b')), ['b']);
+});
+
+test('streamed graph: held keys compute before their dependents arrive, keep their result for them, and go when released', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1', 4);
+  // Chunk 1: 'a', which a later chunk depends on, so the stream holds it: it runs at once.
+  const e1 = s.updateGraph('c', [def('a')], [], 0, st(), { stream: 1, hold: ['a'], release: [], final: false });
+  assert.deepEqual(sent(e1, 'w1', 'compute-task').map((m) => m.key), ['a']);
+  assert.equal(inMemory(finish(s, 'a')).length, 0, 'the stream\'s hold is told nothing');
+  assert.equal(state(s, 'a'), 'memory', 'held for the chunk still to come');
+  // Chunk 2 (the last): 'b' depends on 'a', which it releases; 'b' is wanted by the client.
+  const e2 = s.updateGraph('c', [def('b', ['a'])], ['b'], 0, st(), { stream: 1, hold: [], release: ['a'], final: true });
+  assert.deepEqual(sent(e2, 'w1', 'compute-task').map((m) => m.key), ['b']);
+  assert.equal(state(s, 'a'), 'memory', 'b still needs it');
+  assert.deepEqual(s.tasks.get('b')!.priority.slice(1), [s.tasks.get('a')!.priority[1], 1], 'ordered as one graph');
+  finish(s, 'b');
+  assert.equal(state(s, 'a'), 'released');
+  assert.equal(s.graphStreams.size, 0, 'the final chunk ends the stream');
+  s.clientReleasesKeys('c', ['b'], st());
+  assert.equal(s.tasks.size, 0, 'everything forgotten once the client lets go');
+});
+
+test('streamed graph: a client that leaves mid-stream takes the stream\'s hold with it', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1');
+  s.updateGraph('c', [def('a'), def('b')], [], 0, st(), { stream: 7, hold: ['a', 'b'], release: [], final: false });
+  finish(s, 'a');
+  assert.equal(state(s, 'a'), 'memory');
+  s.removeClient('c', st());
+  assert.equal(s.graphStreams.size, 0);
+  assert.equal(s.tasks.size, 0, 'nothing is kept for chunks that will never come');
 });
