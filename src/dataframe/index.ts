@@ -22,6 +22,7 @@ export { normalizeDType, type DType, type DTypeLike, type Schema, type TimeUnit 
 export { LocalExecutor, DistributedExecutor, setDefaultExecutor, currentExecutor, type Executor, type RunOptions } from './executor.js';
 export { setEngineThreads, ENGINE_NAME, type PolarsDataFrame } from './engine/index.js';
 export type { ParquetCompression, WriteResult } from './pipeline.js';
+export type { JoinHow } from './join-columns.js';
 export { DEFAULT_BLOCKSIZE } from './io/csv-partitions.js';
 // The demo data generator is a tool of its own (src/tools/demo-data); its
 // entry points stay exported here, where users of 0.1 found them.

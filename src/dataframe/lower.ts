@@ -231,7 +231,16 @@ export class Lowerer {
     const right = this.lower(node.right);
     const token = planToken(node);
     const side = broadcastSide(node);
-    const joinOp = (rightPipeline: Pipeline): OpSpec => ({ op: 'join', right: rightPipeline, on: node.on, how: node.how, suffix: node.suffix, nullsEqual: node.nullsEqual });
+    const joinOp = (rightPipeline: Pipeline, swapped = false): OpSpec => ({
+      op: 'join',
+      right: rightPipeline,
+      leftOn: node.leftOn,
+      rightOn: node.rightOn,
+      how: node.how,
+      suffix: node.suffix,
+      nullsEqual: node.nullsEqual,
+      ...(swapped ? { swapped } : {}),
+    });
     if (side !== null) {
       const small = side === 'right' ? right : left;
       const smallSchema = side === 'right' ? node.right.schema : node.left.schema;
@@ -240,15 +249,15 @@ export class Lowerer {
       return big.map((p) => {
         const offset = p.inputs.length;
         const smallPipeline: Pipeline = { source: inputsSource(range(offset, refs.length), smallSchema), ops: [] };
-        let out = appendOp({ ...p, inputs: [...p.inputs, ...refs] }, joinOp(smallPipeline));
-        if (side === 'left') out = appendOp(out, { op: 'select', exprs: swappedJoinColumns(node) });
-        return { ...out, name: 'join' };
+        // Broadcasting the left side, the partition flowing through is the right side: the op knows (swapped).
+        return { ...appendOp({ ...p, inputs: [...p.inputs, ...refs] }, joinOp(smallPipeline, side === 'left')), name: 'join' };
       });
     }
     const n = Math.max(left.length, right.length);
-    const splitSide = (parts: Part[], which: string): TaskInput[][] => {
+    const splitSide = (parts: Part[], which: 'left' | 'right'): TaskInput[][] => {
       const sideToken = tokenize(token, which).slice(0, 16);
-      const bundles = parts.map((p, i) => this.materialize(p, { kind: 'hashSplit', on: node.on, n }, 'shuffle-split', sideToken, i));
+      const on = which === 'left' ? node.leftOn : node.rightOn;
+      const bundles = parts.map((p, i) => this.materialize(p, { kind: 'hashSplit', on, n }, 'shuffle-split', sideToken, i));
       // pieces[j][i]: piece j of input partition i.
       return range(0, n).map((j) => bundles.map((b, i) => this.pick(b, j, tokenize(sideToken, String(i)).slice(0, 16))));
     };
@@ -363,27 +372,4 @@ export class Lowerer {
     }
     return out;
   }
-}
-
-/**
- * Column order and names of a join computed the other way round (the left
- * side broadcast into each right partition): select the result back into
- * left-first order, swapping the suffix onto the right side's columns.
- */
-function swappedJoinColumns(node: Extract<PlanNode, { kind: 'join' }>) {
-  const leftCols = Object.keys(node.left.schema);
-  const rightCols = Object.keys(node.right.schema);
-  const exprs = [];
-  for (const c of leftCols) {
-    const collides = !node.on.includes(c) && rightCols.includes(c);
-    // In the swapped join the left column came second, so it carries the suffix.
-    exprs.push((collides ? col(c + node.suffix).alias(c) : col(c)).node);
-  }
-  for (const c of rightCols) {
-    if (node.on.includes(c)) continue;
-    const collides = leftCols.includes(c);
-    exprs.push((collides ? col(c).alias(c + node.suffix) : col(c)).node);
-  }
-  if (exprs.length === 0) throw new DataFrameError('internal: a join without columns');
-  return exprs;
 }

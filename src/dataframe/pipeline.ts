@@ -9,6 +9,7 @@
 import type { FunctionSpec } from '../protocol/messages.js';
 import type { DType, Schema } from './dtypes.js';
 import type { ExprNode, LiteralValue } from './expr.js';
+import type { JoinHow } from './join-columns.js';
 
 /** How a CSV file is written (shared by every partition of a readCsv). */
 export interface CsvFormat {
@@ -69,9 +70,17 @@ export type OpSpec =
   | {
       readonly op: 'join';
       readonly right: Pipeline;
-      readonly on: readonly string[];
-      readonly how: 'inner' | 'left';
+      /** Key columns of each side, pair by pair (see join-columns.ts for the result's columns). */
+      readonly leftOn: readonly string[];
+      readonly rightOn: readonly string[];
+      readonly how: JoinHow;
       readonly suffix: string;
+      /**
+       * The frame flowing through the pipeline is the join's right side and
+       * `right` computes its left side (the left side broadcast into each
+       * right partition); the result is the same join, left columns first.
+       */
+      readonly swapped?: boolean;
       /** Null keys match null keys, as in pandas' merge; false for SQL's rule (null matches nothing). */
       readonly nullsEqual: boolean;
     }
@@ -97,7 +106,7 @@ export type SinkSpec =
   /** header: false leaves the header line out (the parts of a single CSV file after the first). */
   | { readonly kind: 'csv'; readonly path: string; readonly header?: boolean }
   | { readonly kind: 'count' }
-  /** Rows split by hash of `on` into n pieces (a bundle), for hash joins. */
+  /** Rows split by hash of `on` into n pieces (a bundle), for hash joins (equal key values go to the same piece whatever the columns' names). */
   | { readonly kind: 'hashSplit'; readonly on: readonly string[]; readonly n: number }
   /**
    * Rows split by the range of the first sort key into n pieces (a bundle),

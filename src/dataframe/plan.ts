@@ -20,6 +20,7 @@ import { matchingRows } from './engine/index.js';
 import { estimatePartitionBytes, sizeLayout, type SizeLayout } from './partition-size.js';
 import { broadcastSide, npartitionsOf } from './plan-partitions.js';
 import type { CsvFormat, OpSpec, SortSpec } from './pipeline.js';
+import { joinColumns, type JoinHow } from './join-columns.js';
 
 /** A partition already computed and kept somewhere: a Future, or (locally) the bytes themselves. */
 export interface PersistedPart {
@@ -63,12 +64,14 @@ export type PlanNode =
       readonly schema: Schema;
       readonly left: PlanNode;
       readonly right: PlanNode;
-      readonly on: readonly string[];
-      readonly how: 'inner' | 'left';
+      /** Key columns of each side, pair by pair (equal lists for on=...). */
+      readonly leftOn: readonly string[];
+      readonly rightOn: readonly string[];
+      readonly how: JoinHow;
       readonly suffix: string;
       /** Null keys match null keys (pandas' merge); false: SQL's rule. */
       readonly nullsEqual: boolean;
-      /** Ship the smaller side whole to every partition of the other instead of shuffling both. */
+      /** Ship the smaller side whole to every partition of the other instead of shuffling both (where the how allows: broadcastSide). */
       readonly broadcast: 'auto' | boolean;
     }
   | ({ readonly kind: 'sort'; readonly schema: Schema; readonly input: PlanNode } & SortSpec)
@@ -91,8 +94,16 @@ export function opSchema(input: Schema, op: OpSpec): Schema {
   return pipelineSchema(input, [op]);
 }
 
-export function joinSchema(left: Schema, right: Schema, on: readonly string[], how: 'inner' | 'left', suffix: string, nullsEqual: boolean): Schema {
-  const op: OpSpec = { op: 'join', right: { source: { kind: 'inputs', inputs: [], schema: right }, ops: [] }, on, how, suffix, nullsEqual };
+export function joinSchema(
+  left: Schema,
+  right: Schema,
+  leftOn: readonly string[],
+  rightOn: readonly string[],
+  how: JoinHow,
+  suffix: string,
+  nullsEqual: boolean,
+): Schema {
+  const op: OpSpec = { op: 'join', right: { source: { kind: 'inputs', inputs: [], schema: right }, ops: [] }, leftOn, rightOn, how, suffix, nullsEqual };
   return pipelineSchema(left, [op], () => right);
 }
 
@@ -180,16 +191,17 @@ function pushFilterInto(node: PlanNode, predicate: ExprNode): PlanNode | null {
       }
       return null;
     case 'join': {
-      const leftCols = Object.keys(node.left.schema);
-      const rightCols = Object.keys(node.right.schema);
-      const fromLeft = [...cols].every((c) => leftCols.includes(c));
-      if (fromLeft) {
+      // Which input column each output column is; a shared key of a right or outer join is either side's.
+      const out = new Map(joinColumns(Object.keys(node.left.schema), Object.keys(node.right.schema), node.leftOn, node.rightOn, node.suffix).map((c) => [c.name, c]));
+      const sources = [...cols].map((c) => out.get(c));
+      // Below the side whose rows all reach the result (inner: either), when the columns read keep their names there.
+      const fromLeft = sources.every((c) => c?.left === c?.name && (c?.right === undefined || node.how === 'inner' || node.how === 'left'));
+      if (fromLeft && (node.how === 'inner' || node.how === 'left')) {
         const left = pushFilterInto(node.left, predicate) ?? withOp(node.left, { op: 'filter', predicate });
         return { ...node, left };
       }
-      // Right-only columns keep their names in the output unless they collide with a left column.
-      const fromRight = [...cols].every((c) => rightCols.includes(c) && (!leftCols.includes(c) || node.on.includes(c)));
-      if (fromRight && node.how === 'inner') {
+      const fromRight = sources.every((c) => c?.right === c?.name && (c?.left === undefined || node.how === 'inner' || node.how === 'right'));
+      if (fromRight && (node.how === 'inner' || node.how === 'right')) {
         const right = pushFilterInto(node.right, predicate) ?? withOp(node.right, { op: 'filter', predicate });
         return { ...node, right };
       }
@@ -291,26 +303,24 @@ function prune(node: PlanNode, required: Required): PlanNode {
     case 'repartition':
       return withInput(node, prune(node.input, required));
     case 'join': {
-      if (required === null) {
-        const left = prune(node.left, null);
-        const right = prune(node.right, null);
-        return { ...node, left, right, schema: joinSchema(left.schema, right.schema, node.on, node.how, node.suffix, node.nullsEqual) };
-      }
+      const rejoin = (left: PlanNode, right: PlanNode): PlanNode => ({
+        ...node,
+        left,
+        right,
+        schema: joinSchema(left.schema, right.schema, node.leftOn, node.rightOn, node.how, node.suffix, node.nullsEqual),
+      });
+      if (required === null) return rejoin(prune(node.left, null), prune(node.right, null));
       const leftCols = Object.keys(node.left.schema);
-      const rightNeed = new Set<string>(node.on);
-      for (const c of Object.keys(node.right.schema)) {
-        if (node.on.includes(c)) continue;
-        const collides = leftCols.includes(c);
-        if ((!collides && required.has(c)) || (collides && required.has(c + node.suffix))) rightNeed.add(c);
+      const rightNeed = new Set<string>(node.rightOn);
+      const leftNeed = new Set<string>(node.leftOn);
+      for (const c of joinColumns(leftCols, Object.keys(node.right.schema), node.leftOn, node.rightOn, node.suffix)) {
+        if (!required.has(c.name)) continue;
+        if (c.left !== undefined) leftNeed.add(c.left);
+        if (c.right !== undefined) rightNeed.add(c.right);
       }
-      const leftNeed = new Set<string>(node.on);
-      for (const c of leftCols) {
-        // A left column that collides with a kept right column must stay, or the right one loses its suffix.
-        if (required.has(c) || rightNeed.has(c)) leftNeed.add(c);
-      }
-      const left = prune(node.left, leftNeed);
-      const right = prune(node.right, rightNeed);
-      return { ...node, left, right, schema: joinSchema(left.schema, right.schema, node.on, node.how, node.suffix, node.nullsEqual) };
+      // A left column that collides with a kept right column must stay, or the right one loses its suffix.
+      for (const c of rightNeed) if (leftCols.includes(c)) leftNeed.add(c);
+      return rejoin(prune(node.left, leftNeed), prune(node.right, rightNeed));
     }
   }
 }
@@ -410,13 +420,17 @@ export function formatPlan(node: PlanNode, indent = ''): string {
         formatPlan(node.input, indent + '  ')
       );
     case 'join':
-      return line(`join ${node.how} on [${node.on.join(', ')}]${broadcastSide(node) ? ` (broadcast ${broadcastSide(node)})` : ' (hash shuffle)'}`) +
+      return line(`join ${node.how} on [${joinKeysText(node)}]${broadcastSide(node) ? ` (broadcast ${broadcastSide(node)})` : ' (hash shuffle)'}`) +
         formatPlan(node.left, indent + '  ') + formatPlan(node.right, indent + '  ');
     case 'sort':
       return line(`sort by [${node.by.join(', ')}]`) + formatPlan(node.input, indent + '  ');
     case 'repartition':
       return line(`repartition into ${node.n}${node.layout ? ` of about ${Math.round(node.layout.target)} bytes` : ''}`) + formatPlan(node.input, indent + '  ');
   }
+}
+
+function joinKeysText(node: Extract<PlanNode, { kind: 'join' }>): string {
+  return node.leftOn.map((l, i) => (l === node.rightOn[i] ? l : `${l} = ${node.rightOn[i]}`)).join(', ');
 }
 
 function describeOp(op: OpSpec): string {

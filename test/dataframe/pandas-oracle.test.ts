@@ -354,6 +354,49 @@ const CASES: Record<string, Case> = {
     float32: ['trip_distance', 'pickup_longitude', 'pickup_latitude', 'dropoff_longitude', 'dropoff_latitude', 'fare_amount', 'tip_amount',
       'total_amount', 'pickup_latitude_r', 'pickup_longitude_r', 'dropoff_latitude_r', 'dropoff_longitude_r', 'h_distance'],
   },
+  // ---- frame-level operations (joins, concat, windows): branch df-window.
+  // Differs (every join): rows come in no particular order; pandas' merge keeps
+  // the left frame's order (inner, left), the right frame's (right) or sorts
+  // the keys (outer). Compared as sets of rows.
+  'join right on k: right-only keys keep the right key': {
+    tessera: () => df.join(right, { on: 'k', how: 'right' }),
+    pandas: 'out = df.merge(right, on="k", how="right", suffixes=("", "_right"))',
+    unordered: ['id', 'rid'],
+  },
+  'join right with the small left side broadcast': {
+    tessera: () => right.join(df, { on: 'k', how: 'right' }),
+    pandas: 'out = right.merge(df, on="k", how="right", suffixes=("", "_right"))',
+    unordered: ['id', 'rid'],
+  },
+  'join outer on k: the key from whichever side has the row': {
+    tessera: () => df.join(right, { on: 'k', how: 'outer' }),
+    pandas: 'out = df.merge(right, on="k", how="outer", suffixes=("", "_right"))',
+    unordered: ['id', 'rid'],
+  },
+  'join outer on s, hash-partitioned on both sides': {
+    tessera: () => df.join(right.repartition(3), { on: 's', how: 'outer' }),
+    pandas: 'out = df.merge(right, on="s", how="outer", suffixes=("", "_right"))',
+    unordered: ['id', 'rid'],
+  },
+  'join leftOn/rightOn: both key columns kept': {
+    tessera: () => df.join(right.rename({ k: 'rk' }), { leftOn: 'k', rightOn: 'rk', how: 'left' }),
+    pandas: 'out = df.merge(right.rename(columns={"k": "rk"}), left_on="k", right_on="rk", how="left", suffixes=("", "_right"))',
+    unordered: ['id', 'rid'],
+  },
+  'join leftOn/rightOn outer, a pair named alike is one column': {
+    tessera: () => df.join(right.rename({ k: 'rk' }).repartition(2), { leftOn: ['k', 's'], rightOn: ['rk', 's'], how: 'outer' }),
+    pandas: 'out = df.merge(right.rename(columns={"k": "rk"}), left_on=["k", "s"], right_on=["rk", "s"], how="outer", suffixes=("", "_right"))',
+    unordered: ['id', 'rid'],
+  },
+  'join right with nullsEqual: false': {
+    tessera: () => df.join(right, { on: 'k', how: 'right', nullsEqual: false }),
+    pandas: [
+      'm = df[df.k.notna()].merge(right[right.k.notna()], on="k", how="right", suffixes=("", "_right"))',
+      // The right rows with a missing key, named as in the merge (their s collides with the left's).
+      'out = pd.concat([m, right[right.k.isna()].rename(columns={"s": "s_right"})])[m.columns]',
+    ].join('\n'),
+    unordered: ['id', 'rid'],
+  },
 };
 
 /** examples/nyctaxi/prep.ts in pandas (TAXI_QUERY is prep.ts' QUERY). */

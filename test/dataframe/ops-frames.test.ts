@@ -1,0 +1,103 @@
+/**
+ * Frame-level operations: joins of every how (which side may be broadcast,
+ * filters over them), concat, and window operations across partitions.
+ * pandas' own answers for these are in pandas-oracle.test.ts; here: the
+ * plan choices, the errors, and the cases the oracle's data does not reach.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { col, fromPolars, DataFrameError, type DataFrame, type PolarsDataFrame } from '../../src/dataframe/index.js';
+import { random } from '../fixtures/random.js';
+
+const require = createRequire(import.meta.url);
+const pl = require('nodejs-polars') as typeof import('nodejs-polars').default;
+
+/** Rows as JSON strings, sorted: a result compared as a set of rows (duplicates counted). */
+function rowSet(df: PolarsDataFrame): string[] {
+  return (df.toRecords() as Record<string, unknown>[]).map((r) => JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))).sort();
+}
+
+function keyed(seed: number, rows: number, keys: number): PolarsDataFrame {
+  const u = random(seed);
+  const k: (number | null)[] = [];
+  const v: number[] = [];
+  for (let i = 0; i < rows; i++) {
+    k.push(u() < 0.1 ? null : Math.floor(u() * keys));
+    v.push(i);
+  }
+  return pl.DataFrame({ k: pl.Series('k', k, pl.Int64), v: pl.Series('v', v, pl.Int64) });
+}
+
+const big = keyed(1, 400, 30);
+const small = keyed(2, 40, 40).rename({ v: 'w' });
+
+async function oneProcess(frame: (l: DataFrame, r: DataFrame) => DataFrame): Promise<PolarsDataFrame> {
+  return frame(fromPolars(big), fromPolars(small)).collect();
+}
+
+test('joins: each how broadcasts only a side whose unmatched rows stay once, and equals the one-partition join', async () => {
+  const cases: { how: 'inner' | 'left' | 'right' | 'outer'; bigLeft: boolean; plan: RegExp }[] = [
+    { how: 'inner', bigLeft: true, plan: /broadcast right/ },
+    { how: 'inner', bigLeft: false, plan: /broadcast left/ },
+    { how: 'left', bigLeft: true, plan: /broadcast right/ },
+    { how: 'left', bigLeft: false, plan: /hash shuffle/ },
+    { how: 'right', bigLeft: true, plan: /hash shuffle/ },
+    { how: 'right', bigLeft: false, plan: /broadcast left/ },
+    { how: 'outer', bigLeft: true, plan: /hash shuffle/ },
+    { how: 'outer', bigLeft: false, plan: /hash shuffle/ },
+  ];
+  for (const c of cases) {
+    const b = fromPolars(big, { npartitions: 5 });
+    const s = fromPolars(small);
+    const ours = c.bigLeft ? b.join(s, { on: 'k', how: c.how }) : s.join(b, { on: 'k', how: c.how });
+    assert.match(ours.explain(), c.plan, `${c.how} join, big side ${c.bigLeft ? 'left' : 'right'}`);
+    const expected = await oneProcess((l, r) => (c.bigLeft ? l.join(r, { on: 'k', how: c.how }) : r.join(l, { on: 'k', how: c.how })));
+    const got = await ours.collect();
+    assert.deepEqual(got.columns, expected.columns, `${c.how}: columns`);
+    assert.deepEqual(rowSet(got), rowSet(expected), `${c.how} join, big side ${c.bigLeft ? 'left' : 'right'}`);
+  }
+  // Both sides in one partition: one join, whatever the how.
+  assert.match(fromPolars(big).join(fromPolars(small), { on: 'k', how: 'outer' }).explain(), /broadcast right/);
+});
+
+test('joins: an outer join of two single-partition sides is computed once; the one-process join is checked by hand', async () => {
+  const l = pl.DataFrame({ k: pl.Series('k', [1, 2, null], pl.Int64), x: pl.Series('x', [10, 20, 30], pl.Int64) });
+  const r = pl.DataFrame({ rk: pl.Series('rk', [2, 3, null], pl.Int64), x: pl.Series('x', [5, 6, 7], pl.Int64) });
+  const out = await fromPolars(l).join(fromPolars(r), { leftOn: 'k', rightOn: 'rk', how: 'outer' }).collect();
+  assert.deepEqual(out.columns, ['k', 'x', 'rk', 'x_right']);
+  assert.deepEqual(rowSet(out), rowSet(pl.DataFrame({
+    k: pl.Series('k', [1, 2, null, null], pl.Int64),
+    x: pl.Series('x', [10, 20, 30, null], pl.Int64),
+    rk: pl.Series('rk', [null, 2, null, 3], pl.Int64),
+    x_right: pl.Series('x_right', [null, 5, 7, 6], pl.Int64),
+  })));
+});
+
+test('joins: a filter above a right or outer join stays above it where moving it would keep unmatched rows', async () => {
+  const b = fromPolars(big, { npartitions: 3 });
+  const s = fromPolars(small, { npartitions: 2 });
+  for (const how of ['left', 'right', 'outer'] as const) {
+    const onLeft = b.join(s, { on: 'k', how }).filter(col('v').lt(200));
+    const onRight = b.join(s, { on: 'k', how }).filter(col('w').lt(20));
+    const whole = await b.join(s, { on: 'k', how }).collect();
+    assert.deepEqual(rowSet(await onLeft.collect()), rowSet(whole.filter(pl.col('v').lt(200))), `${how}: filter on a left column`);
+    assert.deepEqual(rowSet(await onRight.collect()), rowSet(whole.filter(pl.col('w').lt(20))), `${how}: filter on a right column`);
+  }
+});
+
+test('joins: bad key options say what to pass', () => {
+  const b = fromPolars(big, { npartitions: 2 });
+  const s = fromPolars(small, { npartitions: 2 });
+  const err = (re: RegExp) => (e: unknown) => e instanceof DataFrameError && re.test(e.message);
+  assert.throws(() => b.join(s, { on: 'k', leftOn: 'k', rightOn: 'k' }), err(/either on, or leftOn with rightOn/));
+  assert.throws(() => b.join(s, { leftOn: 'k' }), err(/leftOn: 'a', rightOn: 'b'/));
+  assert.throws(() => b.join(s, { leftOn: ['k', 'v'], rightOn: ['k'] }), err(/leftOn names 2 column\(s\) but rightOn 1/));
+  assert.throws(() => b.join(s, { on: 'k', how: 'cross' as 'inner' }), err(/how must be one of 'inner', 'left', 'right', 'outer'/));
+  assert.throws(() => b.join(s, { leftOn: 'v', rightOn: 'nope' }), err(/'nope' not found/));
+  assert.throws(() => b.join(s.cast({ k: 'float64' }), { on: 'k' }), err(/key 'k' is int64 on the left but float64 on the right/));
+  // The right 'v' would become 'v_right', a left column's name already.
+  assert.throws(() => b.withColumns(col('v').alias('v_right')).join(s.rename({ w: 'v' }), { on: 'k' }), err(/two columns named 'v_right'; pass another suffix/));
+  assert.throws(() => b.join(s, { on: 'k', how: 'outer', broadcast: true }), err(/broadcast: true cannot be used for this outer join of 2 and 2 partitions/));
+  assert.throws(() => b.join(s, { on: 'k', hw: 'left' } as never), err(/unknown option 'hw' \(did you mean 'how'\?\)/));
+});
