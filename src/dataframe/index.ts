@@ -13,6 +13,7 @@ export {
   DataFrame, GroupBy, type ActionOptions, type GroupByOptions, type ToParquetOptions, type ToCsvOptions, type JoinOptions, type SortOptions,
   type RepartitionOptions, type CastOptions, type FillNullOptions, type MapPartitionsOptions,
 } from './frame.js';
+export { concat } from './concat.js';
 export { readCsv, readParquet, fromPolars, type ReadCsvOptions, type ReadParquetOptions, type FromPolarsOptions } from './io/read.js';
 export type { FilterOp, FilterTerm, ParquetFilters } from './io/parquet-filters.js';
 export { col, lit, len, when, Expr, Then, When, DatetimeNamespace } from './expr.js';

@@ -172,6 +172,9 @@ export class Lowerer {
         return this.lowerSort(node);
       case 'repartition':
         return this.lowerRepartition(node);
+      case 'concat':
+        // Nothing moves: the partitions of each input, in order.
+        return node.inputs.flatMap((p) => this.lower(p));
     }
   }
 

@@ -81,6 +81,8 @@ export function estimatePartitionBytes(node: PlanNode): number[] {
       return node.kind === 'repartition' && node.layout
         ? node.layout.bytes.slice()
         : spread(sum(estimatePartitionBytes(node.input)), npartitionsOf(node));
+    case 'concat':
+      return node.inputs.flatMap((p) => estimatePartitionBytes(p));
     case 'join': {
       const left = estimatePartitionBytes(node.left);
       const right = estimatePartitionBytes(node.right);

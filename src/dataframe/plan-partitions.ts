@@ -28,6 +28,8 @@ export function npartitionsOf(node: PlanNode): number {
     }
     case 'repartition':
       return node.n;
+    case 'concat':
+      return node.inputs.reduce((n, p) => n + npartitionsOf(p), 0);
   }
 }
 

@@ -13,7 +13,7 @@
 import { DataFrameError } from '../errors.js';
 import type { Schema } from './dtypes.js';
 import { pipelineSchema } from './engine/index.js';
-import { columnsOf, formatExpr, outputName, type ExprNode } from './expr.js';
+import { col, columnsOf, formatExpr, outputName, type ExprNode } from './expr.js';
 import type { CsvPartition } from './io/csv-partitions.js';
 import type { HiveLayout } from './io/hive.js';
 import { matchingRows } from './engine/index.js';
@@ -75,6 +75,12 @@ export type PlanNode =
       readonly broadcast: 'auto' | boolean;
     }
   | ({ readonly kind: 'sort'; readonly schema: Schema; readonly input: PlanNode } & SortSpec)
+  | {
+      /** The inputs' partitions one after another (concat): each input already has exactly this schema. */
+      readonly kind: 'concat';
+      readonly schema: Schema;
+      readonly inputs: readonly PlanNode[];
+    }
   | {
       readonly kind: 'repartition';
       readonly schema: Schema;
@@ -164,6 +170,10 @@ function pushFilters(node: PlanNode): PlanNode {
       const right = pushFilters(node.right);
       return left === node.left && right === node.right ? node : { ...node, left, right };
     }
+    case 'concat': {
+      const inputs = node.inputs.map(pushFilters);
+      return inputs.every((p, i) => p === node.inputs[i]) ? node : { ...node, inputs };
+    }
   }
 }
 
@@ -180,6 +190,9 @@ function pushFilterInto(node: PlanNode, predicate: ExprNode): PlanNode | null {
         return pushed ? withOp(pushed, node.op) : null;
       }
       return null;
+    case 'concat':
+      // A filter of the rows of several frames is the filter of each.
+      return { ...node, inputs: node.inputs.map((p) => pushFilterInto(p, predicate) ?? withOp(p, { op: 'filter', predicate })) };
     case 'sort':
     case 'repartition':
       // Row filters commute with ordering and with regrouping rows into partitions.
@@ -302,6 +315,18 @@ function prune(node: PlanNode, required: Required): PlanNode {
       return withInput(node, prune(node.input, union(required, node.by)));
     case 'repartition':
       return withInput(node, prune(node.input, required));
+    case 'concat': {
+      // Pruning keeps at least the columns asked for (a join keeps its keys too): each input is then
+      // narrowed to exactly the same columns, in the same order, so their partitions line up.
+      let cols = Object.keys(node.schema).filter((c) => required === null || required.has(c));
+      if (cols.length === 0) cols = [Object.keys(node.schema)[0]!];
+      const want = cols.join('\u0000');
+      const inputs = node.inputs.map((p) => {
+        const pruned = prune(p, new Set(cols));
+        return Object.keys(pruned.schema).join('\u0000') === want ? pruned : withOp(pruned, { op: 'select', exprs: cols.map((c) => col(c).node) });
+      });
+      return { ...node, inputs, schema: inputs[0]!.schema };
+    }
     case 'join': {
       const rejoin = (left: PlanNode, right: PlanNode): PlanNode => ({
         ...node,
@@ -424,6 +449,8 @@ export function formatPlan(node: PlanNode, indent = ''): string {
         formatPlan(node.left, indent + '  ') + formatPlan(node.right, indent + '  ');
     case 'sort':
       return line(`sort by [${node.by.join(', ')}]`) + formatPlan(node.input, indent + '  ');
+    case 'concat':
+      return line(`concat ${node.inputs.length} frames (partitions kept)`) + node.inputs.map((p) => formatPlan(p, indent + '  ')).join('');
     case 'repartition':
       return line(`repartition into ${node.n}${node.layout ? ` of about ${Math.round(node.layout.target)} bytes` : ''}`) + formatPlan(node.input, indent + '  ');
   }

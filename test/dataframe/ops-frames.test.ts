@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { col, fromPolars, DataFrameError, type DataFrame, type PolarsDataFrame } from '../../src/dataframe/index.js';
+import { col, concat, fromPolars, lit, DataFrameError, type DataFrame, type PolarsDataFrame } from '../../src/dataframe/index.js';
 import { random } from '../fixtures/random.js';
 
 const require = createRequire(import.meta.url);
@@ -100,4 +100,36 @@ test('joins: bad key options say what to pass', () => {
   assert.throws(() => b.withColumns(col('v').alias('v_right')).join(s.rename({ w: 'v' }), { on: 'k' }), err(/two columns named 'v_right'; pass another suffix/));
   assert.throws(() => b.join(s, { on: 'k', how: 'outer', broadcast: true }), err(/broadcast: true cannot be used for this outer join of 2 and 2 partitions/));
   assert.throws(() => b.join(s, { on: 'k', hw: 'left' } as never), err(/unknown option 'hw' \(did you mean 'how'\?\)/));
+});
+
+test('concat keeps every partition where it is: no task moves rows, and head reads only the first frame', async () => {
+  const a = fromPolars(big, { npartitions: 3 });
+  const b = fromPolars(small.rename({ w: 'v' }), { npartitions: 2 });
+  const both = concat([a, b]);
+  assert.equal(both.npartitions, 5);
+  const plan = both.explain();
+  assert.match(plan, /concat 2 frames/);
+  assert.doesNotMatch(plan, /shuffle|repartition/);
+  const got = await both.collect();
+  assert.deepEqual(got.toRecords(), pl.concat([big, small.rename({ w: 'v' })]).toRecords());
+  // Filters and projections reach every frame.
+  const filtered = await concat([a, b.select('v', 'k')]).filter(col('v').lt(10)).select('v').collect();
+  assert.deepEqual(filtered.getColumn('v').toArray().map(Number), [...Array(10).keys(), ...Array(10).keys()]);
+  assert.equal(await concat([a, b]).count(), 440);
+});
+
+test('concat unifies types like pandas where they have a common type, and names the column otherwise', async () => {
+  const ints = fromPolars(pl.DataFrame({ a: pl.Series('a', [1, 2], pl.Int32), b: pl.Series('b', [1, 2], pl.UInt32) }));
+  const wider = fromPolars(pl.DataFrame({ a: pl.Series('a', [3], pl.Int64), b: pl.Series('b', [-3], pl.Int8) }));
+  const floats = fromPolars(pl.DataFrame({ a: pl.Series('a', [0.5], pl.Float32) }));
+  assert.deepEqual(concat([ints, wider]).dtypes, { a: 'int64', b: 'int64' });
+  const mixed = concat([ints, floats]);
+  assert.deepEqual(mixed.dtypes, { a: 'float64', b: 'uint32' });
+  assert.deepEqual((await mixed.collect()).toRecords(), [{ a: 1, b: 1 }, { a: 2, b: 2 }, { a: 0.5, b: null }]);
+  const strings = fromPolars(pl.DataFrame({ a: ['x'] }));
+  assert.throws(() => concat([ints, floats, strings]), (e: unknown) => e instanceof DataFrameError &&
+    /column 'a' is int32 \(frame 0\), float32 \(frame 1\), string \(frame 2\), which have no common type; cast one of them first/.test(e.message));
+  assert.throws(() => concat([]), /concat needs at least one frame/);
+  assert.throws(() => concat([ints, lit(1) as never]), /item 1 is not a DataFrame/);
+  assert.equal(concat([ints]), ints);
 });

@@ -33,7 +33,7 @@ import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, LocalCluster } from '../../src/index.js';
-import { col, len, readCsv, readParquet, type DataFrame, type PolarsDataFrame } from '../../src/dataframe/index.js';
+import { col, concat, len, readCsv, readParquet, type DataFrame, type PolarsDataFrame } from '../../src/dataframe/index.js';
 import { prepNycTaxi, QUERY, readTaxiCsv } from '../../examples/nyctaxi/prep.js';
 import { taxiData, tempDir } from './helpers.js';
 import { random } from '../fixtures/random.js';
@@ -396,6 +396,17 @@ const CASES: Record<string, Case> = {
       'out = pd.concat([m, right[right.k.isna()].rename(columns={"s": "s_right"})])[m.columns]',
     ].join('\n'),
     unordered: ['id', 'rid'],
+  },
+  // concat keeps every frame's partitions, in order: rows compare in order.
+  'concat: columns in another order line up by name': {
+    tessera: () => concat([df.select('id', 'k', 'x'), df.filter(col('k').gt(5)).select('x', 'id', 'k'), df.select('k', 'x', 'id').repartition(3)]),
+    pandas: 'out = pd.concat([df[["id", "k", "x"]], df[df.k > 5][["x", "id", "k"]], df[["k", "x", "id"]]])',
+  },
+  // Differs: a column a frame lacks is null in Tessera and keeps its type
+  // (int64 stays int64); pandas fills NaN and makes it float64.
+  'concat: a column a frame lacks is null there; int meets float as float64': {
+    tessera: () => concat([df.select('id', 'k', 's', 'n'), right.select('rid', 'k', 'label', col('r').alias('n'))]),
+    pandas: 'out = pd.concat([df[["id", "k", "s", "n"]], right[["rid", "k", "label", "r"]].rename(columns={"r": "n"})])',
   },
 };
 

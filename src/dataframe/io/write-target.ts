@@ -87,6 +87,8 @@ export function planInputFiles(node: PlanNode): string[] {
       return [];
     case 'join':
       return [...planInputFiles(node.left), ...planInputFiles(node.right)];
+    case 'concat':
+      return node.inputs.flatMap(planInputFiles);
     case 'op':
     case 'groupBy':
     case 'sort':
