@@ -30,6 +30,13 @@ export type DatetimeField = 'year' | 'month' | 'day' | 'hour' | 'minute' | 'seco
 
 export type AggOp = 'sum' | 'mean' | 'min' | 'max' | 'count' | 'nUnique' | 'first' | 'last' | 'std' | 'var' | 'median';
 
+/**
+ * Functions of a row's neighbours in the frame's row order (window.ts):
+ * they read rows of the previous (or next) partitions, so only a window
+ * step of the plan may compute them.
+ */
+export type WindowFn = 'shift' | 'diff' | 'cumSum' | 'cumMax' | 'cumMin' | 'rollingSum' | 'rollingMean' | 'rollingMin' | 'rollingMax';
+
 export type ExprNode =
   | { readonly op: 'col'; readonly name: string }
   | { readonly op: 'lit'; readonly value: LiteralValue; readonly dtype?: DType }
@@ -43,7 +50,18 @@ export type ExprNode =
   | { readonly op: 'when'; readonly branches: readonly { readonly when: ExprNode; readonly then: ExprNode }[]; readonly otherwise: ExprNode | null }
   | { readonly op: 'alias'; readonly arg: ExprNode; readonly name: string }
   | { readonly op: 'agg'; readonly fn: AggOp; readonly arg: ExprNode }
-  | { readonly op: 'len' };
+  | { readonly op: 'len' }
+  | {
+      readonly op: 'window';
+      readonly fn: WindowFn;
+      readonly arg: ExprNode;
+      /** shift/diff: periods (negative: from following rows); rolling: the window's length. */
+      readonly n: number;
+      /** rolling: fewer non-null values than this in a window give null (default n, as pandas). */
+      readonly minPeriods?: number;
+      /** cumulative functions, set when lowered: the column holding the total of the rows before this partition. */
+      readonly carry?: string;
+    };
 
 /** What expression methods accept as an operand: an expression or a literal. */
 export type ExprLike = Expr | LiteralValue | Date;
@@ -168,6 +186,30 @@ export class Expr {
     return new Expr({ op: 'alias', arg: this.node, name });
   }
 
+  // ---- window functions: frame-level operations across partitions (window.ts)
+  /** The value `periods` rows earlier in the frame (later, when negative); null where there is none. pandas' `shift`. */
+  shift(periods = 1): Expr {
+    return this.windowFn('shift', periods);
+  }
+  /** This value minus the one `periods` rows earlier (pandas' `diff`); a duration for datetimes. */
+  diff(periods = 1): Expr {
+    return this.windowFn('diff', periods);
+  }
+  /** Running total in the frame's row order; a null stays null and is skipped (pandas' `cumsum`). */
+  cumSum(): Expr { return this.windowFn('cumSum', 0); }
+  /** Running maximum (pandas' `cummax`). */
+  cumMax(): Expr { return this.windowFn('cumMax', 0); }
+  /** Running minimum (pandas' `cummin`). */
+  cumMin(): Expr { return this.windowFn('cumMin', 0); }
+  /** A window of `window` rows ending at each row (pandas' `rolling(window)`): `.sum() .mean() .min() .max()`. */
+  rolling(window: number, options: RollingOptions = {}): Rolling {
+    return new Rolling(this, window, options);
+  }
+  private windowFn(fn: WindowFn, n: number): Expr {
+    if (!Number.isInteger(n)) throw new DataFrameError(`${fn}: periods must be an integer, got ${n}`);
+    return new Expr({ op: 'window', fn, arg: this.node, n });
+  }
+
   // Aggregations, for groupBy(...).agg(...).
   sum(): Expr { return this.agg('sum'); }
   mean(): Expr { return this.agg('mean'); }
@@ -185,6 +227,33 @@ export class Expr {
   private agg(fn: AggOp): Expr {
     return new Expr({ op: 'agg', fn, arg: this.node });
   }
+}
+
+export interface RollingOptions {
+  /** Fewer non-null values than this in a window give null (default: the window's length, as pandas). */
+  minPeriods?: number;
+}
+
+/** `expr.rolling(window)`, waiting for its aggregation. */
+export class Rolling {
+  constructor(private readonly expr: Expr, private readonly window: number, private readonly options: RollingOptions) {
+    if (!Number.isInteger(window) || window < 1) throw new DataFrameError(`rolling(window): window must be a positive integer, got ${window}`);
+    const known = ['minPeriods'];
+    const unknown = Object.keys(options ?? {}).filter((k) => !known.includes(k));
+    if (unknown.length) throw new DataFrameError(`rolling: unknown option ${unknown.map((k) => `'${k}'`).join(', ')}; rolling takes minPeriods`);
+    const m = options.minPeriods;
+    if (m !== undefined && (!Number.isInteger(m) || m < 1 || m > window)) {
+      throw new DataFrameError(`rolling: minPeriods must be an integer from 1 to the window (${window}), got ${m}`);
+    }
+  }
+  private fn(fn: WindowFn): Expr {
+    const m = this.options.minPeriods;
+    return new Expr({ op: 'window', fn, arg: this.expr.node, n: this.window, ...(m === undefined ? {} : { minPeriods: m }) });
+  }
+  sum(): Expr { return this.fn('rollingSum'); }
+  mean(): Expr { return this.fn('rollingMean'); }
+  min(): Expr { return this.fn('rollingMin'); }
+  max(): Expr { return this.fn('rollingMax'); }
 }
 
 /** A column by name. */
@@ -311,6 +380,11 @@ export function renameColumns(node: ExprNode, mapping: (name: string) => string)
   return mapExprChildren(node, (n) => renameColumns(n, mapping));
 }
 
+/** Whether an expression reads neighbouring rows (a window function anywhere in it). */
+export function containsWindow(node: ExprNode): boolean {
+  return node.op === 'window' || exprChildren(node).some(containsWindow);
+}
+
 export function containsAgg(node: ExprNode): boolean {
   return node.op === 'agg' || node.op === 'len' || exprChildren(node).some(containsAgg);
 }
@@ -352,5 +426,11 @@ export function formatExpr(node: ExprNode): string {
       return `${formatExpr(node.arg)}.alias(${JSON.stringify(node.name)})`;
     case 'agg':
       return `${formatExpr(node.arg)}.${node.fn}()`;
+    case 'window':
+      if (node.fn.startsWith('rolling')) {
+        const m = node.minPeriods === undefined ? '' : `, { minPeriods: ${node.minPeriods} }`;
+        return `${formatExpr(node.arg)}.rolling(${node.n}${m}).${node.fn.slice('rolling'.length).toLowerCase()}()`;
+      }
+      return node.fn === 'shift' || node.fn === 'diff' ? `${formatExpr(node.arg)}.${node.fn}(${node.n})` : `${formatExpr(node.arg)}.${node.fn}()`;
   }
 }

@@ -13,7 +13,7 @@ import type { FunctionSpec } from '../protocol/messages.js';
 import { normalizeDType, type DTypeLike, type Schema } from './dtypes.js';
 import { concatIpc, emptyFrame, frameSchema, ipcHeight, type PolarsDataFrame } from './engine/index.js';
 import { currentExecutor, type Executor, type RunOptions } from './executor.js';
-import { col, containsAgg, Expr, lit, toExpr, type ExprLike, type ExprNode, type LiteralValue } from './expr.js';
+import { col, containsAgg, containsWindow, Expr, lit, toExpr, type ExprLike, type ExprNode, type LiteralValue, outputName } from './expr.js';
 import { validateAggs, validateReduction } from './groupby.js';
 import { concatFiles } from './io/concat-files.js';
 import { abandonWriteTarget, commitFileTarget, commitWriteTarget, prepareFileTarget, prepareWriteTarget, refuseWritingIntoInputs } from './io/write-target.js';
@@ -23,7 +23,8 @@ import { parseBytes } from './io/sizes.js';
 import { checkOptions, optionNames } from './options.js';
 import { estimatePartitionBytes, sizeLayout } from './partition-size.js';
 import { JOIN_HOWS, type JoinHow } from './join-columns.js';
-import { broadcastSide, formatPlan, groupBySchema, joinSchema, npartitionsOf, opSchema, optimize, type PlanNode } from './plan.js';
+import { broadcastSide, formatPlan, groupBySchema, joinSchema, npartitionsOf, opSchema, optimize, windowSchema, type PlanNode } from './plan.js';
+import { validateWindowExprs } from './window.js';
 import { parseQuery, type QueryOptions } from './query.js';
 
 export interface ActionOptions extends RunOptions {
@@ -176,6 +177,9 @@ export class DataFrame {
     checkOptions('filter', options, QUERY_OPTIONS);
     const expr = typeof predicate === 'string' ? parseQuery(predicate, { ...options, columns: this.columns }) : predicate;
     if (!(expr instanceof Expr)) throw new DataFrameError('filter() takes an expression such as col("x").gt(0), or a query string');
+    if (containsWindow(expr.node)) {
+      throw new DataFrameError(`filter(): ${expr.toString()} reads neighbouring rows; compute it first with withColumns(...alias('w')), then filter on col('w')`);
+    }
     if (containsAgg(expr.node)) {
       // Evaluated per partition, an aggregate would be each partition's own.
       throw new DataFrameError(
@@ -202,6 +206,7 @@ export class DataFrame {
   select(...columns: ColumnArg[]): DataFrame {
     const exprs = flatColumns(columns).map((c) => toExpr(c).node);
     if (exprs.length === 0) throw new DataFrameError('select() needs at least one column');
+    if (exprs.some(containsWindow)) return this.withWindows(exprs, 'select');
     if (exprs.some(containsAgg)) {
       validateReduction(exprs);
       const schema = groupBySchema(this.plan.schema, [], exprs);
@@ -239,6 +244,7 @@ export class DataFrame {
     for (const e of exprs) {
       if (containsAgg(e)) throw new DataFrameError(`withColumns(): ${new Expr(e).toString()} aggregates; use groupBy(...).agg(...)`);
     }
+    if (exprs.some(containsWindow)) return this.withWindows(exprs, 'withColumns');
     return this.derive({ op: 'withColumns', exprs });
   }
 
@@ -303,6 +309,32 @@ export class DataFrame {
       schema = frameSchema(out as PolarsDataFrame);
     }
     return new DataFrame({ kind: 'op', input: this.plan, op: { op: 'map', fn: spec, args }, schema });
+  }
+
+  // ---- frame-level operations (concat, windows)
+
+  /**
+   * withColumns/select of expressions of which some read neighbouring rows
+   * (shift, diff, cumSum, rolling...): those are computed by a window step
+   * (window.ts) under temporary names, from the same input columns as the
+   * others, then named and placed as withColumns/select would.
+   */
+  private withWindows(exprs: readonly ExprNode[], how: 'withColumns' | 'select'): DataFrame {
+    validateWindowExprs(exprs);
+    const agg = exprs.find(containsAgg);
+    if (agg) throw new DataFrameError(`${how}(): ${new Expr(agg).toString()} aggregates the whole frame; compute window functions and aggregations in separate steps`);
+    const windowed: ExprNode[] = [];
+    const final = exprs.map((e) => {
+      if (!containsWindow(e)) return e;
+      const tmp = `__tessera_w${windowed.length}`;
+      windowed.push(new Expr(e).alias(tmp).node);
+      return col(tmp).alias(outputName(e)).node;
+    });
+    const input = this.plan;
+    const step: PlanNode = { kind: 'window', input, exprs: windowed, schema: windowSchema(input.schema, windowed) };
+    const stepped = new DataFrame(step);
+    if (how === 'select') return stepped.derive({ op: 'select', exprs: final });
+    return stepped.derive({ op: 'withColumns', exprs: final }).derive({ op: 'drop', columns: windowed.map(outputName) });
   }
 
   // ------------------------------------------------ whole-frame operations

@@ -14,11 +14,12 @@
 import { tokenize } from '../graph/keys.js';
 import { DataFrameError } from '../errors.js';
 import type { Schema } from './dtypes.js';
-import { col } from './expr.js';
+import { col, type ExprNode } from './expr.js';
 import { ROWS_COLUMN, splitAggregations } from './groupby.js';
 import type { OpSpec, Pipeline, SinkSpec, SourceSpec } from './pipeline.js';
 import type { SizeLayout } from './partition-size.js';
 import { broadcastSide, groupBySchema, type PlanNode } from './plan.js';
+import { planWindow } from './window.js';
 
 /** A dependency: another task of the graph. */
 export class TaskRef {
@@ -76,6 +77,7 @@ const OP_NAMES: Record<OpSpec['op'], string> = {
   join: 'join',
   sort: 'sort',
   map: 'map-partitions',
+  window: 'window',
 };
 
 function appendOp(part: Part, op: OpSpec): Part {
@@ -172,6 +174,8 @@ export class Lowerer {
         return this.lowerSort(node);
       case 'repartition':
         return this.lowerRepartition(node);
+      case 'window':
+        return this.lowerWindow(node);
       case 'concat':
         // Nothing moves: the partitions of each input, in order.
         return node.inputs.flatMap((p) => this.lower(p));
@@ -275,6 +279,76 @@ export class Lowerer {
         inputs: [...l, ...r],
         name: 'join',
       };
+    });
+  }
+
+  /**
+   * A window step (window.ts): each partition materialized once; chains of
+   * small tasks pass halos forward (and backward, for negative shifts) and
+   * carried totals forward; then each partition is computed with its halos
+   * around it and its carry beside it.
+   */
+  private lowerWindow(node: Extract<PlanNode, { kind: 'window' }>): Part[] {
+    const parts = this.lower(node.input);
+    const w = planWindow(node.exprs);
+    const schema = node.input.schema;
+    const token = planToken(node);
+    if (parts.length === 1) {
+      return [appendOp(parts[0]!, { op: 'window', exprs: node.exprs, before: null, main: null, carry: null })];
+    }
+    const n = parts.length;
+    const mats = parts.map((p, i) => this.materialize(p, { kind: 'ipc' }, 'window-input', token, i));
+    const rows = (inputs: TaskInput[], offset: number, length: number, key: string, i: number): TaskInput =>
+      this.materialize(
+        { pipeline: { source: inputsSource(range(0, inputs.length), schema), ops: [{ op: 'slice', offset, length }] }, inputs, name: key },
+        { kind: 'ipc' },
+        key,
+        token,
+        i,
+      );
+    // before[i]: the last w.before rows of everything before partition i; after[i]: the first w.after rows after it.
+    const before: (TaskInput | null)[] = [null];
+    for (let i = 1; i < n && w.before > 0; i++) {
+      const prev = before[i - 1];
+      before.push(rows(prev ? [prev, mats[i - 1]!] : [mats[i - 1]!], -w.before, w.before, 'window-halo', i));
+    }
+    const after: (TaskInput | null)[] = new Array<TaskInput | null>(n).fill(null);
+    for (let i = n - 2; i >= 0 && w.after > 0; i--) {
+      const next = after[i + 1];
+      after[i] = rows(next ? [mats[i + 1]!, next] : [mats[i + 1]!], 0, w.after, 'window-halo-after', i);
+    }
+    // carry[i]: the totals of the partitions before i, one column per cumulative function.
+    const carry: (TaskInput | null)[] = [null];
+    if (w.carries.length) {
+      // Each partition's total (sum, max or min of the function's argument), then the running total of those.
+      const partial: ExprNode[] = w.carries.map((c) => ({ op: 'alias', arg: { op: 'agg', fn: c.agg, arg: c.arg }, name: c.name }));
+      const combine: ExprNode[] = w.carries.map((c) => ({ op: 'alias', arg: { op: 'agg', fn: c.agg, arg: col(c.name).node }, name: c.name }));
+      const totals = mats.slice(0, n - 1).map((m, i) =>
+        this.materialize({ pipeline: { source: inputsSource([0], schema), ops: [{ op: 'groupBy', keys: [], aggs: partial }] }, inputs: [m], name: 'window-total' }, { kind: 'ipc' }, 'window-total', token, i),
+      );
+      const carrySchema = groupBySchema(schema, [], partial);
+      for (let i = 1; i < n; i++) {
+        const prev = carry[i - 1];
+        if (!prev) {
+          carry.push(totals[0]!);
+          continue;
+        }
+        const part: Part = { pipeline: { source: inputsSource([0, 1], carrySchema), ops: [{ op: 'groupBy', keys: [], aggs: combine }] }, inputs: [prev, totals[i - 1]!], name: 'window-carry' };
+        carry.push(this.materialize(part, { kind: 'ipc' }, 'window-carry', token, i));
+      }
+    }
+    return range(0, n).map((i) => {
+      const inputs: TaskInput[] = [];
+      const b = before[i] ?? null;
+      if (b) inputs.push(b);
+      inputs.push(mats[i]!);
+      const a = after[i] ?? null;
+      if (a) inputs.push(a);
+      const source = inputsSource(range(0, inputs.length), schema);
+      const c = carry[i] ?? null;
+      if (c) inputs.push(c);
+      const op: OpSpec = { op: 'window', exprs: w.exprs, before: b ? 0 : null, main: b ? 1 : 0, carry: c ? inputs.length - 1 : null };
+      return { pipeline: { source, ops: [op] }, inputs, name: 'window' };
     });
   }
 

@@ -69,7 +69,8 @@ export function estimatePartitionBytes(node: PlanNode): number[] {
         if (p.bytes === undefined) throw new DataFrameError(`internal: the size of persisted partition ${p.key} is unknown`);
         return p.bytes;
       });
-    case 'op': {
+    case 'op':
+    case 'window': {
       const ratio = rowWidth(node.schema) / Math.max(1, rowWidth(node.input.schema));
       return estimatePartitionBytes(node.input).map((b) => b * ratio);
     }

@@ -85,6 +85,21 @@ export type OpSpec =
       readonly nullsEqual: boolean;
     }
   | ({ readonly op: 'sort' } & SortSpec)
+  | {
+      /**
+       * withColumns of expressions with window functions (window.ts), over a
+       * source that is this partition with rows of its neighbours around it:
+       * the rows of input `before` first (none when null), then input `main`'s,
+       * then the rest. Only main's rows are kept. `carry` is the input holding
+       * one row of totals carried from the partitions before, one column per
+       * cumulative function (the columns its expressions name).
+       */
+      readonly op: 'window';
+      readonly exprs: readonly ExprNode[];
+      readonly before: number | null;
+      readonly main: number | null;
+      readonly carry: number | null;
+    }
   | { readonly op: 'map'; readonly fn: FunctionSpec; readonly args: readonly unknown[] };
 
 export interface Pipeline {

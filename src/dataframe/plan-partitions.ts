@@ -15,6 +15,7 @@ export function npartitionsOf(node: PlanNode): number {
       return node.parts.length;
     case 'op':
     case 'sort':
+    case 'window':
       return npartitionsOf(node.input);
     case 'groupBy':
       return 1;

@@ -21,6 +21,7 @@ import { estimatePartitionBytes, sizeLayout, type SizeLayout } from './partition
 import { broadcastSide, npartitionsOf } from './plan-partitions.js';
 import type { CsvFormat, OpSpec, SortSpec } from './pipeline.js';
 import { joinColumns, type JoinHow } from './join-columns.js';
+import { planWindow } from './window.js';
 
 /** A partition already computed and kept somewhere: a Future, or (locally) the bytes themselves. */
 export interface PersistedPart {
@@ -76,6 +77,17 @@ export type PlanNode =
     }
   | ({ readonly kind: 'sort'; readonly schema: Schema; readonly input: PlanNode } & SortSpec)
   | {
+      /**
+       * withColumns of expressions with window functions: each partition is
+       * computed with rows of its neighbours (window.ts), so rows are never
+       * filtered below it.
+       */
+      readonly kind: 'window';
+      readonly schema: Schema;
+      readonly input: PlanNode;
+      readonly exprs: readonly ExprNode[];
+    }
+  | {
       /** The inputs' partitions one after another (concat): each input already has exactly this schema. */
       readonly kind: 'concat';
       readonly schema: Schema;
@@ -113,6 +125,10 @@ export function joinSchema(
   return pipelineSchema(left, [op], () => right);
 }
 
+export function windowSchema(input: Schema, exprs: readonly ExprNode[]): Schema {
+  return pipelineSchema(input, [{ op: 'window', exprs, before: null, main: null, carry: null }]);
+}
+
 export function groupBySchema(input: Schema, keys: readonly string[], aggs: readonly ExprNode[]): Schema {
   return pipelineSchema(input, [{ op: 'groupBy', keys, aggs }]);
 }
@@ -120,8 +136,10 @@ export function groupBySchema(input: Schema, keys: readonly string[], aggs: read
 // ------------------------------------------------------------- rebuilding
 
 /** The same node over new inputs, with its schema recomputed. */
-function withInput(node: Extract<PlanNode, { kind: 'op' | 'sort' | 'repartition' | 'groupBy' }>, input: PlanNode): PlanNode {
+function withInput(node: Extract<PlanNode, { kind: 'op' | 'sort' | 'repartition' | 'groupBy' | 'window' }>, input: PlanNode): PlanNode {
   switch (node.kind) {
+    case 'window':
+      return { ...node, input, schema: windowSchema(input.schema, node.exprs) };
     case 'op':
       // A user function's output schema was given (or found) when the node was made.
       return { ...node, input, schema: node.op.op === 'map' ? node.schema : opSchema(input.schema, node.op) };
@@ -161,7 +179,8 @@ function pushFilters(node: PlanNode): PlanNode {
     }
     case 'groupBy':
     case 'sort':
-    case 'repartition': {
+    case 'repartition':
+    case 'window': {
       const input = pushFilters(node.input);
       return input === node.input ? node : withInput(node, input);
     }
@@ -315,6 +334,18 @@ function prune(node: PlanNode, required: Required): PlanNode {
       return withInput(node, prune(node.input, union(required, node.by)));
     case 'repartition':
       return withInput(node, prune(node.input, required));
+    case 'window': {
+      // Only the expressions whose columns are wanted; none: the step goes (it keeps every row as it is).
+      const exprs = required === null ? node.exprs : node.exprs.filter((e) => required.has(outputName(e)));
+      if (exprs.length === 0) return prune(node.input, required);
+      let need: Required = null;
+      if (required !== null) {
+        need = new Set([...required].filter((c) => !exprs.some((e) => outputName(e) === c)));
+        for (const e of exprs) columnsOf(e, need);
+      }
+      const input = prune(node.input, need);
+      return { ...node, input, exprs, schema: windowSchema(input.schema, exprs) };
+    }
     case 'concat': {
       // Pruning keeps at least the columns asked for (a join keeps its keys too): each input is then
       // narrowed to exactly the same columns, in the same order, so their partitions line up.
@@ -418,6 +449,7 @@ function pruneOp(node: Extract<PlanNode, { kind: 'op' }>, required: Required): P
       return withOp(prune(node.input, union(required, op.by)), op);
     case 'groupBy':
     case 'join':
+    case 'window':
       throw new DataFrameError(`internal: ${op.op} as a partition op in a plan`);
   }
 }
@@ -449,11 +481,22 @@ export function formatPlan(node: PlanNode, indent = ''): string {
         formatPlan(node.left, indent + '  ') + formatPlan(node.right, indent + '  ');
     case 'sort':
       return line(`sort by [${node.by.join(', ')}]`) + formatPlan(node.input, indent + '  ');
+    case 'window':
+      return line(`window [${node.exprs.map((e) => outputName(e)).join(', ')}] (${windowText(node.exprs)})`) + formatPlan(node.input, indent + '  ');
     case 'concat':
       return line(`concat ${node.inputs.length} frames (partitions kept)`) + node.inputs.map((p) => formatPlan(p, indent + '  ')).join('');
     case 'repartition':
       return line(`repartition into ${node.n}${node.layout ? ` of about ${Math.round(node.layout.target)} bytes` : ''}`) + formatPlan(node.input, indent + '  ');
   }
+}
+
+function windowText(exprs: readonly ExprNode[]): string {
+  const w = planWindow(exprs);
+  const parts = [];
+  if (w.before) parts.push(`${w.before} row(s) from before each partition`);
+  if (w.after) parts.push(`${w.after} row(s) from after`);
+  if (w.carries.length) parts.push(`${w.carries.length} total(s) carried`);
+  return parts.join(', ') || 'within partitions';
 }
 
 function joinKeysText(node: Extract<PlanNode, { kind: 'join' }>): string {

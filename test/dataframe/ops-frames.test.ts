@@ -18,6 +18,22 @@ function rowSet(df: PolarsDataFrame): string[] {
   return (df.toRecords() as Record<string, unknown>[]).map((r) => JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))).sort();
 }
 
+/** Same rows in the same order; floats within 1e-12 relative (a running sum adds per-partition totals in another order). */
+function assertSameRows(actual: PolarsDataFrame, expected: PolarsDataFrame, what: string): void {
+  assert.deepEqual(actual.columns, expected.columns, `${what}: columns`);
+  const a = actual.toRecords() as Record<string, unknown>[];
+  const e = expected.toRecords() as Record<string, unknown>[];
+  assert.equal(a.length, e.length, `${what}: rows`);
+  a.forEach((row, i) => {
+    for (const c of actual.columns) {
+      const x = row[c];
+      const y = e[i]![c];
+      const close = typeof x === 'number' && typeof y === 'number' && Math.abs(x - y) <= 1e-12 * Math.max(Math.abs(x), Math.abs(y));
+      if (!close) assert.deepEqual(x, y, `${what}: row ${i} column ${c}`);
+    }
+  });
+}
+
 function keyed(seed: number, rows: number, keys: number): PolarsDataFrame {
   const u = random(seed);
   const k: (number | null)[] = [];
@@ -132,4 +148,37 @@ test('concat unifies types like pandas where they have a common type, and names 
   assert.throws(() => concat([]), /concat needs at least one frame/);
   assert.throws(() => concat([ints, lit(1) as never]), /item 1 is not a DataFrame/);
   assert.equal(concat([ints]), ints);
+});
+
+test('window functions across partitions: tiny and empty partitions, negative shifts, head, equal to one partition', async () => {
+  const u = random(5);
+  const x = Array.from({ length: 300 }, () => (u() < 0.1 ? null : Math.round(u() * 1000) / 10));
+  const frame = pl.DataFrame({ i: pl.Series('i', Array.from({ length: 300 }, (_, i) => i), pl.Int64), x: pl.Series('x', x, pl.Float64) });
+  const exprs = [
+    col('x').shift(3).alias('s3'), col('x').shift(-7).alias('lead7'), col('x').diff(2).alias('d2'), col('x').cumSum().alias('cs'),
+    col('x').cumMax().alias('cmax'), col('x').cumMin().alias('cmin'), col('x').rolling(9).sum().alias('r9'), col('x').rolling(4, { minPeriods: 1 }).max().alias('rmax'),
+  ];
+  // Most partitions empty after the filter: halos and totals pass through them.
+  const keep = col('i').mod(17).lt(3).or(col('i').gt(250));
+  const expected = await fromPolars(frame).filter(keep).withColumns(...exprs).collect();
+  const many = fromPolars(frame, { npartitions: 60 }).filter(keep).withColumns(...exprs);
+  const plan = many.explain();
+  assert.match(plan, /window \[.*\] \(8 row\(s\) from before each partition, 7 row\(s\) from after, 3 total\(s\) carried\)/);
+  assert.doesNotMatch(plan, /shuffle/);
+  assertSameRows(await many.collect(), expected, 'collect');
+  assertSameRows(await many.head(20), expected.head(20), 'head');
+  assert.equal(await many.count(), expected.height);
+});
+
+test('window functions are refused where they would be computed per partition, with what to do instead', () => {
+  const f = fromPolars(big, { npartitions: 3 });
+  const err = (re: RegExp) => (e: unknown) => e instanceof DataFrameError && re.test(e.message);
+  assert.throws(() => f.filter(col('v').shift(1).gt(3)), err(/reads neighbouring rows; compute it first with withColumns/));
+  assert.throws(() => f.groupBy('k').agg(col('v').cumSum().sum()), err(/reads neighbouring rows, which may be in other partitions/));
+  assert.throws(() => f.select(col('v').cumSum().shift(1)), err(/a window function of another .* is not supported; compute the inner one first/));
+  assert.throws(() => f.select(col('v').shift(1), col('v').sum()), err(/aggregates the whole frame; compute window functions and aggregations in separate steps/));
+  assert.throws(() => col('v').rolling(0), err(/window must be a positive integer/));
+  assert.throws(() => col('v').rolling(3, { minPeriods: 4 }), err(/minPeriods must be an integer from 1 to the window \(3\)/));
+  assert.throws(() => col('v').rolling(3, { minPeriod: 1 } as never), err(/unknown option 'minPeriod'/));
+  assert.throws(() => col('v').shift(1.5), err(/periods must be an integer/));
 });

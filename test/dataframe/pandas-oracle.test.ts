@@ -408,6 +408,45 @@ const CASES: Record<string, Case> = {
     tessera: () => concat([df.select('id', 'k', 's', 'n'), right.select('rid', 'k', 'label', col('r').alias('n'))]),
     pandas: 'out = pd.concat([df[["id", "k", "s", "n"]], right[["rid", "k", "label", "r"]].rename(columns={"r": "n"})])',
   },
+  // Window functions run in the frame's row order across partitions (each
+  // partition sees the rows before it, or a carried total): rows compare in order.
+  // Differs: integer results stay integers (pandas' shift/diff/cumsum of a
+  // column with NaN are float64); compared by value.
+  'shift, negative shift, diff of floats, integers and datetimes': {
+    tessera: () =>
+      df.withColumns(
+        col('x').shift(1).alias('x_prev'), col('x').shift(-3).alias('x_next3'), col('y').diff(2).alias('y_d2'),
+        col('n').diff(1).alias('n_d'), col('t0').diff(1).alias('t0_d'), col('s').shift(2).alias('s_prev2'),
+      ),
+    pandas: 'out = df.assign(x_prev=df.x.shift(1), x_next3=df.x.shift(-3), y_d2=df.y.diff(2), n_d=df.n.diff(1), t0_d=df.t0.diff(1), s_prev2=df.s.shift(2))',
+  },
+  'cumSum, cumMax, cumMin: missing values stay missing and are skipped': {
+    tessera: () =>
+      df.withColumns(
+        col('x').cumSum().alias('x_cs'), col('n').cumSum().alias('n_cs'), col('x').cumMax().alias('x_cmax'), col('n').cumMin().alias('n_cmin'),
+        col('t1').cumMax().alias('t1_cmax'),
+      ),
+    pandas: 'out = df.assign(x_cs=df.x.cumsum(), n_cs=df.n.cumsum(), x_cmax=df.x.cummax(), n_cmin=df.n.cummin(), t1_cmax=df.t1.cummax())',
+  },
+  'rolling(window).sum/mean/min/max, with and without minPeriods': {
+    tessera: () =>
+      df.withColumns(
+        col('x').rolling(5).sum().alias('x_r5'), col('y').rolling(3).mean().alias('y_m3'), col('x').rolling(4, { minPeriods: 2 }).min().alias('x_min4'),
+        col('n').rolling(2).max().alias('n_max2'),
+      ),
+    pandas: 'out = df.assign(x_r5=df.x.rolling(5).sum(), y_m3=df.y.rolling(3).mean(), x_min4=df.x.rolling(4, min_periods=2).min(), n_max2=df.n.rolling(2).max())',
+  },
+  'windows over partitions shorter than the window: halos chained over several': {
+    tessera: () =>
+      df.select('id', 'x').repartition(500).withColumns(
+        col('x').rolling(25, { minPeriods: 1 }).mean().alias('m25'), col('x').shift(-19).alias('ahead'), col('x').shift(30).alias('behind'), col('x').cumSum().alias('cs'),
+      ),
+    pandas: 'd = df[["id", "x"]]\nout = d.assign(m25=d.x.rolling(25, min_periods=1).mean(), ahead=d.x.shift(-19), behind=d.x.shift(30), cs=d.x.cumsum())',
+  },
+  'select of an expression around a window function, after a filter': {
+    tessera: () => df.filter(col('k').gt(3)).select(col('id'), col('x').sub(col('x').shift(1)).abs().alias('jump'), col('y').sub(1e8).cumSum().alias('c')),
+    pandas: 'd = df[df.k > 3]\nout = pd.DataFrame({"id": d.id, "jump": (d.x - d.x.shift(1)).abs(), "c": (d.y - 1e8).cumsum()})',
+  },
 };
 
 /** examples/nyctaxi/prep.ts in pandas (TAXI_QUERY is prep.ts' QUERY). */

@@ -16,7 +16,18 @@ import { seriesType, toPolarsType } from './schema.js';
 /* eslint-disable @typescript-eslint/no-explicit-any */
 /** Compiles expression trees against the schema of the frame they run on. */
 export class ExprCompiler {
-  constructor(private readonly zero: NFrame, private readonly schema: Schema) {}
+  /**
+   * `windows`: the frame is a partition with its neighbours' rows around it
+   * (a window step, window.ts), so window functions may be computed; anywhere
+   * else they would silently be computed per partition, and are refused.
+   * `ownRows` is true for the partition's own rows, where rows from before
+   * it are there (cumulative functions leave those out: the carry has them).
+   */
+  constructor(
+    private readonly zero: NFrame,
+    private readonly schema: Schema,
+    private readonly windows: false | { readonly ownRows: NExpr | null } = false,
+  ) {}
 
   /** The type an expression has on this frame, asked of Polars on zero rows. */
   dtypeOf(e: NExpr): DType {
@@ -80,6 +91,14 @@ export class ExprCompiler {
       }
       case 'when':
         return this.when(node);
+      case 'window':
+        if (!this.windows) {
+          throw new DataFrameError(
+            `${formatExpr(node)} reads neighbouring rows, which may be in other partitions: use it in withColumns() or select() of a DataFrame ` +
+              `(then filter or group by the column it makes), not inside filter, groupBy or an aggregation`,
+          );
+        }
+        return this.window(node);
       case 'agg': {
         const a = this.compile(node.arg);
         switch (node.fn) {
@@ -99,6 +118,35 @@ export class ExprCompiler {
       }
     }
     throw new EngineError(`cannot compile expression ${formatExpr(node)}`);
+  }
+
+  /** A window function over the rows of this frame; a cumulative one adds the total carried from the partitions before. */
+  private window(node: Extract<ExprNode, { op: 'window' }>): NExpr {
+    const { N } = polars();
+    let a = this.compile(node.arg);
+    const own = this.windows ? this.windows.ownRows : null;
+    if (own && node.carry !== undefined) a = N.when(own).then(a).otherwise(N.lit(null));
+    const rolling = { windowSize: node.n, weights: undefined, minPeriods: node.minPeriods ?? node.n, center: false };
+    // The first partition has nothing before it: no carry column.
+    const carry = node.carry === undefined || !(node.carry in this.schema) ? null : N.col(node.carry);
+    // A running max/min with the carried one: a null row stays null; no carry (all earlier values null) leaves it.
+    const extreme = (run: NExpr, better: (x: NExpr, y: NExpr) => NExpr): NExpr =>
+      carry === null ? run : N.when(run.isNull().or(carry.isNull()).or(better(run, carry))).then(run).otherwise(carry);
+    switch (node.fn) {
+      case 'shift': return a.shift(N.lit(node.n));
+      case 'diff': return a.sub(a.shift(N.lit(node.n)));
+      case 'cumSum': {
+        const run = a.cumSum(false);
+        // The carried total may be wider (Polars sums small integers as int64): keep the running sum's type.
+        return carry === null ? run : run.add(carry).cast(toPolarsType(this.dtypeOf(run)), true);
+      }
+      case 'cumMax': return extreme(a.cumMax(false), (x, y) => x.gtEq(y));
+      case 'cumMin': return extreme(a.cumMin(false), (x, y) => x.ltEq(y));
+      case 'rollingSum': return a.rollingSum(rolling);
+      case 'rollingMean': return a.rollingMean(rolling);
+      case 'rollingMin': return a.rollingMin(rolling);
+      case 'rollingMax': return a.rollingMax(rolling);
+    }
   }
 
   /**

@@ -54,6 +54,8 @@ export function applyOp(lf: NLazy, op: OpSpec, schema: Schema, right?: Built): N
       return sortLazy(lf, op.by, op.descending, op.nullsLast);
     case 'map':
       throw new EngineError('internal: map is applied by runPipeline');
+    case 'window':
+      throw new EngineError('internal: window is applied by runPipeline (engine/window.ts)');
   }
 }
 

@@ -90,6 +90,7 @@ export function planInputFiles(node: PlanNode): string[] {
     case 'concat':
       return node.inputs.flatMap(planInputFiles);
     case 'op':
+    case 'window':
     case 'groupBy':
     case 'sort':
     case 'repartition':

@@ -1,0 +1,48 @@
+/**
+ * The window step of a pipeline (the `window` op, planned by window.ts):
+ * window functions computed over one partition with rows of its
+ * neighbours around it, of which only the partition's own rows are kept.
+ */
+
+import type { Schema } from '../dtypes.js';
+import type { OpSpec } from '../pipeline.js';
+import { ExprCompiler } from './expressions.js';
+import { ipcHeight, ipcToNative } from './ipc.js';
+import { polars, type NExpr, type NLazy } from './load.js';
+import { nativeSchema, zeroFrame, type Built } from './schema.js';
+
+type WindowOp = Extract<OpSpec, { op: 'window' }>;
+
+const ROW = '__tessera_row';
+
+/** The window op on `lf` (its schema `schema`); with the task's inputs, its halo rows are cut off and the carried totals joined in. */
+export function applyWindow(lf: NLazy, schema: Schema, op: WindowOp, inputs?: readonly Uint8Array[]): Built {
+  const { N } = polars();
+  const carry = op.carry !== null && inputs ? ipcToNative(inputs[op.carry]!) : null;
+  const keep = op.main !== null && inputs ? { offset: op.before === null ? 0 : ipcHeight(inputs[op.before]!), length: ipcHeight(inputs[op.main]!) } : null;
+  const carryCols = carry ? nativeSchema(carry.head(0)) : {};
+  const build = (frame: NLazy, carryFrame: NLazy | null): NLazy => {
+    let out = frame;
+    let s = schema;
+    if (carryFrame) {
+      // One row of totals, beside every row.
+      out = out.join(carryFrame, [], [], true, false, 'cross', '__tessera_dup', false, 'm:m', [], []);
+      s = { ...schema, ...carryCols };
+    }
+    let ownRows: NExpr | null = null;
+    const drop = Object.keys(carryCols);
+    if (keep && keep.offset > 0) {
+      out = out.withRowIndex(ROW, 0);
+      s = { ...s, [ROW]: 'uint32' };
+      ownRows = N.col(ROW).gtEq(N.lit(keep.offset));
+      drop.push(ROW);
+    }
+    const ex = new ExprCompiler(zeroFrame(s), s, { ownRows });
+    out = out.withColumns(op.exprs.map((e) => ex.compile(e)));
+    if (keep) out = out.slice(keep.offset, keep.length);
+    return drop.length ? out.dropColumns(drop) : out;
+  };
+  const result = build(lf, carry ? carry.lazy() : null);
+  const zero = build(zeroFrame(schema).lazy(), carry ? zeroFrame(carryCols).lazy() : null);
+  return { lf: result, schema: nativeSchema(zero.collectSync('auto')) };
+}

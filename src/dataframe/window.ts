@@ -1,0 +1,65 @@
+/**
+ * Window functions across partitions (shift, diff, cumSum/cumMax/cumMin,
+ * rolling(...).sum/mean/min/max), in the frame's row order, with Dask's
+ * map_overlap idea: each partition is computed with a halo, the last rows
+ * of the partitions before it (the first rows of those after it, for a
+ * negative shift), so no partition moves whole. A halo is taken from a
+ * chain, halo[i] = the last h rows of (halo[i-1] + partition[i-1]), so a
+ * partition shorter than the halo passes on rows of the ones before it.
+ * A cumulative function instead adds the total carried from the
+ * partitions before: per-partition totals, summed (or max'ed, min'ed) along
+ * a chain. lower.ts builds these chains; engine/window.ts computes one
+ * partition.
+ */
+
+import { DataFrameError } from '../errors.js';
+import { formatExpr, mapExprChildren, exprChildren, type ExprNode, type WindowFn } from './expr.js';
+
+const CUMULATIVE: Partial<Record<WindowFn, 'sum' | 'max' | 'min'>> = { cumSum: 'sum', cumMax: 'max', cumMin: 'min' };
+
+export interface WindowPlan {
+  /** Rows needed from before each partition, and from after it. */
+  readonly before: number;
+  readonly after: number;
+  /** The cumulative functions: the total of `arg` over the earlier partitions goes into column `name`. */
+  readonly carries: readonly { readonly name: string; readonly agg: 'sum' | 'max' | 'min'; readonly arg: ExprNode }[];
+  /** The expressions, each cumulative function naming its carry column. */
+  readonly exprs: readonly ExprNode[];
+}
+
+/** Refuses what cannot be computed across partitions: a window function of a window function. */
+export function validateWindowExprs(exprs: readonly ExprNode[]): void {
+  const visit = (node: ExprNode, inside: ExprNode | null): void => {
+    if (node.op === 'window' && inside) {
+      throw new DataFrameError(
+        `${formatExpr(inside)}: a window function of another (${formatExpr(node)}) is not supported; compute the inner one first ` +
+          `with withColumns(), then apply the outer one to its column`,
+      );
+    }
+    for (const c of exprChildren(node)) visit(c, node.op === 'window' ? node : inside);
+  };
+  for (const e of exprs) visit(e, null);
+}
+
+/** What a window step needs around each partition (see the module comment). */
+export function planWindow(exprs: readonly ExprNode[]): WindowPlan {
+  let before = 0;
+  let after = 0;
+  const carries: { name: string; agg: 'sum' | 'max' | 'min'; arg: ExprNode }[] = [];
+  const rewrite = (node: ExprNode): ExprNode => {
+    if (node.op !== 'window') return mapExprChildren(node, rewrite);
+    const agg = CUMULATIVE[node.fn];
+    if (agg) {
+      const name = `__tessera_carry${carries.length}`;
+      carries.push({ name, agg, arg: node.arg });
+      return { ...node, carry: name };
+    }
+    if (node.fn === 'shift' || node.fn === 'diff') {
+      if (node.n > 0) before = Math.max(before, node.n);
+      else after = Math.max(after, -node.n);
+    } else before = Math.max(before, node.n - 1);
+    return node;
+  };
+  const out = exprs.map(rewrite);
+  return { before, after, carries, exprs: out };
+}
