@@ -61,6 +61,8 @@ export type ExprNode =
       readonly minPeriods?: number;
       /** cumulative functions, set when lowered: the column holding the total of the rows before this partition. */
       readonly carry?: string;
+      /** Per group (pandas' groupby(keys).x.shift(...)): within the rows of equal keys; a row with a null key gives null. */
+      readonly over?: readonly string[];
     };
 
 /** What expression methods accept as an operand: an expression or a literal. */
@@ -205,6 +207,18 @@ export class Expr {
   rolling(window: number, options: RollingOptions = {}): Rolling {
     return new Rolling(this, window, options);
   }
+  /**
+   * A window function per group, as pandas' `df.groupby(keys).x.shift(1)`
+   * (Polars' `over`): `col('x').cumSum().over('k')`. Rows with a null key
+   * give null (pandas' groupby drops them).
+   */
+  over(...keys: (string | readonly string[])[]): Expr {
+    const k = keys.flat() as string[];
+    if (this.node.op !== 'window') throw new DataFrameError(`over() applies to a window function, such as col('x').shift(1).over('k'); got ${formatExpr(this.node)}`);
+    if (k.length === 0 || k.some((c) => typeof c !== 'string' || c === '')) throw new DataFrameError('over() needs the key column name(s)');
+    if (this.node.over) throw new DataFrameError(`${formatExpr(this.node)} is already per group`);
+    return new Expr({ ...this.node, over: k });
+  }
   private windowFn(fn: WindowFn, n: number): Expr {
     if (!Number.isInteger(n)) throw new DataFrameError(`${fn}: periods must be an integer, got ${n}`);
     return new Expr({ op: 'window', fn, arg: this.node, n });
@@ -335,6 +349,8 @@ export function outputName(node: ExprNode): string {
 export function columnsOf(node: ExprNode, into = new Set<string>()): Set<string> {
   if (node.op === 'col') into.add(node.name);
   else for (const c of exprChildren(node)) columnsOf(c, into);
+  // A per-group window function reads its key columns too.
+  if (node.op === 'window' && node.over) for (const k of node.over) into.add(k);
   return into;
 }
 
@@ -377,7 +393,8 @@ export function mapExprChildren(node: ExprNode, f: (n: ExprNode) => ExprNode): E
 /** Rewrites column references (for renames pushed below an expression). */
 export function renameColumns(node: ExprNode, mapping: (name: string) => string): ExprNode {
   if (node.op === 'col') return { op: 'col', name: mapping(node.name) };
-  return mapExprChildren(node, (n) => renameColumns(n, mapping));
+  const out = mapExprChildren(node, (n) => renameColumns(n, mapping));
+  return out.op === 'window' && out.over ? { ...out, over: out.over.map(mapping) } : out;
 }
 
 /** Whether an expression reads neighbouring rows (a window function anywhere in it). */
@@ -426,11 +443,13 @@ export function formatExpr(node: ExprNode): string {
       return `${formatExpr(node.arg)}.alias(${JSON.stringify(node.name)})`;
     case 'agg':
       return `${formatExpr(node.arg)}.${node.fn}()`;
-    case 'window':
+    case 'window': {
+      const over = node.over ? `.over(${node.over.map((k) => JSON.stringify(k)).join(', ')})` : '';
       if (node.fn.startsWith('rolling')) {
         const m = node.minPeriods === undefined ? '' : `, { minPeriods: ${node.minPeriods} }`;
-        return `${formatExpr(node.arg)}.rolling(${node.n}${m}).${node.fn.slice('rolling'.length).toLowerCase()}()`;
+        return `${formatExpr(node.arg)}.rolling(${node.n}${m}).${node.fn.slice('rolling'.length).toLowerCase()}()${over}`;
       }
-      return node.fn === 'shift' || node.fn === 'diff' ? `${formatExpr(node.arg)}.${node.fn}(${node.n})` : `${formatExpr(node.arg)}.${node.fn}()`;
+      return (node.fn === 'shift' || node.fn === 'diff' ? `${formatExpr(node.arg)}.${node.fn}(${node.n})` : `${formatExpr(node.arg)}.${node.fn}()`) + over;
+    }
   }
 }

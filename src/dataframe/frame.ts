@@ -24,7 +24,7 @@ import { checkOptions, optionNames } from './options.js';
 import { estimatePartitionBytes, sizeLayout } from './partition-size.js';
 import { JOIN_HOWS, type JoinHow } from './join-columns.js';
 import { broadcastSide, formatPlan, groupBySchema, joinSchema, npartitionsOf, opSchema, optimize, windowSchema, type PlanNode } from './plan.js';
-import { validateWindowExprs } from './window.js';
+import { validateWindowExprs, windowKeys } from './window.js';
 import { parseQuery, type QueryOptions } from './query.js';
 
 export interface ActionOptions extends RunOptions {
@@ -323,18 +323,24 @@ export class DataFrame {
     validateWindowExprs(exprs);
     const agg = exprs.find(containsAgg);
     if (agg) throw new DataFrameError(`${how}(): ${new Expr(agg).toString()} aggregates the whole frame; compute window functions and aggregations in separate steps`);
-    const windowed: ExprNode[] = [];
+    // One window step per set of group keys (their halos and carries differ), one after another.
+    const steps = new Map<string, ExprNode[]>();
+    const temps: string[] = [];
     const final = exprs.map((e) => {
       if (!containsWindow(e)) return e;
-      const tmp = `__tessera_w${windowed.length}`;
-      windowed.push(new Expr(e).alias(tmp).node);
+      const keys = windowKeys(e);
+      this.requireColumns(keys, 'over');
+      const tmp = `__tessera_w${temps.length}`;
+      temps.push(tmp);
+      const sig = JSON.stringify(keys);
+      steps.set(sig, [...(steps.get(sig) ?? []), new Expr(e).alias(tmp).node]);
       return col(tmp).alias(outputName(e)).node;
     });
-    const input = this.plan;
-    const step: PlanNode = { kind: 'window', input, exprs: windowed, schema: windowSchema(input.schema, windowed) };
-    const stepped = new DataFrame(step);
+    let plan = this.plan;
+    for (const windowed of steps.values()) plan = { kind: 'window', input: plan, exprs: windowed, schema: windowSchema(plan.schema, windowed) };
+    const stepped = new DataFrame(plan);
     if (how === 'select') return stepped.derive({ op: 'select', exprs: final });
-    return stepped.derive({ op: 'withColumns', exprs: final }).derive({ op: 'drop', columns: windowed.map(outputName) });
+    return stepped.derive({ op: 'withColumns', exprs: final }).derive({ op: 'drop', columns: temps });
   }
 
   // ------------------------------------------------ whole-frame operations

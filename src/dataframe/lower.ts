@@ -78,6 +78,7 @@ const OP_NAMES: Record<OpSpec['op'], string> = {
   sort: 'sort',
   map: 'map-partitions',
   window: 'window',
+  rowsPerGroup: 'window-halo',
 };
 
 function appendOp(part: Part, op: OpSpec): Part {
@@ -294,13 +295,22 @@ export class Lowerer {
     const schema = node.input.schema;
     const token = planToken(node);
     if (parts.length === 1) {
-      return [appendOp(parts[0]!, { op: 'window', exprs: node.exprs, before: null, main: null, carry: null })];
+      return [appendOp(parts[0]!, { op: 'window', exprs: node.exprs, keys: w.keys, before: null, main: null, carry: null })];
     }
     const n = parts.length;
     const mats = parts.map((p, i) => this.materialize(p, { kind: 'ipc' }, 'window-input', token, i));
-    const rows = (inputs: TaskInput[], offset: number, length: number, key: string, i: number): TaskInput =>
+    const grouped = w.keys.length > 0;
+    // The last (first) rows of the frame, or of each group.
+    const rows = (inputs: TaskInput[], last: boolean, count: number, key: string, i: number): TaskInput =>
       this.materialize(
-        { pipeline: { source: inputsSource(range(0, inputs.length), schema), ops: [{ op: 'slice', offset, length }] }, inputs, name: key },
+        {
+          pipeline: {
+            source: inputsSource(range(0, inputs.length), schema),
+            ops: [grouped ? { op: 'rowsPerGroup', keys: w.keys, n: count, last } : { op: 'slice', offset: last ? -count : 0, length: count }],
+          },
+          inputs,
+          name: key,
+        },
         { kind: 'ipc' },
         key,
         token,
@@ -310,12 +320,12 @@ export class Lowerer {
     const before: (TaskInput | null)[] = [null];
     for (let i = 1; i < n && w.before > 0; i++) {
       const prev = before[i - 1];
-      before.push(rows(prev ? [prev, mats[i - 1]!] : [mats[i - 1]!], -w.before, w.before, 'window-halo', i));
+      before.push(rows(prev ? [prev, mats[i - 1]!] : [mats[i - 1]!], true, w.before, 'window-halo', i));
     }
     const after: (TaskInput | null)[] = new Array<TaskInput | null>(n).fill(null);
     for (let i = n - 2; i >= 0 && w.after > 0; i--) {
       const next = after[i + 1];
-      after[i] = rows(next ? [mats[i + 1]!, next] : [mats[i + 1]!], 0, w.after, 'window-halo-after', i);
+      after[i] = rows(next ? [mats[i + 1]!, next] : [mats[i + 1]!], false, w.after, 'window-halo-after', i);
     }
     // carry[i]: the totals of the partitions before i, one column per cumulative function.
     const carry: (TaskInput | null)[] = [null];
@@ -323,17 +333,18 @@ export class Lowerer {
       // Each partition's total (sum, max or min of the function's argument), then the running total of those.
       const partial: ExprNode[] = w.carries.map((c) => ({ op: 'alias', arg: { op: 'agg', fn: c.agg, arg: c.arg }, name: c.name }));
       const combine: ExprNode[] = w.carries.map((c) => ({ op: 'alias', arg: { op: 'agg', fn: c.agg, arg: col(c.name).node }, name: c.name }));
+      // Per group: one row per group (Polars' groupby keeps a null key as a group; those rows' results are null anyway).
       const totals = mats.slice(0, n - 1).map((m, i) =>
-        this.materialize({ pipeline: { source: inputsSource([0], schema), ops: [{ op: 'groupBy', keys: [], aggs: partial }] }, inputs: [m], name: 'window-total' }, { kind: 'ipc' }, 'window-total', token, i),
+        this.materialize({ pipeline: { source: inputsSource([0], schema), ops: [{ op: 'groupBy', keys: w.keys, aggs: partial }] }, inputs: [m], name: 'window-total' }, { kind: 'ipc' }, 'window-total', token, i),
       );
-      const carrySchema = groupBySchema(schema, [], partial);
+      const carrySchema = groupBySchema(schema, w.keys, partial);
       for (let i = 1; i < n; i++) {
         const prev = carry[i - 1];
         if (!prev) {
           carry.push(totals[0]!);
           continue;
         }
-        const part: Part = { pipeline: { source: inputsSource([0, 1], carrySchema), ops: [{ op: 'groupBy', keys: [], aggs: combine }] }, inputs: [prev, totals[i - 1]!], name: 'window-carry' };
+        const part: Part = { pipeline: { source: inputsSource([0, 1], carrySchema), ops: [{ op: 'groupBy', keys: w.keys, aggs: combine }] }, inputs: [prev, totals[i - 1]!], name: 'window-carry' };
         carry.push(this.materialize(part, { kind: 'ipc' }, 'window-carry', token, i));
       }
     }
@@ -347,7 +358,7 @@ export class Lowerer {
       const source = inputsSource(range(0, inputs.length), schema);
       const c = carry[i] ?? null;
       if (c) inputs.push(c);
-      const op: OpSpec = { op: 'window', exprs: w.exprs, before: b ? 0 : null, main: b ? 1 : 0, carry: c ? inputs.length - 1 : null };
+      const op: OpSpec = { op: 'window', exprs: w.exprs, keys: w.keys, before: b ? 0 : null, main: b ? 1 : 0, carry: c ? inputs.length - 1 : null };
       return { pipeline: { source, ops: [op] }, inputs, name: 'window' };
     });
   }

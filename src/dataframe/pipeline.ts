@@ -96,11 +96,15 @@ export type OpSpec =
        */
       readonly op: 'window';
       readonly exprs: readonly ExprNode[];
+      /** Group keys of per-group window functions ([]: none): the carry has one row per group, joined on them. */
+      readonly keys: readonly string[];
       readonly before: number | null;
       readonly main: number | null;
       readonly carry: number | null;
     }
-  | { readonly op: 'map'; readonly fn: FunctionSpec; readonly args: readonly unknown[] };
+  | { readonly op: 'map'; readonly fn: FunctionSpec; readonly args: readonly unknown[] }
+  /** The last (or first) n rows of each group of equal keys, in row order: a per-group window halo. */
+  | { readonly op: 'rowsPerGroup'; readonly keys: readonly string[]; readonly n: number; readonly last: boolean };
 
 export interface Pipeline {
   readonly source: SourceSpec;

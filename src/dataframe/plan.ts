@@ -126,7 +126,7 @@ export function joinSchema(
 }
 
 export function windowSchema(input: Schema, exprs: readonly ExprNode[]): Schema {
-  return pipelineSchema(input, [{ op: 'window', exprs, before: null, main: null, carry: null }]);
+  return pipelineSchema(input, [{ op: 'window', exprs, keys: planWindow(exprs).keys, before: null, main: null, carry: null }]);
 }
 
 export function groupBySchema(input: Schema, keys: readonly string[], aggs: readonly ExprNode[]): Schema {
@@ -450,6 +450,7 @@ function pruneOp(node: Extract<PlanNode, { kind: 'op' }>, required: Required): P
     case 'groupBy':
     case 'join':
     case 'window':
+    case 'rowsPerGroup':
       throw new DataFrameError(`internal: ${op.op} as a partition op in a plan`);
   }
 }

@@ -17,7 +17,29 @@ import { formatExpr, mapExprChildren, exprChildren, type ExprNode, type WindowFn
 
 const CUMULATIVE: Partial<Record<WindowFn, 'sum' | 'max' | 'min'>> = { cumSum: 'sum', cumMax: 'max', cumMin: 'min' };
 
+/** The group keys of an expression's window functions: [] for whole-frame ones. All of its window functions must share them. */
+export function windowKeys(expr: ExprNode): readonly string[] {
+  let keys: readonly string[] | null = null;
+  const visit = (node: ExprNode): void => {
+    if (node.op === 'window') {
+      const k = node.over ?? [];
+      if (keys !== null && keys.join('\u0000') !== k.join('\u0000')) {
+        throw new DataFrameError(
+          `${formatExpr(expr)} mixes window functions over different groups (${keys.length ? keys.join(', ') : 'the whole frame'} and ${k.length ? k.join(', ') : 'the whole frame'}); ` +
+            `compute each into its own column first`,
+        );
+      }
+      keys = k;
+    }
+    for (const c of exprChildren(node)) visit(c);
+  };
+  visit(expr);
+  return keys ?? [];
+}
+
 export interface WindowPlan {
+  /** The group keys of every window function of the step ([]: the whole frame). */
+  readonly keys: readonly string[];
   /** Rows needed from before each partition, and from after it. */
   readonly before: number;
   readonly after: number;
@@ -41,7 +63,11 @@ export function validateWindowExprs(exprs: readonly ExprNode[]): void {
   for (const e of exprs) visit(e, null);
 }
 
-/** What a window step needs around each partition (see the module comment). */
+/**
+ * What a window step needs around each partition (see the module comment).
+ * Per group, the halo is the last rows of each group, and the carried
+ * totals are one row per group.
+ */
 export function planWindow(exprs: readonly ExprNode[]): WindowPlan {
   let before = 0;
   let after = 0;
@@ -61,5 +87,9 @@ export function planWindow(exprs: readonly ExprNode[]): WindowPlan {
     return node;
   };
   const out = exprs.map(rewrite);
-  return { before, after, carries, exprs: out };
+  const keys = exprs.length ? windowKeys(exprs[0]!) : [];
+  for (const e of exprs) {
+    if (windowKeys(e).join('\u0000') !== keys.join('\u0000')) throw new DataFrameError('internal: one window step over different groups');
+  }
+  return { keys, before, after, carries, exprs: out };
 }

@@ -182,3 +182,21 @@ test('window functions are refused where they would be computed per partition, w
   assert.throws(() => col('v').rolling(3, { minPeriod: 1 } as never), err(/unknown option 'minPeriod'/));
   assert.throws(() => col('v').shift(1.5), err(/periods must be an integer/));
 });
+
+test('per-group window functions (.over): equal to one partition with empty partitions between, and their errors', async () => {
+  const exprs = [
+    col('v').shift(2).over('k').alias('s2'), col('v').shift(-1).over('k').alias('lead'), col('v').cumSum().over('k').alias('cs'),
+    col('v').cumMin().over('k').alias('cmin'), col('v').rolling(3).sum().over('k').alias('r3'), col('v').diff(1).alias('d_all'),
+  ];
+  const keep = col('v').mod(50).lt(20);
+  const expected = await fromPolars(big).filter(keep).withColumns(...exprs).collect();
+  const many = fromPolars(big, { npartitions: 40 }).filter(keep).withColumns(...exprs);
+  // One step per set of keys: the per-group halo is the last rows of each group.
+  assert.equal(many.explain().match(/window \[/g)?.length, 2);
+  assertSameRows(await many.collect(), expected, 'per group');
+  const f = fromPolars(big, { npartitions: 2 });
+  const err = (re: RegExp) => (e: unknown) => e instanceof DataFrameError && re.test(e.message);
+  assert.throws(() => col('v').add(1).over('k'), err(/over\(\) applies to a window function/));
+  assert.throws(() => f.withColumns(col('v').shift(1).over('k').sub(col('v').shift(1)).alias('z')), err(/mixes window functions over different groups \(k and the whole frame\)/));
+  assert.throws(() => f.withColumns(col('v').shift(1).over('nope')), err(/over: column\(s\) 'nope' not found/));
+});

@@ -447,6 +447,32 @@ const CASES: Record<string, Case> = {
     tessera: () => df.filter(col('k').gt(3)).select(col('id'), col('x').sub(col('x').shift(1)).abs().alias('jump'), col('y').sub(1e8).cumSum().alias('c')),
     pandas: 'd = df[df.k > 3]\nout = pd.DataFrame({"id": d.id, "jump": (d.x - d.x.shift(1)).abs(), "c": (d.y - 1e8).cumsum()})',
   },
+  // Per group (pandas' groupby(k).x.shift(1)): .over('k'). As pandas' groupby
+  // (dropna=True), a row with a missing key gets a missing value.
+  'per group: shift, diff, cumSum, cumMax, rolling mean over k and s, next to a whole-frame shift': {
+    tessera: () =>
+      df.withColumns(
+        col('x').shift(1).over('k').alias('x_prev'), col('y').diff(2).over('s').alias('y_d2'), col('x').cumSum().over('k').alias('x_cs'),
+        col('n').cumMax().over('k').alias('n_cmax'), col('x').rolling(3).mean().over('k').alias('x_m3'), col('x').shift(-2).over('k').alias('x_next2'),
+        col('x').shift(1).alias('x_prev_all'),
+      ),
+    pandas: [
+      'g = df.groupby("k")',
+      'out = df.assign(x_prev=g.x.shift(1), y_d2=df.groupby("s").y.diff(2), x_cs=g.x.cumsum(), n_cmax=g.n.cummax(),',
+      '                x_m3=g.x.transform(lambda v: v.rolling(3).mean()), x_next2=g.x.shift(-2), x_prev_all=df.x.shift(1))',
+    ].join('\n'),
+  },
+  'per group over two keys, in partitions of 8 rows': {
+    tessera: () =>
+      df.select('id', 'k', 's', 'x').repartition(500).withColumns(
+        col('x').shift(2).over('k', 's').alias('p2'), col('x').cumSum().over(['k', 's']).alias('cs'), col('x').rolling(4, { minPeriods: 1 }).max().over('k', 's').alias('r4'),
+      ),
+    pandas: [
+      'd = df[["id", "k", "s", "x"]]',
+      'g = d.groupby(["k", "s"])',
+      'out = d.assign(p2=g.x.shift(2), cs=g.x.cumsum(), r4=g.x.transform(lambda v: v.rolling(4, min_periods=1).max()))',
+    ].join('\n'),
+  },
 };
 
 /** examples/nyctaxi/prep.ts in pandas (TAXI_QUERY is prep.ts' QUERY). */

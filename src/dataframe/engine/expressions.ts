@@ -132,21 +132,30 @@ export class ExprCompiler {
     // A running max/min with the carried one: a null row stays null; no carry (all earlier values null) leaves it.
     const extreme = (run: NExpr, better: (x: NExpr, y: NExpr) => NExpr): NExpr =>
       carry === null ? run : N.when(run.isNull().or(carry.isNull()).or(better(run, carry))).then(run).otherwise(carry);
+    // Per group: the function within each group; a row with a null key is in no group (pandas' groupby drops it).
+    const keys = node.over ?? [];
+    const per = (e: NExpr): NExpr => (keys.length ? e.over(keys.map((k) => N.col(k))) : e);
+    let out: NExpr;
     switch (node.fn) {
-      case 'shift': return a.shift(N.lit(node.n));
-      case 'diff': return a.sub(a.shift(N.lit(node.n)));
+      case 'shift': out = per(a.shift(N.lit(node.n))); break;
+      case 'diff': out = per(a.sub(a.shift(N.lit(node.n)))); break;
       case 'cumSum': {
-        const run = a.cumSum(false);
+        const run = per(a.cumSum(false));
         // The carried total may be wider (Polars sums small integers as int64): keep the running sum's type.
-        return carry === null ? run : run.add(carry).cast(toPolarsType(this.dtypeOf(run)), true);
+        // A group the partitions before never had has no carry row: nothing to add.
+        out = carry === null ? run : run.add(carry.fillNull(N.lit(0))).cast(toPolarsType(this.dtypeOf(run)), true);
+        break;
       }
-      case 'cumMax': return extreme(a.cumMax(false), (x, y) => x.gtEq(y));
-      case 'cumMin': return extreme(a.cumMin(false), (x, y) => x.ltEq(y));
-      case 'rollingSum': return a.rollingSum(rolling);
-      case 'rollingMean': return a.rollingMean(rolling);
-      case 'rollingMin': return a.rollingMin(rolling);
-      case 'rollingMax': return a.rollingMax(rolling);
+      case 'cumMax': out = extreme(per(a.cumMax(false)), (x, y) => x.gtEq(y)); break;
+      case 'cumMin': out = extreme(per(a.cumMin(false)), (x, y) => x.ltEq(y)); break;
+      case 'rollingSum': out = per(a.rollingSum(rolling)); break;
+      case 'rollingMean': out = per(a.rollingMean(rolling)); break;
+      case 'rollingMin': out = per(a.rollingMin(rolling)); break;
+      case 'rollingMax': out = per(a.rollingMax(rolling)); break;
     }
+    if (keys.length === 0) return out;
+    const inGroup = keys.map((k) => N.col(k).isNotNull()).reduce((x: NExpr, y: NExpr) => x.and(y));
+    return N.when(inGroup).then(out).otherwise(N.lit(null));
   }
 
   /**

@@ -10,6 +10,8 @@ import { joinColumns } from '../join-columns.js';
 import { polars, type NExpr, type NLazy } from './load.js';
 import { zeroFrame, type Built } from './schema.js';
 
+const GROUP_ROW = '__tessera_group_row';
+
 /** Applies one op to a lazy frame whose schema is `schema`. */
 export function applyOp(lf: NLazy, op: OpSpec, schema: Schema, right?: Built): NLazy {
   const { N } = polars();
@@ -56,6 +58,13 @@ export function applyOp(lf: NLazy, op: OpSpec, schema: Schema, right?: Built): N
       throw new EngineError('internal: map is applied by runPipeline');
     case 'window':
       throw new EngineError('internal: window is applied by runPipeline (engine/window.ts)');
+    case 'rowsPerGroup': {
+      // Position in the group counted from its end (or start), 1-based; rows with a null key never need a halo.
+      const keys = op.keys.map((k) => N.col(k));
+      const notNull = op.keys.map((k) => N.col(k).isNotNull()).reduce((a, b) => a.and(b));
+      const position = N.col(GROUP_ROW).cumCount(op.last).over(keys);
+      return lf.filter(notNull).withRowIndex(GROUP_ROW, 0).filter(position.ltEq(N.lit(op.n))).dropColumns([GROUP_ROW]);
+    }
   }
 }
 

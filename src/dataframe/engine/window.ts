@@ -24,18 +24,24 @@ export function applyWindow(lf: NLazy, schema: Schema, op: WindowOp, inputs?: re
   const build = (frame: NLazy, carryFrame: NLazy | null): NLazy => {
     let out = frame;
     let s = schema;
-    if (carryFrame) {
-      // One row of totals, beside every row.
-      out = out.join(carryFrame, [], [], true, false, 'cross', '__tessera_dup', false, 'm:m', [], []);
-      s = { ...schema, ...carryCols };
-    }
     let ownRows: NExpr | null = null;
-    const drop = Object.keys(carryCols);
-    if (keep && keep.offset > 0) {
+    const drop = Object.keys(carryCols).filter((c) => !op.keys.includes(c));
+    const grouped = carryFrame && op.keys.length > 0;
+    if ((keep && keep.offset > 0) || grouped) {
       out = out.withRowIndex(ROW, 0);
       s = { ...s, [ROW]: 'uint32' };
-      ownRows = N.col(ROW).gtEq(N.lit(keep.offset));
+      if (keep && keep.offset > 0) ownRows = N.col(ROW).gtEq(N.lit(keep.offset));
       drop.push(ROW);
+    }
+    if (carryFrame && grouped) {
+      // One row of totals per group, beside each row of that group; the join may reorder rows: sort them back.
+      const keys = () => op.keys.map((k) => N.col(k));
+      out = out.join(carryFrame, keys(), keys(), true, false, 'left', '__tessera_dup', true, 'm:m', [], []).sortByExprs([N.col(ROW)], false, true, true);
+      s = { ...s, ...carryCols };
+    } else if (carryFrame) {
+      // One row of totals, beside every row.
+      out = out.join(carryFrame, [], [], true, false, 'cross', '__tessera_dup', false, 'm:m', [], []);
+      s = { ...s, ...carryCols };
     }
     const ex = new ExprCompiler(zeroFrame(s), s, { ownRows });
     out = out.withColumns(op.exprs.map((e) => ex.compile(e)));
