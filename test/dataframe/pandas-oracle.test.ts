@@ -473,6 +473,10 @@ const CASES: Record<string, Case> = {
       'out = d.assign(p2=g.x.shift(2), cs=g.x.cumsum(), r4=g.x.transform(lambda v: v.rolling(4, min_periods=1).max()))',
     ].join('\n'),
   },
+  'windows follow a sort: running total in sorted order (a distributed sort, then halos)': {
+    tessera: () => df.select('id', 'y', 'x').sort('y').withColumns(col('x').cumSum().alias('cs'), col('x').rolling(3).sum().alias('r3'), col('id').shift(1).alias('prev_id')),
+    pandas: 'd = df[["id", "y", "x"]].sort_values("y", kind="stable")\nout = d.assign(cs=d.x.cumsum(), r3=d.x.rolling(3).sum(), prev_id=d.id.shift(1))',
+  },
 };
 
 /** examples/nyctaxi/prep.ts in pandas (TAXI_QUERY is prep.ts' QUERY). */
