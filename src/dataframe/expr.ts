@@ -35,7 +35,7 @@ export type AggOp = 'sum' | 'mean' | 'min' | 'max' | 'count' | 'nUnique' | 'firs
  * they read rows of the previous (or next) partitions, so only a window
  * step of the plan may compute them.
  */
-export type WindowFn = 'shift' | 'diff' | 'cumSum' | 'cumMax' | 'cumMin' | 'rollingSum' | 'rollingMean' | 'rollingMin' | 'rollingMax';
+export type WindowFn = 'shift' | 'diff' | 'cumSum' | 'cumMax' | 'cumMin' | 'cumCount' | 'rollingSum' | 'rollingMean' | 'rollingMin' | 'rollingMax';
 
 export type ExprNode =
   | { readonly op: 'col'; readonly name: string }
@@ -289,6 +289,14 @@ export function len(): Expr {
   return new Expr({ op: 'len' });
 }
 
+/**
+ * The number of rows before each row (0, 1, 2, ...) in the frame's row
+ * order; per group with `.over('k')`: pandas' `df.groupby('k').cumcount()`.
+ */
+export function cumCount(): Expr {
+  return new Expr({ op: 'window', fn: 'cumCount', arg: { op: 'lit', value: 1 }, n: 0 });
+}
+
 /** Conditional expression: when(a).then(x).when(b).then(y).otherwise(z), as in Polars. */
 export function when(condition: ExprLike): When {
   return new When([], toNode(condition));
@@ -449,6 +457,7 @@ export function formatExpr(node: ExprNode): string {
         const m = node.minPeriods === undefined ? '' : `, { minPeriods: ${node.minPeriods} }`;
         return `${formatExpr(node.arg)}.rolling(${node.n}${m}).${node.fn.slice('rolling'.length).toLowerCase()}()${over}`;
       }
+      if (node.fn === 'cumCount') return `cumCount()${over}`;
       return (node.fn === 'shift' || node.fn === 'diff' ? `${formatExpr(node.arg)}.${node.fn}(${node.n})` : `${formatExpr(node.arg)}.${node.fn}()`) + over;
     }
   }

@@ -16,8 +16,8 @@ export {
 export { concat } from './concat.js';
 export { readCsv, readParquet, fromPolars, type ReadCsvOptions, type ReadParquetOptions, type FromPolarsOptions } from './io/read.js';
 export type { FilterOp, FilterTerm, ParquetFilters } from './io/parquet-filters.js';
-export { col, lit, len, when, Expr, Then, When, DatetimeNamespace } from './expr.js';
-export type { ExprLike, ExprNode, LiteralValue, BinaryOp, UnaryOp, AggOp, DatetimeField } from './expr.js';
+export { col, lit, len, when, cumCount, Expr, Rolling, type RollingOptions, Then, When, DatetimeNamespace } from './expr.js';
+export type { ExprLike, ExprNode, LiteralValue, BinaryOp, UnaryOp, AggOp, DatetimeField, WindowFn } from './expr.js';
 export { parseQuery, QueryError, type QueryOptions } from './query.js';
 export { normalizeDType, type DType, type DTypeLike, type Schema, type TimeUnit } from './dtypes.js';
 export { LocalExecutor, DistributedExecutor, setDefaultExecutor, currentExecutor, type Executor, type RunOptions } from './executor.js';

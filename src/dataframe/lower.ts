@@ -331,8 +331,8 @@ export class Lowerer {
     const carry: (TaskInput | null)[] = [null];
     if (w.carries.length) {
       // Each partition's total (sum, max or min of the function's argument), then the running total of those.
-      const partial: ExprNode[] = w.carries.map((c) => ({ op: 'alias', arg: { op: 'agg', fn: c.agg, arg: c.arg }, name: c.name }));
-      const combine: ExprNode[] = w.carries.map((c) => ({ op: 'alias', arg: { op: 'agg', fn: c.agg, arg: col(c.name).node }, name: c.name }));
+      const partial: ExprNode[] = w.carries.map((c) => ({ op: 'alias', arg: c.agg === 'len' ? { op: 'len' } : { op: 'agg', fn: c.agg, arg: c.arg }, name: c.name }));
+      const combine: ExprNode[] = w.carries.map((c) => ({ op: 'alias', arg: { op: 'agg', fn: c.agg === 'len' ? 'sum' : c.agg, arg: col(c.name).node }, name: c.name }));
       // Per group: one row per group (Polars' groupby keeps a null key as a group; those rows' results are null anyway).
       const totals = mats.slice(0, n - 1).map((m, i) =>
         this.materialize({ pipeline: { source: inputsSource([0], schema), ops: [{ op: 'groupBy', keys: w.keys, aggs: partial }] }, inputs: [m], name: 'window-total' }, { kind: 'ipc' }, 'window-total', token, i),

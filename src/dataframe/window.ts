@@ -15,7 +15,9 @@
 import { DataFrameError } from '../errors.js';
 import { formatExpr, mapExprChildren, exprChildren, type ExprNode, type WindowFn } from './expr.js';
 
-const CUMULATIVE: Partial<Record<WindowFn, 'sum' | 'max' | 'min'>> = { cumSum: 'sum', cumMax: 'max', cumMin: 'min' };
+/** How each cumulative function's total over a partition is found ('len': its rows), and combined along the chain. */
+type CarryAgg = 'sum' | 'max' | 'min' | 'len';
+const CUMULATIVE: Partial<Record<WindowFn, CarryAgg>> = { cumSum: 'sum', cumMax: 'max', cumMin: 'min', cumCount: 'len' };
 
 /** The group keys of an expression's window functions: [] for whole-frame ones. All of its window functions must share them. */
 export function windowKeys(expr: ExprNode): readonly string[] {
@@ -44,7 +46,7 @@ export interface WindowPlan {
   readonly before: number;
   readonly after: number;
   /** The cumulative functions: the total of `arg` over the earlier partitions goes into column `name`. */
-  readonly carries: readonly { readonly name: string; readonly agg: 'sum' | 'max' | 'min'; readonly arg: ExprNode }[];
+  readonly carries: readonly { readonly name: string; readonly agg: CarryAgg; readonly arg: ExprNode }[];
   /** The expressions, each cumulative function naming its carry column. */
   readonly exprs: readonly ExprNode[];
 }
@@ -71,7 +73,7 @@ export function validateWindowExprs(exprs: readonly ExprNode[]): void {
 export function planWindow(exprs: readonly ExprNode[]): WindowPlan {
   let before = 0;
   let after = 0;
-  const carries: { name: string; agg: 'sum' | 'max' | 'min'; arg: ExprNode }[] = [];
+  const carries: { name: string; agg: CarryAgg; arg: ExprNode }[] = [];
   const rewrite = (node: ExprNode): ExprNode => {
     if (node.op !== 'window') return mapExprChildren(node, rewrite);
     const agg = CUMULATIVE[node.fn];

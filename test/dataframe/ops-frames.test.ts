@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { col, concat, fromPolars, lit, DataFrameError, type DataFrame, type PolarsDataFrame } from '../../src/dataframe/index.js';
+import { col, concat, cumCount, fromPolars, lit, DataFrameError, type DataFrame, type PolarsDataFrame } from '../../src/dataframe/index.js';
 import { random } from '../fixtures/random.js';
 
 const require = createRequire(import.meta.url);
@@ -187,6 +187,7 @@ test('per-group window functions (.over): equal to one partition with empty part
   const exprs = [
     col('v').shift(2).over('k').alias('s2'), col('v').shift(-1).over('k').alias('lead'), col('v').cumSum().over('k').alias('cs'),
     col('v').cumMin().over('k').alias('cmin'), col('v').rolling(3).sum().over('k').alias('r3'), col('v').diff(1).alias('d_all'),
+    cumCount().over('k').alias('n_before'), cumCount().alias('row'),
   ];
   const keep = col('v').mod(50).lt(20);
   const expected = await fromPolars(big).filter(keep).withColumns(...exprs).collect();

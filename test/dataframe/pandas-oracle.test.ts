@@ -33,7 +33,7 @@ import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, LocalCluster } from '../../src/index.js';
-import { col, concat, len, readCsv, readParquet, type DataFrame, type PolarsDataFrame } from '../../src/dataframe/index.js';
+import { col, concat, cumCount, len, readCsv, readParquet, type DataFrame, type PolarsDataFrame } from '../../src/dataframe/index.js';
 import { prepNycTaxi, QUERY, readTaxiCsv } from '../../examples/nyctaxi/prep.js';
 import { taxiData, tempDir } from './helpers.js';
 import { random } from '../fixtures/random.js';
@@ -476,6 +476,13 @@ const CASES: Record<string, Case> = {
   'windows follow a sort: running total in sorted order (a distributed sort, then halos)': {
     tessera: () => df.select('id', 'y', 'x').sort('y').withColumns(col('x').cumSum().alias('cs'), col('x').rolling(3).sum().alias('r3'), col('id').shift(1).alias('prev_id')),
     pandas: 'd = df[["id", "y", "x"]].sort_values("y", kind="stable")\nout = d.assign(cs=d.x.cumsum(), r3=d.x.rolling(3).sum(), prev_id=d.id.shift(1))',
+  },
+  'cumCount: rows before each row, per group as groupby(k).cumcount()': {
+    tessera: () => df.select('id', 'k', 's').repartition(200).withColumns(cumCount().over('k').alias('ck'), cumCount().over('k', 's').alias('cks'), cumCount().alias('c')),
+    pandas: [
+      'd = df[["id", "k", "s"]]',
+      'out = d.assign(ck=d.groupby("k").cumcount(), cks=d.groupby(["k", "s"]).cumcount(), c=range(len(d)))',
+    ].join('\n'),
   },
 };
 

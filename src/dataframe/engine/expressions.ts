@@ -123,9 +123,14 @@ export class ExprCompiler {
   /** A window function over the rows of this frame; a cumulative one adds the total carried from the partitions before. */
   private window(node: Extract<ExprNode, { op: 'window' }>): NExpr {
     const { N } = polars();
-    let a = this.compile(node.arg);
     const own = this.windows ? this.windows.ownRows : null;
-    if (own && node.carry !== undefined) a = N.when(own).then(a).otherwise(N.lit(null));
+    let a = this.compile(node.arg);
+    if (node.fn === 'cumCount') {
+      // 1 for each of the partition's own rows (any column's isNotNull-or-true is a column of trues), counted up.
+      const first = Object.keys(this.schema)[0]!;
+      const one = N.col(first).isNull().or(N.lit(true)).cast(toPolarsType('int64'), true);
+      a = own ? N.when(own).then(one).otherwise(N.lit(0).cast(toPolarsType('int64'), true)) : one;
+    } else if (own && node.carry !== undefined) a = N.when(own).then(a).otherwise(N.lit(null));
     const rolling = { windowSize: node.n, weights: undefined, minPeriods: node.minPeriods ?? node.n, center: false };
     // The first partition has nothing before it: no carry column.
     const carry = node.carry === undefined || !(node.carry in this.schema) ? null : N.col(node.carry);
@@ -144,6 +149,12 @@ export class ExprCompiler {
         // The carried total may be wider (Polars sums small integers as int64): keep the running sum's type.
         // A group the partitions before never had has no carry row: nothing to add.
         out = carry === null ? run : run.add(carry.fillNull(N.lit(0))).cast(toPolarsType(this.dtypeOf(run)), true);
+        break;
+      }
+      case 'cumCount': {
+        // Rows before this one: the count so far less itself, plus the rows of the partitions before.
+        const run = per(a.cumSum(false)).sub(N.lit(1).cast(toPolarsType('int64'), true));
+        out = carry === null ? run : run.add(carry.fillNull(N.lit(0)).cast(toPolarsType('int64'), true));
         break;
       }
       case 'cumMax': out = extreme(per(a.cumMax(false)), (x, y) => x.gtEq(y)); break;
