@@ -295,7 +295,7 @@ export class Lowerer {
     const schema = node.input.schema;
     const token = planToken(node);
     if (parts.length === 1) {
-      return [appendOp(parts[0]!, { op: 'window', exprs: node.exprs, keys: w.keys, before: null, main: null, carry: null })];
+      return [appendOp(parts[0]!, { op: 'window', exprs: node.exprs, keys: w.keys, before: null, main: null, after: null, carry: null })];
     }
     const n = parts.length;
     const mats = parts.map((p, i) => this.materialize(p, { kind: 'ipc' }, 'window-input', token, i));
@@ -358,7 +358,8 @@ export class Lowerer {
       const source = inputsSource(range(0, inputs.length), schema);
       const c = carry[i] ?? null;
       if (c) inputs.push(c);
-      const op: OpSpec = { op: 'window', exprs: w.exprs, keys: w.keys, before: b ? 0 : null, main: b ? 1 : 0, carry: c ? inputs.length - 1 : null };
+      const main = b ? 1 : 0;
+      const op: OpSpec = { op: 'window', exprs: w.exprs, keys: w.keys, before: b ? 0 : null, main, after: a ? main + 1 : null, carry: c ? inputs.length - 1 : null };
       return { pipeline: { source, ops: [op] }, inputs, name: 'window' };
     });
   }

@@ -90,7 +90,8 @@ export type OpSpec =
        * withColumns of expressions with window functions (window.ts), over a
        * source that is this partition with rows of its neighbours around it:
        * the rows of input `before` first (none when null), then input `main`'s,
-       * then the rest. Only main's rows are kept. `carry` is the input holding
+       * then input `after`'s. Only main's rows are kept (main null: all rows,
+       * when only the schema is wanted). `carry` is the input holding
        * one row of totals carried from the partitions before, one column per
        * cumulative function (the columns its expressions name).
        */
@@ -100,6 +101,7 @@ export type OpSpec =
       readonly keys: readonly string[];
       readonly before: number | null;
       readonly main: number | null;
+      readonly after: number | null;
       readonly carry: number | null;
     }
   | { readonly op: 'map'; readonly fn: FunctionSpec; readonly args: readonly unknown[] }

@@ -126,7 +126,7 @@ export function joinSchema(
 }
 
 export function windowSchema(input: Schema, exprs: readonly ExprNode[]): Schema {
-  return pipelineSchema(input, [{ op: 'window', exprs, keys: planWindow(exprs).keys, before: null, main: null, carry: null }]);
+  return pipelineSchema(input, [{ op: 'window', exprs, keys: planWindow(exprs).keys, before: null, main: null, after: null, carry: null }]);
 }
 
 export function groupBySchema(input: Schema, keys: readonly string[], aggs: readonly ExprNode[]): Schema {

@@ -19,8 +19,8 @@
  * - Datetimes and durations compare as integer microseconds; infinities
  *   as the strings 'inf' and '-inf'.
  * - Row order is compared where both define it (filter, query, select,
- *   withColumns, sort); groupBy and join results are compared as sets of
- *   rows (see those cases).
+ *   withColumns, sort, concat, window functions); groupBy and join results
+ *   are compared as sets of rows (see those cases).
  *
  * The data is generated here from a fixed seed: integer and string keys
  * with nulls, skewed and duplicated, keys present on one side of a join

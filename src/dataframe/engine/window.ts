@@ -19,7 +19,9 @@ const ROW = '__tessera_row';
 export function applyWindow(lf: NLazy, schema: Schema, op: WindowOp, inputs?: readonly Uint8Array[]): Built {
   const { N } = polars();
   const carry = op.carry !== null && inputs ? ipcToNative(inputs[op.carry]!) : null;
-  const keep = op.main !== null && inputs ? { offset: op.before === null ? 0 : ipcHeight(inputs[op.before]!), length: ipcHeight(inputs[op.main]!) } : null;
+  // The halos' heights (small frames) say which rows are the partition's own; the partition itself is never decoded for that.
+  const height = (i: number | null): number => (i === null || !inputs ? 0 : ipcHeight(inputs[i]!));
+  const keep = op.main !== null && inputs ? { offset: height(op.before), tail: height(op.after) } : null;
   const carryCols = carry ? nativeSchema(carry.head(0)) : {};
   const build = (frame: NLazy, carryFrame: NLazy | null): NLazy => {
     let out = frame;
@@ -27,7 +29,7 @@ export function applyWindow(lf: NLazy, schema: Schema, op: WindowOp, inputs?: re
     let ownRows: NExpr | null = null;
     const drop = Object.keys(carryCols).filter((c) => !op.keys.includes(c));
     const grouped = carryFrame && op.keys.length > 0;
-    if ((keep && keep.offset > 0) || grouped) {
+    if (keep || grouped) {
       out = out.withRowIndex(ROW, 0);
       s = { ...s, [ROW]: 'uint32' };
       if (keep && keep.offset > 0) ownRows = N.col(ROW).gtEq(N.lit(keep.offset));
@@ -45,7 +47,7 @@ export function applyWindow(lf: NLazy, schema: Schema, op: WindowOp, inputs?: re
     }
     const ex = new ExprCompiler(zeroFrame(s), s, { ownRows });
     out = out.withColumns(op.exprs.map((e) => ex.compile(e)));
-    if (keep) out = out.slice(keep.offset, keep.length);
+    if (keep) out = out.filter(N.col(ROW).gtEq(N.lit(keep.offset)).and(N.col(ROW).lt(N.len().sub(N.lit(keep.tail)))));
     return drop.length ? out.dropColumns(drop) : out;
   };
   const result = build(lf, carry ? carry.lazy() : null);
