@@ -483,7 +483,8 @@ export function formatPlan(node: PlanNode, indent = ''): string {
     case 'sort':
       return line(`sort by [${node.by.join(', ')}]`) + formatPlan(node.input, indent + '  ');
     case 'window':
-      return line(`window [${node.exprs.map((e) => outputName(e)).join(', ')}] (${windowText(node.exprs)})`) + formatPlan(node.input, indent + '  ');
+      // The expressions themselves: their names are temporary (withWindows names them after the step).
+      return line(`window [${node.exprs.map((e) => formatExpr(e.op === 'alias' ? e.arg : e)).join(', ')}] (${windowText(node.exprs)})`) + formatPlan(node.input, indent + '  ');
     case 'concat':
       return line(`concat ${node.inputs.length} frames (partitions kept)`) + node.inputs.map((p) => formatPlan(p, indent + '  ')).join('');
     case 'repartition':
