@@ -12,6 +12,8 @@ const BENCHES: Record<string, { file: string; what: string }> = {
   mpi: { file: './mpi/startup.js', what: 'mpirun start-up and trivial-job wall time (MPI issue)' },
   etl: { file: './etl/run.js', what: 'NYC taxi prep throughput vs the engine alone and Dask (dataframe issue)' },
   transfer: { file: './transfer/run.js', what: 'worker-to-worker data transfer vs a plain socket pair and Dask (performance issue)' },
+  'full-size': { file: './full-size/run.js', what: 'prep_nyctaxi on 24 GB of generated CSV, 2 workers, checked against an independent count (performance issue)' },
+  shuffle: { file: './shuffle/run.js', what: 'P2P shuffle: a join and a many-group group-by over 2,000 partitions vs the task-based shuffle and Dask (issue 13)' },
   cluster: { file: './cluster/run.js', what: 'bytes/s of a dependency between two netns nodes vs a plain socket pair (multi-node issue; needs root)' },
 };
 

@@ -85,9 +85,9 @@ export function haversineDistance(pickupLat: Expr, pickupLon: Expr, dropoffLat: 
   return c.mul(r);
 }
 
-/** floor(x / 0.01) * 0.01 as float32: the original's x // 0.01 * 0.01. */
+/** The original's x // 0.01 * 0.01, in float32 (floorDiv is pandas' //). */
 function rounded(name: string): Expr {
-  return col(name).div(0.01).floor().mul(0.01).cast('float32').alias(`${name}_r`);
+  return col(name).floorDiv(0.01).mul(0.01).cast('float32').alias(`${name}_r`);
 }
 
 /**

@@ -25,6 +25,13 @@ export type DType =
   | 'date'
   | 'time'
   | 'null'
+  /**
+   * Text stored as a dictionary (codes into a list of distinct values), as
+   * pandas' 'category': see src/dataframe/README.md for how partitions agree.
+   */
+  | 'category'
+  /** Lists of strings (what str.split gives). */
+  | 'list[string]'
   | `datetime[${TimeUnit}]`
   | `duration[${TimeUnit}]`;
 
@@ -42,6 +49,7 @@ const ALIASES: Record<string, DType> = {
   datetime: 'datetime[us]',
   duration: 'duration[us]',
   str: 'string',
+  categorical: 'category',
   utf8: 'string',
   object: 'string',
   boolean: 'bool',
@@ -55,7 +63,7 @@ const ALIASES: Record<string, DType> = {
 
 const KNOWN = new Set<string>([
   'bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'float32', 'float64',
-  'string', 'date', 'time', 'null',
+  'string', 'date', 'time', 'null', 'category', 'list[string]',
   'datetime[ms]', 'datetime[us]', 'datetime[ns]', 'duration[ms]', 'duration[us]', 'duration[ns]',
 ]);
 

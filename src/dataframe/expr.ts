@@ -13,6 +13,7 @@
 
 import { DataFrameError } from '../errors.js';
 import { normalizeDType, type DType, type DTypeLike } from './dtypes.js';
+import { checkOptions, optionNames } from './options.js';
 
 export type LiteralValue = number | string | boolean | null;
 
@@ -27,6 +28,14 @@ export type UnaryOp =
   | 'sqrt' | 'exp' | 'log' | 'floor' | 'ceil' | 'abs';
 
 export type DatetimeField = 'year' | 'month' | 'day' | 'hour' | 'minute' | 'second' | 'millisecond' | 'weekday' | 'ordinalDay';
+
+/** Functions of the `.str` namespace (expression text), named as pandas' `.str` methods. */
+export type StrFn =
+  | 'contains' | 'startsWith' | 'endsWith' | 'lower' | 'upper' | 'strip' | 'lstrip' | 'rstrip'
+  | 'slice' | 'len' | 'replace' | 'split' | 'extract';
+
+/** Datetime functions that take a frequency or format (the `.dt` namespace). */
+export type DatetimeCall = 'floor' | 'ceil' | 'round' | 'date' | 'strftime';
 
 export type AggOp = 'sum' | 'mean' | 'min' | 'max' | 'count' | 'nUnique' | 'first' | 'last' | 'std' | 'var' | 'median';
 
@@ -45,11 +54,21 @@ export type ExprNode =
   | { readonly op: 'round'; readonly arg: ExprNode; readonly decimals: number }
   | { readonly op: 'cast'; readonly arg: ExprNode; readonly dtype: DType; readonly strict: boolean }
   | { readonly op: 'dt'; readonly fn: DatetimeField; readonly arg: ExprNode }
+  /** `every` is a fixed frequency in microseconds (floor, ceil, round); `format` a strftime format. */
+  | { readonly op: 'dtCall'; readonly fn: DatetimeCall; readonly arg: ExprNode; readonly every?: number; readonly format?: string }
+  /** Arguments by function: see StringNamespace. */
+  | { readonly op: 'str'; readonly fn: StrFn; readonly arg: ExprNode; readonly args: readonly LiteralValue[] }
   | { readonly op: 'fillNull'; readonly arg: ExprNode; readonly value: ExprNode }
   | { readonly op: 'isIn'; readonly arg: ExprNode; readonly values: readonly LiteralValue[] }
   | { readonly op: 'when'; readonly branches: readonly { readonly when: ExprNode; readonly then: ExprNode }[]; readonly otherwise: ExprNode | null }
   | { readonly op: 'alias'; readonly arg: ExprNode; readonly name: string }
   | { readonly op: 'agg'; readonly fn: AggOp; readonly arg: ExprNode }
+  /**
+   * The q-quantile by linear interpolation (NumPy's and pandas' default).
+   * Built only by describe(), over a frame in one partition: it needs every
+   * value at once, so it is no aggregation groupBy or select could split.
+   */
+  | { readonly op: 'quantile'; readonly arg: ExprNode; readonly q: number }
   | { readonly op: 'len' }
   | {
       readonly op: 'window';
@@ -95,6 +114,111 @@ export class DatetimeNamespace {
   /** ISO weekday, as Polars: Monday = 1 ... Sunday = 7. Differs from pandas' `s.dt.weekday` (Monday = 0); pandas' ISO spelling is `s.dt.isocalendar().day`. */
   weekday(): Expr { return this.part('weekday'); }
   ordinalDay(): Expr { return this.part('ordinalDay'); }
+
+  /**
+   * Down to a multiple of a fixed frequency counted from 1970-01-01, as
+   * pandas' `s.dt.floor('15min')`: a pandas frequency ('D', 'H'/'h',
+   * 'T'/'min', 'S'/'s', 'L'/'ms', 'U'/'us', with a count: '15min', '2H').
+   */
+  floor(freq: string): Expr { return this.call('floor', { every: parseFrequency(freq, 'floor') }); }
+  /** Up to a multiple of the frequency, as pandas' `s.dt.ceil(freq)`. */
+  ceil(freq: string): Expr { return this.call('ceil', { every: parseFrequency(freq, 'ceil') }); }
+  /** To the nearest multiple of the frequency, halves to the even multiple, as pandas' `s.dt.round(freq)`. */
+  round(freq: string): Expr { return this.call('round', { every: parseFrequency(freq, 'round') }); }
+  /**
+   * The calendar date (a `date` column), as pandas' `s.dt.date` (which gives
+   * Python date objects; `s.dt.normalize()` keeps datetimes).
+   */
+  date(): Expr { return this.call('date', {}); }
+  /** Text by a C/Python format (`'%Y-%m-%d %H:%M'`), as pandas' `s.dt.strftime`; `%f` is microseconds, 6 digits, as in Python. */
+  strftime(format: string): Expr {
+    if (typeof format !== 'string') throw new DataFrameError(`dt.strftime(format): format must be a string such as '%Y-%m-%d', got ${typeof format}`);
+    return this.call('strftime', { format });
+  }
+  private call(fn: DatetimeCall, params: { every?: number; format?: string }): Expr {
+    return new Expr({ op: 'dtCall', fn, arg: this.expr.node, ...params });
+  }
+}
+
+const FREQUENCY_MICROS: Record<string, number> = {
+  D: 86_400e6, H: 3_600e6, h: 3_600e6, T: 60e6, min: 60e6, S: 1e6, s: 1e6, L: 1e3, ms: 1e3, U: 1, us: 1,
+};
+
+/** A pandas fixed frequency ('15min', 'H', '2D') in microseconds. */
+function parseFrequency(freq: string, method: string): number {
+  const m = typeof freq === 'string' ? /^\s*(\d*)\s*([A-Za-z]+)\s*$/.exec(freq) : null;
+  const unit = m ? FREQUENCY_MICROS[m[2]!] : undefined;
+  const count = m && m[1] !== '' ? Number(m[1]) : 1;
+  if (!m || unit === undefined || count < 1) {
+    throw new DataFrameError(
+      `dt.${method}(freq): '${String(freq)}' is not a fixed frequency; use a count and one of D, H (h), T (min), S (s), L (ms), U (us), ` +
+        `e.g. '15min' or '1H' (months and years have no fixed length, as in pandas)`,
+    );
+  }
+  return count * unit;
+}
+
+export interface StrPatternOptions {
+  /** Whether the pattern is a regular expression (default: true for contains, false for replace, as pandas 2). */
+  regex?: boolean;
+}
+
+const STR_PATTERN_OPTIONS = optionNames<StrPatternOptions>({ regex: true });
+
+/**
+ * Text functions, as pandas' `.str` accessor: a null stays null (pandas'
+ * NaN), whatever the function. Patterns are regular expressions in Rust's
+ * `regex` syntax, which agrees with Python's `re` for the usual classes,
+ * groups and quantifiers but has no look-around or back-references.
+ */
+export class StringNamespace {
+  constructor(private readonly expr: Expr) {}
+  private call(fn: StrFn, ...args: LiteralValue[]): Expr {
+    return new Expr({ op: 'str', fn, arg: this.expr.node, args });
+  }
+  /** Whether the text matches the pattern anywhere: a regular expression unless `regex: false` (pandas' default is a regex too). */
+  contains(pattern: string, options: StrPatternOptions = {}): Expr {
+    checkOptions('str.contains', options, STR_PATTERN_OPTIONS);
+    return this.call('contains', requireString(pattern, 'str.contains(pattern)'), options.regex ?? true);
+  }
+  startsWith(prefix: string): Expr { return this.call('startsWith', requireString(prefix, 'str.startsWith(prefix)')); }
+  endsWith(suffix: string): Expr { return this.call('endsWith', requireString(suffix, 'str.endsWith(suffix)')); }
+  lower(): Expr { return this.call('lower'); }
+  upper(): Expr { return this.call('upper'); }
+  /** Without leading and trailing whitespace, or without the characters in `chars` (pandas' to_strip). */
+  strip(chars?: string): Expr { return this.call('strip', chars ?? null); }
+  lstrip(chars?: string): Expr { return this.call('lstrip', chars ?? null); }
+  rstrip(chars?: string): Expr { return this.call('rstrip', chars ?? null); }
+  /** Characters [start, stop), with Python's rules: negative counts from the end, stop omitted is the end (pandas' `s.str.slice(start, stop)`, `s.str[start:stop]`). */
+  slice(start: number, stop?: number): Expr {
+    for (const [n, v] of [['start', start], ['stop', stop]] as const) {
+      if (v !== undefined && !Number.isInteger(v)) throw new DataFrameError(`str.slice(start, stop): ${n} must be an integer, got ${String(v)}`);
+    }
+    return this.call('slice', start, stop ?? null);
+  }
+  /** The number of characters (Unicode code points), as pandas' `s.str.len()`. */
+  len(): Expr { return this.call('len'); }
+  /**
+   * Every occurrence of `pattern` replaced, as pandas' `s.str.replace(pat, repl)`:
+   * literal text by default (pandas 2's regex=False); with `regex: true` a
+   * regular expression whose groups the replacement names as Python does (`\1`, `\g<name>`).
+   */
+  replace(pattern: string, replacement: string, options: StrPatternOptions = {}): Expr {
+    checkOptions('str.replace', options, STR_PATTERN_OPTIONS);
+    return this.call('replace', requireString(pattern, 'str.replace(pattern)'), requireString(replacement, 'str.replace(replacement)'), options.regex ?? false);
+  }
+  /** A list of the pieces between occurrences of `separator` (a literal), as pandas' `s.str.split(sep)`; whitespace runs without it. */
+  split(separator?: string): Expr { return this.call('split', separator === undefined ? null : requireString(separator, 'str.split(separator)')); }
+  /** The text of group `group` (1 = the first) of the first match of the pattern, or null, as pandas' `s.str.extract(pat, expand=False)`. */
+  extract(pattern: string, group = 1): Expr {
+    if (!Number.isInteger(group) || group < 0) throw new DataFrameError(`str.extract(pattern, group): group must be a non-negative integer, got ${group}`);
+    return this.call('extract', requireString(pattern, 'str.extract(pattern)'), group);
+  }
+}
+
+function requireString(v: unknown, what: string): string {
+  if (typeof v !== 'string') throw new DataFrameError(`${what} must be a string, got ${v === null ? 'null' : typeof v}`);
+  return v;
 }
 
 export class Expr {
@@ -181,6 +305,11 @@ export class Expr {
   /** Datetime parts. Differences of datetimes are `b.sub(a)` (a duration). */
   get dt(): DatetimeNamespace {
     return new DatetimeNamespace(this);
+  }
+
+  /** Text functions (pandas' `.str`). */
+  get str(): StringNamespace {
+    return new StringNamespace(this);
   }
 
   /** Names the result column. */
@@ -411,7 +540,7 @@ export function containsWindow(node: ExprNode): boolean {
 }
 
 export function containsAgg(node: ExprNode): boolean {
-  return node.op === 'agg' || node.op === 'len' || exprChildren(node).some(containsAgg);
+  return node.op === 'agg' || node.op === 'len' || node.op === 'quantile' || exprChildren(node).some(containsAgg);
 }
 
 const BINARY_SYMBOL: Record<BinaryOp, string> = {
@@ -438,6 +567,10 @@ export function formatExpr(node: ExprNode): string {
       return `${formatExpr(node.arg)}.cast(${node.dtype})`;
     case 'dt':
       return `${formatExpr(node.arg)}.dt.${node.fn}()`;
+    case 'dtCall':
+      return `${formatExpr(node.arg)}.dt.${node.fn}(${node.format !== undefined ? JSON.stringify(node.format) : node.every !== undefined ? `${node.every}us` : ''})`;
+    case 'str':
+      return `${formatExpr(node.arg)}.str.${node.fn}(${node.args.map((a) => JSON.stringify(a)).join(', ')})`;
     case 'fillNull':
       return `${formatExpr(node.arg)}.fillNull(${formatExpr(node.value)})`;
     case 'isIn':
@@ -460,5 +593,7 @@ export function formatExpr(node: ExprNode): string {
       if (node.fn === 'cumCount') return `cumCount()${over}`;
       return (node.fn === 'shift' || node.fn === 'diff' ? `${formatExpr(node.arg)}.${node.fn}(${node.n})` : `${formatExpr(node.arg)}.${node.fn}()`) + over;
     }
+    case 'quantile':
+      return `${formatExpr(node.arg)}.quantile(${node.q})`;
   }
 }

@@ -10,10 +10,10 @@ import { DataFrameError } from '../errors.js';
 import { serializeFunction } from '../graph/functions.js';
 import type { TaskFunction } from '../graph/function-spec.js';
 import type { FunctionSpec } from '../protocol/messages.js';
-import { normalizeDType, type DTypeLike, type Schema } from './dtypes.js';
-import { concatIpc, emptyFrame, frameSchema, ipcHeight, type PolarsDataFrame } from './engine/index.js';
+import { isNumericType, normalizeDType, type DType, type DTypeLike, type Schema } from './dtypes.js';
+import { concatIpc, emptyFrame, frameSchema, ipcHeight, labelledFloatFrame, type PolarsDataFrame } from './engine/index.js';
 import { currentExecutor, type Executor, type RunOptions } from './executor.js';
-import { col, containsAgg, containsWindow, Expr, lit, toExpr, type ExprLike, type ExprNode, type LiteralValue, outputName } from './expr.js';
+import { col, containsAgg, containsWindow, Expr, len, lit, toExpr, when, type ExprLike, type ExprNode, type LiteralValue, outputName } from './expr.js';
 import { validateAggs, validateReduction } from './groupby.js';
 import { concatFiles } from './io/concat-files.js';
 import { abandonWriteTarget, commitFileTarget, commitWriteTarget, prepareFileTarget, prepareWriteTarget, refuseWritingIntoInputs } from './io/write-target.js';
@@ -23,7 +23,7 @@ import { parseBytes } from './io/sizes.js';
 import { checkOptions, optionNames } from './options.js';
 import { estimatePartitionBytes, sizeLayout } from './partition-size.js';
 import { JOIN_HOWS, type JoinHow } from './join-columns.js';
-import { broadcastSide, formatPlan, groupBySchema, joinSchema, npartitionsOf, opSchema, optimize, windowSchema, type PlanNode } from './plan.js';
+import { broadcastSide, formatPlan, groupBySchema, joinSchema, npartitionsOf, opSchema, optimize, windowSchema, type PlanNode, type ShuffleMethod } from './plan.js';
 import { validateWindowExprs, windowKeys } from './window.js';
 import { parseQuery, type QueryOptions } from './query.js';
 
@@ -72,12 +72,40 @@ export interface JoinOptions {
   broadcast?: boolean;
   /** Null keys match null keys (default true, as pandas' merge); false: SQL's rule. */
   nullsEqual?: boolean;
+  /** How both sides are hash-partitioned when neither is broadcast (default 'p2p' on a cluster; see ShuffleMethod). */
+  shuffle?: ShuffleMethod;
 }
 
 export interface SortOptions {
   descending?: boolean | readonly boolean[];
   /** Nulls last in either direction (default true, as pandas). */
   nullsLast?: boolean;
+  /** How rows move into their range partitions (default 'p2p' on a cluster; see ShuffleMethod). */
+  shuffle?: ShuffleMethod;
+}
+
+/** groupBy(...).agg(..., options) */
+export interface AggOptions {
+  /**
+   * Output partitions (default 1). With many groups one partition would
+   * hold them all: splitOut > 1 shuffles the per-partition partials by key
+   * into that many partitions (as Dask's split_out).
+   */
+  splitOut?: number;
+  /** How the partials move when splitOut > 1 (default 'p2p' on a cluster; see ShuffleMethod). */
+  shuffle?: ShuffleMethod;
+}
+
+export interface DropDuplicatesOptions {
+  /**
+   * Which row of each set of duplicates stays (pandas' keep): 'first'
+   * (default) or 'last' in frame order, or false: none of them.
+   */
+  keep?: 'first' | 'last' | false;
+  /** Output partitions (default: as many as the input has). */
+  splitOut?: number;
+  /** How rows move to the partition of their key (default 'p2p' on a cluster; see ShuffleMethod). */
+  shuffle?: ShuffleMethod;
 }
 
 /** One of the two: a partition count, or a size per partition. */
@@ -103,6 +131,26 @@ export interface FillNullOptions {
   columns?: readonly string[];
 }
 
+export interface DropNullsOptions {
+  /** Only look at these columns (default: all). */
+  subset?: string | readonly string[];
+  /** 'any' (default): drop a row with any missing value; 'all': only a row with all missing. */
+  how?: 'any' | 'all';
+  /** Keep rows with at least this many present values (instead of how). */
+  thresh?: number;
+}
+
+export interface ValueCountsOptions {
+  /** Most frequent first (default true); false: no particular order. */
+  sort?: boolean;
+  /** Least frequent first (default false). */
+  ascending?: boolean;
+  /** Leave out missing values (default true); false counts them as a value of their own. */
+  dropna?: boolean;
+  /** Proportions (a `proportion` column summing to 1) instead of counts. */
+  normalize?: boolean;
+}
+
 export interface MapPartitionsOptions {
   /** Extra arguments passed to the function after the frame. */
   args?: readonly unknown[];
@@ -113,14 +161,32 @@ export interface MapPartitionsOptions {
 const ACTION_OPTIONS = optionNames<ActionOptions>({ executor: true, onProgress: true });
 const TO_PARQUET_OPTIONS = optionNames<ToParquetOptions>({ executor: true, onProgress: true, compression: true, partitionOn: true });
 const TO_CSV_OPTIONS = optionNames<ToCsvOptions>({ executor: true, onProgress: true, singleFile: true });
-const JOIN_OPTIONS = optionNames<JoinOptions>({ on: true, leftOn: true, rightOn: true, how: true, suffix: true, broadcast: true, nullsEqual: true });
-const SORT_OPTIONS = optionNames<SortOptions>({ descending: true, nullsLast: true });
+const JOIN_OPTIONS = optionNames<JoinOptions>({ on: true, leftOn: true, rightOn: true, how: true, suffix: true, broadcast: true, nullsEqual: true, shuffle: true });
+const SORT_OPTIONS = optionNames<SortOptions>({ descending: true, nullsLast: true, shuffle: true });
+const AGG_OPTIONS = optionNames<AggOptions>({ splitOut: true, shuffle: true });
+const DROP_DUPLICATES_OPTIONS = optionNames<DropDuplicatesOptions>({ keep: true, splitOut: true, shuffle: true });
+const UNIQUE_OPTIONS = optionNames<Omit<DropDuplicatesOptions, 'keep'>>({ splitOut: true, shuffle: true });
+
+function checkShuffle(method: string, shuffle: unknown): ShuffleMethod | undefined {
+  if (shuffle === undefined || shuffle === 'tasks' || shuffle === 'p2p') return shuffle;
+  throw new DataFrameError(`${method}: shuffle must be 'p2p' or 'tasks', got ${JSON.stringify(shuffle)}`);
+}
+
+function checkSplitOut(method: string, splitOut: unknown): number | undefined {
+  if (splitOut === undefined) return undefined;
+  if (typeof splitOut !== 'number' || !Number.isInteger(splitOut) || splitOut < 1) {
+    throw new DataFrameError(`${method}: splitOut must be a whole number of output partitions (1 or more), got ${JSON.stringify(splitOut)}`);
+  }
+  return splitOut;
+}
 const REPARTITION_OPTIONS = optionNames<RepartitionOptions>({ npartitions: true, partitionSize: true });
 const CAST_OPTIONS = optionNames<CastOptions>({ strict: true });
 const FILL_NULL_OPTIONS = optionNames<FillNullOptions>({ columns: true });
 const MAP_PARTITIONS_OPTIONS = optionNames<MapPartitionsOptions>({ args: true, meta: true });
 const QUERY_OPTIONS = optionNames<Omit<QueryOptions, 'columns'>>({ locals: true });
 const GROUP_BY_OPTIONS = optionNames<GroupByOptions>({ dropna: true });
+const DROP_NULLS_OPTIONS = optionNames<DropNullsOptions>({ subset: true, how: true, thresh: true });
+const VALUE_COUNTS_OPTIONS = optionNames<ValueCountsOptions>({ sort: true, ascending: true, dropna: true, normalize: true });
 
 type ColumnArg = string | Expr | readonly (string | Expr)[];
 
@@ -408,8 +474,9 @@ export class DataFrame {
     const suffix = options.suffix ?? '_right';
     const nullsEqual = options.nullsEqual ?? true;
     const schema = joinSchema(this.plan.schema, other.plan.schema, leftOn, rightOn, how, suffix, nullsEqual);
+    const shuffle = checkShuffle('join', options.shuffle);
     const node: Extract<PlanNode, { kind: 'join' }> = {
-      kind: 'join', left: this.plan, right: other.plan, leftOn, rightOn, how, suffix, nullsEqual, broadcast: options.broadcast ?? 'auto', schema,
+      kind: 'join', left: this.plan, right: other.plan, leftOn, rightOn, how, suffix, nullsEqual, broadcast: options.broadcast ?? 'auto', schema, ...(shuffle ? { shuffle } : {}),
     };
     if (options.broadcast === true && broadcastSide(node) === null) {
       throw new DataFrameError(
@@ -434,7 +501,41 @@ export class DataFrame {
     const d = options.descending ?? false;
     const descending = typeof d === 'boolean' ? keys.map(() => d) : [...d];
     if (descending.length !== keys.length) throw new DataFrameError(`sort: ${keys.length} key(s) but ${descending.length} descending flag(s)`);
-    return new DataFrame({ kind: 'sort', input: this.plan, by: keys, descending, nullsLast: options.nullsLast ?? true, schema: this.plan.schema });
+    const shuffle = checkShuffle('sort', options.shuffle);
+    return new DataFrame({ kind: 'sort', input: this.plan, by: keys, descending, nullsLast: options.nullsLast ?? true, schema: this.plan.schema, ...(shuffle ? { shuffle } : {}) });
+  }
+
+  /**
+   * Rows whose `subset` columns (default: every column) repeat an earlier
+   * row's are dropped, across all partitions, as pandas' drop_duplicates:
+   * `keep: 'first'` (default) keeps the first of each set in frame order,
+   * 'last' the last, false none of them. Missing values count as equal.
+   * Rows are shuffled by their subset values (P2P on a cluster) and come
+   * out in no particular order; sort afterwards where order matters.
+   */
+  dropDuplicates(subset?: string | readonly string[] | null, options: DropDuplicatesOptions = {}): DataFrame {
+    checkOptions('dropDuplicates', options, DROP_DUPLICATES_OPTIONS);
+    const keys = subset === undefined || subset === null ? this.columns : typeof subset === 'string' ? [subset] : [...subset];
+    if (keys.length === 0) throw new DataFrameError('dropDuplicates: subset names no column; leave it out to compare whole rows');
+    this.requireColumns(keys, 'dropDuplicates');
+    const keep = options.keep ?? 'first';
+    if (keep !== 'first' && keep !== 'last' && keep !== false) throw new DataFrameError(`dropDuplicates: keep must be 'first', 'last' or false, got ${JSON.stringify(keep)}`);
+    const splitOut = checkSplitOut('dropDuplicates', options.splitOut) ?? this.npartitions;
+    const shuffle = checkShuffle('dropDuplicates', options.shuffle);
+    // One group per distinct subset, with the first (or last) value of every other column in frame order: the
+    // group-by keeps that order through its partials and the shuffle (shards are joined in input order).
+    const others = this.columns.filter((c) => !keys.includes(c));
+    const counted = '__tessera_duplicates';
+    const pickRow = others.map((c) => (keep === 'last' ? col(c).last() : col(c).first()).alias(c));
+    let out = this.groupBy(keys, { dropna: false }).agg(...pickRow, len().alias(counted), { splitOut, ...(shuffle ? { shuffle } : {}) });
+    if (keep === false) out = out.filter(col(counted).eq(1));
+    return out.select(...this.columns);
+  }
+
+  /** The distinct rows: dropDuplicates() over every column. */
+  unique(options: Omit<DropDuplicatesOptions, 'keep'> = {}): DataFrame {
+    checkOptions('unique', options, UNIQUE_OPTIONS);
+    return this.dropDuplicates(null, options);
   }
 
   /**
@@ -462,13 +563,171 @@ export class DataFrame {
     return new DataFrame({ kind: 'repartition', input: this.plan, n: layout.groups.length, layout, schema: this.plan.schema });
   }
 
+  // ---- everyday operations (column level)
+
+  /**
+   * Drops rows with missing values, as pandas' `df.dropna()`: with
+   * `how: 'any'` (the default) a row goes when any of the columns (all, or
+   * `subset`) is missing, with `how: 'all'` when all are; `thresh` keeps rows
+   * with at least that many present. A float NaN counts as missing, as in pandas.
+   */
+  dropNulls(options: DropNullsOptions = {}): DataFrame {
+    checkOptions('dropNulls', options, DROP_NULLS_OPTIONS);
+    const subset = options.subset === undefined ? this.columns : typeof options.subset === 'string' ? [options.subset] : [...options.subset];
+    this.requireColumns(subset, 'dropNulls subset');
+    if (subset.length === 0) return this;
+    const how = options.how ?? 'any';
+    if (how !== 'any' && how !== 'all') throw new DataFrameError(`dropNulls: how must be 'any' or 'all', got '${String(how)}'`);
+    const present = subset.map((c) => {
+      const t = this.plan.schema[c]!;
+      return t === 'float32' || t === 'float64' ? col(c).isNotNull().and(col(c).isNan().not()) : col(c).isNotNull();
+    });
+    if (options.thresh !== undefined) {
+      if (!Number.isInteger(options.thresh) || options.thresh < 0) throw new DataFrameError(`dropNulls: thresh must be a non-negative integer, got ${options.thresh}`);
+      if (options.how !== undefined) throw new DataFrameError('dropNulls: give how or thresh, not both (as pandas)');
+      const n = present.map((p) => p.cast('int32')).reduce((a, b) => a.add(b));
+      return this.derive({ op: 'filter', predicate: n.gtEq(options.thresh).node });
+    }
+    const keep = present.reduce((a, b) => (how === 'any' ? a.and(b) : a.or(b)));
+    return this.derive({ op: 'filter', predicate: keep.node });
+  }
+
+  /**
+   * How often each value (or combination of values) occurs, as pandas'
+   * `value_counts`: key column(s) then `count` (or `proportion` with
+   * normalize), most frequent first. Differs: pandas leaves the order of
+   * equal counts to its hash table; here they are ordered by the key
+   * columns, ascending. With `sort: false` rows come in no particular order.
+   */
+  valueCounts(columns: string | readonly string[], options: ValueCountsOptions = {}): DataFrame {
+    checkOptions('valueCounts', options, VALUE_COUNTS_OPTIONS);
+    const keys = typeof columns === 'string' ? [columns] : [...columns];
+    if (keys.length === 0) throw new DataFrameError('valueCounts() needs at least one column');
+    this.requireColumns(keys, 'valueCounts');
+    const name = options.normalize ? 'proportion' : 'count';
+    if (keys.includes(name)) throw new DataFrameError(`valueCounts: a key column is named '${name}', the name of the result column; rename it first`);
+    let out = this.groupBy(keys, { dropna: options.dropna ?? true }).agg(len().alias(name));
+    if (options.normalize) {
+      // One partition after the group-by is small: the total is its own sum.
+      out = out.repartition(1).derive({ op: 'withColumns', exprs: [col(name).cast('float64').div(col(name).sum().cast('float64')).alias(name).node] });
+    } else out = out.derive({ op: 'cast', mapping: { [name]: 'int64' }, strict: true });
+    if (options.sort === false) return out;
+    return out.sort([name, ...keys], { descending: [!(options.ascending ?? false), ...keys.map(() => false)] });
+  }
+
+  /**
+   * The n rows with the largest values of `columns` (the first decides, the
+   * next break ties), largest first, as pandas' `nlargest(n, columns)`
+   * (keep='first': among equal rows the earlier ones). Without a full
+   * sort: the top n of each partition, then the top n of those. Missing
+   * values come last.
+   */
+  nLargest(n: number, columns: string | readonly string[]): DataFrame {
+    return this.topN('nLargest', n, columns, true);
+  }
+
+  /** The n rows with the smallest values, smallest first, as pandas' `nsmallest(n, columns)`. */
+  nSmallest(n: number, columns: string | readonly string[]): DataFrame {
+    return this.topN('nSmallest', n, columns, false);
+  }
+
+  private topN(method: string, n: number, columns: string | readonly string[], descending: boolean): DataFrame {
+    if (!Number.isInteger(n) || n < 0) throw new DataFrameError(`${method}: n must be a non-negative integer, got ${n}`);
+    const by = typeof columns === 'string' ? [columns] : [...columns];
+    if (by.length === 0) throw new DataFrameError(`${method}() needs at least one column`);
+    this.requireColumns(by, method);
+    // Polars orders NaN above every number; pandas treats it as missing: float keys sort on a copy with NaN as null.
+    const floats = by.filter((c) => this.plan.schema[c] === 'float32' || this.plan.schema[c] === 'float64');
+    const keyOf = (c: string): string => (floats.includes(c) ? `__tessera_key_${c}` : c);
+    const keyed = floats.length ? this.derive({ op: 'withColumns', exprs: floats.map((c) => when(col(c).isNan()).then(lit(null)).otherwise(col(c)).alias(keyOf(c)).node) }) : this;
+    // A stable sort keeps equal rows in partition order, and the partitions are concatenated in order: keep='first'.
+    const top = (df: DataFrame): DataFrame =>
+      df.derive({ op: 'sort', by: by.map(keyOf), descending: by.map(() => descending), nullsLast: true }).derive({ op: 'slice', offset: 0, length: n });
+    const out = top(top(keyed).repartition(1));
+    return floats.length ? out.derive({ op: 'drop', columns: floats.map(keyOf) }) : out;
+  }
+
+  /** Whole-frame sums of the numeric (and bool) columns: one row, as pandas' `df.sum(numeric_only=True)` (a Series there). */
+  sum(): DataFrame { return this.reduceColumns('sum', (t) => isNumericType(t) || t === 'bool'); }
+  /** Means of the numeric columns, one row (pandas' `df.mean(numeric_only=True)`). */
+  mean(): DataFrame { return this.reduceColumns('mean', (t) => isNumericType(t) || t === 'bool'); }
+  /** Minimum of every numeric, text, bool or time column, one row (pandas' `df.min()`). */
+  min(): DataFrame { return this.reduceColumns('min', (t) => t !== 'list[string]' && t !== 'null'); }
+  /** Maximum of every numeric, text, bool or time column, one row (pandas' `df.max()`). */
+  max(): DataFrame { return this.reduceColumns('max', (t) => t !== 'list[string]' && t !== 'null'); }
+  /** Non-missing values of every column, one row: pandas' `df.count()` (here count() is the number of rows, as Dask's len(df)). */
+  countNonNull(): DataFrame { return this.reduceColumns('count', () => true); }
+  /** Sample standard deviation (ddof 1) of the numeric columns, one row (pandas' `df.std(numeric_only=True)`). */
+  std(): DataFrame { return this.reduceColumns('std', isNumericType); }
+  /** Sample variance (ddof 1) of the numeric columns, one row (pandas' `df.var(numeric_only=True)`). */
+  var(): DataFrame { return this.reduceColumns('var', isNumericType); }
+
+  private reduceColumns(fn: 'sum' | 'mean' | 'min' | 'max' | 'count' | 'std' | 'var', fits: (t: DType) => boolean): DataFrame {
+    const cols = this.columns.filter((c) => fits(this.plan.schema[c]!));
+    if (cols.length === 0) throw new DataFrameError(`${fn}(): the frame has no column it applies to (columns: ${this.columns.join(', ')})`);
+    const one = (c: string): Expr => (this.plan.schema[c] === 'bool' && (fn === 'sum' || fn === 'mean') ? col(c).cast('int64') : col(c));
+    return this.select(cols.map((c) => one(c)[fn]().alias(c)));
+  }
+
+  /**
+   * Summary statistics of the numeric columns, as pandas' `describe()`: a
+   * `statistic` column (count, mean, std, min, 25%, 50%, 75%, max) and one
+   * float64 column per numeric column. Quantiles are exact, by linear
+   * interpolation as pandas: the numeric columns are brought together into
+   * one task to compute them, so that task holds every value of those
+   * columns in memory (8 bytes a value and row).
+   */
+  async describe(options: ActionOptions = {}): Promise<PolarsDataFrame> {
+    checkOptions('describe', options, ACTION_OPTIONS);
+    const cols = this.columns.filter((c) => isNumericType(this.plan.schema[c]!));
+    if (cols.length === 0) throw new DataFrameError(`describe(): the frame has no numeric column (columns: ${this.columns.join(', ')})`);
+    const stats: [string, (x: Expr) => ExprNode][] = [
+      ['count', (x) => x.count().node],
+      ['mean', (x) => x.mean().node],
+      ['std', (x) => x.std().node],
+      ['min', (x) => x.min().node],
+      ['25%', (x) => ({ op: 'quantile', arg: x.node, q: 0.25 })],
+      ['50%', (x) => ({ op: 'quantile', arg: x.node, q: 0.5 })],
+      ['75%', (x) => ({ op: 'quantile', arg: x.node, q: 0.75 })],
+      ['max', (x) => x.max().node],
+    ];
+    const exprs = cols.flatMap((c, i) => stats.map(([, f], j) => new Expr(f(col(c).cast('float64'))).alias(`${i}_${j}`).node));
+    const one = this.select(cols).repartition(1).derive({ op: 'select', exprs });
+    const row = (await one.collect(options)).toRecords()[0] as Record<string, number | null>;
+    const columns: Record<string, (number | null)[]> = {};
+    cols.forEach((c, i) => (columns[c] = stats.map((_, j) => row[`${i}_${j}`] ?? null)));
+    return labelledFloatFrame('statistic', stats.map(([name]) => name), columns);
+  }
+
+  /** The last n rows: partitions are computed one at a time from the last backwards until there are enough (pandas' `tail`). */
+  async tail(n = 5, options: ActionOptions = {}): Promise<PolarsDataFrame> {
+    checkOptions('tail', options, ACTION_OPTIONS);
+    if (!Number.isInteger(n) || n < 0) throw new DataFrameError(`tail: n must be a non-negative integer, got ${n}`);
+    const plan = optimize(this.plan);
+    const executor = options.executor ?? currentExecutor();
+    const lowerer = new Lowerer();
+    const parts = lowerer.lower(plan);
+    const token = planToken(plan, 'tail', String(n));
+    const got: Uint8Array[] = [];
+    let rows = 0;
+    for (let i = parts.length - 1; i >= 0 && rows < n; i--) {
+      const part = parts[i]!;
+      const last = { ...part, pipeline: { ...part.pipeline, ops: [...part.pipeline.ops, { op: 'slice' as const, offset: -(n - rows), length: n - rows }] } };
+      const ref = lowerer.materialize(last, { kind: 'ipc' }, 'tail', token, i);
+      const [bytes] = (await executor.compute(lowerer.graph, [ref])) as Uint8Array[];
+      rows += ipcHeight(bytes!);
+      got.unshift(bytes!);
+    }
+    return concatIpc(got, plan.schema);
+  }
+
   // ------------------------------------------------------------ actions
 
   /** Every row, as one Polars DataFrame on the client. */
   async collect(options: ActionOptions = {}): Promise<PolarsDataFrame> {
     checkOptions('collect', options, ACTION_OPTIONS);
     const plan = optimize(this.plan);
-    const { lowerer, outputs } = this.lowerOutputs(plan);
+    const { lowerer, outputs } = this.lowerOutputs(plan, options.executor);
     const parts = (await (options.executor ?? currentExecutor()).compute(lowerer.graph, outputs, options)) as Uint8Array[];
     return concatIpc(parts, plan.schema);
   }
@@ -477,7 +736,7 @@ export class DataFrame {
   async persist(options: ActionOptions = {}): Promise<DataFrame> {
     checkOptions('persist', options, ACTION_OPTIONS);
     const plan = optimize(this.plan);
-    const { lowerer, outputs } = this.lowerOutputs(plan);
+    const { lowerer, outputs } = this.lowerOutputs(plan, options.executor);
     const executor = options.executor ?? currentExecutor();
     const parts = await executor.persist(lowerer.graph, outputs, options);
     // Their sizes, for repartition({ partitionSize }): a small task next to each partition.
@@ -498,7 +757,7 @@ export class DataFrame {
     if (!Number.isInteger(n) || n < 0) throw new DataFrameError(`head: n must be a non-negative integer, got ${n}`);
     const plan = optimize(this.plan);
     const executor = options.executor ?? currentExecutor();
-    const lowerer = new Lowerer();
+    const lowerer = lowererFor(executor);
     const parts = lowerer.lower(plan);
     const token = planToken(plan, 'head', String(n));
     const got: Uint8Array[] = [];
@@ -522,7 +781,7 @@ export class DataFrame {
   async count(options: ActionOptions = {}): Promise<number> {
     checkOptions('count', options, ACTION_OPTIONS);
     const plan = optimize(this.plan, []);
-    const lowerer = new Lowerer();
+    const lowerer = lowererFor(options.executor);
     const token = planToken(plan, 'count');
     const outputs = lowerer.lower(plan).map((p, i) => lowerer.materialize(p, { kind: 'count' }, 'count', token, i));
     const counts = (await (options.executor ?? currentExecutor()).compute(lowerer.graph, outputs, options)) as number[];
@@ -558,7 +817,7 @@ export class DataFrame {
     const target = prepareFileTarget(path, 'toCsv');
     try {
       const plan = optimize(this.plan);
-      const lowerer = new Lowerer();
+      const lowerer = lowererFor(options.executor);
       const token = planToken(plan, 'csv-single', target.tmp);
       const parts: string[] = [];
       // Only the first part has the header line, so the parts join by appending bytes.
@@ -595,7 +854,7 @@ export class DataFrame {
     try {
       const plan = optimize(this.plan);
       const compression = options.compression ?? 'snappy';
-      const lowerer = new Lowerer();
+      const lowerer = lowererFor(options.executor);
       // The temporary folder is in the token: every write is a new side effect,
       // so its keys must never match a result the scheduler still holds from an earlier write.
       const partitionOn = options.partitionOn ? [...options.partitionOn] : null;
@@ -633,12 +892,21 @@ export class DataFrame {
     return `${formatPlan(plan)}tasks (${lowerer.graph.tasks.size}):\n${tasks}`;
   }
 
-  private lowerOutputs(plan: PlanNode): { lowerer: Lowerer; outputs: TaskInput[] } {
-    const lowerer = new Lowerer();
+  private lowerOutputs(plan: PlanNode, executor?: Executor): { lowerer: Lowerer; outputs: TaskInput[] } {
+    const lowerer = lowererFor(executor);
     const token = planToken(plan);
     const outputs = lowerer.lower(plan).map((p, i) => lowerer.materialize(p, { kind: 'ipc' }, p.name, token, i));
     return { lowerer, outputs };
   }
+}
+
+/**
+ * A lowering for the executor that will run it: shuffles default to P2P on
+ * a cluster (workers exchange shards directly) and to the task-based
+ * shuffle in this process, where there are no peers to exchange with.
+ */
+function lowererFor(executor: Executor | undefined): Lowerer {
+  return new Lowerer({ shuffle: (executor ?? currentExecutor()).kind === 'distributed' ? 'p2p' : 'tasks' });
 }
 
 export interface GroupByOptions {
@@ -660,15 +928,28 @@ export class GroupBy {
     return new GroupBy(this.df, this.keys, { ...this.options, splitEvery: n });
   }
 
-  /** Aggregations: col('x').sum(), col('x').mean().alias('m'), len(), ... One row per key. */
-  agg(...aggs: (Expr | readonly Expr[])[]): DataFrame {
-    const nodes = aggs.flat().map((a) => (a as Expr).node);
+  /**
+   * Aggregations: col('x').sum(), col('x').mean().alias('m'), len(), ...
+   * One row per key. Options last: `agg(col('x').sum(), { splitOut: 16 })`.
+   */
+  agg(...aggs: (Expr | readonly Expr[] | AggOptions)[]): DataFrame {
+    const last = aggs[aggs.length - 1];
+    // Options are a plain object; an expression carries its node (also one made by another copy of this module).
+    const isOptions = last !== undefined && last !== null && typeof last === 'object' && !Array.isArray(last) && !(last instanceof Expr) && !('node' in last);
+    const options: AggOptions = isOptions ? (aggs.pop() as AggOptions) : {};
+    checkOptions('agg', options, AGG_OPTIONS);
+    const splitOut = checkSplitOut('agg', options.splitOut);
+    const shuffle = checkShuffle('agg', options.shuffle);
+    const nodes = (aggs as (Expr | readonly Expr[])[]).flat().map((a) => (a as Expr).node);
     validateAggs(nodes);
     // A filter on the keys: it moves down to the reader like any other.
     const notNull = this.keys.map((k) => col(k).isNotNull()).reduce((a, b) => a.and(b));
     const input = (this.options.dropna ?? true) ? this.df.filter(notNull).plan : this.df.plan;
     const schema = groupBySchema(input.schema, this.keys, nodes);
-    return new DataFrame({ kind: 'groupBy', input, keys: this.keys, aggs: nodes, splitEvery: this.options.splitEvery ?? 8, schema });
+    return new DataFrame({
+      kind: 'groupBy', input, keys: this.keys, aggs: nodes, splitEvery: this.options.splitEvery ?? 8, schema,
+      ...(splitOut !== undefined && splitOut > 1 ? { splitOut } : {}), ...(shuffle ? { shuffle } : {}),
+    });
   }
 
   private each(fn: 'sum' | 'mean' | 'min' | 'max', columns: string[]): DataFrame {

@@ -12,13 +12,14 @@
  */
 
 import { tokenize } from '../graph/keys.js';
+import { shuffleKey } from '../graph/shuffle-keys.js';
 import { DataFrameError } from '../errors.js';
 import type { Schema } from './dtypes.js';
 import { col, type ExprNode } from './expr.js';
 import { ROWS_COLUMN, splitAggregations } from './groupby.js';
 import type { OpSpec, Pipeline, SinkSpec, SourceSpec } from './pipeline.js';
 import type { SizeLayout } from './partition-size.js';
-import { broadcastSide, groupBySchema, type PlanNode } from './plan.js';
+import { broadcastSide, groupBySchema, type PlanNode, type ShuffleMethod } from './plan.js';
 import { planWindow } from './window.js';
 
 /** A dependency: another task of the graph. */
@@ -38,7 +39,7 @@ export interface PersistedInput {
 export type TaskInput = TaskRef | PersistedInput;
 
 /** Export names of src/dataframe/tasks.ts. */
-export type TaskFn = 'runPartition' | 'pickPiece' | 'sortBoundaries' | 'identity' | 'byteLength';
+export type TaskFn = 'runPartition' | 'pickPiece' | 'sortBoundaries' | 'identity' | 'byteLength' | 'shuffleBarrier' | 'shuffleUnpack';
 
 export interface GraphTask {
   readonly key: string;
@@ -102,6 +103,13 @@ export function planToken(node: PlanNode, ...salt: string[]): string {
 export interface LowerOptions {
   /** Samples per partition for sort boundaries. */
   readonly sortSamples?: number;
+  /**
+   * The shuffle of nodes that do not choose one (default 'tasks'). 'p2p'
+   * needs workers (the tasks of graph/shuffle-keys.ts are run by the
+   * worker's shuffle service), so an executor in this process always gets
+   * 'tasks', whatever a node asks for.
+   */
+  readonly shuffle?: ShuffleMethod;
 }
 
 export class Lowerer {
@@ -116,6 +124,42 @@ export class Lowerer {
       return part.inputs[src.inputs[0]!]!;
     }
     return this.graph.add({ key: `${op}-${token}-${index}`, fn: 'runPartition', params: { pipeline: part.pipeline, sink }, inputs: part.inputs });
+  }
+
+  /** The shuffle a node gets: its own choice on a cluster, else the lowering's default; always 'tasks' in process. */
+  private shuffleMethod(asked: ShuffleMethod | undefined): ShuffleMethod {
+    if (this.options.shuffle !== 'p2p') return 'tasks';
+    return asked ?? 'p2p';
+  }
+
+  /**
+   * Moves the rows of `parts` into `n` output partitions: `split` gives the
+   * pipeline and the split sink (hashSplit, rangeSplit) of each input.
+   * Returns, per output partition, the inputs whose IPC pieces together are
+   * its rows (in input order).
+   *
+   * 'p2p': N transfer tasks, one barrier, n unpack tasks, named by
+   * graph/shuffle-keys.ts; the workers' shuffle services move the shards
+   * (src/worker/shuffle/). 'tasks': N split tasks and one pick task per
+   * (input, output) pair.
+   */
+  private shuffle(parts: readonly Part[], split: (p: Part) => [Part, SinkSpec], n: number, token: string, schema: Schema, method: ShuffleMethod, op = 'shuffle-split'): TaskInput[][] {
+    if (method === 'p2p') {
+      const id = tokenize(token, 'p2p').slice(0, 16);
+      const transfers = parts.map((p, i) => {
+        const [q, sink] = split(p);
+        const sparse = sink.kind === 'hashSplit' || sink.kind === 'rangeSplit' ? { ...sink, sparse: true } : sink;
+        return this.graph.add({ key: shuffleKey('transfer', id, i), fn: 'runPartition', params: { pipeline: q.pipeline, sink: sparse }, inputs: q.inputs });
+      });
+      const barrier = this.graph.add({ key: shuffleKey('barrier', id), fn: 'shuffleBarrier', params: null, inputs: transfers });
+      return range(0, n).map((j) => [this.graph.add({ key: shuffleKey('unpack', id, j), fn: 'shuffleUnpack', params: { schema }, inputs: [barrier] })]);
+    }
+    const bundles = parts.map((p, i) => {
+      const [q, sink] = split(p);
+      return this.materialize(q, sink, op, token, i);
+    });
+    // pieces[j][i]: piece j of input partition i.
+    return range(0, n).map((j) => bundles.map((b, i) => this.pick(b, j, tokenize(token, String(i)).slice(0, 16))));
   }
 
   private pick(bundleRef: TaskInput, piece: number, token: string): TaskInput {
@@ -168,7 +212,7 @@ export class Lowerer {
       case 'op':
         return this.lower(node.input).map((p) => appendOp(p, node.op));
       case 'groupBy':
-        return [this.lowerGroupBy(node)];
+        return this.lowerGroupBy(node);
       case 'join':
         return this.lowerJoin(node);
       case 'sort':
@@ -183,10 +227,49 @@ export class Lowerer {
     }
   }
 
-  private lowerGroupBy(node: Extract<PlanNode, { kind: 'groupBy' }>): Part {
+  /**
+   * groupBy(...).agg(..., { splitOut }): partials per input partition (or
+   * the rows themselves, for aggregations that do not split), shuffled by
+   * key into splitOut partitions, each combined into its groups' final rows.
+   */
+  private lowerGroupBySplit(node: Extract<PlanNode, { kind: 'groupBy' }>, parts: Part[], n: number): Part[] {
+    const { keys, aggs } = node;
+    const token = planToken(node);
+    const method = this.shuffleMethod(node.shuffle);
+    const split = splitAggregations(node.input.schema, keys, aggs);
+    const hashSplit: SinkSpec = { kind: 'hashSplit', on: keys, n };
+    if (!split) {
+      const pieces = this.shuffle(parts, (p) => [p, hashSplit], n, token, node.input.schema, method);
+      return pieces.map((inputs) => ({
+        pipeline: { source: inputsSource(range(0, inputs.length), node.input.schema), ops: [{ op: 'groupBy', keys, aggs }] },
+        inputs,
+        name: 'groupby-agg',
+      }));
+    }
+    const partialSchema = groupBySchema(node.input.schema, keys, split.partial);
+    const pieces = this.shuffle(parts, (p) => [appendOp(p, { op: 'groupBy', keys, aggs: split.partial }), hashSplit], n, token, partialSchema, method, 'groupby-partial');
+    return pieces.map((inputs) => ({
+      pipeline: {
+        source: inputsSource(range(0, inputs.length), partialSchema),
+        ops: [{ op: 'groupBy', keys, aggs: split.combine }, { op: 'select', exprs: split.final }],
+      },
+      inputs,
+      name: 'groupby-agg',
+    }));
+  }
+
+  private lowerGroupBy(node: Extract<PlanNode, { kind: 'groupBy' }>): Part[] {
     const parts = this.lower(node.input);
     const { keys, aggs } = node;
-    if (parts.length === 1) return { ...appendOp(parts[0]!, { op: 'groupBy', keys, aggs }), name: 'groupby-agg' };
+    const splitOut = node.splitOut ?? 1;
+    if (splitOut > 1 && keys.length > 0) return this.lowerGroupBySplit(node, parts, splitOut);
+    if (parts.length === 1) return [{ ...appendOp(parts[0]!, { op: 'groupBy', keys, aggs }), name: 'groupby-agg' }];
+    return [this.lowerGroupByTree(node, parts)];
+  }
+
+  /** A tree reduction of per-partition partials into one output partition. */
+  private lowerGroupByTree(node: Extract<PlanNode, { kind: 'groupBy' }>, parts: Part[]): Part {
+    const { keys, aggs } = node;
     const token = planToken(node);
     const split = splitAggregations(node.input.schema, keys, aggs);
     if (!split) {
@@ -262,15 +345,14 @@ export class Lowerer {
       });
     }
     const n = Math.max(left.length, right.length);
-    const splitSide = (parts: Part[], which: 'left' | 'right'): TaskInput[][] => {
-      const sideToken = tokenize(token, which).slice(0, 16);
+    const method = this.shuffleMethod(node.shuffle);
+    const splitSide = (parts: Part[], which: 'left' | 'right', schema: Schema): TaskInput[][] => {
+      // Each side is split on its own key columns (leftOn/rightOn): equal values meet whatever the names.
       const on = which === 'left' ? node.leftOn : node.rightOn;
-      const bundles = parts.map((p, i) => this.materialize(p, { kind: 'hashSplit', on, n }, 'shuffle-split', sideToken, i));
-      // pieces[j][i]: piece j of input partition i.
-      return range(0, n).map((j) => bundles.map((b, i) => this.pick(b, j, tokenize(sideToken, String(i)).slice(0, 16))));
+      return this.shuffle(parts, (p) => [p, { kind: 'hashSplit', on, n }], n, tokenize(token, which).slice(0, 16), schema, method);
     };
-    const leftPieces = splitSide(left, 'left');
-    const rightPieces = splitSide(right, 'right');
+    const leftPieces = splitSide(left, 'left', node.left.schema);
+    const rightPieces = splitSide(right, 'right', node.right.schema);
     return range(0, n).map((j) => {
       const l = leftPieces[j]!;
       const r = rightPieces[j]!;
@@ -381,19 +463,19 @@ export class Lowerer {
       params: { by, n, schema: { [by]: node.input.schema[by]! } },
       inputs: samples,
     });
-    const bundles = parts.map((p, i) =>
-      this.materialize(
+    const pieces = this.shuffle(
+      parts,
+      (p) => [
         { ...p, inputs: [...p.inputs, boundaries] },
         { kind: 'rangeSplit', n, boundaries: p.inputs.length, by: node.by, descending: node.descending, nullsLast: node.nullsLast },
-        'sort-split',
-        token,
-        i,
-      ),
+      ],
+      n,
+      token,
+      node.input.schema,
+      this.shuffleMethod(node.shuffle),
+      'sort-split',
     );
-    return range(0, n).map((j) => {
-      const pieces = bundles.map((b, i) => this.pick(b, j, tokenize(token, String(i)).slice(0, 16)));
-      return { pipeline: { source: inputsSource(range(0, n), node.input.schema), ops: [sortOp] }, inputs: pieces, name: 'sort' };
-    });
+    return pieces.map((inputs) => ({ pipeline: { source: inputsSource(range(0, inputs.length), node.input.schema), ops: [sortOp] }, inputs, name: 'sort' }));
   }
 
   private lowerRepartition(node: Extract<PlanNode, { kind: 'repartition' }>): Part[] {

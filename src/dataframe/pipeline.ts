@@ -127,13 +127,19 @@ export type SinkSpec =
   /** header: false leaves the header line out (the parts of a single CSV file after the first). */
   | { readonly kind: 'csv'; readonly path: string; readonly header?: boolean }
   | { readonly kind: 'count' }
-  /** Rows split by hash of `on` into n pieces (a bundle), for hash joins (equal key values go to the same piece whatever the columns' names). */
-  | { readonly kind: 'hashSplit'; readonly on: readonly string[]; readonly n: number }
+  /**
+   * Rows split by hash of `on` into n pieces (a bundle), for hash joins
+   * (equal key values go to the same piece whatever the columns' names).
+   * `sparse`: a piece without rows is zero bytes instead of an IPC frame
+   * holding only the schema (a P2P shuffle over thousands of outputs would
+   * otherwise move a schema per (input, output) pair; the unpack knows the schema).
+   */
+  | { readonly kind: 'hashSplit'; readonly on: readonly string[]; readonly n: number; readonly sparse?: boolean }
   /**
    * Rows split by the range of the first sort key into n pieces (a bundle),
    * using the n-1 boundaries in the task input `boundaries`.
    */
-  | ({ readonly kind: 'rangeSplit'; readonly n: number; readonly boundaries: number } & SortSpec)
+  | ({ readonly kind: 'rangeSplit'; readonly n: number; readonly boundaries: number; readonly sparse?: boolean } & SortSpec)
   /** Rows split into n contiguous slices of (nearly) equal length (a bundle). */
   | { readonly kind: 'sliceSplit'; readonly n: number }
   /** Up to k evenly spaced values of the first sort key, sorted, as IPC (for sort boundaries). */

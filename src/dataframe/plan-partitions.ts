@@ -18,7 +18,7 @@ export function npartitionsOf(node: PlanNode): number {
     case 'window':
       return npartitionsOf(node.input);
     case 'groupBy':
-      return 1;
+      return node.splitOut ?? 1;
     case 'join': {
       const l = npartitionsOf(node.left);
       const r = npartitionsOf(node.right);

@@ -31,6 +31,14 @@ export interface PersistedPart {
   readonly bytes?: number;
 }
 
+/**
+ * How rows move between partitions (Dask's `shuffle=`): 'p2p', workers
+ * exchange shards directly around one barrier task (O(inputs + outputs)
+ * tasks); 'tasks', one split task per input and one pick task per (input,
+ * output) pair. Unset: p2p on a cluster, tasks in process.
+ */
+export type ShuffleMethod = 'tasks' | 'p2p';
+
 export type PlanNode =
   | {
       readonly kind: 'csv';
@@ -59,6 +67,9 @@ export type PlanNode =
       readonly keys: readonly string[];
       readonly aggs: readonly ExprNode[];
       readonly splitEvery: number;
+      /** Output partitions (default 1: a tree reduction to one); more shuffle the partials by key. */
+      readonly splitOut?: number;
+      readonly shuffle?: ShuffleMethod;
     }
   | {
       readonly kind: 'join';
@@ -74,8 +85,9 @@ export type PlanNode =
       readonly nullsEqual: boolean;
       /** Ship the smaller side whole to every partition of the other instead of shuffling both (where the how allows: broadcastSide). */
       readonly broadcast: 'auto' | boolean;
+      readonly shuffle?: ShuffleMethod;
     }
-  | ({ readonly kind: 'sort'; readonly schema: Schema; readonly input: PlanNode } & SortSpec)
+  | ({ readonly kind: 'sort'; readonly schema: Schema; readonly input: PlanNode; readonly shuffle?: ShuffleMethod } & SortSpec)
   | {
       /**
        * withColumns of expressions with window functions: each partition is

@@ -11,7 +11,7 @@ import { dirname } from 'node:path';
 import { DataFrameError } from '../errors.js';
 import { compiledModuleUrl } from '../layout.js';
 import { loadFunction } from '../graph/function-loader.js';
-import { asBuffer, unbundle } from './bundle.js';
+import { asBuffer, unbundle, unbundleAll } from './bundle.js';
 import type { Schema } from './dtypes.js';
 import { runPipeline, sortBoundaries as engineSortBoundaries, type RunHooks } from './engine/index.js';
 import { requireOutputFolder } from './io/write-target.js';
@@ -58,6 +58,30 @@ export async function runPartition(
 /** Piece `piece` of a split result (a copy, so the whole bundle can be freed). */
 export function pickPiece(piece: number, bundled: Uint8Array): Buffer {
   return Buffer.from(unbundle(bundled, piece));
+}
+
+/**
+ * The barrier of a P2P shuffle: it runs once every transfer task has
+ * finished, and a transfer finishes only when its worker's shuffle service
+ * has delivered every shard (src/worker/shuffle/service.ts). Its value, the
+ * number of transfers, tells each unpack how many shards to expect.
+ */
+export function shuffleBarrier(_params: null, ...transfers: unknown[]): number {
+  return transfers.length;
+}
+
+/**
+ * Output partition j of a P2P shuffle: the worker's shuffle service gives
+ * this task, in place of the barrier's value, a bundle of every shard it
+ * received for j, in input order; they are concatenated into one partition.
+ */
+export async function shuffleUnpack(params: { schema: Schema }, shards: Uint8Array | number): Promise<Buffer> {
+  if (typeof shards === 'number') {
+    throw new DataFrameError('a P2P shuffle unpack ran without its shards: P2P shuffles run only on a cluster (use shuffle: \'tasks\' in process)');
+  }
+  // Shards without rows are zero bytes (a sparse split): only the others are read.
+  const pieces = unbundleAll(shards).filter((s) => s.byteLength > 0);
+  return runPipeline({ source: { kind: 'inputs', inputs: pieces.map((_, i) => i), schema: params.schema }, ops: [] }, { kind: 'ipc' }, pieces, hooks) as Promise<Buffer>;
 }
 
 /** Range boundaries for a distributed sort, from per-partition samples. */

@@ -103,6 +103,8 @@ export interface WorkerMetrics {
   spilledBytes: number;
   inMemory: number;
   paused: boolean;
+  /** The worker's P2P shuffle buffer (worker/shuffle/buffer.ts): shards in memory now, at most, and bytes spilled in total. */
+  shuffle?: { memoryBytes: number; peakMemoryBytes: number; spilledBytes: number };
 }
 
 /** A value placed on workers by scatter, as it travels. */
@@ -138,7 +140,7 @@ export interface SchedulerInfo {
   workers: Record<string, {
     name: string; host: string; nthreads: number; memoryLimit: number; pid: number; localDirectory: string;
     status: string; nbytes: number; processing: number; inMemory: number; lastSeen: number;
-    metrics: { rss: number; cpu: number; executing: number; managedBytes: number; spilledBytes: number };
+    metrics: { rss: number; cpu: number; executing: number; managedBytes: number; spilledBytes: number; shuffle?: WorkerMetrics['shuffle'] };
   }>;
   tasksByState: Record<string, number>;
 }
@@ -228,6 +230,8 @@ export interface SchedulerToWorker extends Channel {
     'steal-request': { key: string };
     'acquire-replicas': { keys: Replica[] };
     'close': { reason: string };
+    /** Shuffle `id` restarted (a worker was lost) or finished: drop the shards of runs before `runId`. */
+    'shuffle-forget': { id: string; runId: number };
   };
   requests: {
     'update-data': { args: { items: ScatterItem[] }; reply: Empty };
@@ -254,6 +258,13 @@ export interface WorkerToScheduler extends Channel {
       args: { address: string; name: string; nthreads: number; memoryLimit: number; host: string; pid: number; localDirectory: string };
       reply: { id: string; workerName: string };
     };
+    /**
+     * A shuffle transfer task is about to send its shards: the shuffle's
+     * current run and, unless the worker already knows that run
+     * (`knownRun`), which worker owns each output partition
+     * (scheduler/shuffle.ts).
+     */
+    'shuffle-get': { args: { id: string; outputs: number; knownRun: number }; reply: { runId: number; owners?: string[] } };
   };
 }
 
@@ -263,6 +274,11 @@ export interface PeerToWorker extends Channel {
   requests: {
     /** `refused`: keys held but not sent, and why (a value too large for one frame). */
     'get-data': { args: { keys: string[] }; reply: { data: Record<string, WireValue>; refused?: Record<string, ErrorInfo> } };
+    /**
+     * Shards of shuffle `id` (run `runId`) from input partition `input`: frame k of `shards` is for output
+     * partition `outputs[k]`, which the receiver owns (worker/shuffle/service.ts).
+     */
+    'shuffle-receive': { args: { id: string; runId: number; input: number; outputs: number[]; shards: RawFrames }; reply: Empty };
   };
 }
 

@@ -171,6 +171,7 @@ export function checkSchedulerToWorker(m: Fields): string | null {
     case 'steal-request': return str(m, 'key');
     case 'acquire-replicas': return arrayOf(m, 'keys', replica);
     case 'close': return str(m, 'reason');
+    case 'shuffle-forget': return str(m, 'id') ?? num(m, 'runId');
     case 'update-data': return rid(m) ?? arrayOf(m, 'items', scatterItem);
     case 'run': return rid(m) ?? fn(m, 'fn') ?? bytes(m, 'args');
     case 'retire':
@@ -199,16 +200,24 @@ export function checkWorkerToScheduler(m: Fields): string | null {
     case 'register-worker':
       return rid(m) ?? str(m, 'address') ?? str(m, 'name') ?? num(m, 'nthreads') ?? num(m, 'memoryLimit') ?? str(m, 'host') ??
         num(m, 'pid') ?? str(m, 'localDirectory');
+    case 'shuffle-get': return rid(m) ?? str(m, 'id') ?? num(m, 'outputs') ?? num(m, 'knownRun');
     default: return unknownOp(m);
   }
 }
 
 export function checkWorkerToSchedulerReply(op: string, m: Fields): string | null {
+  if (op === 'shuffle-get') return num(m, 'runId') ?? optStrings(m, 'owners');
   return op === 'register-worker' ? str(m, 'id') ?? str(m, 'workerName') : null;
 }
 
 export function checkPeerToWorker(m: Fields): string | null {
-  return m['op'] === 'get-data' ? rid(m) ?? strings(m, 'keys') : unknownOp(m);
+  switch (m['op']) {
+    case 'get-data': return rid(m) ?? strings(m, 'keys');
+    case 'shuffle-receive':
+      return rid(m) ?? str(m, 'id') ?? num(m, 'runId') ?? num(m, 'input') ?? numbers(m, 'outputs') ??
+        (m['shards'] instanceof RawFrames ? null : bad('shards', 'binary frames'));
+    default: return unknownOp(m);
+  }
 }
 
 export function checkPeerToWorkerReply(op: string, m: Fields): string | null {

@@ -23,6 +23,7 @@ import { Effects, SchedulerState } from './state.js';
 import { stimulusFactory } from './stimulus.js';
 import { confirmSteal, planSteals } from './stealing.js';
 import { handoffPlan, retireWorker } from './retirement.js';
+import { ShuffleExtension } from './shuffle.js';
 import type { SchedulerOptions } from './options.js';
 import { removeSchedulerFile, writeSchedulerFile } from '../comm/scheduler-file.js';
 import type { ClusterSnapshot, TaskGroupSnapshot, TaskStreamEvent, WorkerSnapshot } from './snapshot.js';
@@ -49,6 +50,8 @@ interface ClientSession {
 export class SchedulerServer {
   readonly id = `scheduler-${randomUUID()}`;
   readonly state: SchedulerState;
+  /** P2P shuffles: who owns which output, restarts when an owner is lost (shuffle.ts). */
+  readonly shuffles: ShuffleExtension;
   readonly token: string;
   readonly startedAt = Date.now();
   address = '';
@@ -77,6 +80,7 @@ export class SchedulerServer {
       ...(opts.allowedFailures !== undefined ? { allowedFailures: opts.allowedFailures } : {}),
       validate: opts.validate ?? process.env.TESSERA_VALIDATE === '1',
     });
+    this.shuffles = new ShuffleExtension(this.state);
     this.log = createLogger('scheduler', opts.quiet && !process.env.TESSERA_LOG_LEVEL ? 'warn' : undefined);
     this.workerTtlMs = opts.workerTtlMs ?? 60_000;
     this.warnBroken = rateLimited(this.log);
@@ -251,6 +255,9 @@ export class SchedulerServer {
     else if (!this.closing) this.log.info(`worker ${ws.name} (${address}) left`);
     void comm?.close();
     this.apply(eff);
+    const restarted = this.shuffles.workerRemoved(address, this.stimulus('shuffle-worker-lost'));
+    if (restarted.toWorkers.size) this.log.warn(`worker ${ws.name} (${address}) owned shuffle outputs: restarting those shuffles`);
+    this.apply(restarted);
   }
 
   private removeClient(session: ClientSession): void {
@@ -301,6 +308,16 @@ export class SchedulerServer {
         break;
       case 'register-worker':
         throw new ProtocolError(`worker ${address} registered twice on one connection`);
+      case 'shuffle-get': {
+        const comm = this.workerComms.get(address);
+        try {
+          const run = this.shuffles.get(msg.id, msg.outputs);
+          comm?.reply(msg, run.runId === msg.knownRun ? { runId: run.runId } : { runId: run.runId, owners: [...run.owners] });
+        } catch (err) {
+          comm?.replyError(msg, err);
+        }
+        break;
+      }
       default:
         throw unexpectedOp(msg, 'worker to scheduler');
     }

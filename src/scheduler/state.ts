@@ -966,6 +966,23 @@ export class SchedulerState {
     return eff;
   }
 
+  /**
+   * Runs `keys` again: results in memory are dropped from every worker and
+   * tasks being processed are called off, and each goes back through
+   * released to waiting while something still needs it (a shuffle extension
+   * restarting a shuffle whose worker was lost, scheduler/shuffle.ts).
+   */
+  rerun(keys: readonly string[], stim: Stimulus): Effects {
+    const eff = new Effects();
+    const recs: Recs = new Map();
+    for (const key of keys) {
+      const ts = this.tasks.get(key);
+      if (ts && (ts.state === 'memory' || ts.state === 'processing')) this.transitionNow(key, 'released', eff, recs, stim);
+    }
+    this.transitions(recs, eff, stim);
+    return eff;
+  }
+
   /** A worker now holds extra replicas (fetched dependencies, scattered data). */
   addKeys(address: string, keys: string[]): Effects {
     const eff = new Effects();

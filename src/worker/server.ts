@@ -34,6 +34,8 @@ import { trimMalloc } from '../native/libc.js';
 import { resolveWorkerOptions, type WorkerOptions } from './options.js';
 import { FrameTooLargeError, TesseraError } from '../errors.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frames.js';
+import { parseShuffleKey, shuffleKey } from '../graph/shuffle-keys.js';
+import { ShuffleService } from './shuffle/service.js';
 
 const HEARTBEAT_MS = 500;
 
@@ -53,6 +55,12 @@ function outcomeEvent(key: string, runId: number, r: JobOutcome): WorkerEvent {
   return r.ok
     ? { op: 'execute-success', key, runId, value: r.value!, valueType: r.valueType ?? '', start: r.start, stop: r.stop, thread: r.thread }
     : { op: 'execute-failure', key, runId, error: r.error as ErrorInfo, start: r.start, stop: r.stop, thread: r.thread };
+}
+
+/** A failure on the main thread around a task (a shuffle step), as the executor would report one. */
+function failedOutcome(err: unknown): JobOutcome {
+  const now = Date.now();
+  return { ok: false, error: errorToInfo(err), start: now, stop: now, thread: 0 };
 }
 
 export class WorkerServer {
@@ -83,6 +91,8 @@ export class WorkerServer {
   private closing = false;
   private retiring = false;
   private readonly log: Logger;
+  /** P2P shuffles: shards this worker sends and receives (shuffle/service.ts); made once the worker has its address. */
+  private shuffle: ShuffleService | null = null;
   /**
    * Set when a nanny supervises this process (src/deploy/child.ts): asks it
    * for a fresh process. Without one, client.restart() resets the worker in place.
@@ -141,6 +151,7 @@ export class WorkerServer {
     this.state.address = this.address;
     this.name = this.opts.name ?? this.address;
     this.peers = new ConnectionPool({ role: 'peer', token, name: this.name });
+    this.shuffle = this.makeShuffleService();
     await this.register();
     this.pool.start();
     this.handle({ op: 'executor-capacity', free: this.pool.capacity });
@@ -176,6 +187,7 @@ export class WorkerServer {
     this.log.warn(`lost the scheduler at ${this.schedulerAddress}${err ? ` (${err.message})` : ''}; reconnecting`);
     // Work and data belonged to the old scheduler's state: drop them.
     this.handle({ op: 'reset' });
+    this.shuffle?.clear();
     try {
       await this.register();
     } catch (e) {
@@ -217,6 +229,9 @@ export class WorkerServer {
         break;
       case 'close':
         void this.close();
+        break;
+      case 'shuffle-forget':
+        this.shuffle?.forget(msg.id, msg.runId);
         break;
       case 'restart':
         void this.restart(msg);
@@ -340,8 +355,52 @@ export class WorkerServer {
       this.reportCapacity();
       return;
     }
-    const r = await this.pool.run(key, ins.fn, ins.args, ins.depKeys, depValues);
+    const shuffle = parseShuffleKey(key);
+    if (shuffle?.role === 'unpack' && this.shuffle) {
+      // The unpack reads the shards this worker received, in place of the barrier's value.
+      const at = ins.depKeys.indexOf(shuffleKey('barrier', shuffle.id));
+      try {
+        if (at < 0) throw new Error(`internal: unpack task ${key} does not depend on its shuffle's barrier`);
+        depValues[at] = this.shuffle.unpackInput(shuffle, depValues[at]!);
+      } catch (err) {
+        this.handle(outcomeEvent(key, runId, failedOutcome(err)));
+        return;
+      }
+    }
+    let r = await this.pool.run(key, ins.fn, ins.args, ins.depKeys, depValues);
+    if (r.ok && shuffle?.role === 'transfer' && this.shuffle) {
+      // Finished only once every shard is delivered: the barrier, which waits for every transfer, then knows they all are.
+      try {
+        r = { ...r, value: await this.shuffle.transfer(shuffle, r.value!), valueType: 'number', stop: Date.now() };
+      } catch (err) {
+        r = { ...failedOutcome(err), start: r.start, thread: r.thread };
+      }
+    }
+    if (r.ok && shuffle?.role === 'unpack') this.shuffle?.unpacked(shuffle);
     this.handle(outcomeEvent(key, runId, r));
+  }
+
+  /** The P2P shuffle service, talking to the scheduler and peers through this worker's comms. */
+  private makeShuffleService(): ShuffleService {
+    const env = process.env.TESSERA_SHUFFLE_BUFFER;
+    // Shards held in memory before spilling: a quarter of the memory limit, or 256 MiB without one (TESSERA_SHUFFLE_BUFFER overrides).
+    const limit = env ? parseMemoryLimit(/^\d+$/.test(env) ? Number(env) : env) : this.memoryLimit > 0 ? this.memoryLimit / 4 : 256 * 2 ** 20;
+    return new ShuffleService({
+      address: this.address,
+      getRun: async (id, outputs, knownRun) => {
+        if (!this.scheduler) throw new Error('the worker has lost its scheduler');
+        return this.scheduler.request({ op: 'shuffle-get', id, outputs, knownRun }, 60_000);
+      },
+      send: async (address, msg, timeoutMs) => {
+        try {
+          const comm = await this.peers!.get(address);
+          await comm.request({ op: 'shuffle-receive', ...msg }, timeoutMs);
+        } catch (err) {
+          this.peers!.discard(address);
+          throw err;
+        }
+      },
+    }, this.localDirectory, limit);
   }
 
   private async runFunction(fn: FunctionSpec, args: Uint8Array): Promise<WireValue> {
@@ -372,6 +431,7 @@ export class WorkerServer {
     this.log.info(`worker ${this.name} restarting in place: new executor threads, no tasks, no data`);
     // Runs and fetches still out report back to a state that no longer knows them, and are ignored.
     this.handle({ op: 'reset' });
+    this.shuffle?.clear();
     await this.pool.restart('the worker was restarted (client.restart())');
     collectGarbage();
     trimMalloc();
@@ -385,12 +445,21 @@ export class WorkerServer {
       case 'get-data':
         void this.serveData(comm, msg);
         break;
+      case 'shuffle-receive':
+        try {
+          if (!this.shuffle) throw new Error('this worker has no shuffle service yet');
+          this.shuffle.receive(msg);
+          comm.reply(msg);
+        } catch (err) {
+          comm.replyError(msg, err);
+        }
+        break;
       default:
-        throw unexpectedOp(msg.op, 'peer to worker');
+        throw unexpectedOp(msg, 'peer to worker');
     }
   }
 
-  private async serveData(comm: PeerServerComm, msg: PeerToWorkerMsg): Promise<void> {
+  private async serveData(comm: PeerServerComm, msg: Extract<PeerToWorkerMsg, { op: 'get-data' }>): Promise<void> {
     const data: Record<string, WireValue> = {};
     // A value with a frame over the receiver's limit would make it drop the connection, and the
     // requester would retry for ever: refuse that key instead, saying why.
@@ -420,6 +489,7 @@ export class WorkerServer {
     return {
       rss: process.memoryUsage.rss(), cpu: Math.round(cpuPct), executing: this.pool.executing, ready: this.state.ready.size,
       managedBytes: this.store.managedBytes, spilledBytes: this.store.spilledBytes, inMemory: this.store.size, paused: this.state.paused,
+      ...(this.shuffle ? { shuffle: { ...this.shuffle.stats } } : {}),
     };
   }
 
@@ -491,6 +561,7 @@ export class WorkerServer {
     await this.peers?.close();
     await this.listener?.close();
     await this.pool.close();
+    this.shuffle?.clear();
     this.store.clear();
     this.store.removeDirectory();
     this.resolveFinished();

@@ -62,6 +62,7 @@ const schedulerToWorker: Samples<SchedulerToWorkerMsg> = {
   'run': { op: 'run', rid: 2, fn, args },
   'retire': { op: 'retire', rid: 3 },
   'restart': { op: 'restart', rid: 4 },
+  'shuffle-forget': { op: 'shuffle-forget', id: 'ab12', runId: 2 },
 };
 
 const workerToScheduler: Samples<WorkerToSchedulerMsg> = {
@@ -73,10 +74,12 @@ const workerToScheduler: Samples<WorkerToSchedulerMsg> = {
   'steal-response': { op: 'steal-response', key: 'a', ok: true },
   'retiring': { op: 'retiring' },
   'register-worker': { op: 'register-worker', rid: 1, address: 'tcp://w:1', name: 'w', nthreads: 2, memoryLimit: 0, host: 'h', pid: 1, localDirectory: '/tmp/w' },
+  'shuffle-get': { op: 'shuffle-get', rid: 2, id: 'ab12', outputs: 4, knownRun: 0 },
 };
 
 const peerToWorker: Samples<PeerToWorkerMsg> = {
   'get-data': { op: 'get-data', rid: 1, keys: ['a'] },
+  'shuffle-receive': { op: 'shuffle-receive', rid: 2, id: 'ab12', runId: 1, input: 3, outputs: [0, 2], shards: new RawFrames([new Uint8Array([1, 2]), new Uint8Array([3])]) },
 };
 
 const clientToSchedulerReplies: ReplySamples<ClientToScheduler> = {
@@ -96,8 +99,10 @@ const clientToSchedulerReplies: ReplySamples<ClientToScheduler> = {
 const schedulerToWorkerReplies: ReplySamples<SchedulerToWorker> = {
   'update-data': {}, 'run': { value }, 'retire': {}, 'restart': { mode: 'reset' },
 };
-const workerToSchedulerReplies: ReplySamples<WorkerToScheduler> = { 'register-worker': { id: 's', workerName: 'w' } };
-const peerToWorkerReplies: ReplySamples<PeerToWorker> = { 'get-data': { data: { a: value }, refused: { b: error } } };
+const workerToSchedulerReplies: ReplySamples<WorkerToScheduler> = {
+  'register-worker': { id: 's', workerName: 'w' }, 'shuffle-get': { runId: 1, owners: ['tcp://w:1', 'tcp://w:2'] },
+};
+const peerToWorkerReplies: ReplySamples<PeerToWorker> = { 'get-data': { data: { a: value }, refused: { b: error } }, 'shuffle-receive': {} };
 
 /** A decoded value in comparable form: binary as plain arrays, raw frames as their bytes. */
 function plain(v: unknown): unknown {

@@ -48,9 +48,25 @@ export function readCsvBytes(bytes: Buffer, source: Extract<SourceSpec, { kind: 
     const z = zeroFrame(source.schema);
     return source.columns ? z.lazy().select(source.columns.map((c) => N.col(c))).collectSync('auto') : z;
   }
+  const datetimes = Object.keys(source.schema).filter((c) => source.schema[c]!.startsWith('datetime') && (!source.columns || source.columns.includes(c)));
   try {
-    return N.readCsv(bytes, options);
+    // Polars' CSV reader fixes one datetime format per column from its first
+    // value, so "00:00:00" then "00:00:01.5" fails (and with ignoreErrors
+    // would silently become null). The fast native parse is tried first,
+    // and the text path (every pandas ISO spelling) when it cannot parse.
+    if (datetimes.length && !source.format.ignoreErrors) {
+      try {
+        return N.readCsv(bytes, options);
+      } catch (err) {
+        if (!/could not parse .* as dtype .?datetime/.test(String((err as Error).message))) throw err;
+      }
+    }
+    if (datetimes.length === 0) return N.readCsv(bytes, options);
+    const asText = { ...(options.schema as Record<string, unknown>) };
+    for (const c of datetimes) asText[c] = toPolarsType('string');
+    return parseDatetimeColumns(N.readCsv(bytes, { ...options, schema: asText }), datetimes, source);
   } catch (err) {
+    if (err instanceof DataFrameError) throw err;
     // Polars counts offsets within the bytes it was given: make them offsets in the file.
     const msg = (err instanceof Error ? err.message : String(err))
       .split('\n')
@@ -64,6 +80,40 @@ export function readCsvBytes(bytes: Buffer, source: Extract<SourceSpec, { kind: 
       { cause: err },
     );
   }
+}
+
+/**
+ * The ISO spellings pandas' read_csv(parse_dates=...) accepts, as chrono
+ * formats: '%.f' takes an optional fraction of any length (none, .5,
+ * .123456789), so every row may differ in precision.
+ */
+const DATETIME_FORMATS = ['%Y-%m-%d %H:%M:%S%.f', '%Y-%m-%dT%H:%M:%S%.f', '%Y-%m-%d %H:%M', '%Y-%m-%dT%H:%M', '%Y-%m-%d'];
+
+/**
+ * Text columns as datetimes, value by value in the first format that reads
+ * it. A value no format reads is an error naming it, or null with ignoreErrors.
+ */
+function parseDatetimeColumns(df: NFrame, columns: readonly string[], source: Extract<SourceSpec, { kind: 'csv' }>): NFrame {
+  const { N } = polars();
+  const parsed = columns.map((c) => {
+    const unit = /\[(ms|us|ns)\]$/.exec(source.schema[c]!)![1]!;
+    const attempts = DATETIME_FORMATS.map((f) => N.col(c).strStrip().strToDatetime(f, unit, undefined, false, true, false, { _expr: N.lit('raise') }));
+    return attempts.reduce((a, b) => a.fillNull(b)).alias(c);
+  });
+  if (!source.format.ignoreErrors) {
+    const bad = columns.map((c, i) => N.col(c).filter(N.col(c).isNotNull().and(parsed[i]!.isNull())).first().alias(c));
+    const row = df.lazy().select(bad).collectSync('auto').getColumns() as { toArray(): unknown[] }[];
+    row.forEach((s, i) => {
+      const v = s.toArray()[0];
+      if (v !== null && v !== undefined) {
+        throw new DataFrameError(
+          `cannot read ${source.path} (bytes ${source.start}-${source.end}): '${String(v)}' in column '${columns[i]}' is not a datetime ` +
+            `(read as YYYY-MM-DD[ HH:MM[:SS[.fraction]]], with a space or a T); pass ignoreErrors: true to read such values as nulls`,
+        );
+      }
+    });
+  }
+  return df.lazy().withColumns(parsed).collectSync('auto');
 }
 
 /** Infers CSV column types from the head of a file (which must start with the header line when hasHeader). */

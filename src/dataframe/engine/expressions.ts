@@ -78,6 +78,12 @@ export class ExprCompiler {
         }
         break;
       }
+      case 'quantile':
+        return this.compile(node.arg).quantile(typedLiteral(node.q, 'float64'), 'linear');
+      case 'dtCall':
+        return this.datetimeCall(node);
+      case 'str':
+        return this.stringCall(node);
       case 'fillNull': {
         const a = this.compile(node.arg);
         return a.fillNull(this.operand(node.value, a));
@@ -191,6 +197,63 @@ export class ExprCompiler {
     return t === 'float32' ? v.cast(toPolarsType('float32'), true) : v;
   }
 
+  /** floor, ceil and round to a fixed frequency (by integer arithmetic on the stored value, as pandas), date, strftime. */
+  private datetimeCall(node: Extract<ExprNode, { op: 'dtCall' }>): NExpr {
+    const a = this.compile(node.arg);
+    const t = this.dtypeOf(a);
+    const unit = /^datetime\[(ms|us|ns)\]$/.exec(t)?.[1];
+    if (!unit) throw new DataFrameError(`dt.${node.fn}() needs a datetime column; ${formatExpr(node.arg)} is ${t}`);
+    if (node.fn === 'date') return a.cast(toPolarsType('date'), true);
+    if (node.fn === 'strftime') return a.strftime(pythonToChronoFormat(node.format!));
+    const every = node.every! * { ms: 1e-3, us: 1, ns: 1e3 }[unit as 'ms' | 'us' | 'ns'];
+    if (!Number.isInteger(every) || every < 1) throw new DataFrameError(`dt.${node.fn}(): a frequency of ${node.every} microseconds is finer than the column's unit (${t})`);
+    const { N } = polars();
+    const i64 = (v: number): NExpr => typedLiteral(v, 'int64');
+    const x = a.cast(toPolarsType('int64'), true);
+    const q = x.floordiv(i64(every));
+    const r = x.sub(q.mul(i64(every)));
+    let steps: NExpr;
+    if (node.fn === 'floor') steps = q;
+    else if (node.fn === 'ceil') steps = q.add(N.when(r.gt(i64(0))).then(i64(1)).otherwise(i64(0)));
+    else {
+      // Half-way goes to the even multiple, as pandas' round (and NumPy's).
+      const up = r.mul(i64(2)).gt(i64(every)).or(r.mul(i64(2)).eq(i64(every)).and(q.rem(i64(2)).neq(i64(0))));
+      steps = q.add(N.when(up).then(i64(1)).otherwise(i64(0)));
+    }
+    return steps.mul(i64(every)).cast(toPolarsType(t), true);
+  }
+
+  /** The `.str` functions with pandas' semantics (see StringNamespace). */
+  private stringCall(node: Extract<ExprNode, { op: 'str' }>): NExpr {
+    const { N } = polars();
+    const compiled = this.compile(node.arg);
+    const t = this.dtypeOf(compiled);
+    if (t !== 'string' && t !== 'category') throw new DataFrameError(`str.${node.fn}() needs a string column; ${formatExpr(node.arg)} is ${t} (cast it to 'string' first)`);
+    // On a category the functions see its text, as pandas' .str does.
+    const a = t === 'category' ? compiled.cast(toPolarsType('string'), true) : compiled;
+    const [p0, p1, p2] = node.args;
+    const text = (v: LiteralValue | undefined): NExpr => N.lit(v as string);
+    switch (node.fn) {
+      case 'contains': return a.strContains(text(p0), p1 === false, true);
+      case 'startsWith': return a.strStartsWith(text(p0));
+      case 'endsWith': return a.strEndsWith(text(p0));
+      case 'lower': return a.strToLowercase();
+      case 'upper': return a.strToUppercase();
+      case 'strip': return a.strStripChars(N.lit(p0 ?? null), true, true);
+      case 'lstrip': return a.strStripChars(N.lit(p0 ?? null), true, false);
+      case 'rstrip': return a.strStripChars(N.lit(p0 ?? null), false, true);
+      case 'len': return a.strLengths().cast(toPolarsType('int64'), true);
+      case 'slice': return pythonSlice(a, p0 as number, p1 as number | null);
+      case 'replace':
+        return p2 === true ? a.strReplaceAll(text(p0), N.lit(pythonToRustReplacement(p1 as string)), false) : a.strReplaceAll(text(p0), text(p1), true);
+      case 'split':
+        // No separator: runs of whitespace, and none at the ends, as Python's str.split().
+        if (p0 === null) return a.strStripChars(N.lit(null), true, true).strReplaceAll(N.lit('\\s+'), N.lit(' '), false).strSplit(N.lit(' '), false);
+        return a.strSplit(text(p0), false);
+      case 'extract': return a.strExtract(text(p0), p1 as number);
+    }
+  }
+
   /**
    * An operand next to `other`: an untyped numeric literal takes other's
    * type (Python Polars' "dynamic" literals), so float32 * 2 stays float32.
@@ -227,13 +290,22 @@ export class ExprCompiler {
       l = this.compile(left);
       r = this.operand(right, l);
     }
+    // Polars divides by a scalar by multiplying with its reciprocal, which
+    // is not IEEE division: in float32, -73.970001 / 0.01 gives -7397 where
+    // NumPy (pandas) gives -7397.0005, so x // 0.01 landed a step apart. A
+    // divisor as long as the column takes the exact element-wise kernel.
+    const scalar = r;
+    if ((fn === 'div' || fn === 'floorDiv' || fn === 'mod') && right.op === 'lit') {
+      const { N } = polars();
+      r = N.when(l.isNull()).then(r).otherwise(r);
+    }
     switch (fn) {
       case 'add': return l.add(r);
       case 'sub': return l.sub(r);
       case 'mul': return l.mul(r);
       case 'div': return l.truediv(r);
-      case 'floorDiv': return l.floordiv(r);
-      case 'mod': return l.rem(r);
+      case 'floorDiv': return this.floorDivide(l, r, scalar, false);
+      case 'mod': return this.floorDivide(l, r, scalar, true);
       case 'eq': return l.eq(r);
       case 'neq': return l.neq(r);
       case 'gt': return l.gt(r);
@@ -244,6 +316,34 @@ export class ExprCompiler {
       case 'or': return l.or(r);
     }
     throw new EngineError(`unknown binary operator ${fn}`);
+  }
+
+  /**
+   * Floor division and remainder. Integers: Polars' (floored, as Python's).
+   * Floats: NumPy's floor_divide and remainder (pandas' `//` and `%`): the
+   * floor F of the exact quotient, and a - F * b. floor(a / b) is one too
+   * high where a / b rounds up to a whole number (1 // 0.1 is 9: 0.1 is a
+   * little above 1/10), which the sign of the exact a - q * b tells; that
+   * remainder is also the `%` (Polars' own float `%`, a - b * floor(a / b),
+   * gives 0 for 1 % 0.1, pandas 0.09999999999999995). Each input appears a
+   * few times in the expression, never nested (Polars copies repeated
+   * sub-expressions).
+   */
+  private floorDivide(l: NExpr, r: NExpr, rScalar: NExpr, remainder: boolean): NExpr {
+    const t = this.dtypeOf(remainder ? l.rem(r) : l.floordiv(r));
+    if (!isFloatType(t)) return remainder ? l.rem(r) : l.floordiv(r);
+    const { N } = polars();
+    const f64 = toPolarsType('float64');
+    const c = (v: number): NExpr => typedLiteral(v, 'float64');
+    const q = l.cast(toPolarsType(t), true).truediv(r.cast(toPolarsType(t), true)).floor().cast(f64, true);
+    const a = l.cast(f64, true);
+    // Products are exact IEEE with a scalar too: only the division needs r as a column.
+    const b = rScalar.cast(f64, true);
+    const rest = exactRemainder(a, b, q);
+    // q is too high when a - q * b has the other sign than b (and is not zero).
+    const tooHigh = rest.neq(c(0)).and(rest.lt(c(0)).neq(b.lt(c(0))));
+    if (remainder) return N.when(tooHigh).then(rest.add(b)).otherwise(rest).cast(toPolarsType(t), true);
+    return q.sub(tooHigh.cast(f64, true)).cast(toPolarsType(t), true);
   }
 
   private unary(fn: string, argNode: ExprNode): NExpr {
@@ -317,6 +417,56 @@ export function castTo(e: NExpr, from: DType, to: DType, strict: boolean): NExpr
   text = re(text, '^(-?)0\\.0000([1-9])([0-9]+)$', '${1}${2}.${3}e-05');
   text = re(text, 'e([+-])([0-9])$', 'e${1}0${2}');
   return re(text, '^NaN$', 'nan');
+}
+
+/**
+ * a - q * b for float64 expressions (q a whole number near a / b): q * b as
+ * an exact sum p + e (Dekker's product by Veltkamp splitting), then
+ * (a - p) - e, exact where the result is representable and a - p is
+ * (Sterbenz: p within a factor 2 of a), with the right sign for quotients below 2^53.
+ */
+function exactRemainder(a: NExpr, b: NExpr, q: NExpr): NExpr {
+  const c = (v: number): NExpr => typedLiteral(v, 'float64');
+  const split = (x: NExpr): [NExpr, NExpr] => {
+    const big = x.mul(c(134217729));
+    const hi = big.sub(big.sub(x));
+    return [hi, x.sub(hi)];
+  };
+  // q is a whole number: its high part is the nearest multiple of 2^26 (0 for |q| < 2^25), by exact steps.
+  const qh = q.mul(c(2 ** -26)).round(0, 'halftoeven').mul(c(2 ** 26));
+  const ql = q.sub(qh);
+  const [bh, bl] = split(b);
+  const p = q.mul(b);
+  const e = qh.mul(bh).sub(p).add(qh.mul(bl)).add(ql.mul(bh)).add(ql.mul(bl));
+  return a.sub(p).sub(e);
+}
+
+/** Characters [start, stop) by Python's slice rules (negative from the end, clamped to the text). */
+function pythonSlice(a: NExpr, start: number, stop: number | null): NExpr {
+  const { N } = polars();
+  const i64 = (v: number): NExpr => typedLiteral(v, 'int64');
+  if (start >= 0 && stop === null) return a.strSlice(i64(start), N.lit(null));
+  if (start >= 0 && stop !== null && stop >= 0) return a.strSlice(i64(start), i64(Math.max(0, stop - start)));
+  const n = a.strLengths().cast(toPolarsType('int64'), true);
+  const atLeast0 = (e: NExpr): NExpr => N.when(e.lt(i64(0))).then(i64(0)).otherwise(e);
+  const s = start < 0 ? atLeast0(n.add(i64(start))) : i64(start);
+  const e = stop === null ? n : stop < 0 ? atLeast0(n.add(i64(stop))) : i64(stop);
+  return a.strSlice(s, atLeast0(e.sub(s)));
+}
+
+/** A Python re replacement (\\1, \\g<name>, \\g<1>) in Rust regex's spelling (\${1}, \${name}); a literal $ doubled. */
+function pythonToRustReplacement(repl: string): string {
+  return repl.replace(/\\g<(\w+)>|\\(\d{1,2})|\\(.)|\$/gs, (m, name: string | undefined, num: string | undefined, ch: string | undefined) => {
+    if (name !== undefined) return `\${${name}}`;
+    if (num !== undefined) return `\${${num}}`;
+    if (ch !== undefined) return ({ n: '\n', t: '\t', r: '\r', '\\': '\\' } as Record<string, string>)[ch] ?? m;
+    return '$$';
+  });
+}
+
+/** A C/Python strftime format in chrono's spelling: only %f differs (Python: microseconds, 6 digits; chrono: nanoseconds). */
+function pythonToChronoFormat(format: string): string {
+  return format.replace(/%(.)/gs, (m, c: string) => (c === 'f' ? '%6f' : m));
 }
 
 /** Epoch milliseconds of a naive (zone-less) datetime string, read as UTC like Polars' naive datetimes. */

@@ -13,7 +13,7 @@ export { concatIpc, frameToIpc, ipcHeight } from './ipc.js';
 export { isLoaded, type PolarsDataFrame } from './load.js';
 export { explainPipeline, pipelineSchema, runPipeline } from './run-pipeline.js';
 export type { RunHooks } from './hooks.js';
-export { emptyFrame, frameSchema } from './schema.js';
+export { emptyFrame, frameSchema, labelledFloatFrame } from './schema.js';
 export { sortBoundaries } from './shuffle.js';
 export { estimateParquetBytes, parquetSchema } from './source.js';
 export { matchingRows } from './partitions.js';

@@ -53,7 +53,7 @@ export function applyOp(lf: NLazy, op: OpSpec, schema: Schema, right?: Built): N
       return op.swapped ? joinFrames(right, self, op) : joinFrames(self, right, op);
     }
     case 'sort':
-      return sortLazy(lf, op.by, op.descending, op.nullsLast);
+      return sortLazy(lf, op.by, op.descending, op.nullsLast, schema);
     case 'map':
       throw new EngineError('internal: map is applied by runPipeline');
     case 'window':
@@ -113,7 +113,10 @@ function joinFrames(left: Built, right: Built, op: Extract<OpSpec, { op: 'join' 
   };
   const l = surrogates(op.leftOn, left.schema, '__tessera_l');
   const r = surrogates(op.rightOn, right.schema, '__tessera_rk');
-  const rightLf = right.lf.select([...rightCols.map((c) => N.col(c).alias(renamed.get(c)!)), ...r.exprs]);
+  // Only the right columns the result shows: a shared key of an inner or left join is the left row's.
+  const coalesced = op.how === 'right' || op.how === 'outer';
+  const shown = new Set(columns.filter((c) => c.right !== undefined && (c.left === undefined || coalesced)).map((c) => c.right!));
+  const rightLf = right.lf.select([...rightCols.filter((c) => shown.has(c)).map((c) => N.col(c).alias(renamed.get(c)!)), ...r.exprs]);
   const how = op.how === 'outer' ? 'full' : op.how;
   const joined = left.lf
     .withColumns(l.exprs)
@@ -134,20 +137,23 @@ function joinFrames(left: Built, right: Built, op: Extract<OpSpec, { op: 'join' 
 function nonNullKey(e: NExpr, t: DType): NExpr {
   const { N, pl } = polars();
   if (t === 'string') return e.fillNull(N.lit(''));
+  if (t === 'category') return e.cast(pl.String, true).fillNull(N.lit(''));
   if (t === 'bool') return e.fillNull(N.lit(false));
   if (isNumericType(t)) return e.fillNull(typedLiteral(0, t));
   // Temporal types and the null type compare as their integer representation.
   return e.cast(pl.Int64, false).fillNull(N.lit(0).cast(pl.Int64, true));
 }
 
-function sortLazy(lf: NLazy, by: readonly string[], descending: readonly boolean[], nullsLast: boolean): NLazy {
-  const { N } = polars();
+function sortLazy(lf: NLazy, by: readonly string[], descending: readonly boolean[], nullsLast: boolean, schema: Schema): NLazy {
+  const { N, pl } = polars();
+  // Categories sort by their text (pandas' order for categories it found), not by their codes.
+  const key = (c: string): NExpr => (schema[c] === 'category' ? N.col(c).cast(pl.String, true) : N.col(c));
   const desc = by.map((_, i) => descending[i] ?? descending[0] ?? false);
-  if (desc.every((d) => d === desc[0])) return lf.sortByExprs(by.map((c) => N.col(c)), desc[0] ?? false, nullsLast, true);
+  if (desc.every((d) => d === desc[0])) return lf.sortByExprs(by.map(key), desc[0] ?? false, nullsLast, true);
   // The binding takes one direction for all keys: mixed directions become
   // stable sorts from the least significant key to the most significant.
   let out = lf;
-  for (let i = by.length - 1; i >= 0; i--) out = out.sortByExprs([N.col(by[i]!)], desc[i]!, nullsLast, true);
+  for (let i = by.length - 1; i >= 0; i--) out = out.sortByExprs([key(by[i]!)], desc[i]!, nullsLast, true);
   return out;
 }
 

@@ -13,7 +13,7 @@ import { applyOp } from './ops.js';
 import { applyWindow } from './window.js';
 import { writePartitioned } from './partitioned-write.js';
 import { engineError } from './polars-error.js';
-import { nativeSchema, zeroFrame } from './schema.js';
+import { nativeSchema, toPolarsType, zeroFrame } from './schema.js';
 import { hashBucket, rangeBucket, splitByColumn, splitBySlices } from './shuffle.js';
 import { buildSource } from './source.js';
 import type { RunHooks } from './hooks.js';
@@ -164,19 +164,21 @@ export async function runPipeline(
     }
     case 'hashSplit': {
       const df = await collect(built.lf.withColumns([hashBucket(sink.on, sink.n).alias('__tessera_part')]));
-      return splitByColumn(df, sink.n);
+      return splitByColumn(df, sink.n, sink.sparse);
     }
     case 'rangeSplit': {
       const boundaries = inputs[sink.boundaries];
       if (!boundaries) throw new EngineError('internal: rangeSplit without boundaries');
       const part = rangeBucket(sink.by[0]!, built.schema, ipcToNative(boundaries), sink.n, sink.descending[0] ?? false, sink.nullsLast);
       const df = await collect(built.lf.withColumns([part.alias('__tessera_part')]));
-      return splitByColumn(df, sink.n);
+      return splitByColumn(df, sink.n, sink.sparse);
     }
     case 'sliceSplit':
       return splitBySlices(await collect(built.lf), sink.n);
     case 'sample': {
-      const df = await collect(built.lf.select([N.col(sink.by)]).dropNulls([sink.by]).sortByExprs([N.col(sink.by)], false, true, false));
+      // Categories are sampled as their text (the order sort() uses; their codes differ by partition).
+      const key = built.schema[sink.by] === 'category' ? N.col(sink.by).cast(toPolarsType('string'), true) : N.col(sink.by);
+      const df = await collect(built.lf.select([key]).dropNulls([sink.by]).sortByExprs([N.col(sink.by)], false, true, false));
       const height = df.height as number;
       if (height <= sink.k) return nativeToIpc(df);
       const step = Math.max(1, Math.floor(height / sink.k));

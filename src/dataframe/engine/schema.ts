@@ -29,6 +29,8 @@ export function toPolarsType(t: DType): any {
     case 'date': return pl.Date;
     case 'time': return pl.Time;
     case 'null': return pl.Null;
+    case 'list[string]': return pl.List(pl.String);
+    case 'category': return pl.Categorical;
     default: {
       const m = /^(datetime|duration)\[(ms|us|ns)\]$/.exec(t);
       if (m) return m[1] === 'datetime' ? pl.Datetime(m[2]) : pl.Duration(m[2]);
@@ -41,7 +43,7 @@ const FROM_POLARS: Record<string, DType> = {
   Bool: 'bool', Int8: 'int8', Int16: 'int16', Int32: 'int32', Int64: 'int64',
   UInt8: 'uint8', UInt16: 'uint16', UInt32: 'uint32', UInt64: 'uint64',
   Float32: 'float32', Float64: 'float64', String: 'string', Utf8: 'string',
-  Date: 'date', Time: 'time', Null: 'null',
+  Date: 'date', Time: 'time', Null: 'null', Categorical: 'category',
 };
 
 /** The Tessera type of a native series. */
@@ -50,6 +52,7 @@ export function seriesType(s: any, column: string): DType {
   const variant = typeof d === 'string' ? d : d?.variant;
   const simple = FROM_POLARS[variant];
   if (simple) return simple;
+  if (variant === 'List' && typeof d === 'object' && JSON.stringify(d.inner) === '["String"]') return 'list[string]';
   if (variant === 'Datetime' || variant === 'Duration') {
     // The binding serializes Duration without its unit (and Datetime with
     // it): the series' timeUnit() field has it for both, as 'ms', 'us' or
@@ -95,4 +98,12 @@ export function zeroFrame(schema: Schema): NFrame {
 /** A zero-row wrapper frame with the schema (for schema-only user calls). */
 export function emptyFrame(schema: Schema): PolarsDataFrame {
   return polars().wrapFrame(zeroFrame(schema));
+}
+
+/** A small table built on the client: a text label column, then float64 columns (describe()). */
+export function labelledFloatFrame(label: string, labels: readonly string[], columns: Readonly<Record<string, readonly (number | null)[]>>): PolarsDataFrame {
+  const { pl } = polars();
+  const data: Record<string, unknown> = { [label]: pl.Series(label, [...labels], pl.String) };
+  for (const [name, values] of Object.entries(columns)) data[name] = pl.Series(name, [...values], pl.Float64);
+  return pl.DataFrame(data) as PolarsDataFrame;
 }

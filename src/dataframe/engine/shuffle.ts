@@ -21,8 +21,11 @@ export function hashBucket(on: readonly string[], n: number): NExpr {
   return key.hash(0n, 1n, 2n, 3n).cast(pl.UInt64, true).rem(N.lit(n).cast(pl.UInt64, true)).cast(pl.Int64, true);
 }
 
-/** Splits a frame on its `__tessera_part` column (values 0..n-1) into a bundle of n IPC pieces. */
-export function splitByColumn(df: NFrame, n: number): Buffer {
+/**
+ * Splits a frame on its `__tessera_part` column (values 0..n-1) into a
+ * bundle of n IPC pieces; with `sparse`, a piece without rows is zero bytes.
+ */
+export function splitByColumn(df: NFrame, n: number, sparse = false): Buffer {
   const groups = df.partitionBy(['__tessera_part'], true, true) as NFrame[];
   const pieces: (Buffer | undefined)[] = new Array(n);
   let schemaFrame: NFrame | undefined;
@@ -32,7 +35,7 @@ export function splitByColumn(df: NFrame, n: number): Buffer {
     schemaFrame ??= data.head(0);
     pieces[idx] = nativeToIpc(data);
   }
-  const empty = nativeToIpc(schemaFrame ?? df.lazy().dropColumns(['__tessera_part']).collectSync('auto').head(0));
+  const empty = sparse ? Buffer.alloc(0) : nativeToIpc(schemaFrame ?? df.lazy().dropColumns(['__tessera_part']).collectSync('auto').head(0));
   return bundle(Array.from(pieces, (p) => p ?? empty));
 }
 
@@ -57,7 +60,9 @@ export function rangeBucket(by: string, schema: Schema, boundaries: NFrame, n: n
   const { N, pl } = polars();
   const t = schema[by];
   if (t === undefined) throw new DataFrameError(`sort: column '${by}' not found`);
-  const physical = (e: NExpr): NExpr => (t.startsWith('datetime') || t.startsWith('duration') || t === 'date' || t === 'time' ? e.cast(pl.Int64, true) : e);
+  // Categories compare as their text: each partition numbers its categories its own way.
+  const physical = (e: NExpr): NExpr =>
+    t === 'category' ? e.cast(pl.String, true) : t.startsWith('datetime') || t.startsWith('duration') || t === 'date' || t === 'time' ? e.cast(pl.Int64, true) : e;
   const values = (boundaries.lazy().select([physical(N.col(by))]).collectSync('auto').getColumns()[0].toArray() as unknown[]);
   const key = physical(N.col(by));
   let bucket: NExpr = N.lit(0).cast(pl.Int64, true);
