@@ -39,6 +39,13 @@ export type DatetimeCall = 'floor' | 'ceil' | 'round' | 'date' | 'strftime';
 
 export type AggOp = 'sum' | 'mean' | 'min' | 'max' | 'count' | 'nUnique' | 'first' | 'last' | 'std' | 'var' | 'median';
 
+/**
+ * Functions of a row's neighbours in the frame's row order (window.ts):
+ * they read rows of the previous (or next) partitions, so only a window
+ * step of the plan may compute them.
+ */
+export type WindowFn = 'shift' | 'diff' | 'cumSum' | 'cumMax' | 'cumMin' | 'cumCount' | 'rollingSum' | 'rollingMean' | 'rollingMin' | 'rollingMax';
+
 export type ExprNode =
   | { readonly op: 'col'; readonly name: string }
   | { readonly op: 'lit'; readonly value: LiteralValue; readonly dtype?: DType }
@@ -62,7 +69,20 @@ export type ExprNode =
    * value at once, so it is no aggregation groupBy or select could split.
    */
   | { readonly op: 'quantile'; readonly arg: ExprNode; readonly q: number }
-  | { readonly op: 'len' };
+  | { readonly op: 'len' }
+  | {
+      readonly op: 'window';
+      readonly fn: WindowFn;
+      readonly arg: ExprNode;
+      /** shift/diff: periods (negative: from following rows); rolling: the window's length. */
+      readonly n: number;
+      /** rolling: fewer non-null values than this in a window give null (default n, as pandas). */
+      readonly minPeriods?: number;
+      /** cumulative functions, set when lowered: the column holding the total of the rows before this partition. */
+      readonly carry?: string;
+      /** Per group (pandas' groupby(keys).x.shift(...)): within the rows of equal keys; a row with a null key gives null. */
+      readonly over?: readonly string[];
+    };
 
 /** What expression methods accept as an operand: an expression or a literal. */
 export type ExprLike = Expr | LiteralValue | Date;
@@ -297,6 +317,42 @@ export class Expr {
     return new Expr({ op: 'alias', arg: this.node, name });
   }
 
+  // ---- window functions: frame-level operations across partitions (window.ts)
+  /** The value `periods` rows earlier in the frame (later, when negative); null where there is none. pandas' `shift`. */
+  shift(periods = 1): Expr {
+    return this.windowFn('shift', periods);
+  }
+  /** This value minus the one `periods` rows earlier (pandas' `diff`); a duration for datetimes. */
+  diff(periods = 1): Expr {
+    return this.windowFn('diff', periods);
+  }
+  /** Running total in the frame's row order; a null stays null and is skipped (pandas' `cumsum`). */
+  cumSum(): Expr { return this.windowFn('cumSum', 0); }
+  /** Running maximum (pandas' `cummax`). */
+  cumMax(): Expr { return this.windowFn('cumMax', 0); }
+  /** Running minimum (pandas' `cummin`). */
+  cumMin(): Expr { return this.windowFn('cumMin', 0); }
+  /** A window of `window` rows ending at each row (pandas' `rolling(window)`): `.sum() .mean() .min() .max()`. */
+  rolling(window: number, options: RollingOptions = {}): Rolling {
+    return new Rolling(this, window, options);
+  }
+  /**
+   * A window function per group, as pandas' `df.groupby(keys).x.shift(1)`
+   * (Polars' `over`): `col('x').cumSum().over('k')`. Rows with a null key
+   * give null (pandas' groupby drops them).
+   */
+  over(...keys: (string | readonly string[])[]): Expr {
+    const k = keys.flat() as string[];
+    if (this.node.op !== 'window') throw new DataFrameError(`over() applies to a window function, such as col('x').shift(1).over('k'); got ${formatExpr(this.node)}`);
+    if (k.length === 0 || k.some((c) => typeof c !== 'string' || c === '')) throw new DataFrameError('over() needs the key column name(s)');
+    if (this.node.over) throw new DataFrameError(`${formatExpr(this.node)} is already per group`);
+    return new Expr({ ...this.node, over: k });
+  }
+  private windowFn(fn: WindowFn, n: number): Expr {
+    if (!Number.isInteger(n)) throw new DataFrameError(`${fn}: periods must be an integer, got ${n}`);
+    return new Expr({ op: 'window', fn, arg: this.node, n });
+  }
+
   // Aggregations, for groupBy(...).agg(...).
   sum(): Expr { return this.agg('sum'); }
   mean(): Expr { return this.agg('mean'); }
@@ -316,6 +372,33 @@ export class Expr {
   }
 }
 
+export interface RollingOptions {
+  /** Fewer non-null values than this in a window give null (default: the window's length, as pandas). */
+  minPeriods?: number;
+}
+
+/** `expr.rolling(window)`, waiting for its aggregation. */
+export class Rolling {
+  constructor(private readonly expr: Expr, private readonly window: number, private readonly options: RollingOptions) {
+    if (!Number.isInteger(window) || window < 1) throw new DataFrameError(`rolling(window): window must be a positive integer, got ${window}`);
+    const known = ['minPeriods'];
+    const unknown = Object.keys(options ?? {}).filter((k) => !known.includes(k));
+    if (unknown.length) throw new DataFrameError(`rolling: unknown option ${unknown.map((k) => `'${k}'`).join(', ')}; rolling takes minPeriods`);
+    const m = options.minPeriods;
+    if (m !== undefined && (!Number.isInteger(m) || m < 1 || m > window)) {
+      throw new DataFrameError(`rolling: minPeriods must be an integer from 1 to the window (${window}), got ${m}`);
+    }
+  }
+  private fn(fn: WindowFn): Expr {
+    const m = this.options.minPeriods;
+    return new Expr({ op: 'window', fn, arg: this.expr.node, n: this.window, ...(m === undefined ? {} : { minPeriods: m }) });
+  }
+  sum(): Expr { return this.fn('rollingSum'); }
+  mean(): Expr { return this.fn('rollingMean'); }
+  min(): Expr { return this.fn('rollingMin'); }
+  max(): Expr { return this.fn('rollingMax'); }
+}
+
 /** A column by name. */
 export function col(name: string): Expr {
   if (typeof name !== 'string' || name === '') throw new DataFrameError('col(name): name must be a non-empty string');
@@ -333,6 +416,14 @@ export function lit(value: LiteralValue | Date, dtype?: DTypeLike): Expr {
 /** The number of rows (in a group, inside agg). */
 export function len(): Expr {
   return new Expr({ op: 'len' });
+}
+
+/**
+ * The number of rows before each row (0, 1, 2, ...) in the frame's row
+ * order; per group with `.over('k')`: pandas' `df.groupby('k').cumcount()`.
+ */
+export function cumCount(): Expr {
+  return new Expr({ op: 'window', fn: 'cumCount', arg: { op: 'lit', value: 1 }, n: 0 });
 }
 
 /** Conditional expression: when(a).then(x).when(b).then(y).otherwise(z), as in Polars. */
@@ -395,6 +486,8 @@ export function outputName(node: ExprNode): string {
 export function columnsOf(node: ExprNode, into = new Set<string>()): Set<string> {
   if (node.op === 'col') into.add(node.name);
   else for (const c of exprChildren(node)) columnsOf(c, into);
+  // A per-group window function reads its key columns too.
+  if (node.op === 'window' && node.over) for (const k of node.over) into.add(k);
   return into;
 }
 
@@ -437,7 +530,13 @@ export function mapExprChildren(node: ExprNode, f: (n: ExprNode) => ExprNode): E
 /** Rewrites column references (for renames pushed below an expression). */
 export function renameColumns(node: ExprNode, mapping: (name: string) => string): ExprNode {
   if (node.op === 'col') return { op: 'col', name: mapping(node.name) };
-  return mapExprChildren(node, (n) => renameColumns(n, mapping));
+  const out = mapExprChildren(node, (n) => renameColumns(n, mapping));
+  return out.op === 'window' && out.over ? { ...out, over: out.over.map(mapping) } : out;
+}
+
+/** Whether an expression reads neighbouring rows (a window function anywhere in it). */
+export function containsWindow(node: ExprNode): boolean {
+  return node.op === 'window' || exprChildren(node).some(containsWindow);
 }
 
 export function containsAgg(node: ExprNode): boolean {
@@ -485,6 +584,15 @@ export function formatExpr(node: ExprNode): string {
       return `${formatExpr(node.arg)}.alias(${JSON.stringify(node.name)})`;
     case 'agg':
       return `${formatExpr(node.arg)}.${node.fn}()`;
+    case 'window': {
+      const over = node.over ? `.over(${node.over.map((k) => JSON.stringify(k)).join(', ')})` : '';
+      if (node.fn.startsWith('rolling')) {
+        const m = node.minPeriods === undefined ? '' : `, { minPeriods: ${node.minPeriods} }`;
+        return `${formatExpr(node.arg)}.rolling(${node.n}${m}).${node.fn.slice('rolling'.length).toLowerCase()}()${over}`;
+      }
+      if (node.fn === 'cumCount') return `cumCount()${over}`;
+      return (node.fn === 'shift' || node.fn === 'diff' ? `${formatExpr(node.arg)}.${node.fn}(${node.n})` : `${formatExpr(node.arg)}.${node.fn}()`) + over;
+    }
     case 'quantile':
       return `${formatExpr(node.arg)}.quantile(${node.q})`;
   }

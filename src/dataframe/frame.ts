@@ -13,7 +13,7 @@ import type { FunctionSpec } from '../protocol/messages.js';
 import { isNumericType, normalizeDType, type DType, type DTypeLike, type Schema } from './dtypes.js';
 import { concatIpc, emptyFrame, frameSchema, ipcHeight, labelledFloatFrame, type PolarsDataFrame } from './engine/index.js';
 import { currentExecutor, type Executor, type RunOptions } from './executor.js';
-import { col, containsAgg, Expr, len, lit, toExpr, when, type ExprLike, type ExprNode, type LiteralValue } from './expr.js';
+import { col, containsAgg, containsWindow, Expr, len, lit, toExpr, when, type ExprLike, type ExprNode, type LiteralValue, outputName } from './expr.js';
 import { validateAggs, validateReduction } from './groupby.js';
 import { concatFiles } from './io/concat-files.js';
 import { abandonWriteTarget, commitFileTarget, commitWriteTarget, prepareFileTarget, prepareWriteTarget, refuseWritingIntoInputs } from './io/write-target.js';
@@ -22,7 +22,9 @@ import type { OpSpec, ParquetCompression, SinkSpec, WriteResult } from './pipeli
 import { parseBytes } from './io/sizes.js';
 import { checkOptions, optionNames } from './options.js';
 import { estimatePartitionBytes, sizeLayout } from './partition-size.js';
-import { formatPlan, groupBySchema, joinSchema, npartitionsOf, opSchema, optimize, type PlanNode, type ShuffleMethod } from './plan.js';
+import { JOIN_HOWS, type JoinHow } from './join-columns.js';
+import { broadcastSide, formatPlan, groupBySchema, joinSchema, npartitionsOf, opSchema, optimize, windowSchema, type PlanNode, type ShuffleMethod } from './plan.js';
+import { validateWindowExprs, windowKeys } from './window.js';
 import { parseQuery, type QueryOptions } from './query.js';
 
 export interface ActionOptions extends RunOptions {
@@ -56,9 +58,14 @@ export interface ToCsvOptions extends ActionOptions {
 }
 
 export interface JoinOptions {
-  /** Key column(s), present on both sides. */
-  on: string | readonly string[];
-  how?: 'inner' | 'left';
+  /** Key column(s), present on both sides (or leftOn and rightOn). */
+  on?: string | readonly string[];
+  /** Key column(s) of the left frame, when the right frame names them differently (with rightOn; as pandas' left_on). */
+  leftOn?: string | readonly string[];
+  /** Key column(s) of the right frame, pair by pair with leftOn (as pandas' right_on). */
+  rightOn?: string | readonly string[];
+  /** Which rows are kept (default 'inner'), as pandas' merge: 'left', 'right' or 'outer' also keep the rows of that side (both) without a partner. */
+  how?: JoinHow;
   /** Appended to right-side columns whose names collide with left-side ones (default '_right'). */
   suffix?: string;
   /** true: ship the smaller side whole to every partition of the other; false: hash-partition both; default: automatic. */
@@ -154,7 +161,7 @@ export interface MapPartitionsOptions {
 const ACTION_OPTIONS = optionNames<ActionOptions>({ executor: true, onProgress: true });
 const TO_PARQUET_OPTIONS = optionNames<ToParquetOptions>({ executor: true, onProgress: true, compression: true, partitionOn: true });
 const TO_CSV_OPTIONS = optionNames<ToCsvOptions>({ executor: true, onProgress: true, singleFile: true });
-const JOIN_OPTIONS = optionNames<JoinOptions>({ on: true, how: true, suffix: true, broadcast: true, nullsEqual: true, shuffle: true });
+const JOIN_OPTIONS = optionNames<JoinOptions>({ on: true, leftOn: true, rightOn: true, how: true, suffix: true, broadcast: true, nullsEqual: true, shuffle: true });
 const SORT_OPTIONS = optionNames<SortOptions>({ descending: true, nullsLast: true, shuffle: true });
 const AGG_OPTIONS = optionNames<AggOptions>({ splitOut: true, shuffle: true });
 const DROP_DUPLICATES_OPTIONS = optionNames<DropDuplicatesOptions>({ keep: true, splitOut: true, shuffle: true });
@@ -236,6 +243,9 @@ export class DataFrame {
     checkOptions('filter', options, QUERY_OPTIONS);
     const expr = typeof predicate === 'string' ? parseQuery(predicate, { ...options, columns: this.columns }) : predicate;
     if (!(expr instanceof Expr)) throw new DataFrameError('filter() takes an expression such as col("x").gt(0), or a query string');
+    if (containsWindow(expr.node)) {
+      throw new DataFrameError(`filter(): ${expr.toString()} reads neighbouring rows; compute it first with withColumns(...alias('w')), then filter on col('w')`);
+    }
     if (containsAgg(expr.node)) {
       // Evaluated per partition, an aggregate would be each partition's own.
       throw new DataFrameError(
@@ -262,6 +272,7 @@ export class DataFrame {
   select(...columns: ColumnArg[]): DataFrame {
     const exprs = flatColumns(columns).map((c) => toExpr(c).node);
     if (exprs.length === 0) throw new DataFrameError('select() needs at least one column');
+    if (exprs.some(containsWindow)) return this.withWindows(exprs, 'select');
     if (exprs.some(containsAgg)) {
       validateReduction(exprs);
       const schema = groupBySchema(this.plan.schema, [], exprs);
@@ -299,6 +310,7 @@ export class DataFrame {
     for (const e of exprs) {
       if (containsAgg(e)) throw new DataFrameError(`withColumns(): ${new Expr(e).toString()} aggregates; use groupBy(...).agg(...)`);
     }
+    if (exprs.some(containsWindow)) return this.withWindows(exprs, 'withColumns');
     return this.derive({ op: 'withColumns', exprs });
   }
 
@@ -365,6 +377,38 @@ export class DataFrame {
     return new DataFrame({ kind: 'op', input: this.plan, op: { op: 'map', fn: spec, args }, schema });
   }
 
+  // ---- frame-level operations (concat, windows)
+
+  /**
+   * withColumns/select of expressions of which some read neighbouring rows
+   * (shift, diff, cumSum, rolling...): those are computed by a window step
+   * (window.ts) under temporary names, from the same input columns as the
+   * others, then named and placed as withColumns/select would.
+   */
+  private withWindows(exprs: readonly ExprNode[], how: 'withColumns' | 'select'): DataFrame {
+    validateWindowExprs(exprs);
+    const agg = exprs.find(containsAgg);
+    if (agg) throw new DataFrameError(`${how}(): ${new Expr(agg).toString()} aggregates the whole frame; compute window functions and aggregations in separate steps`);
+    // One window step per set of group keys (their halos and carries differ), one after another.
+    const steps = new Map<string, ExprNode[]>();
+    const temps: string[] = [];
+    const final = exprs.map((e) => {
+      if (!containsWindow(e)) return e;
+      const keys = windowKeys(e);
+      this.requireColumns(keys, 'over');
+      const tmp = `__tessera_w${temps.length}`;
+      temps.push(tmp);
+      const sig = JSON.stringify(keys);
+      steps.set(sig, [...(steps.get(sig) ?? []), new Expr(e).alias(tmp).node]);
+      return col(tmp).alias(outputName(e)).node;
+    });
+    let plan = this.plan;
+    for (const windowed of steps.values()) plan = { kind: 'window', input: plan, exprs: windowed, schema: windowSchema(plan.schema, windowed) };
+    const stepped = new DataFrame(plan);
+    if (how === 'select') return stepped.derive({ op: 'select', exprs: final });
+    return stepped.derive({ op: 'withColumns', exprs: final }).derive({ op: 'drop', columns: temps });
+  }
+
   // ------------------------------------------------ whole-frame operations
 
   /**
@@ -385,30 +429,62 @@ export class DataFrame {
   }
 
   /**
-   * Joins on equal key columns. A side with a single partition is sent whole
-   * to every partition of the other (broadcast); otherwise both sides are
-   * hash-partitioned on the keys.
+   * Joins on equal key columns, as pandas' merge: `{ on: 'k' }`, or
+   * `{ leftOn: 'a', rightOn: 'b' }` when the sides name the keys
+   * differently (both key columns are kept then). `how`: 'inner' (default),
+   * 'left', 'right' or 'outer'. Columns: the left frame's, then the right
+   * frame's; a key named alike on both sides is one column; a right column
+   * whose name a left column has takes `suffix` (default '_right').
+   *
+   * A side with a single partition is sent whole to every partition of the
+   * other (broadcast) where the how allows it (inner: either side; left: the
+   * right side; right: the left side; outer: neither, unless the other side
+   * has one partition too); otherwise both sides are hash-partitioned on
+   * the keys.
    *
    * A null key matches a null key, as in pandas' merge (NaN matches NaN);
    * `nullsEqual: false` gives SQL's rule, where null matches nothing (and
    * Polars' default). Rows come in no particular order: pandas' merge keeps
-   * the left frame's order, so sort afterwards where order matters.
+   * the left frame's order (the right's for 'right', sorted keys for
+   * 'outer'), so sort afterwards where order matters.
    */
   join(other: DataFrame, options: JoinOptions): DataFrame {
     checkOptions('join', options, JOIN_OPTIONS);
     if (!options) throw new DataFrameError(`join needs options with the key column(s): df.join(other, { on: 'key' })`);
-    const on = typeof options.on === 'string' ? [options.on] : [...options.on];
+    const list = (v: string | readonly string[]): string[] => (typeof v === 'string' ? [v] : [...v]);
+    let leftOn: string[];
+    let rightOn: string[];
+    if (options.on !== undefined) {
+      if (options.leftOn !== undefined || options.rightOn !== undefined) throw new DataFrameError('join: give either on, or leftOn with rightOn, not both');
+      leftOn = list(options.on);
+      rightOn = leftOn;
+    } else {
+      if (options.leftOn === undefined || options.rightOn === undefined) {
+        throw new DataFrameError(`join needs the key column(s): { on: 'key' }, or { leftOn: 'a', rightOn: 'b' } when the sides name them differently`);
+      }
+      leftOn = list(options.leftOn);
+      rightOn = list(options.rightOn);
+      if (leftOn.length !== rightOn.length) throw new DataFrameError(`join: leftOn names ${leftOn.length} column(s) but rightOn ${rightOn.length}; they pair up one by one`);
+    }
+    if (leftOn.length === 0) throw new DataFrameError('join needs at least one key column');
     const how = options.how ?? 'inner';
-    if (how !== 'inner' && how !== 'left') throw new DataFrameError(`join: how must be 'inner' or 'left', got '${String(how)}'`);
-    this.requireColumns(on, 'join (left side)');
-    other.requireColumns(on, 'join (right side)');
+    if (!JOIN_HOWS.includes(how)) throw new DataFrameError(`join: how must be one of ${JOIN_HOWS.map((h) => `'${h}'`).join(', ')}, got '${String(how)}'`);
+    this.requireColumns(leftOn, 'join (left side)');
+    other.requireColumns(rightOn, 'join (right side)');
     const suffix = options.suffix ?? '_right';
     const nullsEqual = options.nullsEqual ?? true;
-    const schema = joinSchema(this.plan.schema, other.plan.schema, on, how, suffix, nullsEqual);
+    const schema = joinSchema(this.plan.schema, other.plan.schema, leftOn, rightOn, how, suffix, nullsEqual);
     const shuffle = checkShuffle('join', options.shuffle);
-    return new DataFrame({
-      kind: 'join', left: this.plan, right: other.plan, on, how, suffix, nullsEqual, broadcast: options.broadcast ?? 'auto', schema, ...(shuffle ? { shuffle } : {}),
-    });
+    const node: Extract<PlanNode, { kind: 'join' }> = {
+      kind: 'join', left: this.plan, right: other.plan, leftOn, rightOn, how, suffix, nullsEqual, broadcast: options.broadcast ?? 'auto', schema, ...(shuffle ? { shuffle } : {}),
+    };
+    if (options.broadcast === true && broadcastSide(node) === null) {
+      throw new DataFrameError(
+        `join: broadcast: true cannot be used for this ${how} join of ${this.npartitions} and ${other.npartitions} partitions: ` +
+          `every partition would keep its own copy of the unmatched rows of the broadcast side; leave broadcast out (the join shuffles both sides)`,
+      );
+    }
+    return new DataFrame(node);
   }
 
   /**

@@ -15,11 +15,12 @@ import { tokenize } from '../graph/keys.js';
 import { shuffleKey } from '../graph/shuffle-keys.js';
 import { DataFrameError } from '../errors.js';
 import type { Schema } from './dtypes.js';
-import { col } from './expr.js';
+import { col, type ExprNode } from './expr.js';
 import { ROWS_COLUMN, splitAggregations } from './groupby.js';
 import type { OpSpec, Pipeline, SinkSpec, SourceSpec } from './pipeline.js';
 import type { SizeLayout } from './partition-size.js';
 import { broadcastSide, groupBySchema, type PlanNode, type ShuffleMethod } from './plan.js';
+import { planWindow } from './window.js';
 
 /** A dependency: another task of the graph. */
 export class TaskRef {
@@ -77,6 +78,8 @@ const OP_NAMES: Record<OpSpec['op'], string> = {
   join: 'join',
   sort: 'sort',
   map: 'map-partitions',
+  window: 'window',
+  rowsPerGroup: 'window-halo',
 };
 
 function appendOp(part: Part, op: OpSpec): Part {
@@ -216,6 +219,11 @@ export class Lowerer {
         return this.lowerSort(node);
       case 'repartition':
         return this.lowerRepartition(node);
+      case 'window':
+        return this.lowerWindow(node);
+      case 'concat':
+        // Nothing moves: the partitions of each input, in order.
+        return node.inputs.flatMap((p) => this.lower(p));
     }
   }
 
@@ -314,7 +322,16 @@ export class Lowerer {
     const right = this.lower(node.right);
     const token = planToken(node);
     const side = broadcastSide(node);
-    const joinOp = (rightPipeline: Pipeline): OpSpec => ({ op: 'join', right: rightPipeline, on: node.on, how: node.how, suffix: node.suffix, nullsEqual: node.nullsEqual });
+    const joinOp = (rightPipeline: Pipeline, swapped = false): OpSpec => ({
+      op: 'join',
+      right: rightPipeline,
+      leftOn: node.leftOn,
+      rightOn: node.rightOn,
+      how: node.how,
+      suffix: node.suffix,
+      nullsEqual: node.nullsEqual,
+      ...(swapped ? { swapped } : {}),
+    });
     if (side !== null) {
       const small = side === 'right' ? right : left;
       const smallSchema = side === 'right' ? node.right.schema : node.left.schema;
@@ -323,15 +340,17 @@ export class Lowerer {
       return big.map((p) => {
         const offset = p.inputs.length;
         const smallPipeline: Pipeline = { source: inputsSource(range(offset, refs.length), smallSchema), ops: [] };
-        let out = appendOp({ ...p, inputs: [...p.inputs, ...refs] }, joinOp(smallPipeline));
-        if (side === 'left') out = appendOp(out, { op: 'select', exprs: swappedJoinColumns(node) });
-        return { ...out, name: 'join' };
+        // Broadcasting the left side, the partition flowing through is the right side: the op knows (swapped).
+        return { ...appendOp({ ...p, inputs: [...p.inputs, ...refs] }, joinOp(smallPipeline, side === 'left')), name: 'join' };
       });
     }
     const n = Math.max(left.length, right.length);
     const method = this.shuffleMethod(node.shuffle);
-    const splitSide = (parts: Part[], which: string, schema: Schema): TaskInput[][] =>
-      this.shuffle(parts, (p) => [p, { kind: 'hashSplit', on: node.on, n }], n, tokenize(token, which).slice(0, 16), schema, method);
+    const splitSide = (parts: Part[], which: 'left' | 'right', schema: Schema): TaskInput[][] => {
+      // Each side is split on its own key columns (leftOn/rightOn): equal values meet whatever the names.
+      const on = which === 'left' ? node.leftOn : node.rightOn;
+      return this.shuffle(parts, (p) => [p, { kind: 'hashSplit', on, n }], n, tokenize(token, which).slice(0, 16), schema, method);
+    };
     const leftPieces = splitSide(left, 'left', node.left.schema);
     const rightPieces = splitSide(right, 'right', node.right.schema);
     return range(0, n).map((j) => {
@@ -343,6 +362,87 @@ export class Lowerer {
         inputs: [...l, ...r],
         name: 'join',
       };
+    });
+  }
+
+  /**
+   * A window step (window.ts): each partition materialized once; chains of
+   * small tasks pass halos forward (and backward, for negative shifts) and
+   * carried totals forward; then each partition is computed with its halos
+   * around it and its carry beside it.
+   */
+  private lowerWindow(node: Extract<PlanNode, { kind: 'window' }>): Part[] {
+    const parts = this.lower(node.input);
+    const w = planWindow(node.exprs);
+    const schema = node.input.schema;
+    const token = planToken(node);
+    if (parts.length === 1) {
+      return [appendOp(parts[0]!, { op: 'window', exprs: node.exprs, keys: w.keys, before: null, main: null, after: null, carry: null })];
+    }
+    const n = parts.length;
+    const mats = parts.map((p, i) => this.materialize(p, { kind: 'ipc' }, 'window-input', token, i));
+    const grouped = w.keys.length > 0;
+    // The last (first) rows of the frame, or of each group.
+    const rows = (inputs: TaskInput[], last: boolean, count: number, key: string, i: number): TaskInput =>
+      this.materialize(
+        {
+          pipeline: {
+            source: inputsSource(range(0, inputs.length), schema),
+            ops: [grouped ? { op: 'rowsPerGroup', keys: w.keys, n: count, last } : { op: 'slice', offset: last ? -count : 0, length: count }],
+          },
+          inputs,
+          name: key,
+        },
+        { kind: 'ipc' },
+        key,
+        token,
+        i,
+      );
+    // before[i]: the last w.before rows of everything before partition i; after[i]: the first w.after rows after it.
+    const before: (TaskInput | null)[] = [null];
+    for (let i = 1; i < n && w.before > 0; i++) {
+      const prev = before[i - 1];
+      before.push(rows(prev ? [prev, mats[i - 1]!] : [mats[i - 1]!], true, w.before, 'window-halo', i));
+    }
+    const after: (TaskInput | null)[] = new Array<TaskInput | null>(n).fill(null);
+    for (let i = n - 2; i >= 0 && w.after > 0; i--) {
+      const next = after[i + 1];
+      after[i] = rows(next ? [mats[i + 1]!, next] : [mats[i + 1]!], false, w.after, 'window-halo-after', i);
+    }
+    // carry[i]: the totals of the partitions before i, one column per cumulative function.
+    const carry: (TaskInput | null)[] = [null];
+    if (w.carries.length) {
+      // Each partition's total (sum, max or min of the function's argument), then the running total of those.
+      const partial: ExprNode[] = w.carries.map((c) => ({ op: 'alias', arg: c.agg === 'len' ? { op: 'len' } : { op: 'agg', fn: c.agg, arg: c.arg }, name: c.name }));
+      const combine: ExprNode[] = w.carries.map((c) => ({ op: 'alias', arg: { op: 'agg', fn: c.agg === 'len' ? 'sum' : c.agg, arg: col(c.name).node }, name: c.name }));
+      // Per group: one row per group (Polars' groupby keeps a null key as a group; those rows' results are null anyway).
+      const totals = mats.slice(0, n - 1).map((m, i) =>
+        this.materialize({ pipeline: { source: inputsSource([0], schema), ops: [{ op: 'groupBy', keys: w.keys, aggs: partial }] }, inputs: [m], name: 'window-total' }, { kind: 'ipc' }, 'window-total', token, i),
+      );
+      const carrySchema = groupBySchema(schema, w.keys, partial);
+      for (let i = 1; i < n; i++) {
+        const prev = carry[i - 1];
+        if (!prev) {
+          carry.push(totals[0]!);
+          continue;
+        }
+        const part: Part = { pipeline: { source: inputsSource([0, 1], carrySchema), ops: [{ op: 'groupBy', keys: w.keys, aggs: combine }] }, inputs: [prev, totals[i - 1]!], name: 'window-carry' };
+        carry.push(this.materialize(part, { kind: 'ipc' }, 'window-carry', token, i));
+      }
+    }
+    return range(0, n).map((i) => {
+      const inputs: TaskInput[] = [];
+      const b = before[i] ?? null;
+      if (b) inputs.push(b);
+      inputs.push(mats[i]!);
+      const a = after[i] ?? null;
+      if (a) inputs.push(a);
+      const source = inputsSource(range(0, inputs.length), schema);
+      const c = carry[i] ?? null;
+      if (c) inputs.push(c);
+      const main = b ? 1 : 0;
+      const op: OpSpec = { op: 'window', exprs: w.exprs, keys: w.keys, before: b ? 0 : null, main, after: a ? main + 1 : null, carry: c ? inputs.length - 1 : null };
+      return { pipeline: { source, ops: [op] }, inputs, name: 'window' };
     });
   }
 
@@ -443,27 +543,4 @@ export class Lowerer {
     }
     return out;
   }
-}
-
-/**
- * Column order and names of a join computed the other way round (the left
- * side broadcast into each right partition): select the result back into
- * left-first order, swapping the suffix onto the right side's columns.
- */
-function swappedJoinColumns(node: Extract<PlanNode, { kind: 'join' }>) {
-  const leftCols = Object.keys(node.left.schema);
-  const rightCols = Object.keys(node.right.schema);
-  const exprs = [];
-  for (const c of leftCols) {
-    const collides = !node.on.includes(c) && rightCols.includes(c);
-    // In the swapped join the left column came second, so it carries the suffix.
-    exprs.push((collides ? col(c + node.suffix).alias(c) : col(c)).node);
-  }
-  for (const c of rightCols) {
-    if (node.on.includes(c)) continue;
-    const collides = leftCols.includes(c);
-    exprs.push((collides ? col(c).alias(c + node.suffix) : col(c)).node);
-  }
-  if (exprs.length === 0) throw new DataFrameError('internal: a join without columns');
-  return exprs;
 }

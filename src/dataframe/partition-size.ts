@@ -69,7 +69,8 @@ export function estimatePartitionBytes(node: PlanNode): number[] {
         if (p.bytes === undefined) throw new DataFrameError(`internal: the size of persisted partition ${p.key} is unknown`);
         return p.bytes;
       });
-    case 'op': {
+    case 'op':
+    case 'window': {
       const ratio = rowWidth(node.schema) / Math.max(1, rowWidth(node.input.schema));
       return estimatePartitionBytes(node.input).map((b) => b * ratio);
     }
@@ -81,6 +82,8 @@ export function estimatePartitionBytes(node: PlanNode): number[] {
       return node.kind === 'repartition' && node.layout
         ? node.layout.bytes.slice()
         : spread(sum(estimatePartitionBytes(node.input)), npartitionsOf(node));
+    case 'concat':
+      return node.inputs.flatMap((p) => estimatePartitionBytes(p));
     case 'join': {
       const left = estimatePartitionBytes(node.left);
       const right = estimatePartitionBytes(node.right);

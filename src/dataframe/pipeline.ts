@@ -9,6 +9,7 @@
 import type { FunctionSpec } from '../protocol/messages.js';
 import type { DType, Schema } from './dtypes.js';
 import type { ExprNode, LiteralValue } from './expr.js';
+import type { JoinHow } from './join-columns.js';
 
 /** How a CSV file is written (shared by every partition of a readCsv). */
 export interface CsvFormat {
@@ -69,14 +70,43 @@ export type OpSpec =
   | {
       readonly op: 'join';
       readonly right: Pipeline;
-      readonly on: readonly string[];
-      readonly how: 'inner' | 'left';
+      /** Key columns of each side, pair by pair (see join-columns.ts for the result's columns). */
+      readonly leftOn: readonly string[];
+      readonly rightOn: readonly string[];
+      readonly how: JoinHow;
       readonly suffix: string;
+      /**
+       * The frame flowing through the pipeline is the join's right side and
+       * `right` computes its left side (the left side broadcast into each
+       * right partition); the result is the same join, left columns first.
+       */
+      readonly swapped?: boolean;
       /** Null keys match null keys, as in pandas' merge; false for SQL's rule (null matches nothing). */
       readonly nullsEqual: boolean;
     }
   | ({ readonly op: 'sort' } & SortSpec)
-  | { readonly op: 'map'; readonly fn: FunctionSpec; readonly args: readonly unknown[] };
+  | {
+      /**
+       * withColumns of expressions with window functions (window.ts), over a
+       * source that is this partition with rows of its neighbours around it:
+       * the rows of input `before` first (none when null), then input `main`'s,
+       * then input `after`'s. Only main's rows are kept (main null: all rows,
+       * when only the schema is wanted). `carry` is the input holding
+       * one row of totals carried from the partitions before, one column per
+       * cumulative function (the columns its expressions name).
+       */
+      readonly op: 'window';
+      readonly exprs: readonly ExprNode[];
+      /** Group keys of per-group window functions ([]: none): the carry has one row per group, joined on them. */
+      readonly keys: readonly string[];
+      readonly before: number | null;
+      readonly main: number | null;
+      readonly after: number | null;
+      readonly carry: number | null;
+    }
+  | { readonly op: 'map'; readonly fn: FunctionSpec; readonly args: readonly unknown[] }
+  /** The last (or first) n rows of each group of equal keys, in row order: a per-group window halo. */
+  | { readonly op: 'rowsPerGroup'; readonly keys: readonly string[]; readonly n: number; readonly last: boolean };
 
 export interface Pipeline {
   readonly source: SourceSpec;
@@ -98,7 +128,8 @@ export type SinkSpec =
   | { readonly kind: 'csv'; readonly path: string; readonly header?: boolean }
   | { readonly kind: 'count' }
   /**
-   * Rows split by hash of `on` into n pieces (a bundle), for hash joins.
+   * Rows split by hash of `on` into n pieces (a bundle), for hash joins
+   * (equal key values go to the same piece whatever the columns' names).
    * `sparse`: a piece without rows is zero bytes instead of an IPC frame
    * holding only the schema (a P2P shuffle over thousands of outputs would
    * otherwise move a schema per (input, output) pair; the unpack knows the schema).

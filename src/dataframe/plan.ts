@@ -13,13 +13,15 @@
 import { DataFrameError } from '../errors.js';
 import type { Schema } from './dtypes.js';
 import { pipelineSchema } from './engine/index.js';
-import { columnsOf, formatExpr, outputName, type ExprNode } from './expr.js';
+import { col, columnsOf, formatExpr, outputName, type ExprNode } from './expr.js';
 import type { CsvPartition } from './io/csv-partitions.js';
 import type { HiveLayout } from './io/hive.js';
 import { matchingRows } from './engine/index.js';
 import { estimatePartitionBytes, sizeLayout, type SizeLayout } from './partition-size.js';
 import { broadcastSide, npartitionsOf } from './plan-partitions.js';
 import type { CsvFormat, OpSpec, SortSpec } from './pipeline.js';
+import { joinColumns, type JoinHow } from './join-columns.js';
+import { planWindow } from './window.js';
 
 /** A partition already computed and kept somewhere: a Future, or (locally) the bytes themselves. */
 export interface PersistedPart {
@@ -74,16 +76,35 @@ export type PlanNode =
       readonly schema: Schema;
       readonly left: PlanNode;
       readonly right: PlanNode;
-      readonly on: readonly string[];
-      readonly how: 'inner' | 'left';
+      /** Key columns of each side, pair by pair (equal lists for on=...). */
+      readonly leftOn: readonly string[];
+      readonly rightOn: readonly string[];
+      readonly how: JoinHow;
       readonly suffix: string;
       /** Null keys match null keys (pandas' merge); false: SQL's rule. */
       readonly nullsEqual: boolean;
-      /** Ship the smaller side whole to every partition of the other instead of shuffling both. */
+      /** Ship the smaller side whole to every partition of the other instead of shuffling both (where the how allows: broadcastSide). */
       readonly broadcast: 'auto' | boolean;
       readonly shuffle?: ShuffleMethod;
     }
   | ({ readonly kind: 'sort'; readonly schema: Schema; readonly input: PlanNode; readonly shuffle?: ShuffleMethod } & SortSpec)
+  | {
+      /**
+       * withColumns of expressions with window functions: each partition is
+       * computed with rows of its neighbours (window.ts), so rows are never
+       * filtered below it.
+       */
+      readonly kind: 'window';
+      readonly schema: Schema;
+      readonly input: PlanNode;
+      readonly exprs: readonly ExprNode[];
+    }
+  | {
+      /** The inputs' partitions one after another (concat): each input already has exactly this schema. */
+      readonly kind: 'concat';
+      readonly schema: Schema;
+      readonly inputs: readonly PlanNode[];
+    }
   | {
       readonly kind: 'repartition';
       readonly schema: Schema;
@@ -103,9 +124,21 @@ export function opSchema(input: Schema, op: OpSpec): Schema {
   return pipelineSchema(input, [op]);
 }
 
-export function joinSchema(left: Schema, right: Schema, on: readonly string[], how: 'inner' | 'left', suffix: string, nullsEqual: boolean): Schema {
-  const op: OpSpec = { op: 'join', right: { source: { kind: 'inputs', inputs: [], schema: right }, ops: [] }, on, how, suffix, nullsEqual };
+export function joinSchema(
+  left: Schema,
+  right: Schema,
+  leftOn: readonly string[],
+  rightOn: readonly string[],
+  how: JoinHow,
+  suffix: string,
+  nullsEqual: boolean,
+): Schema {
+  const op: OpSpec = { op: 'join', right: { source: { kind: 'inputs', inputs: [], schema: right }, ops: [] }, leftOn, rightOn, how, suffix, nullsEqual };
   return pipelineSchema(left, [op], () => right);
+}
+
+export function windowSchema(input: Schema, exprs: readonly ExprNode[]): Schema {
+  return pipelineSchema(input, [{ op: 'window', exprs, keys: planWindow(exprs).keys, before: null, main: null, after: null, carry: null }]);
 }
 
 export function groupBySchema(input: Schema, keys: readonly string[], aggs: readonly ExprNode[]): Schema {
@@ -115,8 +148,10 @@ export function groupBySchema(input: Schema, keys: readonly string[], aggs: read
 // ------------------------------------------------------------- rebuilding
 
 /** The same node over new inputs, with its schema recomputed. */
-function withInput(node: Extract<PlanNode, { kind: 'op' | 'sort' | 'repartition' | 'groupBy' }>, input: PlanNode): PlanNode {
+function withInput(node: Extract<PlanNode, { kind: 'op' | 'sort' | 'repartition' | 'groupBy' | 'window' }>, input: PlanNode): PlanNode {
   switch (node.kind) {
+    case 'window':
+      return { ...node, input, schema: windowSchema(input.schema, node.exprs) };
     case 'op':
       // A user function's output schema was given (or found) when the node was made.
       return { ...node, input, schema: node.op.op === 'map' ? node.schema : opSchema(input.schema, node.op) };
@@ -156,7 +191,8 @@ function pushFilters(node: PlanNode): PlanNode {
     }
     case 'groupBy':
     case 'sort':
-    case 'repartition': {
+    case 'repartition':
+    case 'window': {
       const input = pushFilters(node.input);
       return input === node.input ? node : withInput(node, input);
     }
@@ -164,6 +200,10 @@ function pushFilters(node: PlanNode): PlanNode {
       const left = pushFilters(node.left);
       const right = pushFilters(node.right);
       return left === node.left && right === node.right ? node : { ...node, left, right };
+    }
+    case 'concat': {
+      const inputs = node.inputs.map(pushFilters);
+      return inputs.every((p, i) => p === node.inputs[i]) ? node : { ...node, inputs };
     }
   }
 }
@@ -181,6 +221,9 @@ function pushFilterInto(node: PlanNode, predicate: ExprNode): PlanNode | null {
         return pushed ? withOp(pushed, node.op) : null;
       }
       return null;
+    case 'concat':
+      // A filter of the rows of several frames is the filter of each.
+      return { ...node, inputs: node.inputs.map((p) => pushFilterInto(p, predicate) ?? withOp(p, { op: 'filter', predicate })) };
     case 'sort':
     case 'repartition':
       // Row filters commute with ordering and with regrouping rows into partitions.
@@ -192,16 +235,17 @@ function pushFilterInto(node: PlanNode, predicate: ExprNode): PlanNode | null {
       }
       return null;
     case 'join': {
-      const leftCols = Object.keys(node.left.schema);
-      const rightCols = Object.keys(node.right.schema);
-      const fromLeft = [...cols].every((c) => leftCols.includes(c));
-      if (fromLeft) {
+      // Which input column each output column is; a shared key of a right or outer join is either side's.
+      const out = new Map(joinColumns(Object.keys(node.left.schema), Object.keys(node.right.schema), node.leftOn, node.rightOn, node.suffix).map((c) => [c.name, c]));
+      const sources = [...cols].map((c) => out.get(c));
+      // Below the side whose rows all reach the result (inner: either), when the columns read keep their names there.
+      const fromLeft = sources.every((c) => c?.left === c?.name && (c?.right === undefined || node.how === 'inner' || node.how === 'left'));
+      if (fromLeft && (node.how === 'inner' || node.how === 'left')) {
         const left = pushFilterInto(node.left, predicate) ?? withOp(node.left, { op: 'filter', predicate });
         return { ...node, left };
       }
-      // Right-only columns keep their names in the output unless they collide with a left column.
-      const fromRight = [...cols].every((c) => rightCols.includes(c) && (!leftCols.includes(c) || node.on.includes(c)));
-      if (fromRight && node.how === 'inner') {
+      const fromRight = sources.every((c) => c?.right === c?.name && (c?.left === undefined || node.how === 'inner' || node.how === 'right'));
+      if (fromRight && (node.how === 'inner' || node.how === 'right')) {
         const right = pushFilterInto(node.right, predicate) ?? withOp(node.right, { op: 'filter', predicate });
         return { ...node, right };
       }
@@ -302,27 +346,49 @@ function prune(node: PlanNode, required: Required): PlanNode {
       return withInput(node, prune(node.input, union(required, node.by)));
     case 'repartition':
       return withInput(node, prune(node.input, required));
+    case 'window': {
+      // Only the expressions whose columns are wanted; none: the step goes (it keeps every row as it is).
+      const exprs = required === null ? node.exprs : node.exprs.filter((e) => required.has(outputName(e)));
+      if (exprs.length === 0) return prune(node.input, required);
+      let need: Required = null;
+      if (required !== null) {
+        need = new Set([...required].filter((c) => !exprs.some((e) => outputName(e) === c)));
+        for (const e of exprs) columnsOf(e, need);
+      }
+      const input = prune(node.input, need);
+      return { ...node, input, exprs, schema: windowSchema(input.schema, exprs) };
+    }
+    case 'concat': {
+      // Pruning keeps at least the columns asked for (a join keeps its keys too): each input is then
+      // narrowed to exactly the same columns, in the same order, so their partitions line up.
+      let cols = Object.keys(node.schema).filter((c) => required === null || required.has(c));
+      if (cols.length === 0) cols = [Object.keys(node.schema)[0]!];
+      const want = cols.join('\u0000');
+      const inputs = node.inputs.map((p) => {
+        const pruned = prune(p, new Set(cols));
+        return Object.keys(pruned.schema).join('\u0000') === want ? pruned : withOp(pruned, { op: 'select', exprs: cols.map((c) => col(c).node) });
+      });
+      return { ...node, inputs, schema: inputs[0]!.schema };
+    }
     case 'join': {
-      if (required === null) {
-        const left = prune(node.left, null);
-        const right = prune(node.right, null);
-        return { ...node, left, right, schema: joinSchema(left.schema, right.schema, node.on, node.how, node.suffix, node.nullsEqual) };
-      }
+      const rejoin = (left: PlanNode, right: PlanNode): PlanNode => ({
+        ...node,
+        left,
+        right,
+        schema: joinSchema(left.schema, right.schema, node.leftOn, node.rightOn, node.how, node.suffix, node.nullsEqual),
+      });
+      if (required === null) return rejoin(prune(node.left, null), prune(node.right, null));
       const leftCols = Object.keys(node.left.schema);
-      const rightNeed = new Set<string>(node.on);
-      for (const c of Object.keys(node.right.schema)) {
-        if (node.on.includes(c)) continue;
-        const collides = leftCols.includes(c);
-        if ((!collides && required.has(c)) || (collides && required.has(c + node.suffix))) rightNeed.add(c);
+      const rightNeed = new Set<string>(node.rightOn);
+      const leftNeed = new Set<string>(node.leftOn);
+      for (const c of joinColumns(leftCols, Object.keys(node.right.schema), node.leftOn, node.rightOn, node.suffix)) {
+        if (!required.has(c.name)) continue;
+        if (c.left !== undefined) leftNeed.add(c.left);
+        if (c.right !== undefined) rightNeed.add(c.right);
       }
-      const leftNeed = new Set<string>(node.on);
-      for (const c of leftCols) {
-        // A left column that collides with a kept right column must stay, or the right one loses its suffix.
-        if (required.has(c) || rightNeed.has(c)) leftNeed.add(c);
-      }
-      const left = prune(node.left, leftNeed);
-      const right = prune(node.right, rightNeed);
-      return { ...node, left, right, schema: joinSchema(left.schema, right.schema, node.on, node.how, node.suffix, node.nullsEqual) };
+      // A left column that collides with a kept right column must stay, or the right one loses its suffix.
+      for (const c of rightNeed) if (leftCols.includes(c)) leftNeed.add(c);
+      return rejoin(prune(node.left, leftNeed), prune(node.right, rightNeed));
     }
   }
 }
@@ -395,6 +461,8 @@ function pruneOp(node: Extract<PlanNode, { kind: 'op' }>, required: Required): P
       return withOp(prune(node.input, union(required, op.by)), op);
     case 'groupBy':
     case 'join':
+    case 'window':
+    case 'rowsPerGroup':
       throw new DataFrameError(`internal: ${op.op} as a partition op in a plan`);
   }
 }
@@ -422,13 +490,31 @@ export function formatPlan(node: PlanNode, indent = ''): string {
         formatPlan(node.input, indent + '  ')
       );
     case 'join':
-      return line(`join ${node.how} on [${node.on.join(', ')}]${broadcastSide(node) ? ` (broadcast ${broadcastSide(node)})` : ' (hash shuffle)'}`) +
+      return line(`join ${node.how} on [${joinKeysText(node)}]${broadcastSide(node) ? ` (broadcast ${broadcastSide(node)})` : ' (hash shuffle)'}`) +
         formatPlan(node.left, indent + '  ') + formatPlan(node.right, indent + '  ');
     case 'sort':
       return line(`sort by [${node.by.join(', ')}]`) + formatPlan(node.input, indent + '  ');
+    case 'window':
+      // The expressions themselves: their names are temporary (withWindows names them after the step).
+      return line(`window [${node.exprs.map((e) => formatExpr(e.op === 'alias' ? e.arg : e)).join(', ')}] (${windowText(node.exprs)})`) + formatPlan(node.input, indent + '  ');
+    case 'concat':
+      return line(`concat ${node.inputs.length} frames (partitions kept)`) + node.inputs.map((p) => formatPlan(p, indent + '  ')).join('');
     case 'repartition':
       return line(`repartition into ${node.n}${node.layout ? ` of about ${Math.round(node.layout.target)} bytes` : ''}`) + formatPlan(node.input, indent + '  ');
   }
+}
+
+function windowText(exprs: readonly ExprNode[]): string {
+  const w = planWindow(exprs);
+  const parts = [];
+  if (w.before) parts.push(`${w.before} row(s) from before each partition`);
+  if (w.after) parts.push(`${w.after} row(s) from after`);
+  if (w.carries.length) parts.push(`${w.carries.length} total(s) carried`);
+  return parts.join(', ') || 'within partitions';
+}
+
+function joinKeysText(node: Extract<PlanNode, { kind: 'join' }>): string {
+  return node.leftOn.map((l, i) => (l === node.rightOn[i] ? l : `${l} = ${node.rightOn[i]}`)).join(', ');
 }
 
 function describeOp(op: OpSpec): string {

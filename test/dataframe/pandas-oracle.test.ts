@@ -19,8 +19,8 @@
  * - Datetimes and durations compare as integer microseconds; infinities
  *   as the strings 'inf' and '-inf'.
  * - Row order is compared where both define it (filter, query, select,
- *   withColumns, sort); groupBy and join results are compared as sets of
- *   rows (see those cases).
+ *   withColumns, sort, concat, window functions); groupBy and join results
+ *   are compared as sets of rows (see those cases).
  *
  * The data is generated here from a fixed seed: integer and string keys
  * with nulls, skewed and duplicated, keys present on one side of a join
@@ -33,7 +33,7 @@ import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, LocalCluster } from '../../src/index.js';
-import { col, len, lit, readCsv, readParquet, type DataFrame, type PolarsDataFrame } from '../../src/dataframe/index.js';
+import { col, concat, cumCount, len, lit, readCsv, readParquet, type DataFrame, type PolarsDataFrame } from '../../src/dataframe/index.js';
 import { prepNycTaxi, QUERY, readTaxiCsv } from '../../examples/nyctaxi/prep.js';
 import { taxiData, tempDir, writeText } from './helpers.js';
 import { random } from '../fixtures/random.js';
@@ -572,6 +572,136 @@ const CASES: Record<string, Case> = {
     tessera: () => df.join(right, { on: 'k', broadcast: false }).dropDuplicates(['id'], { keep: false }),
     pandas: 'out = df.merge(right, on="k", suffixes=("", "_right")).drop_duplicates(subset=["id"], keep=False)',
     unordered: ['id'],
+  },
+  // ---- frame-level operations (joins, concat, windows): branch df-window.
+  // Differs (every join): rows come in no particular order; pandas' merge keeps
+  // the left frame's order (inner, left), the right frame's (right) or sorts
+  // the keys (outer). Compared as sets of rows.
+  'join right on k: right-only keys keep the right key': {
+    tessera: () => df.join(right, { on: 'k', how: 'right' }),
+    pandas: 'out = df.merge(right, on="k", how="right", suffixes=("", "_right"))',
+    unordered: ['id', 'rid'],
+  },
+  'join right with the small left side broadcast': {
+    tessera: () => right.join(df, { on: 'k', how: 'right' }),
+    pandas: 'out = right.merge(df, on="k", how="right", suffixes=("", "_right"))',
+    unordered: ['id', 'rid'],
+  },
+  'join outer on k: the key from whichever side has the row': {
+    tessera: () => df.join(right, { on: 'k', how: 'outer' }),
+    pandas: 'out = df.merge(right, on="k", how="outer", suffixes=("", "_right"))',
+    unordered: ['id', 'rid'],
+  },
+  'join outer on s, hash-partitioned on both sides': {
+    tessera: () => df.join(right.repartition(3), { on: 's', how: 'outer' }),
+    pandas: 'out = df.merge(right, on="s", how="outer", suffixes=("", "_right"))',
+    unordered: ['id', 'rid'],
+  },
+  'join leftOn/rightOn: both key columns kept': {
+    tessera: () => df.join(right.rename({ k: 'rk' }), { leftOn: 'k', rightOn: 'rk', how: 'left' }),
+    pandas: 'out = df.merge(right.rename(columns={"k": "rk"}), left_on="k", right_on="rk", how="left", suffixes=("", "_right"))',
+    unordered: ['id', 'rid'],
+  },
+  'join leftOn/rightOn outer, a pair named alike is one column': {
+    tessera: () => df.join(right.rename({ k: 'rk' }).repartition(2), { leftOn: ['k', 's'], rightOn: ['rk', 's'], how: 'outer' }),
+    pandas: 'out = df.merge(right.rename(columns={"k": "rk"}), left_on=["k", "s"], right_on=["rk", "s"], how="outer", suffixes=("", "_right"))',
+    unordered: ['id', 'rid'],
+  },
+  'join right with nullsEqual: false': {
+    tessera: () => df.join(right, { on: 'k', how: 'right', nullsEqual: false }),
+    pandas: [
+      'm = df[df.k.notna()].merge(right[right.k.notna()], on="k", how="right", suffixes=("", "_right"))',
+      // The right rows with a missing key, named as in the merge (their s collides with the left's).
+      'out = pd.concat([m, right[right.k.isna()].rename(columns={"s": "s_right"})])[m.columns]',
+    ].join('\n'),
+    unordered: ['id', 'rid'],
+  },
+  // concat keeps every frame's partitions, in order: rows compare in order.
+  'concat: columns in another order line up by name': {
+    tessera: () => concat([df.select('id', 'k', 'x'), df.filter(col('k').gt(5)).select('x', 'id', 'k'), df.select('k', 'x', 'id').repartition(3)]),
+    pandas: 'out = pd.concat([df[["id", "k", "x"]], df[df.k > 5][["x", "id", "k"]], df[["k", "x", "id"]]])',
+  },
+  // Differs: a column a frame lacks is null in Tessera and keeps its type
+  // (int64 stays int64); pandas fills NaN and makes it float64.
+  'concat: a column a frame lacks is null there; int meets float as float64': {
+    tessera: () => concat([df.select('id', 'k', 's', 'n'), right.select('rid', 'k', 'label', col('r').alias('n'))]),
+    pandas: 'out = pd.concat([df[["id", "k", "s", "n"]], right[["rid", "k", "label", "r"]].rename(columns={"r": "n"})])',
+  },
+  // Window functions run in the frame's row order across partitions (each
+  // partition sees the rows before it, or a carried total): rows compare in order.
+  // Differs: integer results stay integers (pandas' shift/diff/cumsum of a
+  // column with NaN are float64); compared by value.
+  'shift, negative shift, diff of floats, integers and datetimes': {
+    tessera: () =>
+      df.withColumns(
+        col('x').shift(1).alias('x_prev'), col('x').shift(-3).alias('x_next3'), col('y').diff(2).alias('y_d2'),
+        col('n').diff(1).alias('n_d'), col('t0').diff(1).alias('t0_d'), col('s').shift(2).alias('s_prev2'),
+      ),
+    pandas: 'out = df.assign(x_prev=df.x.shift(1), x_next3=df.x.shift(-3), y_d2=df.y.diff(2), n_d=df.n.diff(1), t0_d=df.t0.diff(1), s_prev2=df.s.shift(2))',
+  },
+  'cumSum, cumMax, cumMin: missing values stay missing and are skipped': {
+    tessera: () =>
+      df.withColumns(
+        col('x').cumSum().alias('x_cs'), col('n').cumSum().alias('n_cs'), col('x').cumMax().alias('x_cmax'), col('n').cumMin().alias('n_cmin'),
+        col('t1').cumMax().alias('t1_cmax'),
+      ),
+    pandas: 'out = df.assign(x_cs=df.x.cumsum(), n_cs=df.n.cumsum(), x_cmax=df.x.cummax(), n_cmin=df.n.cummin(), t1_cmax=df.t1.cummax())',
+  },
+  'rolling(window).sum/mean/min/max, with and without minPeriods': {
+    tessera: () =>
+      df.withColumns(
+        col('x').rolling(5).sum().alias('x_r5'), col('y').rolling(3).mean().alias('y_m3'), col('x').rolling(4, { minPeriods: 2 }).min().alias('x_min4'),
+        col('n').rolling(2).max().alias('n_max2'),
+      ),
+    pandas: 'out = df.assign(x_r5=df.x.rolling(5).sum(), y_m3=df.y.rolling(3).mean(), x_min4=df.x.rolling(4, min_periods=2).min(), n_max2=df.n.rolling(2).max())',
+  },
+  'windows over partitions shorter than the window: halos chained over several': {
+    tessera: () =>
+      df.select('id', 'x').repartition(500).withColumns(
+        col('x').rolling(25, { minPeriods: 1 }).mean().alias('m25'), col('x').shift(-19).alias('ahead'), col('x').shift(30).alias('behind'), col('x').cumSum().alias('cs'),
+      ),
+    pandas: 'd = df[["id", "x"]]\nout = d.assign(m25=d.x.rolling(25, min_periods=1).mean(), ahead=d.x.shift(-19), behind=d.x.shift(30), cs=d.x.cumsum())',
+  },
+  'select of an expression around a window function, after a filter': {
+    tessera: () => df.filter(col('k').gt(3)).select(col('id'), col('x').sub(col('x').shift(1)).abs().alias('jump'), col('y').sub(1e8).cumSum().alias('c')),
+    pandas: 'd = df[df.k > 3]\nout = pd.DataFrame({"id": d.id, "jump": (d.x - d.x.shift(1)).abs(), "c": (d.y - 1e8).cumsum()})',
+  },
+  // Per group (pandas' groupby(k).x.shift(1)): .over('k'). As pandas' groupby
+  // (dropna=True), a row with a missing key gets a missing value.
+  'per group: shift, diff, cumSum, cumMax, rolling mean over k and s, next to a whole-frame shift': {
+    tessera: () =>
+      df.withColumns(
+        col('x').shift(1).over('k').alias('x_prev'), col('y').diff(2).over('s').alias('y_d2'), col('x').cumSum().over('k').alias('x_cs'),
+        col('n').cumMax().over('k').alias('n_cmax'), col('x').rolling(3).mean().over('k').alias('x_m3'), col('x').shift(-2).over('k').alias('x_next2'),
+        col('x').shift(1).alias('x_prev_all'),
+      ),
+    pandas: [
+      'g = df.groupby("k")',
+      'out = df.assign(x_prev=g.x.shift(1), y_d2=df.groupby("s").y.diff(2), x_cs=g.x.cumsum(), n_cmax=g.n.cummax(),',
+      '                x_m3=g.x.transform(lambda v: v.rolling(3).mean()), x_next2=g.x.shift(-2), x_prev_all=df.x.shift(1))',
+    ].join('\n'),
+  },
+  'per group over two keys, in partitions of 8 rows': {
+    tessera: () =>
+      df.select('id', 'k', 's', 'x').repartition(500).withColumns(
+        col('x').shift(2).over('k', 's').alias('p2'), col('x').cumSum().over(['k', 's']).alias('cs'), col('x').rolling(4, { minPeriods: 1 }).max().over('k', 's').alias('r4'),
+      ),
+    pandas: [
+      'd = df[["id", "k", "s", "x"]]',
+      'g = d.groupby(["k", "s"])',
+      'out = d.assign(p2=g.x.shift(2), cs=g.x.cumsum(), r4=g.x.transform(lambda v: v.rolling(4, min_periods=1).max()))',
+    ].join('\n'),
+  },
+  'windows follow a sort: running total in sorted order (a distributed sort, then halos)': {
+    tessera: () => df.select('id', 'y', 'x').sort('y').withColumns(col('x').cumSum().alias('cs'), col('x').rolling(3).sum().alias('r3'), col('id').shift(1).alias('prev_id')),
+    pandas: 'd = df[["id", "y", "x"]].sort_values("y", kind="stable")\nout = d.assign(cs=d.x.cumsum(), r3=d.x.rolling(3).sum(), prev_id=d.id.shift(1))',
+  },
+  'cumCount: rows before each row, per group as groupby(k).cumcount()': {
+    tessera: () => df.select('id', 'k', 's').repartition(200).withColumns(cumCount().over('k').alias('ck'), cumCount().over('k', 's').alias('cks'), cumCount().alias('c')),
+    pandas: [
+      'd = df[["id", "k", "s"]]',
+      'out = d.assign(ck=d.groupby("k").cumcount(), cks=d.groupby(["k", "s"]).cumcount(), c=range(len(d)))',
+    ].join('\n'),
   },
 };
 

@@ -16,7 +16,18 @@ import { seriesType, toPolarsType } from './schema.js';
 /* eslint-disable @typescript-eslint/no-explicit-any */
 /** Compiles expression trees against the schema of the frame they run on. */
 export class ExprCompiler {
-  constructor(private readonly zero: NFrame, private readonly schema: Schema) {}
+  /**
+   * `windows`: the frame is a partition with its neighbours' rows around it
+   * (a window step, window.ts), so window functions may be computed; anywhere
+   * else they would silently be computed per partition, and are refused.
+   * `ownRows` is true for the partition's own rows, where rows from before
+   * it are there (cumulative functions leave those out: the carry has them).
+   */
+  constructor(
+    private readonly zero: NFrame,
+    private readonly schema: Schema,
+    private readonly windows: false | { readonly ownRows: NExpr | null } = false,
+  ) {}
 
   /** The type an expression has on this frame, asked of Polars on zero rows. */
   dtypeOf(e: NExpr): DType {
@@ -86,6 +97,14 @@ export class ExprCompiler {
       }
       case 'when':
         return this.when(node);
+      case 'window':
+        if (!this.windows) {
+          throw new DataFrameError(
+            `${formatExpr(node)} reads neighbouring rows, which may be in other partitions: use it in withColumns() or select() of a DataFrame ` +
+              `(then filter or group by the column it makes), not inside filter, groupBy or an aggregation`,
+          );
+        }
+        return this.window(node);
       case 'agg': {
         const a = this.compile(node.arg);
         switch (node.fn) {
@@ -105,6 +124,55 @@ export class ExprCompiler {
       }
     }
     throw new EngineError(`cannot compile expression ${formatExpr(node)}`);
+  }
+
+  /** A window function over the rows of this frame; a cumulative one adds the total carried from the partitions before. */
+  private window(node: Extract<ExprNode, { op: 'window' }>): NExpr {
+    const { N } = polars();
+    const own = this.windows ? this.windows.ownRows : null;
+    let a = this.compile(node.arg);
+    if (node.fn === 'cumCount') {
+      // 1 for each of the partition's own rows (any column's isNotNull-or-true is a column of trues), counted up.
+      const first = Object.keys(this.schema)[0]!;
+      const one = N.col(first).isNull().or(N.lit(true)).cast(toPolarsType('int64'), true);
+      a = own ? N.when(own).then(one).otherwise(N.lit(0).cast(toPolarsType('int64'), true)) : one;
+    } else if (own && node.carry !== undefined) a = N.when(own).then(a).otherwise(N.lit(null));
+    const rolling = { windowSize: node.n, weights: undefined, minPeriods: node.minPeriods ?? node.n, center: false };
+    // The first partition has nothing before it: no carry column.
+    const carry = node.carry === undefined || !(node.carry in this.schema) ? null : N.col(node.carry);
+    // A running max/min with the carried one: a null row stays null; no carry (all earlier values null) leaves it.
+    const extreme = (run: NExpr, better: (x: NExpr, y: NExpr) => NExpr): NExpr =>
+      carry === null ? run : N.when(run.isNull().or(carry.isNull()).or(better(run, carry))).then(run).otherwise(carry);
+    // Per group: the function within each group; a row with a null key is in no group (pandas' groupby drops it).
+    const keys = node.over ?? [];
+    const per = (e: NExpr): NExpr => (keys.length ? e.over(keys.map((k) => N.col(k))) : e);
+    let out: NExpr;
+    switch (node.fn) {
+      case 'shift': out = per(a.shift(N.lit(node.n))); break;
+      case 'diff': out = per(a.sub(a.shift(N.lit(node.n)))); break;
+      case 'cumSum': {
+        const run = per(a.cumSum(false));
+        // The carried total may be wider (Polars sums small integers as int64): keep the running sum's type.
+        // A group the partitions before never had has no carry row: nothing to add.
+        out = carry === null ? run : run.add(carry.fillNull(N.lit(0))).cast(toPolarsType(this.dtypeOf(run)), true);
+        break;
+      }
+      case 'cumCount': {
+        // Rows before this one: the count so far less itself, plus the rows of the partitions before.
+        const run = per(a.cumSum(false)).sub(N.lit(1).cast(toPolarsType('int64'), true));
+        out = carry === null ? run : run.add(carry.fillNull(N.lit(0)).cast(toPolarsType('int64'), true));
+        break;
+      }
+      case 'cumMax': out = extreme(per(a.cumMax(false)), (x, y) => x.gtEq(y)); break;
+      case 'cumMin': out = extreme(per(a.cumMin(false)), (x, y) => x.ltEq(y)); break;
+      case 'rollingSum': out = per(a.rollingSum(rolling)); break;
+      case 'rollingMean': out = per(a.rollingMean(rolling)); break;
+      case 'rollingMin': out = per(a.rollingMin(rolling)); break;
+      case 'rollingMax': out = per(a.rollingMax(rolling)); break;
+    }
+    if (keys.length === 0) return out;
+    const inGroup = keys.map((k) => N.col(k).isNotNull()).reduce((x: NExpr, y: NExpr) => x.and(y));
+    return N.when(inGroup).then(out).otherwise(N.lit(null));
   }
 
   /**

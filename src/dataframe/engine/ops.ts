@@ -6,8 +6,11 @@ import { isFloatType, isIntegerType, isNumericType } from '../dtypes.js';
 import type { LiteralValue } from '../expr.js';
 import type { OpSpec } from '../pipeline.js';
 import { castTo, ExprCompiler, fitsInteger, typedLiteral } from './expressions.js';
+import { joinColumns } from '../join-columns.js';
 import { polars, type NExpr, type NLazy } from './load.js';
 import { zeroFrame, type Built } from './schema.js';
+
+const GROUP_ROW = '__tessera_group_row';
 
 /** Applies one op to a lazy frame whose schema is `schema`. */
 export function applyOp(lf: NLazy, op: OpSpec, schema: Schema, right?: Built): NLazy {
@@ -46,38 +49,88 @@ export function applyOp(lf: NLazy, op: OpSpec, schema: Schema, right?: Built): N
       return lf.groupby(op.keys.map((k) => N.col(k)), false).agg(op.aggs.map((a) => ex.compile(a)));
     case 'join': {
       if (!right) throw new EngineError('internal: join without its right side');
-      for (const k of op.on) {
-        if (!(k in schema)) throw new DataFrameError(`join: key '${k}' is not a column of the left frame`);
-        if (!(k in right.schema)) throw new DataFrameError(`join: key '${k}' is not a column of the right frame`);
-        if (schema[k] !== right.schema[k]) {
-          throw new DataFrameError(`join: key '${k}' is ${schema[k]} on the left but ${right.schema[k]} on the right; cast one side first`);
-        }
-      }
-      if (!op.nullsEqual) {
-        const keys = () => op.on.map((k) => N.col(k));
-        return lf.join(right.lf, keys(), keys(), true, false, op.how, op.suffix, true, 'm:m', [], []);
-      }
-      // pandas' merge matches a missing key with a missing key; Polars'
-      // join never matches null (and the binding cannot ask it to). So both
-      // sides join on surrogate keys that are never null: each key with its
-      // nulls filled, plus whether it was null. The right side's own key
-      // columns go (the left's are the output's, as in a coalescing join),
-      // and so do the surrogates afterwards.
-      const surrogates: NExpr[] = [];
-      const names: string[] = [];
-      op.on.forEach((k, i) => {
-        names.push(`__tessera_jk${i}`, `__tessera_jn${i}`);
-        surrogates.push(nonNullKey(N.col(k), schema[k]!).alias(`__tessera_jk${i}`), N.col(k).isNull().alias(`__tessera_jn${i}`));
-      });
-      const keys = () => names.map((k) => N.col(k));
-      const r = right.lf.withColumns(surrogates).dropColumns([...op.on]);
-      return lf.withColumns(surrogates).join(r, keys(), keys(), true, false, op.how, op.suffix, true, 'm:m', [], []).dropColumns(names);
+      const self: Built = { lf, schema };
+      return op.swapped ? joinFrames(right, self, op) : joinFrames(self, right, op);
     }
     case 'sort':
       return sortLazy(lf, op.by, op.descending, op.nullsLast, schema);
     case 'map':
       throw new EngineError('internal: map is applied by runPipeline');
+    case 'window':
+      throw new EngineError('internal: window is applied by runPipeline (engine/window.ts)');
+    case 'rowsPerGroup': {
+      // Position in the group counted from its end (or start), 1-based; rows with a null key never need a halo.
+      const keys = op.keys.map((k) => N.col(k));
+      const notNull = op.keys.map((k) => N.col(k).isNotNull()).reduce((a, b) => a.and(b));
+      const position = N.col(GROUP_ROW).cumCount(op.last).over(keys);
+      return lf.filter(notNull).withRowIndex(GROUP_ROW, 0).filter(position.ltEq(N.lit(op.n))).dropColumns([GROUP_ROW]);
+    }
   }
+}
+
+/**
+ * pandas' merge of two frames (see join-columns.ts for the result's
+ * columns). Every right column is renamed first and the keys are joined
+ * through surrogate columns, so no name of either side can collide inside
+ * Polars' join; the result is then selected by name.
+ *
+ * pandas' merge matches a missing key with a missing key; Polars' join
+ * never matches null (and the binding cannot ask it to). With nullsEqual
+ * both sides join on surrogate keys that are never null: each key with
+ * its nulls filled, plus whether it was null. Without, the surrogates are
+ * the keys themselves, and a null matches nothing (SQL's rule).
+ */
+function joinFrames(left: Built, right: Built, op: Extract<OpSpec, { op: 'join' }>): NLazy {
+  const { N } = polars();
+  if (op.leftOn.length !== op.rightOn.length || op.leftOn.length === 0) {
+    throw new DataFrameError(`join: leftOn and rightOn must name the same number of key columns (at least one), got ${op.leftOn.length} and ${op.rightOn.length}`);
+  }
+  op.leftOn.forEach((l, i) => {
+    const r = op.rightOn[i]!;
+    if (!(l in left.schema)) throw new DataFrameError(`join: key '${l}' is not a column of the left frame; its columns are ${Object.keys(left.schema).join(', ')}`);
+    if (!(r in right.schema)) throw new DataFrameError(`join: key '${r}' is not a column of the right frame; its columns are ${Object.keys(right.schema).join(', ')}`);
+    if (left.schema[l] !== right.schema[r]) {
+      const names = l === r ? `key '${l}' is` : `keys '${l}' (left) and '${r}' (right) are`;
+      throw new DataFrameError(`join: ${names} ${left.schema[l]} on the left but ${right.schema[r]} on the right; cast one side first`);
+    }
+  });
+  const rightCols = Object.keys(right.schema);
+  const columns = joinColumns(Object.keys(left.schema), rightCols, op.leftOn, op.rightOn, op.suffix);
+  const renamed = new Map(rightCols.map((c, j) => [c, `__tessera_r${j}`]));
+  const surrogates = (on: readonly string[], schema: Schema, prefix: string): { exprs: NExpr[]; names: string[] } => {
+    const exprs: NExpr[] = [];
+    const names: string[] = [];
+    on.forEach((k, i) => {
+      if (op.nullsEqual) {
+        names.push(`${prefix}k${i}`, `${prefix}n${i}`);
+        exprs.push(nonNullKey(N.col(k), schema[k]!).alias(`${prefix}k${i}`), N.col(k).isNull().alias(`${prefix}n${i}`));
+      } else {
+        names.push(`${prefix}k${i}`);
+        exprs.push(N.col(k).alias(`${prefix}k${i}`));
+      }
+    });
+    return { exprs, names };
+  };
+  const l = surrogates(op.leftOn, left.schema, '__tessera_l');
+  const r = surrogates(op.rightOn, right.schema, '__tessera_rk');
+  // Only the right columns the result shows: a shared key of an inner or left join is the left row's.
+  const coalesced = op.how === 'right' || op.how === 'outer';
+  const shown = new Set(columns.filter((c) => c.right !== undefined && (c.left === undefined || coalesced)).map((c) => c.right!));
+  const rightLf = right.lf.select([...rightCols.filter((c) => shown.has(c)).map((c) => N.col(c).alias(renamed.get(c)!)), ...r.exprs]);
+  const how = op.how === 'outer' ? 'full' : op.how;
+  const joined = left.lf
+    .withColumns(l.exprs)
+    .join(rightLf, l.names.map((c) => N.col(c)), r.names.map((c) => N.col(c)), true, false, how, '__tessera_dup', false, 'm:m', [], []);
+  return joined.select(
+    columns.map((c) => {
+      if (c.left !== undefined && c.right !== undefined) {
+        // A shared key: the left row's, else (right and outer joins) the right row's.
+        const value = op.how === 'inner' || op.how === 'left' ? N.col(c.left) : N.when(N.col(c.left).isNotNull()).then(N.col(c.left)).otherwise(N.col(renamed.get(c.right)!));
+        return value.alias(c.name);
+      }
+      return c.left !== undefined ? N.col(c.left) : N.col(renamed.get(c.right!)!).alias(c.name);
+    }),
+  );
 }
 
 /** A join key with its nulls replaced by a fixed value of its type (see the join op). */

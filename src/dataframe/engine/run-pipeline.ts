@@ -10,6 +10,7 @@ import type { OpSpec, Pipeline, SinkSpec, SourceSpec, WriteResult } from '../pip
 import { ipcToNative, nativeToIpc } from './ipc.js';
 import { polars, type NFrame, type NLazy } from './load.js';
 import { applyOp } from './ops.js';
+import { applyWindow } from './window.js';
 import { writePartitioned } from './partitioned-write.js';
 import { engineError } from './polars-error.js';
 import { nativeSchema, toPolarsType, zeroFrame } from './schema.js';
@@ -52,6 +53,14 @@ async function buildPipeline(p: Pipeline, inputs: readonly Uint8Array[], hooks: 
       schema = nativeSchema(native.head(0));
       continue;
     }
+    if (op.op === 'window') {
+      try {
+        ({ lf, schema } = applyWindow(lf, schema, op, inputs));
+      } catch (err) {
+        throw engineError(err, 'in window');
+      }
+      continue;
+    }
     let right: Built | undefined;
     if (op.op === 'join') right = await buildPipeline(op.right, inputs, hooks);
     try {
@@ -76,6 +85,10 @@ export function pipelineSchema(inputSchema: Schema, ops: readonly OpSpec[], righ
   let schema = inputSchema;
   for (const op of ops) {
     if (op.op === 'map') throw new EngineError('internal: pipelineSchema cannot see through mapPartitions');
+    if (op.op === 'window') {
+      schema = applyWindow(zeroFrame(schema).lazy(), schema, op).schema;
+      continue;
+    }
     try {
       const right = op.op === 'join' ? rightSchemas(op) : undefined;
       const zeroRight = right ? { lf: zeroFrame(right).lazy(), schema: right } : undefined;

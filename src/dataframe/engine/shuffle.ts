@@ -15,7 +15,8 @@ import { toPolarsType, zeroFrame } from './schema.js';
 /** The output bucket (0..n-1) of each row for a hash split on the columns `on`. */
 export function hashBucket(on: readonly string[], n: number): NExpr {
   const { N, pl } = polars();
-  const key = on.length === 1 ? N.col(on[0]) : N.asStruct(on.map((c) => N.col(c)));
+  // Fields named by position: the two sides of a join may name their keys differently.
+  const key = on.length === 1 ? N.col(on[0]) : N.asStruct(on.map((c, i) => N.col(c).alias(`k${i}`)));
   // The explicit cast works around the binding mis-typing hash() % n.
   return key.hash(0n, 1n, 2n, 3n).cast(pl.UInt64, true).rem(N.lit(n).cast(pl.UInt64, true)).cast(pl.Int64, true);
 }

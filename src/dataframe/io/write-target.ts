@@ -87,7 +87,10 @@ export function planInputFiles(node: PlanNode): string[] {
       return [];
     case 'join':
       return [...planInputFiles(node.left), ...planInputFiles(node.right)];
+    case 'concat':
+      return node.inputs.flatMap(planInputFiles);
     case 'op':
+    case 'window':
     case 'groupBy':
     case 'sort':
     case 'repartition':
