@@ -106,13 +106,15 @@ function vmHwm(pid: number): number {
   }
 }
 
-async function runTessera(name: string, make: () => DataFrame, shuffle: 'p2p' | 'tasks', buffer: string | undefined): Promise<Result> {
+type Make = (shuffle: 'p2p' | 'tasks') => DataFrame;
+
+async function runTessera(name: string, make: Make, shuffle: 'p2p' | 'tasks', buffer: string | undefined): Promise<Result> {
   if (buffer) process.env.TESSERA_SHUFFLE_BUFFER = buffer;
   const cluster = await LocalCluster.start({ nWorkers: 2, threadsPerWorker: 1, dashboard: false, nanny: false });
   delete process.env.TESSERA_SHUFFLE_BUFFER;
   const client = await Client.connect(cluster);
   try {
-    const df = make();
+    const df = make(shuffle);
     const schedulerPid = await client.runOnScheduler(() => process.pid);
     const schedulerCpu0 = cpuSeconds(schedulerPid);
     const t0 = performance.now();
@@ -177,9 +179,9 @@ async function main(): Promise<void> {
     const expected = writeData(work, partitions, rows, groups);
     const left = (): DataFrame => readCsv(join(work, 'left', '*.csv'), { blocksize: null });
     const right = (): DataFrame => readCsv(join(work, 'right', '*.csv'), { blocksize: null });
-    const workloads: [string, () => DataFrame, number][] = [
-      ['join', () => left().join(right(), { on: 'k', broadcast: false }), expected.join],
-      ['group-by', () => left().groupBy('g').agg(col('v').sum().alias('v'), len(), { splitOut }), expected.groupBy],
+    const workloads: [string, Make, number][] = [
+      ['join', (shuffle) => left().join(right(), { on: 'k', broadcast: false, shuffle }), expected.join],
+      ['group-by', (shuffle) => left().groupBy('g').agg(col('v').sum().alias('v'), len(), { splitOut, shuffle }), expected.groupBy],
     ];
     const check = (r: Result, want: number): void => {
       if (!r.error && !r.note && r.rows !== want) throw new Error(`${r.name} gave ${r.rows} rows, not ${want}`);
@@ -190,7 +192,7 @@ async function main(): Promise<void> {
       results.push(r);
       print(r);
       check(r, want);
-      const tasks = taskCount(make(), 'tasks');
+      const tasks = taskCount(make('tasks'), 'tasks');
       if (tasks <= tasksLimit) {
         const t = await runTessera(name, make, 'tasks', undefined);
         results.push(t);
