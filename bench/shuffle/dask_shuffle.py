@@ -8,8 +8,8 @@ SHUFFLE is "tasks" (Dask's multi-stage task shuffle) or "p2p" (Dask
 worker processes x 1 thread. Prints one JSON line per workload: a join of
 left and right on k (merge, shuffle=SHUFFLE) and a group-by of left on g
 (sum, split_out=GROUPS_SPLIT_OUT, shuffle=SHUFFLE where Dask takes it),
-each with its graph's task count, wall seconds, output rows, the peak RSS
-of each worker and the bytes the workers spilled to disk.
+each with its graph's task count, wall seconds, CPU seconds and peak RSS
+of each worker, output rows and the bytes the workers spilled to disk.
 """
 import json
 import resource
@@ -23,6 +23,11 @@ from dask.distributed import Client, LocalCluster
 
 def peak_rss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def cpu_seconds():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def spilled(dask_worker):
@@ -41,8 +46,9 @@ def measure(name, make, shuffle):
             rows = int(opt.map_partitions(len).compute().sum())
             seconds = time.perf_counter() - t0
             rss = list(client.run(peak_rss).values())
+            cpu = list(client.run(cpu_seconds).values())
             spill = list(client.run(spilled).values())
-            print(json.dumps({"name": f"dask {name} shuffle={shuffle}", "tasks": tasks, "seconds": seconds, "rows": rows, "peakRss": rss,
+            print(json.dumps({"name": f"dask {name} shuffle={shuffle}", "tasks": tasks, "seconds": seconds, "rows": rows, "peakRss": rss, "cpu": cpu,
                               "spilled": sum(s for s in spill if s is not None) if any(s is not None for s in spill) else None}), flush=True)
         except Exception as err:  # Dask 2022.12's p2p needs pyarrow, which Debian lacks
             print(json.dumps({"name": f"dask {name} shuffle={shuffle}", "error": f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"}), flush=True)

@@ -4,8 +4,9 @@
  * LocalCluster (2 workers x 1 thread, a fresh cluster per workload), next to
  * Python Dask's task-based shuffle on the same CSV files (and Dask 2022.12's
  * own P2P shuffle, printed if it runs). For each: the tasks the scheduler is
- * given, wall seconds, output rows, peak RSS per worker (VmHWM) and bytes
- * the shuffle spilled to disk. Tessera's task-based shuffle is run too where
+ * given, wall seconds, CPU seconds per worker (steadier than wall time on a
+ * shared machine), output rows, peak RSS per worker (VmHWM) and bytes the
+ * shuffle spilled to disk. Tessera's task-based shuffle is run too where
  * its O(inputs x outputs) graph stays small (--tasks-limit); otherwise only
  * its task count is printed.
  *
@@ -35,27 +36,47 @@ interface Result {
   seconds?: number;
   rows?: number;
   peakRss?: number[];
+  /** CPU seconds (user + system) of each worker process: steadier than wall time on a shared machine. */
+  cpu?: number[];
+  /** CPU seconds of the scheduler process (what a graph of N x M tasks costs most). */
+  schedulerCpu?: number;
   spilled?: number | null;
   error?: string;
   note?: string;
 }
 
-/** Deterministic data: left (id, k, g, v) and right (k, w), one CSV file per partition. */
-function writeData(dir: string, partitions: number, rows: number, groups: number): void {
-  let seed = 42;
-  const u = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+/**
+ * Deterministic data: left (id, k, g, v) and right (k, w), one CSV file per
+ * partition. Returns the rows each workload must give, to check every run.
+ */
+function writeData(dir: string, partitions: number, rows: number, groups: number): { join: number; groupBy: number } {
+  // xorshift32: integer arithmetic only, so the sequence is exact.
+  let x = 2463534242;
+  const u = (): number => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  };
+  const seen = new Set<number>();
   const keys = Math.max(1, Math.floor((partitions * rows) / 2));
   mkdirSync(join(dir, 'left'));
   mkdirSync(join(dir, 'right'));
   for (let p = 0; p < partitions; p++) {
     const l = ['id,k,g,v'];
-    for (let r = 0; r < rows; r++) l.push(`${p * rows + r},${Math.floor(u() * keys)},${Math.floor(u() * groups)},${Math.floor(u() * 1000)}`);
+    for (let r = 0; r < rows; r++) {
+      const g = Math.floor(u() * groups);
+      seen.add(g);
+      l.push(`${p * rows + r},${Math.floor(u() * keys)},${g},${Math.floor(u() * 1000)}`);
+    }
     writeFileSync(join(dir, 'left', `part-${String(p).padStart(5, '0')}.csv`), l.join('\n') + '\n');
     const r = ['k,w'];
     // Every key once on the right, spread over its files.
     for (let k = p; k < keys; k += partitions) r.push(`${k},${k % 97}`);
     writeFileSync(join(dir, 'right', `part-${String(p).padStart(5, '0')}.csv`), r.join('\n') + '\n');
   }
+  // Every left key is on the right once: the join has a row per left row.
+  return { join: partitions * rows, groupBy: seen.size };
 }
 
 function taskCount(df: DataFrame, shuffle: 'p2p' | 'tasks'): number {
@@ -64,6 +85,16 @@ function taskCount(df: DataFrame, shuffle: 'p2p' | 'tasks'): number {
   const token = 'bench';
   lowerer.lower(plan).forEach((p, i) => lowerer.materialize(p, { kind: 'count' }, 'count', token, i));
   return lowerer.graph.tasks.size;
+}
+
+/** User + system CPU seconds of a process so far (/proc/PID/stat, in clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
 }
 
 function vmHwm(pid: number): number {
@@ -75,13 +106,17 @@ function vmHwm(pid: number): number {
   }
 }
 
-async function runTessera(name: string, make: () => DataFrame, shuffle: 'p2p' | 'tasks', buffer: string | undefined): Promise<Result> {
+type Make = (shuffle: 'p2p' | 'tasks') => DataFrame;
+
+async function runTessera(name: string, make: Make, shuffle: 'p2p' | 'tasks', buffer: string | undefined): Promise<Result> {
   if (buffer) process.env.TESSERA_SHUFFLE_BUFFER = buffer;
   const cluster = await LocalCluster.start({ nWorkers: 2, threadsPerWorker: 1, dashboard: false, nanny: false });
   delete process.env.TESSERA_SHUFFLE_BUFFER;
   const client = await Client.connect(cluster);
   try {
-    const df = make();
+    const df = make(shuffle);
+    const schedulerPid = await client.runOnScheduler(() => process.pid);
+    const schedulerCpu0 = cpuSeconds(schedulerPid);
     const t0 = performance.now();
     const rows = await df.count();
     const seconds = (performance.now() - t0) / 1000;
@@ -91,7 +126,7 @@ async function runTessera(name: string, make: () => DataFrame, shuffle: 'p2p' | 
     await new Promise((r) => setTimeout(r, 1200));
     const after = await client.schedulerInfo();
     const spilled = Object.values(after.workers).reduce((n, w) => n + (w.metrics.shuffle?.spilledBytes ?? 0), 0);
-    return { name: `tessera ${name} shuffle=${shuffle}`, tasks: taskCount(df, shuffle), seconds, rows, peakRss: pids.map(vmHwm), spilled };
+    return { name: `tessera ${name} shuffle=${shuffle}`, tasks: taskCount(df, shuffle), seconds, rows, peakRss: pids.map(vmHwm), cpu: pids.map(cpuSeconds), schedulerCpu: cpuSeconds(schedulerPid) - schedulerCpu0, spilled };
   } finally {
     await client.shutdown();
     await cluster.close();
@@ -122,7 +157,8 @@ function print(r: Result): void {
   }
   const rss = (r.peakRss ?? []).map(mib).join(', ');
   const spilled = r.spilled === null || r.spilled === undefined ? 'n/a' : mib(r.spilled);
-  console.log(`  ${r.name.padEnd(42)} tasks ${String(r.tasks).padStart(9)}   ${r.seconds!.toFixed(1).padStart(6)} s   rows ${r.rows}   peak RSS per worker ${rss}   spilled ${spilled}`);
+  const cpu = (r.cpu ?? []).map((c) => c.toFixed(1)).join(' + ');
+  console.log(`  ${r.name.padEnd(42)} tasks ${String(r.tasks).padStart(9)}   ${r.seconds!.toFixed(1).padStart(6)} s wall   worker CPU ${cpu} s${r.schedulerCpu !== undefined ? `   scheduler CPU ${r.schedulerCpu.toFixed(1)} s` : ''}   rows ${r.rows}   peak RSS per worker ${rss}   spilled ${spilled}`);
 }
 
 async function main(): Promise<void> {
@@ -140,23 +176,28 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'tessera-bench-shuffle-'));
   const results: Result[] = [];
   try {
-    writeData(work, partitions, rows, groups);
+    const expected = writeData(work, partitions, rows, groups);
     const left = (): DataFrame => readCsv(join(work, 'left', '*.csv'), { blocksize: null });
     const right = (): DataFrame => readCsv(join(work, 'right', '*.csv'), { blocksize: null });
-    const workloads: [string, () => DataFrame][] = [
-      ['join', () => left().join(right(), { on: 'k', broadcast: false })],
-      ['group-by', () => left().groupBy('g').agg(col('v').sum().alias('v'), len(), { splitOut })],
+    const workloads: [string, Make, number][] = [
+      ['join', (shuffle) => left().join(right(), { on: 'k', broadcast: false, shuffle }), expected.join],
+      ['group-by', (shuffle) => left().groupBy('g').agg(col('v').sum().alias('v'), len(), { splitOut, shuffle }), expected.groupBy],
     ];
+    const check = (r: Result, want: number): void => {
+      if (!r.error && !r.note && r.rows !== want) throw new Error(`${r.name} gave ${r.rows} rows, not ${want}`);
+    };
     console.log(`${partitions} input partitions of ${rows} rows (left and right), ${groups} groups into ${splitOut} outputs; 2 workers x 1 thread`);
-    for (const [name, make] of workloads) {
+    for (const [name, make, want] of workloads) {
       const r = await runTessera(name, make, 'p2p', values.buffer);
       results.push(r);
       print(r);
-      const tasks = taskCount(make(), 'tasks');
+      check(r, want);
+      const tasks = taskCount(make('tasks'), 'tasks');
       if (tasks <= tasksLimit) {
         const t = await runTessera(name, make, 'tasks', undefined);
         results.push(t);
         print(t);
+        check(t, want);
       } else {
         const t: Result = { name: `tessera ${name} shuffle=tasks`, tasks, note: `not run (over --tasks-limit ${tasksLimit})` };
         results.push(t);
@@ -168,6 +209,7 @@ async function main(): Promise<void> {
         for (const r of runDask(work, splitOut, shuffle)) {
           results.push(r);
           print(r);
+          check(r, r.name.includes('join') ? expected.join : expected.groupBy);
         }
       }
     }

@@ -12,14 +12,14 @@
  * wall time mostly measures the other tenants, CPU time much less so.
  *
  * Measured 2026-12-05 on the 2-core development VM (AMD EPYC) under load
- * 17-20 from other work, best of 3, main's code and this data path run
- * back to back, twice (docs/architecture.md, "The data path"):
+ * 12-20 from other work, best of 3, main's code and this data path run
+ * back to back, three times (docs/architecture.md, "The data path"):
  *
  *   case         | receiver CPU s/GiB  | Tessera MB/s | socket pair MB/s (same run) | ratio
- *   1 x 256 MiB  | before 9.2-9.7      | before 27-30 | 26-31                       | 107-113%
- *                | after  0.96-1.33    | after  74-90 | 31-38                       | 235-239%
- *   100 x 1 MiB  | before 5.2-7.2      | before 32-91 | 76-135                      | 43-67%
- *                | after  3.5-4.0      | after  50-69 | 85-147                      | 47-59%
+ *   1 x 256 MiB  | before 9.1-9.7      | before 27-35 | 26-43                       | 81-113%
+ *                | after  0.61-1.33    | after  74-98 | 31-39                       | 235-250%
+ *   100 x 1 MiB  | before 5.2-8.2      | before 32-91 | 76-185                      | 22-67%
+ *                | after  3.5-4.0      | after  50-79 | 85-147                      | 47-80%
  *
  * The socket pair's receiver spends 5.4-8.6 s/GiB on 256 MiB: it copies
  * 64 KiB chunks into fresh memory, paying a page fault per 4 KiB page;
