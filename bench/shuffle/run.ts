@@ -18,7 +18,7 @@
  * a shuffle's scheduling cost is about); raise --rows for memory figures.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,7 @@ import { Client, LocalCluster } from '../../src/index.js';
 import { col, len, readCsv, type DataFrame } from '../../src/dataframe/index.js';
 import { Lowerer } from '../../src/dataframe/lower.js';
 import { optimize } from '../../src/dataframe/plan.js';
+import { cpuSeconds, rssOf } from '../proc-stats.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 
@@ -87,25 +88,6 @@ function taskCount(df: DataFrame, shuffle: 'p2p' | 'tasks'): number {
   return lowerer.graph.tasks.size;
 }
 
-/** User + system CPU seconds of a process so far (/proc/PID/stat, in clock ticks of 1/100 s). */
-function cpuSeconds(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
-
-function vmHwm(pid: number): number {
-  try {
-    const m = /VmHWM:\s+(\d+)\s*kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
 type Make = (shuffle: 'p2p' | 'tasks') => DataFrame;
 
 async function runTessera(name: string, make: Make, shuffle: 'p2p' | 'tasks', buffer: string | undefined): Promise<Result> {
@@ -126,7 +108,7 @@ async function runTessera(name: string, make: Make, shuffle: 'p2p' | 'tasks', bu
     await new Promise((r) => setTimeout(r, 1200));
     const after = await client.schedulerInfo();
     const spilled = Object.values(after.workers).reduce((n, w) => n + (w.metrics.shuffle?.spilledBytes ?? 0), 0);
-    return { name: `tessera ${name} shuffle=${shuffle}`, tasks: taskCount(df, shuffle), seconds, rows, peakRss: pids.map(vmHwm), cpu: pids.map(cpuSeconds), schedulerCpu: cpuSeconds(schedulerPid) - schedulerCpu0, spilled };
+    return { name: `tessera ${name} shuffle=${shuffle}`, tasks: taskCount(df, shuffle), seconds, rows, peakRss: pids.map((pid) => rssOf(pid).peak), cpu: pids.map(cpuSeconds), schedulerCpu: cpuSeconds(schedulerPid) - schedulerCpu0, spilled };
   } finally {
     await client.shutdown();
     await cluster.close();
