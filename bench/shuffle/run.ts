@@ -122,7 +122,8 @@ function runDask(data: string, splitOut: number, shuffle: 'tasks' | 'p2p'): Resu
   const script = resolve(HERE, '../../../bench/shuffle/dask_shuffle.py');
   const r = spawnSync(python, [script, data, String(splitOut), shuffle], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 1_200_000 });
   const lines = (r.stdout ?? '').split('\n').filter((l) => l.startsWith('{'));
-  if (lines.length === 0) return [{ name: `dask shuffle=${shuffle}`, tasks: 0, error: `exit ${r.status}: ${(r.stderr ?? '').split('\n').slice(-3).join(' ')}` }];
+  const why = r.signal ? `stopped by ${r.signal} after the 20-minute limit` : `exit ${r.status}`;
+  if (lines.length === 0) return [{ name: `dask shuffle=${shuffle}`, tasks: 0, error: `${why}: ${(r.stderr ?? '').split('\n').slice(-3).join(' ')}` }];
   return lines.map((l) => JSON.parse(l) as Result);
 }
 
