@@ -41,6 +41,8 @@ interface Result {
   scheduler_rss_delta: number;
   /** CPU seconds of the client process during the run (Tessera only). */
   client_cpu?: number;
+  /** CPU seconds of all worker processes together, executor threads included (Tessera only). */
+  workers_cpu?: number;
   /** Streamed chunks (Tessera) or the Dask version. */
   note?: string;
 }
@@ -67,6 +69,7 @@ async function runOne(workload: 'map' | 'tree', n: number): Promise<Result> {
   const rss0 = rssOf(pids.scheduler).rss;
   const cpu0 = cpuSeconds(pids.scheduler);
   const clientCpu0 = process.cpuUsage();
+  const workersCpu0 = pids.workers.reduce((a, p) => a + cpuSeconds(p), 0);
   const t0 = performance.now();
   let tasks: number;
   if (workload === 'map') {
@@ -97,6 +100,7 @@ async function runOne(workload: 'map' | 'tree', n: number): Promise<Result> {
     scheduler_cpu: cpuSeconds(pids.scheduler) - cpu0,
     scheduler_rss_delta: rssOf(pids.scheduler).peak - rss0,
     client_cpu: ((c) => (c.user + c.system) / 1e6)(process.cpuUsage(clientCpu0)),
+    workers_cpu: pids.workers.reduce((a, p) => a + cpuSeconds(p), 0) - workersCpu0,
     note: stream ? `${stream.chunks} chunks, ${stream.startedBeforeFinal} tasks started before the last` : 'one message',
   };
 }
@@ -129,20 +133,21 @@ async function main(): Promise<void> {
     }
   }
   const mb = (b: number) => (b / 2 ** 20).toFixed(0);
-  const table: string[][] = [['workload', 'tasks', 'seconds', 'tasks/s', 'client peak MiB', 'sched CPU-s/1k', 'sched B/task', 'client CPU-s/1k', 'note']];
+  const table: string[][] = [['workload', 'tasks', 'seconds', 'tasks/s', 'client peak MiB', 'sched CPU-s/1k', 'sched B/task', 'client CPU-s/1k', 'workers CPU-s/1k', 'note']];
   for (const r of rows) {
     if (typeof r === 'string') {
-      table.push([r, '', '', '', '', '', '', '', '']);
+      table.push([r, '', '', '', '', '', '', '', '', '']);
       continue;
     }
     table.push([
       r.workload, String(r.tasks), r.seconds.toFixed(1), (r.tasks / r.seconds).toFixed(0), mb(r.client_peak_rss),
       ((r.scheduler_cpu / r.tasks) * 1000).toFixed(3), (r.scheduler_rss_delta / r.tasks).toFixed(0),
-      r.client_cpu !== undefined ? ((r.client_cpu / r.tasks) * 1000).toFixed(3) : '-', r.note ?? '',
+      r.client_cpu !== undefined ? ((r.client_cpu / r.tasks) * 1000).toFixed(3) : '-',
+      r.workers_cpu !== undefined ? ((r.workers_cpu / r.tasks) * 1000).toFixed(3) : '-', r.note ?? '',
     ]);
   }
   const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
-  for (const r of table) console.log(r.map((c, i) => (i === 0 || i === 8 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
+  for (const r of table) console.log(r.map((c, i) => (i === 0 || i === 9 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
   if (!haveDask) console.log('dask: skipped (--no-dask, or /usr/bin/python3 has no distributed)');
   console.log('targets (issue 14): under 60 s each, client under 1 GB, scheduler under 0.03 CPU-s per 1,000 tasks and 1,500 B per task');
   console.log(`load average after: ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);

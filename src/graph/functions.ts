@@ -21,6 +21,7 @@ import {
   type TaskFunction,
 } from './function-spec.js';
 import type { FunctionSpec } from '../protocol/messages.js';
+import { wireFunctionSpec } from '../protocol/function-specs.js';
 
 // ---------------------------------------------------------------------------
 // Names an inline function may use without defining them
@@ -110,9 +111,9 @@ export function serializeFunction(fn: TaskFunction, role: FunctionRole = TASK_RO
   if (hit !== undefined) return hit;
   let spec: FunctionSpec;
   if (typeof fn === 'function') {
-    spec = Object.freeze(inlineSpec(fn, role));
+    spec = wireFunctionSpec(inlineSpec(fn, role));
   } else if (isModuleFunction(fn)) {
-    spec = Object.freeze({ kind: 'module', url: toModuleUrl(fn.url), export: checkExportName(fn.export) });
+    spec = wireFunctionSpec({ kind: 'module', url: toModuleUrl(fn.url), export: checkExportName(fn.export) });
   } else {
     throw new InvalidArgumentError(
       `expected a function or a module function reference (moduleFunction(url, 'name')), got ${describeValue(fn)}`,

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { FrameDecoder, frameMessage } from '../../src/protocol/frames.js';
 import { RawFrames, decodeMessage, encodeMessage } from '../../src/protocol/codec.js';
 import { FrameTooLargeError, ProtocolError } from '../../src/errors.js';
+import { wireFunctionSpec } from '../../src/protocol/function-specs.js';
+import { deserializeValue, serializeValue } from '../../src/graph/serialize.js';
 
 function wire(msg: unknown): Buffer {
   return Buffer.concat(frameMessage(encodeMessage(msg)));
@@ -130,4 +132,48 @@ test('direct reads: more bytes than the frame has room for is a protocol error',
   assert.ok(target.length > 0 && target.length < 100_000);
   assert.throws(() => d.filledInPlace(target.length + 1), ProtocolError);
   assert.equal(new FrameDecoder().fillTarget(), null, 'no large frame under way: any buffer will do');
+});
+
+test('a shared function spec is written once per message and decodes to one object per message', () => {
+  const inc = wireFunctionSpec({ kind: 'module', url: 'file:///tmp/fns.js', export: 'inc' } as const);
+  const lambda = wireFunctionSpec({ kind: 'inline', source: `(x) => x + ${'1'.repeat(500)}`, name: 'lambda' } as const);
+  const tasks = Array.from({ length: 1000 }, (_, i) => ({ key: `t-${i}`, fn: i % 2 ? inc : lambda }));
+  const plain = Array.from({ length: 1000 }, (_, i) => ({ key: `t-${i}`, fn: i % 2 ? { ...inc } : { ...lambda } }));
+  const shared = encodeMessage({ op: 'graph-chunk', tasks })[0]!;
+  const unshared = encodeMessage({ op: 'graph-chunk', tasks: plain })[0]!;
+  // Each spec once: the 1,000 mentions cost a few bytes each, not the 500-character source.
+  assert.ok(shared.byteLength < 20_000, `shared: ${shared.byteLength} bytes`);
+  assert.ok(unshared.byteLength > 250_000, `plain objects are written in full: ${unshared.byteLength} bytes`);
+  const back = decodeMessage([Buffer.from(shared)]) as { tasks: { key: string; fn: Record<string, string> }[] };
+  assert.equal(back.tasks.length, 1000);
+  assert.deepEqual({ ...back.tasks[1]!.fn }, { kind: 'module', url: 'file:///tmp/fns.js', export: 'inc' });
+  assert.deepEqual({ ...back.tasks[0]!.fn }, { kind: 'inline', source: lambda.source, name: 'lambda' });
+  assert.equal(back.tasks[1]!.fn, back.tasks[999]!.fn, 'one object per spec within a message');
+  // The decoded spec is shareable again: the scheduler forwards it to workers.
+  const forwarded = encodeMessage([{ fn: back.tasks[1]!.fn }, { fn: back.tasks[3]!.fn }])[0]!;
+  const again = decodeMessage([Buffer.from(forwarded)]) as { fn: unknown }[];
+  assert.equal(again[0]!.fn, again[1]!.fn);
+  // A later message starts afresh: its first mention is written in full.
+  const next = decodeMessage([Buffer.from(encodeMessage({ fn: inc })[0]!)]) as { fn: unknown };
+  assert.deepEqual({ ...(next.fn as object) }, { ...inc });
+});
+
+test('a function spec reference to nothing written earlier is a protocol error', () => {
+  // msgpackr writes the extension's marker (d4 53 00), then its value: here the number 3, a reference, though the message defined no spec.
+  const header = Buffer.from([0xd4, 0x53, 0x00, 0x03]);
+  assert.throws(() => decodeMessage([header]), (e: unknown) => e instanceof ProtocolError && /function spec reference 3/.test((e as Error).message));
+});
+
+test('byte arrays in a header decode as views of the frame; in a value, as copies of their own', () => {
+  const args = new Uint8Array([1, 2, 3, 4, 5]);
+  const frame = Buffer.from(encodeMessage({ op: 'compute-task', args })[0]!);
+  const back = decodeMessage([frame]) as { args: Uint8Array };
+  assert.deepEqual([...back.args], [1, 2, 3, 4, 5]);
+  assert.equal(back.args.buffer, frame.buffer, 'no copy per task argument list');
+  // A user's Uint8Array inside a value still gets a buffer of its own: code may take its .buffer.
+  const sv = serializeValue({ bytes: new Uint8Array([9, 8, 7]) });
+  const value = deserializeValue(sv) as { bytes: Uint8Array };
+  assert.deepEqual([...value.bytes], [9, 8, 7]);
+  assert.equal(value.bytes.byteOffset, 0);
+  assert.equal(value.bytes.buffer.byteLength, 3);
 });
