@@ -4,7 +4,7 @@
  * per job), and on huge pages where the kernel allows, so that filling fresh
  * memory costs one page fault per 2 MiB instead of per 4 KiB.
  */
-import { adviseHugePages } from '../native/libc.js';
+import { adviseHugePages, populatePages } from '../native/libc.js';
 
 /**
  * Frames at least this large are kept in shared memory; below it a copy per
@@ -20,10 +20,15 @@ export const SHARE_FROM_BYTES = 1 << 20;
  */
 const HUGE_PAGES_FROM = 32 * 1024 * 1024;
 
-/** A zero-filled shared buffer of `length` bytes, advised onto huge pages when large. */
+/**
+ * A zero-filled shared buffer of `length` bytes: advised onto huge pages
+ * when large, its pages faulted in at once when smaller (a value of a few
+ * MiB is about to be filled whole).
+ */
 export function allocateShared(length: number): Buffer {
   const buf = Buffer.from(new SharedArrayBuffer(length));
   if (length >= HUGE_PAGES_FROM) adviseHugePages(buf);
+  else populatePages(buf);
   return buf;
 }
 

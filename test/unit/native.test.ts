@@ -10,6 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { koffi, koffiLoadedDirectly } from '../../src/native/koffi.js';
+import { populatePages } from '../../src/native/libc.js';
 
 const require = createRequire(import.meta.url);
 const koffiVersion = (JSON.parse(readFileSync(join(dirname(require.resolve('koffi')), 'package.json'), 'utf8')) as { version: string }).version;
@@ -31,4 +32,16 @@ test("on glibc Linux the addon loads directly, skipping koffi's entry", (t) => {
     return;
   }
   assert.equal(koffiLoadedDirectly(), true, `@koromix/koffi-linux-${process.arch}/linux_${process.arch}/koffi.node was not used: has koffi ${koffiVersion} moved its addon?`);
+});
+
+test('populatePages faults a fresh buffer in at once, and the buffer reads and writes as before', () => {
+  const buf = Buffer.from(new SharedArrayBuffer(1 << 20));
+  // This suite runs on Linux 5.14+ with glibc (Debian's), where the call exists: false here is a regression.
+  assert.equal(populatePages(buf), true);
+  assert.equal(buf.every((b) => b === 0), true);
+  buf.fill(7, 1000, 5000);
+  assert.equal(buf[999], 0);
+  assert.equal(buf[1000], 7);
+  assert.equal(buf[4999], 7);
+  assert.equal(populatePages(Buffer.alloc(100)), false, 'a buffer smaller than two pages is left alone');
 });
