@@ -102,18 +102,32 @@ function isShared(f: Uint8Array): boolean {
  */
 const MAX_NUMBERED = 4096;
 
+/**
+ * Buffers up to this size may be shared by the small values cut from them
+ * (see decodeResults and DataStore.put): what one value can keep alive
+ * beyond its own bytes.
+ */
+export const SHAREABLE_BUFFER_BYTES = 512;
+
+/** Whether a view of `len` bytes into a buffer of `bufferLen` may be kept instead of copied. */
+export function keepsView(len: number, bufferLen: number): boolean {
+  return bufferLen <= SHAREABLE_BUFFER_BYTES || len * 2 >= bufferLen;
+}
+
 /** Numbers each distinct function spec for one thread; knows which it has sent. */
 export class FunctionNumbers {
   /** Specs arrive as fresh objects per task (decoded per message): looked up by content too, without building a key string. */
   private readonly modules = new Map<string, Map<string, number>>();
   private readonly inline = new Map<string, Map<string, number>>();
-  private byObject = new WeakMap<FunctionSpec, number>();
+  /** The last spec numbered: tasks of one function often share one spec object. */
+  private lastSpec: FunctionSpec | null = null;
+  private lastId = 0;
   private next = 1;
 
   /** Called before each batch: whether the numbering starts over (the thread must forget its specs). */
   startBatch(): boolean {
     if (this.next <= MAX_NUMBERED) return false;
-    this.byObject = new WeakMap();
+    this.lastSpec = null;
     this.modules.clear();
     this.inline.clear();
     this.next = 1;
@@ -122,9 +136,11 @@ export class FunctionNumbers {
 
   /** The spec's number; `fresh` receives it when this is the first time. */
   number(spec: FunctionSpec, fresh: Array<[number, FunctionSpec]>): number {
-    const known = this.byObject.get(spec);
-    if (known !== undefined) return known;
-    const [outer, a, b] = spec.kind === 'module' ? [this.modules, spec.url, spec.export] : [this.inline, spec.source, spec.name];
+    if (spec === this.lastSpec) return this.lastId;
+    const module = spec.kind === 'module';
+    const outer = module ? this.modules : this.inline;
+    const a = module ? spec.url : spec.source;
+    const b = module ? spec.export : spec.name;
     let inner = outer.get(a);
     if (inner === undefined) outer.set(a, (inner = new Map()));
     let id = inner.get(b);
@@ -133,7 +149,8 @@ export class FunctionNumbers {
       inner.set(b, id);
       fresh.push([id, spec]);
     }
-    this.byObject.set(spec, id);
+    this.lastSpec = spec;
+    this.lastId = id;
     return id;
   }
 }
@@ -283,9 +300,12 @@ export function encodeResults(results: readonly JobResult[]): { batch: ResultBat
 }
 
 /**
- * Reads a result batch. Small frames are copied out of the batch, each into
- * a buffer of its own: the store keeps them for as long as the data lives,
- * and a view would keep every other result of the batch alive with it.
+ * Reads a result batch. The store keeps a result's frames for as long as the
+ * data lives, and a view into the batch keeps the whole batch alive with it:
+ * a frame is copied out into a buffer of its own unless the batch is tiny
+ * (a buffer per value costs ~200 bytes of bookkeeping and GC work anyway, so
+ * a few hundred bytes shared by a batch's results cost less) or the frame is
+ * most of it. DataStore.put (store.ts) keeps such views as they are.
  */
 export function decodeResults(batch: ResultBatch, each: (r: JobResult) => void): void {
   const { meta, bytes, strings, errors, side } = batch;
@@ -308,7 +328,7 @@ export function decodeResults(batch: ResultBatch, each: (r: JobResult) => void):
     for (let f = 0; f < nFrames; f++) {
       const place = meta[m++]!;
       const len = meta[m++]!;
-      frames[f] = place >= 0 ? bytes.slice(place, place + len) : side[-1 - place]!;
+      frames[f] = place < 0 ? side[-1 - place]! : keepsView(len, bytes.byteLength) ? bytes.subarray(place, place + len) : bytes.slice(place, place + len);
     }
     each({ type: 'done', id, value: { kind, frames }, valueType, start, stop });
   }

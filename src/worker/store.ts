@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import type { SerializedValue } from '../protocol/messages.js';
 import { copyBytes, serializedBytes } from '../graph/serialize.js';
 import { SHARE_FROM_BYTES, allocateShared } from './shared-memory.js';
+import { keepsView } from './executor-batch.js';
 
 interface Entry {
   kind: SerializedValue['kind'];
@@ -31,7 +32,7 @@ interface Entry {
 /** A small view into a big buffer (a socket chunk, msgpack's pool) would drag the whole buffer along: copied. */
 function compact(f: Uint8Array): Uint8Array {
   if (f.buffer instanceof SharedArrayBuffer) return f;
-  return f.byteLength * 2 < f.buffer.byteLength ? copyBytes(f) : f;
+  return keepsView(f.byteLength, f.buffer.byteLength) ? f : copyBytes(f);
 }
 
 function needsSharing(f: Uint8Array): boolean {
