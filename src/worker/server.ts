@@ -470,13 +470,13 @@ export class WorkerServer {
     for (const key of msg.keys) {
       const v = this.store.getIfInMemory(key) ?? (await this.store.get(key));
       if (!v) continue;
-      const wire = toWire(v);
-      const largest = Math.max(0, ...wire.data.frames.map((f) => f.byteLength));
+      let largest = 0;
+      for (const f of v.frames) if (f.byteLength > largest) largest = f.byteLength;
       if (largest > DEFAULT_MAX_FRAME_BYTES) {
         refused[key] = errorToInfo(new FrameTooLargeError(largest, DEFAULT_MAX_FRAME_BYTES, key));
         continue;
       }
-      data[key] = wire;
+      data[key] = toWire(v);
     }
     comm.reply(msg, Object.keys(refused).length ? { data, refused } : { data });
   }
