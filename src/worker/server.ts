@@ -205,7 +205,7 @@ export class WorkerServer {
   private onSchedulerMessage(msg: SchedulerToWorkerMsg): void {
     switch (msg.op) {
       case 'compute-task':
-        this.handle({ op: 'compute-task', key: msg.key, fn: msg.fn, args: msg.args, deps: msg.deps, priority: msg.priority });
+        this.handle(msg); // the event is the message itself (ComputeTaskEvent): no copy per task
         break;
       case 'free-keys':
         this.handle({ op: 'free-keys', keys: msg.keys });

@@ -340,7 +340,7 @@ export class WorkerState {
           break;
       }
     } else ts = this.newTask(ev.key);
-    ts.run = { fn: ev.fn, args: ev.args, deps: ev.deps };
+    ts.run = ev; // a compute-task message is a RunSpec: kept as it is, one object less per task
     ts.priority = ev.priority;
     this.linkInputs(ts);
   }
