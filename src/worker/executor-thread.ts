@@ -12,22 +12,11 @@
  */
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { cachedFunction, loadFunction } from '../graph/function-loader.js';
-import { copyBytes, decodeArgs, deserializeValue, serializeValue, valueType } from '../graph/serialize.js';
+import { decodeArgs, deserializeValue, serializeValue, valueType } from '../graph/serialize.js';
 import { errorToInfo } from '../comm/comm.js';
-import type { FunctionSpec, SerializedValue } from '../protocol/messages.js';
-
-export interface RunJob {
-  id: number;
-  key: string;
-  fn: FunctionSpec;
-  args: Uint8Array;
-  depKeys: string[];
-  depValues: SerializedValue[];
-}
-
-export type JobResult =
-  | { type: 'done'; id: number; value: SerializedValue; valueType: string; start: number; stop: number }
-  | { type: 'error'; id: number; error: ReturnType<typeof errorToInfo>; start: number; stop: number };
+import type { FunctionSpec } from '../protocol/messages.js';
+import type { AnyFunction } from '../graph/function-spec.js';
+import { decodeJobs, encodeResults, type JobBatch, type JobResult, type ReceivedJob } from './executor-batch.js';
 
 /** What the pool gives each thread (see executor.ts). */
 export interface ExecutorThreadData {
@@ -65,26 +54,35 @@ function wasCancelled(id: number): boolean {
   return cancelled.delete(id);
 }
 
+/** The function specs the pool has numbered for this thread (see FunctionNumbers). */
+const specs = new Map<number, FunctionSpec>();
+/** The functions of those numbers once loaded: saves building the loader's key string per task. */
+const functions = new Map<number, AnyFunction>();
+
+async function functionOf(fnId: number): Promise<AnyFunction> {
+  const known = functions.get(fnId);
+  if (known !== undefined) return known;
+  const spec = specs.get(fnId);
+  if (spec === undefined) throw new Error(`internal: executor thread ${executorIndex} was never sent function ${fnId}`);
+  const fn = cachedFunction(spec) ?? (await loadFunction(spec));
+  functions.set(fnId, fn);
+  return fn;
+}
+
 const FLUSH_MS = 1;
 let outbox: JobResult[] = [];
-let transfer: ArrayBuffer[] = [];
 let lastFlush = performance.now();
 
 function flush(): void {
   if (outbox.length === 0) return;
-  port.postMessage(outbox, transfer);
+  // Encoding copies the result frames (or takes large ones whole), so msgpack's reused buffer is free again.
+  const { batch, transfer } = encodeResults(outbox);
+  port.postMessage(batch, transfer);
   outbox = [];
-  transfer = [];
   lastFlush = performance.now();
 }
 
-/** A standalone copy that can be transferred without dragging a shared pool buffer along. */
-function own(f: Uint8Array): Uint8Array {
-  if (f.buffer instanceof SharedArrayBuffer) return f;
-  return f.byteOffset === 0 && f.byteLength === f.buffer.byteLength ? f : copyBytes(f);
-}
-
-async function run(job: RunJob): Promise<void> {
+async function run(job: ReceivedJob): Promise<void> {
   const start = Date.now();
   Atomics.store(running, 0, job.id);
   if (wasCancelled(job.id)) {
@@ -94,7 +92,7 @@ async function run(job: RunJob): Promise<void> {
     return;
   }
   try {
-    const fn = cachedFunction(job.fn) ?? (await loadFunction(job.fn));
+    const fn = functions.get(job.fnId) ?? (await functionOf(job.fnId));
     const values = new Map<string, unknown>();
     for (let i = 0; i < job.depKeys.length; i++) values.set(job.depKeys[i]!, deserializeValue(job.depValues[i]!));
     // A promise only when a function passed as an argument is not loaded yet.
@@ -102,10 +100,9 @@ async function run(job: RunJob): Promise<void> {
     if (!Array.isArray(args)) args = await args;
     let result: unknown = fn(...args);
     if (result && typeof (result as { then?: unknown }).then === 'function') result = await result;
-    const sv = serializeValue(result);
-    const frames = sv.frames.map(own);
-    for (const f of frames) if (!(f.buffer instanceof SharedArrayBuffer)) transfer.push(f.buffer as ArrayBuffer);
-    outbox.push({ type: 'done', id: job.id, value: { kind: sv.kind, frames }, valueType: valueType(result), start, stop: Date.now() });
+    // msgpackr packs each value after the previous one in its buffer, or into a fresh buffer, never over
+    // an earlier one: the frame stays valid until flush() copies it into the batch.
+    outbox.push({ type: 'done', id: job.id, value: serializeValue(result), valueType: valueType(result), start, stop: Date.now() });
   } catch (err) {
     outbox.push({ type: 'error', id: job.id, error: errorToInfo(err), start, stop: Date.now() });
   }
@@ -115,7 +112,13 @@ async function run(job: RunJob): Promise<void> {
 
 // Batches run in arrival order, one job at a time.
 let chain: Promise<void> = Promise.resolve();
-port.on('message', (jobs: RunJob[]) => {
+port.on('message', (batch: JobBatch) => {
+  if (batch.reset) {
+    specs.clear();
+    functions.clear();
+  }
+  for (const [id, spec] of batch.fns) specs.set(id, spec);
+  const jobs = decodeJobs(batch);
   chain = chain.then(async () => {
     for (const job of jobs) await run(job);
     flush();

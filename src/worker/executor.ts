@@ -5,9 +5,9 @@
  */
 import { createRequire } from 'node:module';
 import type { MessagePort, Worker } from 'node:worker_threads';
-import type { ExecutorThreadData, JobResult, RunJob } from './executor-thread.js';
+import type { ExecutorThreadData } from './executor-thread.js';
+import { FunctionNumbers, decodeResults, encodeJobs, type JobResult, type ResultBatch, type RunJob } from './executor-batch.js';
 import type { FunctionSpec, SerializedValue } from '../protocol/messages.js';
-import { copyBytes } from '../graph/serialize.js';
 import type { Logger } from '../logging.js';
 import { compiledModuleUrl } from '../layout.js';
 import { executorResourceLimits, type ExecutorHeapLimits } from './memory.js';
@@ -37,6 +37,8 @@ interface ExecutorThread {
   inFlight: Set<number>;
   /** Jobs to post at the end of this event-loop turn, as one message. */
   outbox: RunJob[];
+  /** The function specs this thread has been sent (see executor-batch.ts). */
+  numbers: FunctionNumbers;
   /** Slot 0: the id of the job the thread is running (0: none), written by the thread; slot 1: cancellations posted (see executor-thread.ts). */
   running: Int32Array;
   /** Where cancellations of jobs that have not started go (read synchronously by the thread). */
@@ -56,20 +58,6 @@ export interface ExecutorPoolOptions {
 const MAX_JOB_ID = 0x7fffffff;
 
 const THREAD_URL = compiledModuleUrl('worker/executor-thread.js');
-
-/**
- * postMessage clones a typed array's whole underlying buffer, not just the
- * view: a task's arguments are a view into the batch message they arrived
- * in, so without this every job would copy that entire batch. Shared
- * buffers pass by reference; small views into large buffers are copied.
- */
-function compactView(f: Uint8Array): Uint8Array {
-  return f.buffer instanceof SharedArrayBuffer || f.byteLength * 2 >= f.buffer.byteLength ? f : copyBytes(f);
-}
-
-function transferable(frames: SerializedValue['frames']): SerializedValue['frames'] {
-  return frames.map(compactView);
-}
 
 export class ExecutorPool {
   private readonly threads: ExecutorThread[] = [];
@@ -115,10 +103,12 @@ export class ExecutorPool {
       transferList: [port2],
       ...(this.resourceLimits ? { resourceLimits: this.resourceLimits } : {}),
     });
-    const t: ExecutorThread = { index, worker, inFlight: new Set(), outbox: [], running, control, retired: false, outOfMemory: false };
-    worker.on('message', (rs: JobResult[]) => {
+    const t: ExecutorThread = {
+      index, worker, inFlight: new Set(), outbox: [], numbers: new FunctionNumbers(), running, control, retired: false, outOfMemory: false,
+    };
+    worker.on('message', (batch: ResultBatch) => {
       if (t.retired) return;
-      for (const r of rs) this.onResult(t, r);
+      decodeResults(batch, (r) => this.onResult(t, r));
       this.onCapacity();
     });
     worker.on('error', (err: Error & { code?: string }) => {
@@ -133,9 +123,12 @@ export class ExecutorPool {
   /**
    * Jobs a thread may hold: one running and one queued is enough for slow
    * tasks; tiny tasks need more so a thread never waits on the main thread.
+   * The tiniest (a trivial function, ~10 us) go 32 at a time: each batch
+   * posted wakes the thread, which costs more CPU than such a task, and 32
+   * of them are still well under a millisecond of work committed to it.
    */
   private get depth(): number {
-    return this.meanMs < 1 ? 16 : 2;
+    return this.meanMs < 0.25 ? 32 : this.meanMs < 1 ? 16 : 2;
   }
 
   /** Jobs that could be accepted right now. */
@@ -160,7 +153,8 @@ export class ExecutorPool {
     const t = best!;
     const id = this.nextId;
     this.nextId = id >= MAX_JOB_ID ? 1 : id + 1;
-    const job: RunJob = { id, key, fn, args: compactView(args), depKeys, depValues: depValues.map((v) => ({ kind: v.kind, frames: transferable(v.frames) })) };
+    // The bytes are copied into the batch when it is posted (executor-batch.ts), so views are fine here.
+    const job: RunJob = { id, key, fn, args, depKeys, depValues };
     return new Promise((resolve) => {
       this.pending.set(id, { resolve, thread: t, key, job });
       this.post(t, job);
@@ -182,7 +176,8 @@ export class ExecutorPool {
       if (t.outbox.length === 0) continue;
       const jobs = t.outbox;
       t.outbox = [];
-      t.worker.postMessage(jobs);
+      const { batch, transfer } = encodeJobs(jobs, t.numbers);
+      t.worker.postMessage(batch, transfer);
     }
   }
 

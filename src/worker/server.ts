@@ -205,7 +205,7 @@ export class WorkerServer {
   private onSchedulerMessage(msg: SchedulerToWorkerMsg): void {
     switch (msg.op) {
       case 'compute-task':
-        this.handle({ op: 'compute-task', key: msg.key, fn: msg.fn, args: msg.args, deps: msg.deps, priority: msg.priority });
+        this.handle(msg); // the event is the message itself (ComputeTaskEvent): no copy per task
         break;
       case 'free-keys':
         this.handle({ op: 'free-keys', keys: msg.keys });
@@ -470,13 +470,13 @@ export class WorkerServer {
     for (const key of msg.keys) {
       const v = this.store.getIfInMemory(key) ?? (await this.store.get(key));
       if (!v) continue;
-      const wire = toWire(v);
-      const largest = Math.max(0, ...wire.data.frames.map((f) => f.byteLength));
+      let largest = 0;
+      for (const f of v.frames) if (f.byteLength > largest) largest = f.byteLength;
       if (largest > DEFAULT_MAX_FRAME_BYTES) {
         refused[key] = errorToInfo(new FrameTooLargeError(largest, DEFAULT_MAX_FRAME_BYTES, key));
         continue;
       }
-      data[key] = wire;
+      data[key] = toWire(v);
     }
     comm.reply(msg, Object.keys(refused).length ? { data, refused } : { data });
   }

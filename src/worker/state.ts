@@ -62,6 +62,13 @@ export const FETCH_BATCH_BYTES = 50_000_000;
  */
 const NONE: ReadonlySet<WorkerTask> = new Set();
 const NO_PRIORITY: readonly number[] = [];
+/**
+ * Shared by every task with no known holder or no transfers yet (most
+ * tasks computed here): one empty array each would be two allocations per
+ * task. Never added to: replaced by an array of the task's own first.
+ */
+const NO_PEERS: readonly string[] = [];
+const NO_TRANSFERS: readonly StartStop[] = [];
 
 export class WorkerTask implements HeapMember {
   state: WorkerTaskStateName = 'fetch';
@@ -75,12 +82,12 @@ export class WorkerTask implements HeapMember {
   /** Waiting or ready tasks that need this key's value. */
   dependents = NONE as Set<WorkerTask>;
   /** Peers believed to hold the value (never this worker). */
-  who: string[] = [];
+  who = NO_PEERS as string[];
   nbytes = 0;
   /** Fetched to hold a copy (a retiring worker's data), not for a task. */
   replica = false;
   /** Transfers of this task's inputs, reported with its result. */
-  readonly transfers: StartStop[] = [];
+  transfers = NO_TRANSFERS as StartStop[];
   /** The run handed to the pool last: results of older runs are ignored. */
   runId = 0;
   /** The get-data request this key is in flight with: replies to older ones are ignored. */
@@ -165,7 +172,11 @@ export class WorkerState {
   }
 
   private addWho(ts: WorkerTask, who: readonly string[]): void {
-    for (const w of who) if (w !== this.address && !ts.who.includes(w)) ts.who.push(w);
+    for (const w of who) {
+      if (w === this.address || ts.who.includes(w)) continue;
+      if (ts.who === NO_PEERS) ts.who = [];
+      ts.who.push(w);
+    }
   }
 
   private newTask(key: string): WorkerTask {
@@ -329,7 +340,7 @@ export class WorkerState {
           break;
       }
     } else ts = this.newTask(ev.key);
-    ts.run = { fn: ev.fn, args: ev.args, deps: ev.deps };
+    ts.run = ev; // a compute-task message is a RunSpec: kept as it is, one object less per task
     ts.priority = ev.priority;
     this.linkInputs(ts);
   }
@@ -447,7 +458,10 @@ export class WorkerState {
         }
         const nbytes = this.toMemory(ts, value);
         const transfer: StartStop = { action: 'transfer', start: (ev as GatherDepSuccessEvent).start, stop: (ev as GatherDepSuccessEvent).stop, source: ev.peer, nbytes };
-        for (const d of ts.dependents) d.transfers.push(transfer);
+        for (const d of ts.dependents) {
+          if (d.transfers === NO_TRANSFERS) d.transfers = [];
+          d.transfers.push(transfer);
+        }
         fetched.push(key);
         continue;
       }
@@ -505,7 +519,7 @@ export class WorkerState {
     if (ts.state === 'cancelled') return this.forget(ts);
     const startstops: StartStop[] = [...ts.transfers, { action: 'compute', start: ev.start, stop: ev.stop, thread: ev.thread }];
     const nbytes = this.toMemory(ts, ev.value);
-    ts.transfers.length = 0;
+    ts.transfers = NO_TRANSFERS as StartStop[];
     this.send({ op: 'task-finished', key: ts.key, nbytes, type: ev.valueType, startstops });
   }
 

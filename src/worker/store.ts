@@ -2,7 +2,10 @@
  * The worker's data store: task results as serialized frames, in memory or
  * spilled to `directory`. Values are kept serialized so they can be served to
  * peers and spilled without re-encoding. Least recently used data spills
- * first (a Map iterates in insertion order; every access re-inserts).
+ * first: each entry carries the tick of its last use, and a spill sorts by it
+ * (re-inserting into the Map on every access, to keep it in use order, cost
+ * two extra hash operations per read, on every task's inputs and every key
+ * a client gathers; spilling is rare).
  *
  * Frames are stored as they came, uncopied: a task's result as its executor
  * thread transferred it, a fetched value as the socket read it (already in
@@ -18,6 +21,7 @@ import { createHash } from 'node:crypto';
 import type { SerializedValue } from '../protocol/messages.js';
 import { copyBytes, serializedBytes } from '../graph/serialize.js';
 import { SHARE_FROM_BYTES, allocateShared } from './shared-memory.js';
+import { keepsView } from './executor-batch.js';
 
 interface Entry {
   kind: SerializedValue['kind'];
@@ -25,13 +29,15 @@ interface Entry {
   lengths: number[];
   nbytes: number;
   path: string | null;
+  /** When it was last put or read (DataStore.clock). */
+  used: number;
 }
 
 
 /** A small view into a big buffer (a socket chunk, msgpack's pool) would drag the whole buffer along: copied. */
 function compact(f: Uint8Array): Uint8Array {
   if (f.buffer instanceof SharedArrayBuffer) return f;
-  return f.byteLength * 2 < f.buffer.byteLength ? copyBytes(f) : f;
+  return keepsView(f.byteLength, f.buffer.byteLength) ? f : copyBytes(f);
 }
 
 function needsSharing(f: Uint8Array): boolean {
@@ -90,6 +96,8 @@ export class DataStore {
   managedBytes = 0;
   spilledBytes = 0;
   private spilling = false;
+  /** Counts puts and reads: the order of use, for spilling the least recently used first. */
+  private clock = 0;
 
   constructor(readonly directory: string, private readonly targetBytes: number) {}
 
@@ -109,7 +117,7 @@ export class DataStore {
     this.delete(key);
     const frames = sv.frames.map(compact);
     const nbytes = serializedBytes(sv);
-    this.entries.set(key, { kind: sv.kind, frames, lengths: frames.map((f) => f.byteLength), nbytes, path: null });
+    this.entries.set(key, { kind: sv.kind, frames, lengths: frames.map((f) => f.byteLength), nbytes, path: null, used: ++this.clock });
     this.managedBytes += nbytes;
     if (this.targetBytes > 0 && this.managedBytes > this.targetBytes) void this.spill();
     return nbytes;
@@ -123,8 +131,7 @@ export class DataStore {
   getIfInMemory(key: string): SerializedValue | undefined {
     const e = this.entries.get(key);
     if (!e || !e.frames) return undefined;
-    this.entries.delete(key);
-    this.entries.set(key, e);
+    e.used = ++this.clock;
     return { kind: e.kind, frames: e.frames };
   }
 
@@ -140,8 +147,7 @@ export class DataStore {
       this.managedBytes += e.nbytes;
       void fs.rm(e.path!, { force: true });
       e.path = null;
-      this.entries.delete(key);
-      this.entries.set(key, e);
+      e.used = ++this.clock;
       if (this.targetBytes > 0 && this.managedBytes > this.targetBytes) void this.spill();
     }
     return { kind: e.kind, frames };
@@ -152,11 +158,10 @@ export class DataStore {
    * an executor thread; a frame not there yet is moved once and stays.
    */
   getSharedIfInMemory(key: string): SerializedValue | undefined {
-    const v = this.getIfInMemory(key);
-    if (!v) return undefined;
-    const e = this.entries.get(key)!;
-    if (!v.frames.some(needsSharing)) return v;
-    e.frames = v.frames.map(share);
+    const e = this.entries.get(key);
+    if (!e || !e.frames) return undefined;
+    e.used = ++this.clock;
+    if (e.frames.some(needsSharing)) e.frames = e.frames.map(share);
     return { kind: e.kind, frames: e.frames };
   }
 
@@ -190,7 +195,10 @@ export class DataStore {
     this.spilling = true;
     try {
       mkdirSync(this.directory, { recursive: true });
-      for (const [key, e] of this.entries) {
+      const inMemory: Array<[string, Entry]> = [];
+      for (const kv of this.entries) if (kv[1].frames) inMemory.push(kv);
+      inMemory.sort((a, b) => a[1].used - b[1].used);
+      for (const [key, e] of inMemory) {
         if (this.managedBytes <= downTo) break;
         if (!e.frames) continue;
         const path = this.pathFor(key);
