@@ -29,19 +29,39 @@ export class TaskGroup {
   }
 }
 
+/**
+ * The empty set that a task's relation reads as while it has no members.
+ * Typed read-only: members are added only through TaskState's methods.
+ */
+const NONE: ReadonlySet<never> = new Set<never>();
+
+/**
+ * One task. Its six relations (dependencies, dependents, waitingOn, waiters,
+ * whoWants, whoHas) are sets made on first use and dropped when emptied:
+ * most tasks of a big graph have few of them at a time (a mapped task has no
+ * dependencies or dependents at all), and an empty Set costs about 100 bytes,
+ * so eager sets were most of the scheduler's memory per task. They read as
+ * ReadonlySets (NONE when empty) and change only through the methods below.
+ */
 export class TaskState {
   state: TaskStateName = 'released';
-  runSpec: { fn: FunctionSpec; args: Uint8Array } | null = null;
-  /** [-userPriority, generation, order]: lexicographically smaller runs first. */
-  priority: number[] = [0, 0, 0];
-  readonly dependencies = new Set<TaskState>();
-  readonly dependents = new Set<TaskState>();
-  /** Dependencies not yet in memory (only while waiting). */
-  readonly waitingOn = new Set<TaskState>();
-  /** Dependents that still need this task's data. */
-  readonly waiters = new Set<TaskState>();
-  readonly whoWants = new Set<ClientState>();
-  readonly whoHas = new Set<WorkerState>();
+  /** The function and its serialized arguments; null for data without lineage (scattered, or a dependency never defined). */
+  fn: FunctionSpec | null = null;
+  args: Uint8Array | null = null;
+  /**
+   * The priority tuple [-userPriority, generation, order] as three numbers
+   * (lexicographically smaller runs first): no array per task, and the
+   * root-task queue keeps them inline. `priority` builds the tuple for the wire.
+   */
+  priorityUser = 0;
+  priorityGeneration = 0;
+  priorityOrder = 0;
+  private deps: Set<TaskState> | null = null;
+  private dependentSet: Set<TaskState> | null = null;
+  private waitingOnSet: Set<TaskState> | null = null;
+  private waiterSet: Set<TaskState> | null = null;
+  private wantedBy: Set<ClientState> | null = null;
+  private heldBy: Set<WorkerState> | null = null;
   processingOn: WorkerState | null = null;
   nbytes = -1;
   type = '';
@@ -62,6 +82,84 @@ export class TaskState {
   assignedAt = 0;
 
   constructor(readonly key: string, readonly group: TaskGroup) {}
+
+  /** [-userPriority, generation, order], a new array (what workers are sent). */
+  get priority(): number[] {
+    return [this.priorityUser, this.priorityGeneration, this.priorityOrder];
+  }
+
+  get dependencies(): ReadonlySet<TaskState> {
+    return this.deps ?? NONE;
+  }
+  get dependents(): ReadonlySet<TaskState> {
+    return this.dependentSet ?? NONE;
+  }
+  /** Dependencies not yet in memory (only while waiting). */
+  get waitingOn(): ReadonlySet<TaskState> {
+    return this.waitingOnSet ?? NONE;
+  }
+  /** Dependents that still need this task's data. */
+  get waiters(): ReadonlySet<TaskState> {
+    return this.waiterSet ?? NONE;
+  }
+  get whoWants(): ReadonlySet<ClientState> {
+    return this.wantedBy ?? NONE;
+  }
+  get whoHas(): ReadonlySet<WorkerState> {
+    return this.heldBy ?? NONE;
+  }
+
+  /** Links this task and `dep` both ways (dependency and dependent). */
+  addDependency(dep: TaskState): void {
+    (this.deps ??= new Set()).add(dep);
+    (dep.dependentSet ??= new Set()).add(this);
+  }
+  /** Unlinks every dependency both ways (the task is being forgotten). */
+  clearDependencies(): void {
+    if (!this.deps) return;
+    for (const dep of this.deps) dep.dependentSet = without(dep.dependentSet, this);
+    this.deps = null;
+  }
+  addWaitingOn(dep: TaskState): void {
+    (this.waitingOnSet ??= new Set()).add(dep);
+  }
+  deleteWaitingOn(dep: TaskState): void {
+    this.waitingOnSet = without(this.waitingOnSet, dep);
+  }
+  clearWaitingOn(): void {
+    this.waitingOnSet = null;
+  }
+  addWaiter(dts: TaskState): void {
+    (this.waiterSet ??= new Set()).add(dts);
+  }
+  deleteWaiter(dts: TaskState): void {
+    this.waiterSet = without(this.waiterSet, dts);
+  }
+  addWhoWants(cs: ClientState): void {
+    (this.wantedBy ??= new Set()).add(cs);
+  }
+  /** False when `cs` did not want it. */
+  deleteWhoWants(cs: ClientState): boolean {
+    const had = this.wantedBy?.has(cs) ?? false;
+    if (had) this.wantedBy = without(this.wantedBy, cs);
+    return had;
+  }
+  addWhoHas(ws: WorkerState): void {
+    (this.heldBy ??= new Set()).add(ws);
+  }
+  /** False when `ws` did not hold it. */
+  deleteWhoHas(ws: WorkerState): boolean {
+    const had = this.heldBy?.has(ws) ?? false;
+    if (had) this.heldBy = without(this.heldBy, ws);
+    return had;
+  }
+}
+
+/** `set` less `x`; null once empty, so an emptied relation frees its table. */
+function without<T>(set: Set<T> | null, x: T): Set<T> | null {
+  if (!set) return null;
+  set.delete(x);
+  return set.size ? set : null;
 }
 
 export class WorkerState {

@@ -22,7 +22,7 @@ import type {
 import type { TaskStateName } from './snapshot.js';
 import { keyGroup } from '../graph/keys.js';
 import { ClientState, TaskGroup, TaskState, WorkerState, emptyStateCounts } from './entities.js';
-import { Heap, priorityLess } from '../util/heap.js';
+import { TupleHeap } from '../util/heap.js';
 import type { Stimulus } from './stimulus.js';
 import { TaskStream } from './task-stream.js';
 import { TransitionLog, formatStory, type TransitionRecord } from './transition-log.js';
@@ -141,7 +141,8 @@ export class SchedulerState {
   readonly clients = new Map<string, ClientState>();
   readonly groups = new Map<string, TaskGroup>();
   readonly counts = emptyStateCounts();
-  readonly queue = new Heap<TaskState>((a, b) => priorityLess(a.priority, b.priority));
+  /** Root tasks waiting for a free worker slot, by priority; members left with inQueue false are skipped when popped. */
+  readonly queue = new TupleHeap<TaskState>();
   readonly unrunnable = new Set<TaskState>();
   tasksCompleted = 0;
   tasksErred = 0;
@@ -305,7 +306,7 @@ export class SchedulerState {
       for (const ws of d.whoHas) who.push(ws.address);
       deps.push({ key: d.key, nbytes: d.nbytes, who });
     }
-    return { op: 'compute-task', key: ts.key, fn: ts.runSpec!.fn, args: ts.runSpec!.args, deps, priority: ts.priority };
+    return { op: 'compute-task', key: ts.key, fn: ts.fn!, args: ts.args!, deps, priority: ts.priority };
   }
 
   private assign(ts: TaskState, ws: WorkerState, eff: Effects, now: number): void {
@@ -347,13 +348,13 @@ export class SchedulerState {
 
   private addReplica(ts: TaskState, ws: WorkerState): void {
     if (ts.whoHas.has(ws)) return;
-    ts.whoHas.add(ws);
+    ts.addWhoHas(ws);
     ws.hasWhat.add(ts);
     ws.nbytes += Math.max(ts.nbytes, 0);
   }
 
   private removeReplica(ts: TaskState, ws: WorkerState): void {
-    if (!ts.whoHas.delete(ws)) return;
+    if (!ts.deleteWhoHas(ws)) return;
     ws.hasWhat.delete(ts);
     ws.nbytes -= Math.max(ts.nbytes, 0);
   }
@@ -365,7 +366,7 @@ export class SchedulerState {
   /** After ts stopped needing its dependencies, release those nobody needs any more. */
   private releaseUnneededDeps(ts: TaskState, recs: Recs): void {
     for (const dep of ts.dependencies) {
-      dep.waiters.delete(ts);
+      dep.deleteWaiter(ts);
       if (!this.needed(dep) && dep.state !== 'released' && dep.state !== 'erred' && dep.state !== 'forgotten') {
         recs.set(dep.key, 'released');
       }
@@ -486,7 +487,7 @@ export class SchedulerState {
 
   private releasedWaiting(ts: TaskState): Recs {
     const recs: Recs = new Map();
-    if (!ts.runSpec) {
+    if (!ts.fn) {
       // Scattered data that was lost: there is no lineage to recompute it from.
       ts.pendingException = verdict(new MissingDataError(ts.key, 'lost',
         `the data of ${ts.key} was lost with the worker that held it, and it was scattered, not computed, so it cannot be recomputed; scatter it again`));
@@ -500,9 +501,9 @@ export class SchedulerState {
       }
     }
     for (const dep of ts.dependencies) {
-      dep.waiters.add(ts);
+      dep.addWaiter(ts);
       if (dep.state !== 'memory') {
-        ts.waitingOn.add(dep);
+        ts.addWaitingOn(dep);
         if (dep.state === 'released') recs.set(dep.key, 'waiting');
       }
     }
@@ -530,7 +531,7 @@ export class SchedulerState {
       else {
         this.setState(ts, 'queued');
         ts.inQueue = true;
-        this.queue.push(ts);
+        this.queue.push(ts, ts.priorityUser, ts.priorityGeneration, ts.priorityOrder);
       }
       return recs;
     }
@@ -552,7 +553,7 @@ export class SchedulerState {
       this.assign(ts, ws, eff, stim.now);
     } else {
       ts.inQueue = true;
-      this.queue.push(ts);
+      this.queue.push(ts, ts.priorityUser, ts.priorityGeneration, ts.priorityOrder);
     }
     return new Map();
   }
@@ -564,7 +565,7 @@ export class SchedulerState {
         this.unrunnable.delete(ts);
         this.setState(ts, 'queued');
         ts.inQueue = true;
-        this.queue.push(ts);
+        this.queue.push(ts, ts.priorityUser, ts.priorityGeneration, ts.priorityOrder);
       }
       return new Map();
     }
@@ -575,7 +576,7 @@ export class SchedulerState {
 
   private waitingReleased(ts: TaskState): Recs {
     const recs: Recs = new Map();
-    ts.waitingOn.clear();
+    ts.clearWaitingOn();
     ts.inQueue = false;
     this.unrunnable.delete(ts);
     this.setState(ts, 'released');
@@ -601,11 +602,11 @@ export class SchedulerState {
     this.learnDurations(ts, info.startstops);
     this.taskStream.record(ts, ws, info.startstops, false);
     for (const dts of ts.dependents) {
-      dts.waitingOn.delete(ts);
+      dts.deleteWaitingOn(ts);
       if (dts.state === 'waiting' && dts.waitingOn.size === 0) recs.set(dts.key, 'processing');
     }
     for (const dep of ts.dependencies) {
-      dep.waiters.delete(ts);
+      dep.deleteWaiter(ts);
       if (!this.needed(dep) && dep.state === 'memory') recs.set(dep.key, 'released');
     }
     for (const cs of ts.whoWants) eff.inMemory(cs, ts.key, ts.type);
@@ -649,7 +650,7 @@ export class SchedulerState {
     ts.group.nbytes += scattered.nbytes;
     this.addReplica(ts, scattered.worker);
     for (const dts of ts.dependents) {
-      dts.waitingOn.delete(ts);
+      dts.deleteWaitingOn(ts);
       if (dts.state === 'waiting' && dts.waitingOn.size === 0) recs.set(dts.key, 'processing');
     }
     return recs;
@@ -681,7 +682,7 @@ export class SchedulerState {
       this.tasksErred++;
     }
     ts.pendingException = null;
-    ts.waitingOn.clear();
+    ts.clearWaitingOn();
     ts.inQueue = false;
     this.unrunnable.delete(ts);
     const ws = this.unassign(ts);
@@ -700,7 +701,7 @@ export class SchedulerState {
     if (ws) eff.freeKey(ws, ts.key);
     this.setState(ts, 'released');
     if (this.needed(ts)) {
-      for (const dep of ts.dependencies) dep.waiters.delete(ts); // re-added by released>waiting
+      for (const dep of ts.dependencies) dep.deleteWaiter(ts); // re-added by released>waiting
       recs.set(ts.key, 'waiting');
     } else {
       this.releaseUnneededDeps(ts, recs);
@@ -719,7 +720,7 @@ export class SchedulerState {
     ts.group.nbytes -= Math.max(ts.nbytes, 0);
     this.setState(ts, 'released');
     for (const dts of ts.dependents) {
-      if (dts.state === 'waiting') dts.waitingOn.add(ts);
+      if (dts.state === 'waiting') dts.addWaitingOn(ts);
       else if (dts.state === 'processing' || dts.state === 'no-worker') recs.set(dts.key, 'released');
     }
     for (const cs of ts.whoWants) eff.client(cs, { op: 'lost-data', key: ts.key });
@@ -742,14 +743,15 @@ export class SchedulerState {
   private releasedForgotten(ts: TaskState): Recs {
     const recs: Recs = new Map();
     if (ts.dependents.size > 0 || this.needed(ts)) return recs; // still part of someone's lineage
-    for (const dep of ts.dependencies) {
-      dep.dependents.delete(ts);
-      dep.waiters.delete(ts);
+    // Unlinked both ways first; the detached set still lists them, in order, for the checks.
+    const deps = ts.dependencies;
+    ts.clearDependencies();
+    for (const dep of deps) {
+      dep.deleteWaiter(ts);
       if (dep.dependents.size === 0 && !this.needed(dep)) {
         recs.set(dep.key, dep.state === 'memory' ? 'released' : 'forgotten');
       }
     }
-    ts.dependencies.clear();
     this.setState(ts, 'forgotten');
     this.counts.forgotten--; // forgotten tasks are not counted: they no longer exist
     ts.group.states.forgotten--;
@@ -884,10 +886,13 @@ export class SchedulerState {
     for (let i = 0; i < defs.length; i++) {
       const d = defs[i]!;
       let ts = this.tasks.get(d.key);
-      if (ts && ts.runSpec) continue; // the same key is the same computation
+      if (ts && ts.fn) continue; // the same key is the same computation
       if (!ts) ts = this.newTask(d.key);
-      ts.runSpec = { fn: this.internFunction(d.fn), args: d.args };
-      ts.priority = [-userPriority, gen, base + i];
+      ts.fn = this.internFunction(d.fn);
+      ts.args = d.args;
+      ts.priorityUser = -userPriority;
+      ts.priorityGeneration = gen;
+      ts.priorityOrder = base + i;
       ts.retries = d.retries ?? 0;
       if (d.workers && d.workers.length) {
         ts.workerRestrictions = new Set(d.workers);
@@ -908,14 +913,13 @@ export class SchedulerState {
             `task ${ts.key} depends on ${depKey}, which the scheduler does not know (was its future released?)`));
           recs.set(depKey, 'erred');
         }
-        ts.dependencies.add(dep);
-        dep.dependents.add(ts);
+        ts.addDependency(dep);
       }
     }
     for (const key of wanted) {
       const ts = this.tasks.get(key);
       if (!ts) continue;
-      ts.whoWants.add(cs);
+      ts.addWhoWants(cs);
       cs.wantsWhat.add(ts);
     }
     // Fresh dependencies become waiting through their dependents' released>waiting.
@@ -930,7 +934,7 @@ export class SchedulerState {
       for (const key of chunk.hold) {
         const ts = this.tasks.get(key);
         if (!ts) continue;
-        ts.whoWants.add(hold);
+        ts.addWhoWants(hold);
         hold.wantsWhat.add(ts);
         if (ts.state === 'released') recs.set(key, 'waiting');
       }
@@ -988,7 +992,7 @@ export class SchedulerState {
         });
         continue;
       }
-      ts.whoWants.add(cs);
+      ts.addWhoWants(cs);
       cs.wantsWhat.add(ts);
       if (ts.state === 'released') recs.set(key, 'waiting');
     }
@@ -1011,7 +1015,7 @@ export class SchedulerState {
   private releaseKeys(cs: ClientState, keys: readonly string[], recs: Recs): void {
     for (const key of keys) {
       const ts = this.tasks.get(key);
-      if (!ts || !ts.whoWants.delete(cs)) continue;
+      if (!ts || !ts.deleteWhoWants(cs)) continue;
       cs.wantsWhat.delete(ts);
       if (!this.needed(ts)) {
         if (ts.state === 'erred' || ts.state === 'released') {
@@ -1131,7 +1135,7 @@ export class SchedulerState {
       if (!ws) continue;
       let ts = this.tasks.get(it.key);
       if (!ts) ts = this.newTask(it.key);
-      ts.whoWants.add(cs);
+      ts.addWhoWants(cs);
       cs.wantsWhat.add(ts);
       if (ts.state === 'memory') {
         this.addReplica(ts, ws);
@@ -1264,5 +1268,6 @@ export class SchedulerState {
       for (const ts of ws.hasWhat) if (!ts.whoHas.has(ws)) fail(`${ws.address} has ${ts.key}, which does not list it`);
     }
     for (const ts of this.unrunnable) if (ts.state !== 'no-worker') fail(`${ts.key} in unrunnable set while ${ts.state}`);
+    if (!this.queue.ordered()) fail('the root-task queue is out of heap order');
   }
 }
