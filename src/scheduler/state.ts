@@ -46,6 +46,9 @@ function verdict(err: TesseraError): ErrorInfo {
 }
 
 type Recs = Map<string, TaskStateName>;
+/** What a transition recommends; read only, so transitions that recommend nothing share one empty map. */
+type RecsOut = ReadonlyMap<string, TaskStateName>;
+const NO_RECS: RecsOut = new Map();
 
 /** An erred task's exception, as clients are told it. Every erred task has one; the fallback only names the bug. */
 function exceptionOf(ts: TaskState): ErrorInfo {
@@ -120,8 +123,14 @@ export class InvalidTransitionError extends InvalidStateError {
   }
 }
 
-type TransitionHandler<T extends TransitionName> = (ts: TaskState, eff: Effects, stim: Stimulus, payload: PayloadOf<T> | undefined) => Recs;
+type TransitionHandler<T extends TransitionName> = (ts: TaskState, eff: Effects, stim: Stimulus, payload: PayloadOf<T> | undefined) => RecsOut;
 type TransitionTable = { readonly [T in TransitionName]?: TransitionHandler<T> };
+/** One entry of the transition table, found by start and finish state. */
+interface Step {
+  readonly fn: TransitionHandler<TransitionName>;
+  /** Exists only with a payload (PAYLOAD_ONLY). */
+  readonly payloadOnly: boolean;
+}
 
 /**
  * Transitions that exist only for a stimulus that brings their payload
@@ -409,18 +418,33 @@ export class SchedulerState {
    * returns the recommendations for other tasks (and maybe this one). The
    * payload carries what the stimulus learned (a result, an error, a thief).
    */
-  private transition<F extends TaskStateName>(key: string, finish: F, eff: Effects, stim: Stimulus, payload?: PayloadInto<F>): Recs {
+  private transition<F extends TaskStateName>(key: string, finish: F, eff: Effects, stim: Stimulus, payload?: PayloadInto<F>): RecsOut {
     const ts = this.tasks.get(key);
-    if (!ts || ts.state === finish) return new Map();
+    if (!ts || ts.state === finish) return NO_RECS;
     const start = ts.state;
-    const name: TransitionName = `${start}>${finish}`;
-    const fn = this.table[name] as TransitionHandler<TransitionName> | undefined;
-    if (fn && (payload !== undefined || !PAYLOAD_ONLY.has(name))) return this.runTransition(ts, fn, eff, stim, payload);
+    const step = this.steps[start][finish];
+    if (step && (payload !== undefined || !step.payloadOnly)) return this.runTransition(ts, step.fn, eff, stim, payload);
     if (start !== 'released' && finish !== 'released') return this.throughReleased(ts, finish, eff, stim, payload);
     throw this.invalidTransition(ts, start, finish);
   }
 
-  private runTransition(ts: TaskState, fn: TransitionHandler<TransitionName>, eff: Effects, stim: Stimulus, payload: TransitionPayload | undefined): Recs {
+  /**
+   * The table by start and finish state: looking up two fixed strings
+   * instead of building the name `${start}>${finish}` for every transition.
+   */
+  private readonly steps = this.stepsByState();
+
+  private stepsByState(): Record<TaskStateName, Partial<Record<TaskStateName, Step>>> {
+    const steps = { released: {}, waiting: {}, queued: {}, 'no-worker': {}, processing: {}, memory: {}, erred: {}, forgotten: {} } as
+      Record<TaskStateName, Partial<Record<TaskStateName, Step>>>;
+    for (const name of Object.keys(this.table) as TransitionName[]) {
+      const [start, finish] = name.split('>') as [TaskStateName, TaskStateName];
+      steps[start][finish] = { fn: this.table[name] as TransitionHandler<TransitionName>, payloadOnly: PAYLOAD_ONLY.has(name) };
+    }
+    return steps;
+  }
+
+  private runTransition(ts: TaskState, fn: TransitionHandler<TransitionName>, eff: Effects, stim: Stimulus, payload: TransitionPayload | undefined): RecsOut {
     const start = ts.state;
     const recs = fn(ts, eff, stim, payload as never);
     // The state reached, which is not always the one asked for (e.g. processing may end up queued).
@@ -429,12 +453,12 @@ export class SchedulerState {
   }
 
   /** No direct transition: go through 'released', as Dask does. */
-  private throughReleased(ts: TaskState, finish: TaskStateName, eff: Effects, stim: Stimulus, payload: TransitionPayload | undefined): Recs {
+  private throughReleased(ts: TaskState, finish: TaskStateName, eff: Effects, stim: Stimulus, payload: TransitionPayload | undefined): RecsOut {
     const key = ts.key;
     const start = ts.state;
-    const release = this.table[`${start}>released`] as TransitionHandler<TransitionName> | undefined;
+    const release = this.steps[start].released;
     if (!release) throw this.invalidTransition(ts, start, finish);
-    const recs = this.runTransition(ts, release, eff, stim, undefined);
+    const recs = new Map(this.runTransition(ts, release.fn, eff, stim, undefined));
     const next = recs.get(key);
     recs.delete(key);
     if (!this.tasks.has(key)) return recs;
@@ -512,16 +536,15 @@ export class SchedulerState {
     return recs;
   }
 
-  private waitingProcessing(ts: TaskState, eff: Effects, stim: Stimulus, steal: StealConfirmedPayload | undefined): Recs {
-    const recs: Recs = new Map();
+  private waitingProcessing(ts: TaskState, eff: Effects, stim: Stimulus, steal: StealConfirmedPayload | undefined): RecsOut {
     // A stale recommendation: an input was lost again in the same cascade.
-    if (ts.waitingOn.size > 0) return recs;
+    if (ts.waitingOn.size > 0) return NO_RECS;
     if (steal) {
       if (steal.kind !== 'steal-confirmed') throw this.missingPayload(ts, 'processing', 'steal-confirmed', steal);
       // The thief asked for work: it gets the task even beyond its slots (as the steal plan intended).
       if (steal.thief?.status === 'running') {
         this.assign(ts, steal.thief, eff, stim.now);
-        return recs;
+        return NO_RECS;
       }
     }
     if (this.isRootish(ts)) {
@@ -533,12 +556,12 @@ export class SchedulerState {
         ts.inQueue = true;
         this.queue.push(ts, ts.priorityUser, ts.priorityGeneration, ts.priorityOrder);
       }
-      return recs;
+      return NO_RECS;
     }
     const ws = this.decideWorker(ts);
     if (ws) this.assign(ts, ws, eff, stim.now);
     else this.toNoWorker(ts);
-    return recs;
+    return NO_RECS;
   }
 
   private toNoWorker(ts: TaskState): void {
@@ -546,7 +569,7 @@ export class SchedulerState {
     this.unrunnable.add(ts);
   }
 
-  private queuedProcessing(ts: TaskState, eff: Effects, stim: Stimulus): Recs {
+  private queuedProcessing(ts: TaskState, eff: Effects, stim: Stimulus): RecsOut {
     ts.inQueue = false;
     const ws = this.decideRootWorker();
     if (ws) {
@@ -555,10 +578,10 @@ export class SchedulerState {
       ts.inQueue = true;
       this.queue.push(ts, ts.priorityUser, ts.priorityGeneration, ts.priorityOrder);
     }
-    return new Map();
+    return NO_RECS;
   }
 
-  private noWorkerProcessing(ts: TaskState, eff: Effects, stim: Stimulus): Recs {
+  private noWorkerProcessing(ts: TaskState, eff: Effects, stim: Stimulus): RecsOut {
     const ws = this.isRootish(ts) ? this.decideRootWorker() : this.decideWorker(ts);
     if (!ws) {
       if (this.isRootish(ts) && this.runningWorkers().length > 0) {
@@ -567,11 +590,11 @@ export class SchedulerState {
         ts.inQueue = true;
         this.queue.push(ts, ts.priorityUser, ts.priorityGeneration, ts.priorityOrder);
       }
-      return new Map();
+      return NO_RECS;
     }
     this.unrunnable.delete(ts);
     this.assign(ts, ws, eff, stim.now);
-    return new Map();
+    return NO_RECS;
   }
 
   private waitingReleased(ts: TaskState): Recs {
@@ -661,11 +684,11 @@ export class SchedulerState {
    * starting it. Its inputs are all in memory, so it waits on nothing and the
    * stimulus follows with waiting>processing towards the thief.
    */
-  private processingWaiting(ts: TaskState, steal: StealConfirmedPayload | undefined): Recs {
+  private processingWaiting(ts: TaskState, steal: StealConfirmedPayload | undefined): RecsOut {
     if (steal?.kind !== 'steal-confirmed') throw this.missingPayload(ts, 'waiting', 'steal-confirmed', steal);
     this.unassign(ts);
     this.setState(ts, 'waiting');
-    return new Map();
+    return NO_RECS;
   }
 
   /** A task errs because a dependency erred (or its own pending exception, for lost scattered data). */

@@ -19,7 +19,7 @@ export class TaskStream {
   /** Records what a worker reported doing for a task (compute and transfer intervals). */
   record(ts: TaskState, ws: WorkerState, startstops: readonly StartStop[], erred: boolean): void {
     for (const ss of startstops) {
-      this.events.push({
+      const event: TaskStreamEvent = {
         cursor: ++this.cursor,
         key: ts.key,
         group: ts.group.name,
@@ -28,8 +28,10 @@ export class TaskStream {
         kind: erred ? 'error' : ss.action,
         start: ss.start,
         stop: ss.stop,
-        ...(ss.nbytes !== undefined ? { nbytes: ss.nbytes } : {}),
-      });
+      };
+      // Set only when known (no spread of a temporary object per event).
+      if (ss.nbytes !== undefined) event.nbytes = ss.nbytes;
+      this.events.push(event);
     }
     // Trim in batches (20% over capacity) so the splice is amortised.
     if (this.events.length > this.capacity * 1.2) this.events.splice(0, this.events.length - this.capacity);
