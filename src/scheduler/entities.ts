@@ -40,7 +40,7 @@ const NONE: ReadonlySet<never> = new Set<never>();
  * whoWants, whoHas) are sets made on first use and dropped when emptied:
  * most tasks of a big graph have few of them at a time (a mapped task has no
  * dependencies or dependents at all), and an empty Set costs about 100 bytes,
- * so eager sets were most of the scheduler's memory per task. They read as
+ * so eager sets were most of the scheduler's memory per task (relations to one worker or client share that member's `solo` set). They read as
  * ReadonlySets (NONE when empty) and change only through the methods below.
  */
 export class TaskState {
@@ -60,8 +60,9 @@ export class TaskState {
   private dependentSet: Set<TaskState> | null = null;
   private waitingOnSet: Set<TaskState> | null = null;
   private waiterSet: Set<TaskState> | null = null;
-  private wantedBy: Set<ClientState> | null = null;
-  private heldBy: Set<WorkerState> | null = null;
+  /** Usually one client and one worker: then the member's own `solo` set, shared by all such tasks (see withMember). */
+  private wantedBy: ReadonlySet<ClientState> | null = null;
+  private heldBy: ReadonlySet<WorkerState> | null = null;
   processingOn: WorkerState | null = null;
   nbytes = -1;
   type = '';
@@ -136,23 +137,51 @@ export class TaskState {
     this.waiterSet = without(this.waiterSet, dts);
   }
   addWhoWants(cs: ClientState): void {
-    (this.wantedBy ??= new Set()).add(cs);
+    this.wantedBy = withMember(this.wantedBy, cs);
   }
   /** False when `cs` did not want it. */
   deleteWhoWants(cs: ClientState): boolean {
     const had = this.wantedBy?.has(cs) ?? false;
-    if (had) this.wantedBy = without(this.wantedBy, cs);
+    if (had) this.wantedBy = withoutMember(this.wantedBy!, cs);
     return had;
   }
   addWhoHas(ws: WorkerState): void {
-    (this.heldBy ??= new Set()).add(ws);
+    this.heldBy = withMember(this.heldBy, ws);
   }
   /** False when `ws` did not hold it. */
   deleteWhoHas(ws: WorkerState): boolean {
     const had = this.heldBy?.has(ws) ?? false;
-    if (had) this.heldBy = without(this.heldBy, ws);
+    if (had) this.heldBy = withoutMember(this.heldBy!, ws);
     return had;
   }
+}
+
+/** Workers and clients: each carries the one-member set {itself}. */
+interface Solo<T> {
+  readonly solo: ReadonlySet<T>;
+}
+
+/**
+ * `set` plus `x`, for relations to workers and clients. Most tasks are
+ * wanted by one client and held by one worker, so a one-member relation is
+ * that member's own `solo` set, shared by every such task (never changed);
+ * only a second member makes a set of the task's own. Iteration order stays
+ * insertion order, as with one Set throughout.
+ */
+function withMember<T extends Solo<T>>(set: ReadonlySet<T> | null, x: T): ReadonlySet<T> {
+  if (!set) return x.solo;
+  if (set.has(x)) return set;
+  if (set.size === 1) return new Set([...set, x]);
+  (set as Set<T>).add(x); // two or more members: the task's own set
+  return set;
+}
+
+/** `set` less `x` (which it holds): back to the remaining member's `solo` set at one member, null at none. */
+function withoutMember<T extends Solo<T>>(set: ReadonlySet<T>, x: T): ReadonlySet<T> | null {
+  if (set.size === 1) return null;
+  if (set.size === 2) for (const y of set) if (y !== x) return y.solo;
+  (set as Set<T>).delete(x);
+  return set;
 }
 
 /** `set` less `x`; null once empty, so an emptied relation frees its table. */
@@ -171,6 +200,8 @@ export class WorkerState {
   occupancy = 0;
   /** ms since the epoch of the last heartbeat; set from the stimulus by the state (which never reads the clock). */
   lastSeen = 0;
+  /** The set of just this worker: whoHas of every task held here alone (never changed). */
+  readonly solo: ReadonlySet<WorkerState> = new Set([this]);
   metrics: WorkerMetrics = { rss: 0, cpu: 0, executing: 0, ready: 0, managedBytes: 0, spilledBytes: 0, inMemory: 0, paused: false };
 
   constructor(
@@ -186,6 +217,8 @@ export class WorkerState {
 
 export class ClientState {
   readonly wantsWhat = new Set<TaskState>();
+  /** The set of just this client: whoWants of every task that it alone wants (never changed). */
+  readonly solo: ReadonlySet<ClientState> = new Set([this]);
   /** ms since the epoch when the client was added; set from the stimulus by the state. */
   lastSeen = 0;
   /**
