@@ -50,6 +50,12 @@ type Recs = Map<string, TaskStateName>;
 type RecsOut = ReadonlyMap<string, TaskStateName>;
 const NO_RECS: RecsOut = new Map();
 
+/** The same function: same module export, or same inline source and name. */
+function sameFunction(a: FunctionSpec, b: FunctionSpec): boolean {
+  if (a.kind === 'module') return b.kind === 'module' && a.url === b.url && a.export === b.export;
+  return b.kind === 'inline' && a.source === b.source && a.name === b.name;
+}
+
 /** An erred task's exception, as clients are told it. Every erred task has one; the fallback only names the bug. */
 function exceptionOf(ts: TaskState): ErrorInfo {
   return ts.exception ?? { name: 'Error', message: `task ${ts.key} erred without a recorded exception`, stack: '' };
@@ -939,16 +945,13 @@ export class SchedulerState {
         ts.addDependency(dep);
       }
     }
+    // Fresh dependencies become waiting through their dependents' released>waiting.
     for (const key of wanted) {
       const ts = this.tasks.get(key);
       if (!ts) continue;
       ts.addWhoWants(cs);
       cs.wantsWhat.add(ts);
-    }
-    // Fresh dependencies become waiting through their dependents' released>waiting.
-    for (const key of wanted) {
-      const ts = this.tasks.get(key);
-      if (ts && ts.state === 'released') recs.set(key, 'waiting');
+      if (ts.state === 'released') recs.set(key, 'waiting');
     }
     if (chunk && stream) {
       // Held keys are wanted by the stream until the chunk that names them in
@@ -980,6 +983,18 @@ export class SchedulerState {
    * for a million tasks is hundreds of megabytes of identical strings.
    */
   private internFunction(fn: FunctionSpec): FunctionSpec {
+    // The tasks of a graph mostly share one function: compare with the last
+    // one first, which builds no id string and looks nothing up.
+    const last = this.lastFunction;
+    if (last && sameFunction(last, fn)) return last;
+    const shared = this.internById(fn);
+    this.lastFunction = shared;
+    return shared;
+  }
+
+  private lastFunction: FunctionSpec | null = null;
+
+  private internById(fn: FunctionSpec): FunctionSpec {
     // Inline functions by their source (no copy of a long text per task); same source, other name: not shared.
     const id = fn.kind === 'module' ? `${fn.export}\0${fn.url}` : fn.source;
     const known = this.functions.get(id);
