@@ -37,11 +37,13 @@ const NONE: ReadonlySet<never> = new Set<never>();
 
 /**
  * One task. Its six relations (dependencies, dependents, waitingOn, waiters,
- * whoWants, whoHas) are sets made on first use and dropped when emptied:
- * most tasks of a big graph have few of them at a time (a mapped task has no
- * dependencies or dependents at all), and an empty Set costs about 100 bytes,
- * so eager sets were most of the scheduler's memory per task (relations to one worker or client share that member's `solo` set). They read as
- * ReadonlySets (NONE when empty) and change only through the methods below.
+ * whoWants, whoHas) are sets made only when needed: most tasks of a big
+ * graph have few related tasks at a time (a mapped task has no dependencies
+ * or dependents at all; a tree node has one dependent), and a Set costs
+ * about 100 bytes, so six eager sets were most of the scheduler's memory per
+ * task. An empty relation is NONE, a one-member relation is the member's
+ * shared `solo` set (see withMember). They read as ReadonlySets and change
+ * only through the methods below.
  */
 export class TaskState {
   state: TaskStateName = 'released';
@@ -56,11 +58,13 @@ export class TaskState {
   priorityUser = 0;
   priorityGeneration = 0;
   priorityOrder = 0;
-  private deps: Set<TaskState> | null = null;
-  private dependentSet: Set<TaskState> | null = null;
-  private waitingOnSet: Set<TaskState> | null = null;
-  private waiterSet: Set<TaskState> | null = null;
-  /** Usually one client and one worker: then the member's own `solo` set, shared by all such tasks (see withMember). */
+  /** A one-member relation is that member's `solo` set, shared by all such relations (see withMember). */
+  private deps: ReadonlySet<TaskState> | null = null;
+  private dependentSet: ReadonlySet<TaskState> | null = null;
+  private waitingOnSet: ReadonlySet<TaskState> | null = null;
+  private waiterSet: ReadonlySet<TaskState> | null = null;
+  /** {this}, made when first needed as a one-member relation of another task. */
+  private soloSet: ReadonlySet<TaskState> | null = null;
   private wantedBy: ReadonlySet<ClientState> | null = null;
   private heldBy: ReadonlySet<WorkerState> | null = null;
   processingOn: WorkerState | null = null;
@@ -111,30 +115,36 @@ export class TaskState {
   }
 
   /** Links this task and `dep` both ways (dependency and dependent). */
-  addDependency(dep: TaskState): void {
-    (this.deps ??= new Set()).add(dep);
-    (dep.dependentSet ??= new Set()).add(this);
+  /** The set of just this task (never changed): a relation of other tasks that holds only this one. */
+  get solo(): ReadonlySet<TaskState> {
+    return (this.soloSet ??= new Set([this]));
   }
-  /** Unlinks every dependency both ways (the task is being forgotten). */
+
+  /** Links this task and `dep` both ways (dependency and dependent). */
+  addDependency(dep: TaskState): void {
+    this.deps = withMember(this.deps, dep);
+    dep.dependentSet = withMember(dep.dependentSet, this);
+  }
+  /** Unlinks every dependency both ways (the task is being forgotten); the detached set is not changed after. */
   clearDependencies(): void {
     if (!this.deps) return;
-    for (const dep of this.deps) dep.dependentSet = without(dep.dependentSet, this);
+    for (const dep of this.deps) if (dep.dependentSet?.has(this)) dep.dependentSet = withoutMember(dep.dependentSet, this);
     this.deps = null;
   }
   addWaitingOn(dep: TaskState): void {
-    (this.waitingOnSet ??= new Set()).add(dep);
+    this.waitingOnSet = withMember(this.waitingOnSet, dep);
   }
   deleteWaitingOn(dep: TaskState): void {
-    this.waitingOnSet = without(this.waitingOnSet, dep);
+    if (this.waitingOnSet?.has(dep)) this.waitingOnSet = withoutMember(this.waitingOnSet, dep);
   }
   clearWaitingOn(): void {
     this.waitingOnSet = null;
   }
   addWaiter(dts: TaskState): void {
-    (this.waiterSet ??= new Set()).add(dts);
+    this.waiterSet = withMember(this.waiterSet, dts);
   }
   deleteWaiter(dts: TaskState): void {
-    this.waiterSet = without(this.waiterSet, dts);
+    if (this.waiterSet?.has(dts)) this.waiterSet = withoutMember(this.waiterSet, dts);
   }
   addWhoWants(cs: ClientState): void {
     this.wantedBy = withMember(this.wantedBy, cs);
@@ -156,16 +166,16 @@ export class TaskState {
   }
 }
 
-/** Workers and clients: each carries the one-member set {itself}. */
+/** Tasks, workers and clients: each carries the one-member set {itself}. */
 interface Solo<T> {
   readonly solo: ReadonlySet<T>;
 }
 
 /**
- * `set` plus `x`, for relations to workers and clients. Most tasks are
- * wanted by one client and held by one worker, so a one-member relation is
- * that member's own `solo` set, shared by every such task (never changed);
- * only a second member makes a set of the task's own. Iteration order stays
+ * `set` plus `x`. Most relations have one member (a task wanted by one
+ * client, held by one worker, the one dependent of a tree node), so a
+ * one-member relation is that member's own `solo` set, shared by every such
+ * relation (never changed); only a second member makes a set of its own. Iteration order stays
  * insertion order, as with one Set throughout.
  */
 function withMember<T extends Solo<T>>(set: ReadonlySet<T> | null, x: T): ReadonlySet<T> {
@@ -184,12 +194,6 @@ function withoutMember<T extends Solo<T>>(set: ReadonlySet<T>, x: T): ReadonlySe
   return set;
 }
 
-/** `set` less `x`; null once empty, so an emptied relation frees its table. */
-function without<T>(set: Set<T> | null, x: T): Set<T> | null {
-  if (!set) return null;
-  set.delete(x);
-  return set.size ? set : null;
-}
 
 export class WorkerState {
   status: 'running' | 'paused' | 'closing' | 'removed' = 'running';
