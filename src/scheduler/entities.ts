@@ -29,19 +29,44 @@ export class TaskGroup {
   }
 }
 
+/**
+ * The empty set that a task's relation reads as while it has no members.
+ * Typed read-only: members are added only through TaskState's methods.
+ */
+const NONE: ReadonlySet<never> = new Set<never>();
+
+/**
+ * One task. Its six relations (dependencies, dependents, waitingOn, waiters,
+ * whoWants, whoHas) are sets made only when needed: most tasks of a big
+ * graph have few related tasks at a time (a mapped task has no dependencies
+ * or dependents at all; a tree node has one dependent), and a Set costs
+ * about 100 bytes, so six eager sets were most of the scheduler's memory per
+ * task. An empty relation is NONE, a one-member relation is the member's
+ * shared `solo` set (see withMember). They read as ReadonlySets and change
+ * only through the methods below.
+ */
 export class TaskState {
   state: TaskStateName = 'released';
-  runSpec: { fn: FunctionSpec; args: Uint8Array } | null = null;
-  /** [-userPriority, generation, order]: lexicographically smaller runs first. */
-  priority: number[] = [0, 0, 0];
-  readonly dependencies = new Set<TaskState>();
-  readonly dependents = new Set<TaskState>();
-  /** Dependencies not yet in memory (only while waiting). */
-  readonly waitingOn = new Set<TaskState>();
-  /** Dependents that still need this task's data. */
-  readonly waiters = new Set<TaskState>();
-  readonly whoWants = new Set<ClientState>();
-  readonly whoHas = new Set<WorkerState>();
+  /** The function and its serialized arguments; null for data without lineage (scattered, or a dependency never defined). */
+  fn: FunctionSpec | null = null;
+  args: Uint8Array | null = null;
+  /**
+   * The priority tuple [-userPriority, generation, order] as three numbers
+   * (lexicographically smaller runs first): no array per task, and the
+   * root-task queue keeps them inline. `priority` builds the tuple for the wire.
+   */
+  priorityUser = 0;
+  priorityGeneration = 0;
+  priorityOrder = 0;
+  /** A one-member relation is that member's `solo` set, shared by all such relations (see withMember). */
+  private deps: ReadonlySet<TaskState> | null = null;
+  private dependentSet: ReadonlySet<TaskState> | null = null;
+  private waitingOnSet: ReadonlySet<TaskState> | null = null;
+  private waiterSet: ReadonlySet<TaskState> | null = null;
+  /** {this}, made when first needed as a one-member relation of another task. */
+  private soloSet: ReadonlySet<TaskState> | null = null;
+  private wantedBy: ReadonlySet<ClientState> | null = null;
+  private heldBy: ReadonlySet<WorkerState> | null = null;
   processingOn: WorkerState | null = null;
   nbytes = -1;
   type = '';
@@ -62,7 +87,113 @@ export class TaskState {
   assignedAt = 0;
 
   constructor(readonly key: string, readonly group: TaskGroup) {}
+
+  /** [-userPriority, generation, order], a new array (what workers are sent). */
+  get priority(): number[] {
+    return [this.priorityUser, this.priorityGeneration, this.priorityOrder];
+  }
+
+  get dependencies(): ReadonlySet<TaskState> {
+    return this.deps ?? NONE;
+  }
+  get dependents(): ReadonlySet<TaskState> {
+    return this.dependentSet ?? NONE;
+  }
+  /** Dependencies not yet in memory (only while waiting). */
+  get waitingOn(): ReadonlySet<TaskState> {
+    return this.waitingOnSet ?? NONE;
+  }
+  /** Dependents that still need this task's data. */
+  get waiters(): ReadonlySet<TaskState> {
+    return this.waiterSet ?? NONE;
+  }
+  get whoWants(): ReadonlySet<ClientState> {
+    return this.wantedBy ?? NONE;
+  }
+  get whoHas(): ReadonlySet<WorkerState> {
+    return this.heldBy ?? NONE;
+  }
+
+  /** Links this task and `dep` both ways (dependency and dependent). */
+  /** The set of just this task (never changed): a relation of other tasks that holds only this one. */
+  get solo(): ReadonlySet<TaskState> {
+    return (this.soloSet ??= new Set([this]));
+  }
+
+  /** Links this task and `dep` both ways (dependency and dependent). */
+  addDependency(dep: TaskState): void {
+    this.deps = withMember(this.deps, dep);
+    dep.dependentSet = withMember(dep.dependentSet, this);
+  }
+  /** Unlinks every dependency both ways (the task is being forgotten); the detached set is not changed after. */
+  clearDependencies(): void {
+    if (!this.deps) return;
+    for (const dep of this.deps) if (dep.dependentSet?.has(this)) dep.dependentSet = withoutMember(dep.dependentSet, this);
+    this.deps = null;
+  }
+  addWaitingOn(dep: TaskState): void {
+    this.waitingOnSet = withMember(this.waitingOnSet, dep);
+  }
+  deleteWaitingOn(dep: TaskState): void {
+    if (this.waitingOnSet?.has(dep)) this.waitingOnSet = withoutMember(this.waitingOnSet, dep);
+  }
+  clearWaitingOn(): void {
+    this.waitingOnSet = null;
+  }
+  addWaiter(dts: TaskState): void {
+    this.waiterSet = withMember(this.waiterSet, dts);
+  }
+  deleteWaiter(dts: TaskState): void {
+    if (this.waiterSet?.has(dts)) this.waiterSet = withoutMember(this.waiterSet, dts);
+  }
+  addWhoWants(cs: ClientState): void {
+    this.wantedBy = withMember(this.wantedBy, cs);
+  }
+  /** False when `cs` did not want it. */
+  deleteWhoWants(cs: ClientState): boolean {
+    const had = this.wantedBy?.has(cs) ?? false;
+    if (had) this.wantedBy = withoutMember(this.wantedBy!, cs);
+    return had;
+  }
+  addWhoHas(ws: WorkerState): void {
+    this.heldBy = withMember(this.heldBy, ws);
+  }
+  /** False when `ws` did not hold it. */
+  deleteWhoHas(ws: WorkerState): boolean {
+    const had = this.heldBy?.has(ws) ?? false;
+    if (had) this.heldBy = withoutMember(this.heldBy!, ws);
+    return had;
+  }
 }
+
+/** Tasks, workers and clients: each carries the one-member set {itself}. */
+interface Solo<T> {
+  readonly solo: ReadonlySet<T>;
+}
+
+/**
+ * `set` plus `x`. Most relations have one member (a task wanted by one
+ * client, held by one worker, the one dependent of a tree node), so a
+ * one-member relation is that member's own `solo` set, shared by every such
+ * relation (never changed); only a second member makes a set of its own. Iteration order stays
+ * insertion order, as with one Set throughout.
+ */
+function withMember<T extends Solo<T>>(set: ReadonlySet<T> | null, x: T): ReadonlySet<T> {
+  if (!set) return x.solo;
+  if (set.has(x)) return set;
+  if (set.size === 1) return new Set([...set, x]);
+  (set as Set<T>).add(x); // two or more members: the task's own set
+  return set;
+}
+
+/** `set` less `x` (which it holds): back to the remaining member's `solo` set at one member, null at none. */
+function withoutMember<T extends Solo<T>>(set: ReadonlySet<T>, x: T): ReadonlySet<T> | null {
+  if (set.size === 1) return null;
+  if (set.size === 2) for (const y of set) if (y !== x) return y.solo;
+  (set as Set<T>).delete(x);
+  return set;
+}
+
 
 export class WorkerState {
   status: 'running' | 'paused' | 'closing' | 'removed' = 'running';
@@ -73,6 +204,8 @@ export class WorkerState {
   occupancy = 0;
   /** ms since the epoch of the last heartbeat; set from the stimulus by the state (which never reads the clock). */
   lastSeen = 0;
+  /** The set of just this worker: whoHas of every task held here alone (never changed). */
+  readonly solo: ReadonlySet<WorkerState> = new Set([this]);
   metrics: WorkerMetrics = { rss: 0, cpu: 0, executing: 0, ready: 0, managedBytes: 0, spilledBytes: 0, inMemory: 0, paused: false };
 
   constructor(
@@ -88,6 +221,8 @@ export class WorkerState {
 
 export class ClientState {
   readonly wantsWhat = new Set<TaskState>();
+  /** The set of just this client: whoWants of every task that it alone wants (never changed). */
+  readonly solo: ReadonlySet<ClientState> = new Set([this]);
   /** ms since the epoch when the client was added; set from the stimulus by the state. */
   lastSeen = 0;
   /**

@@ -22,7 +22,7 @@ import type {
 import type { TaskStateName } from './snapshot.js';
 import { keyGroup } from '../graph/keys.js';
 import { ClientState, TaskGroup, TaskState, WorkerState, emptyStateCounts } from './entities.js';
-import { Heap, priorityLess } from '../util/heap.js';
+import { TupleHeap } from '../util/heap.js';
 import type { Stimulus } from './stimulus.js';
 import { TaskStream } from './task-stream.js';
 import { TransitionLog, formatStory, type TransitionRecord } from './transition-log.js';
@@ -46,6 +46,15 @@ function verdict(err: TesseraError): ErrorInfo {
 }
 
 type Recs = Map<string, TaskStateName>;
+/** What a transition recommends; read only, so transitions that recommend nothing share one empty map. */
+type RecsOut = ReadonlyMap<string, TaskStateName>;
+const NO_RECS: RecsOut = new Map();
+
+/** The same function: same module export, or same inline source and name. */
+function sameFunction(a: FunctionSpec, b: FunctionSpec): boolean {
+  if (a.kind === 'module') return b.kind === 'module' && a.url === b.url && a.export === b.export;
+  return b.kind === 'inline' && a.source === b.source && a.name === b.name;
+}
 
 /** An erred task's exception, as clients are told it. Every erred task has one; the fallback only names the bug. */
 function exceptionOf(ts: TaskState): ErrorInfo {
@@ -120,8 +129,14 @@ export class InvalidTransitionError extends InvalidStateError {
   }
 }
 
-type TransitionHandler<T extends TransitionName> = (ts: TaskState, eff: Effects, stim: Stimulus, payload: PayloadOf<T> | undefined) => Recs;
+type TransitionHandler<T extends TransitionName> = (ts: TaskState, eff: Effects, stim: Stimulus, payload: PayloadOf<T> | undefined) => RecsOut;
 type TransitionTable = { readonly [T in TransitionName]?: TransitionHandler<T> };
+/** One entry of the transition table, found by start and finish state. */
+interface Step {
+  readonly fn: TransitionHandler<TransitionName>;
+  /** Exists only with a payload (PAYLOAD_ONLY). */
+  readonly payloadOnly: boolean;
+}
 
 /**
  * Transitions that exist only for a stimulus that brings their payload
@@ -141,7 +156,8 @@ export class SchedulerState {
   readonly clients = new Map<string, ClientState>();
   readonly groups = new Map<string, TaskGroup>();
   readonly counts = emptyStateCounts();
-  readonly queue = new Heap<TaskState>((a, b) => priorityLess(a.priority, b.priority));
+  /** Root tasks waiting for a free worker slot, by priority; members left with inQueue false are skipped when popped. */
+  readonly queue = new TupleHeap<TaskState>();
   readonly unrunnable = new Set<TaskState>();
   tasksCompleted = 0;
   tasksErred = 0;
@@ -305,7 +321,7 @@ export class SchedulerState {
       for (const ws of d.whoHas) who.push(ws.address);
       deps.push({ key: d.key, nbytes: d.nbytes, who });
     }
-    return { op: 'compute-task', key: ts.key, fn: ts.runSpec!.fn, args: ts.runSpec!.args, deps, priority: ts.priority };
+    return { op: 'compute-task', key: ts.key, fn: ts.fn!, args: ts.args!, deps, priority: ts.priority };
   }
 
   private assign(ts: TaskState, ws: WorkerState, eff: Effects, now: number): void {
@@ -347,13 +363,13 @@ export class SchedulerState {
 
   private addReplica(ts: TaskState, ws: WorkerState): void {
     if (ts.whoHas.has(ws)) return;
-    ts.whoHas.add(ws);
+    ts.addWhoHas(ws);
     ws.hasWhat.add(ts);
     ws.nbytes += Math.max(ts.nbytes, 0);
   }
 
   private removeReplica(ts: TaskState, ws: WorkerState): void {
-    if (!ts.whoHas.delete(ws)) return;
+    if (!ts.deleteWhoHas(ws)) return;
     ws.hasWhat.delete(ts);
     ws.nbytes -= Math.max(ts.nbytes, 0);
   }
@@ -365,7 +381,7 @@ export class SchedulerState {
   /** After ts stopped needing its dependencies, release those nobody needs any more. */
   private releaseUnneededDeps(ts: TaskState, recs: Recs): void {
     for (const dep of ts.dependencies) {
-      dep.waiters.delete(ts);
+      dep.deleteWaiter(ts);
       if (!this.needed(dep) && dep.state !== 'released' && dep.state !== 'erred' && dep.state !== 'forgotten') {
         recs.set(dep.key, 'released');
       }
@@ -408,18 +424,33 @@ export class SchedulerState {
    * returns the recommendations for other tasks (and maybe this one). The
    * payload carries what the stimulus learned (a result, an error, a thief).
    */
-  private transition<F extends TaskStateName>(key: string, finish: F, eff: Effects, stim: Stimulus, payload?: PayloadInto<F>): Recs {
+  private transition<F extends TaskStateName>(key: string, finish: F, eff: Effects, stim: Stimulus, payload?: PayloadInto<F>): RecsOut {
     const ts = this.tasks.get(key);
-    if (!ts || ts.state === finish) return new Map();
+    if (!ts || ts.state === finish) return NO_RECS;
     const start = ts.state;
-    const name: TransitionName = `${start}>${finish}`;
-    const fn = this.table[name] as TransitionHandler<TransitionName> | undefined;
-    if (fn && (payload !== undefined || !PAYLOAD_ONLY.has(name))) return this.runTransition(ts, fn, eff, stim, payload);
+    const step = this.steps[start][finish];
+    if (step && (payload !== undefined || !step.payloadOnly)) return this.runTransition(ts, step.fn, eff, stim, payload);
     if (start !== 'released' && finish !== 'released') return this.throughReleased(ts, finish, eff, stim, payload);
     throw this.invalidTransition(ts, start, finish);
   }
 
-  private runTransition(ts: TaskState, fn: TransitionHandler<TransitionName>, eff: Effects, stim: Stimulus, payload: TransitionPayload | undefined): Recs {
+  /**
+   * The table by start and finish state: looking up two fixed strings
+   * instead of building the name `${start}>${finish}` for every transition.
+   */
+  private readonly steps = this.stepsByState();
+
+  private stepsByState(): Record<TaskStateName, Partial<Record<TaskStateName, Step>>> {
+    const steps = { released: {}, waiting: {}, queued: {}, 'no-worker': {}, processing: {}, memory: {}, erred: {}, forgotten: {} } as
+      Record<TaskStateName, Partial<Record<TaskStateName, Step>>>;
+    for (const name of Object.keys(this.table) as TransitionName[]) {
+      const [start, finish] = name.split('>') as [TaskStateName, TaskStateName];
+      steps[start][finish] = { fn: this.table[name] as TransitionHandler<TransitionName>, payloadOnly: PAYLOAD_ONLY.has(name) };
+    }
+    return steps;
+  }
+
+  private runTransition(ts: TaskState, fn: TransitionHandler<TransitionName>, eff: Effects, stim: Stimulus, payload: TransitionPayload | undefined): RecsOut {
     const start = ts.state;
     const recs = fn(ts, eff, stim, payload as never);
     // The state reached, which is not always the one asked for (e.g. processing may end up queued).
@@ -428,12 +459,12 @@ export class SchedulerState {
   }
 
   /** No direct transition: go through 'released', as Dask does. */
-  private throughReleased(ts: TaskState, finish: TaskStateName, eff: Effects, stim: Stimulus, payload: TransitionPayload | undefined): Recs {
+  private throughReleased(ts: TaskState, finish: TaskStateName, eff: Effects, stim: Stimulus, payload: TransitionPayload | undefined): RecsOut {
     const key = ts.key;
     const start = ts.state;
-    const release = this.table[`${start}>released`] as TransitionHandler<TransitionName> | undefined;
+    const release = this.steps[start].released;
     if (!release) throw this.invalidTransition(ts, start, finish);
-    const recs = this.runTransition(ts, release, eff, stim, undefined);
+    const recs = new Map(this.runTransition(ts, release.fn, eff, stim, undefined));
     const next = recs.get(key);
     recs.delete(key);
     if (!this.tasks.has(key)) return recs;
@@ -486,7 +517,7 @@ export class SchedulerState {
 
   private releasedWaiting(ts: TaskState): Recs {
     const recs: Recs = new Map();
-    if (!ts.runSpec) {
+    if (!ts.fn) {
       // Scattered data that was lost: there is no lineage to recompute it from.
       ts.pendingException = verdict(new MissingDataError(ts.key, 'lost',
         `the data of ${ts.key} was lost with the worker that held it, and it was scattered, not computed, so it cannot be recomputed; scatter it again`));
@@ -500,9 +531,9 @@ export class SchedulerState {
       }
     }
     for (const dep of ts.dependencies) {
-      dep.waiters.add(ts);
+      dep.addWaiter(ts);
       if (dep.state !== 'memory') {
-        ts.waitingOn.add(dep);
+        ts.addWaitingOn(dep);
         if (dep.state === 'released') recs.set(dep.key, 'waiting');
       }
     }
@@ -511,16 +542,15 @@ export class SchedulerState {
     return recs;
   }
 
-  private waitingProcessing(ts: TaskState, eff: Effects, stim: Stimulus, steal: StealConfirmedPayload | undefined): Recs {
-    const recs: Recs = new Map();
+  private waitingProcessing(ts: TaskState, eff: Effects, stim: Stimulus, steal: StealConfirmedPayload | undefined): RecsOut {
     // A stale recommendation: an input was lost again in the same cascade.
-    if (ts.waitingOn.size > 0) return recs;
+    if (ts.waitingOn.size > 0) return NO_RECS;
     if (steal) {
       if (steal.kind !== 'steal-confirmed') throw this.missingPayload(ts, 'processing', 'steal-confirmed', steal);
       // The thief asked for work: it gets the task even beyond its slots (as the steal plan intended).
       if (steal.thief?.status === 'running') {
         this.assign(ts, steal.thief, eff, stim.now);
-        return recs;
+        return NO_RECS;
       }
     }
     if (this.isRootish(ts)) {
@@ -530,14 +560,14 @@ export class SchedulerState {
       else {
         this.setState(ts, 'queued');
         ts.inQueue = true;
-        this.queue.push(ts);
+        this.queue.push(ts, ts.priorityUser, ts.priorityGeneration, ts.priorityOrder);
       }
-      return recs;
+      return NO_RECS;
     }
     const ws = this.decideWorker(ts);
     if (ws) this.assign(ts, ws, eff, stim.now);
     else this.toNoWorker(ts);
-    return recs;
+    return NO_RECS;
   }
 
   private toNoWorker(ts: TaskState): void {
@@ -545,37 +575,37 @@ export class SchedulerState {
     this.unrunnable.add(ts);
   }
 
-  private queuedProcessing(ts: TaskState, eff: Effects, stim: Stimulus): Recs {
+  private queuedProcessing(ts: TaskState, eff: Effects, stim: Stimulus): RecsOut {
     ts.inQueue = false;
     const ws = this.decideRootWorker();
     if (ws) {
       this.assign(ts, ws, eff, stim.now);
     } else {
       ts.inQueue = true;
-      this.queue.push(ts);
+      this.queue.push(ts, ts.priorityUser, ts.priorityGeneration, ts.priorityOrder);
     }
-    return new Map();
+    return NO_RECS;
   }
 
-  private noWorkerProcessing(ts: TaskState, eff: Effects, stim: Stimulus): Recs {
+  private noWorkerProcessing(ts: TaskState, eff: Effects, stim: Stimulus): RecsOut {
     const ws = this.isRootish(ts) ? this.decideRootWorker() : this.decideWorker(ts);
     if (!ws) {
       if (this.isRootish(ts) && this.runningWorkers().length > 0) {
         this.unrunnable.delete(ts);
         this.setState(ts, 'queued');
         ts.inQueue = true;
-        this.queue.push(ts);
+        this.queue.push(ts, ts.priorityUser, ts.priorityGeneration, ts.priorityOrder);
       }
-      return new Map();
+      return NO_RECS;
     }
     this.unrunnable.delete(ts);
     this.assign(ts, ws, eff, stim.now);
-    return new Map();
+    return NO_RECS;
   }
 
   private waitingReleased(ts: TaskState): Recs {
     const recs: Recs = new Map();
-    ts.waitingOn.clear();
+    ts.clearWaitingOn();
     ts.inQueue = false;
     this.unrunnable.delete(ts);
     this.setState(ts, 'released');
@@ -601,11 +631,11 @@ export class SchedulerState {
     this.learnDurations(ts, info.startstops);
     this.taskStream.record(ts, ws, info.startstops, false);
     for (const dts of ts.dependents) {
-      dts.waitingOn.delete(ts);
+      dts.deleteWaitingOn(ts);
       if (dts.state === 'waiting' && dts.waitingOn.size === 0) recs.set(dts.key, 'processing');
     }
     for (const dep of ts.dependencies) {
-      dep.waiters.delete(ts);
+      dep.deleteWaiter(ts);
       if (!this.needed(dep) && dep.state === 'memory') recs.set(dep.key, 'released');
     }
     for (const cs of ts.whoWants) eff.inMemory(cs, ts.key, ts.type);
@@ -649,7 +679,7 @@ export class SchedulerState {
     ts.group.nbytes += scattered.nbytes;
     this.addReplica(ts, scattered.worker);
     for (const dts of ts.dependents) {
-      dts.waitingOn.delete(ts);
+      dts.deleteWaitingOn(ts);
       if (dts.state === 'waiting' && dts.waitingOn.size === 0) recs.set(dts.key, 'processing');
     }
     return recs;
@@ -660,11 +690,11 @@ export class SchedulerState {
    * starting it. Its inputs are all in memory, so it waits on nothing and the
    * stimulus follows with waiting>processing towards the thief.
    */
-  private processingWaiting(ts: TaskState, steal: StealConfirmedPayload | undefined): Recs {
+  private processingWaiting(ts: TaskState, steal: StealConfirmedPayload | undefined): RecsOut {
     if (steal?.kind !== 'steal-confirmed') throw this.missingPayload(ts, 'waiting', 'steal-confirmed', steal);
     this.unassign(ts);
     this.setState(ts, 'waiting');
-    return new Map();
+    return NO_RECS;
   }
 
   /** A task errs because a dependency erred (or its own pending exception, for lost scattered data). */
@@ -681,7 +711,7 @@ export class SchedulerState {
       this.tasksErred++;
     }
     ts.pendingException = null;
-    ts.waitingOn.clear();
+    ts.clearWaitingOn();
     ts.inQueue = false;
     this.unrunnable.delete(ts);
     const ws = this.unassign(ts);
@@ -700,7 +730,7 @@ export class SchedulerState {
     if (ws) eff.freeKey(ws, ts.key);
     this.setState(ts, 'released');
     if (this.needed(ts)) {
-      for (const dep of ts.dependencies) dep.waiters.delete(ts); // re-added by released>waiting
+      for (const dep of ts.dependencies) dep.deleteWaiter(ts); // re-added by released>waiting
       recs.set(ts.key, 'waiting');
     } else {
       this.releaseUnneededDeps(ts, recs);
@@ -719,7 +749,7 @@ export class SchedulerState {
     ts.group.nbytes -= Math.max(ts.nbytes, 0);
     this.setState(ts, 'released');
     for (const dts of ts.dependents) {
-      if (dts.state === 'waiting') dts.waitingOn.add(ts);
+      if (dts.state === 'waiting') dts.addWaitingOn(ts);
       else if (dts.state === 'processing' || dts.state === 'no-worker') recs.set(dts.key, 'released');
     }
     for (const cs of ts.whoWants) eff.client(cs, { op: 'lost-data', key: ts.key });
@@ -742,14 +772,15 @@ export class SchedulerState {
   private releasedForgotten(ts: TaskState): Recs {
     const recs: Recs = new Map();
     if (ts.dependents.size > 0 || this.needed(ts)) return recs; // still part of someone's lineage
-    for (const dep of ts.dependencies) {
-      dep.dependents.delete(ts);
-      dep.waiters.delete(ts);
+    // Unlinked both ways first; the detached set still lists them, in order, for the checks.
+    const deps = ts.dependencies;
+    ts.clearDependencies();
+    for (const dep of deps) {
+      dep.deleteWaiter(ts);
       if (dep.dependents.size === 0 && !this.needed(dep)) {
         recs.set(dep.key, dep.state === 'memory' ? 'released' : 'forgotten');
       }
     }
-    ts.dependencies.clear();
     this.setState(ts, 'forgotten');
     this.counts.forgotten--; // forgotten tasks are not counted: they no longer exist
     ts.group.states.forgotten--;
@@ -884,10 +915,13 @@ export class SchedulerState {
     for (let i = 0; i < defs.length; i++) {
       const d = defs[i]!;
       let ts = this.tasks.get(d.key);
-      if (ts && ts.runSpec) continue; // the same key is the same computation
+      if (ts && ts.fn) continue; // the same key is the same computation
       if (!ts) ts = this.newTask(d.key);
-      ts.runSpec = { fn: this.internFunction(d.fn), args: d.args };
-      ts.priority = [-userPriority, gen, base + i];
+      ts.fn = this.internFunction(d.fn);
+      ts.args = d.args;
+      ts.priorityUser = -userPriority;
+      ts.priorityGeneration = gen;
+      ts.priorityOrder = base + i;
       ts.retries = d.retries ?? 0;
       if (d.workers && d.workers.length) {
         ts.workerRestrictions = new Set(d.workers);
@@ -908,20 +942,16 @@ export class SchedulerState {
             `task ${ts.key} depends on ${depKey}, which the scheduler does not know (was its future released?)`));
           recs.set(depKey, 'erred');
         }
-        ts.dependencies.add(dep);
-        dep.dependents.add(ts);
+        ts.addDependency(dep);
       }
-    }
-    for (const key of wanted) {
-      const ts = this.tasks.get(key);
-      if (!ts) continue;
-      ts.whoWants.add(cs);
-      cs.wantsWhat.add(ts);
     }
     // Fresh dependencies become waiting through their dependents' released>waiting.
     for (const key of wanted) {
       const ts = this.tasks.get(key);
-      if (ts && ts.state === 'released') recs.set(key, 'waiting');
+      if (!ts) continue;
+      ts.addWhoWants(cs);
+      cs.wantsWhat.add(ts);
+      if (ts.state === 'released') recs.set(key, 'waiting');
     }
     if (chunk && stream) {
       // Held keys are wanted by the stream until the chunk that names them in
@@ -930,7 +960,7 @@ export class SchedulerState {
       for (const key of chunk.hold) {
         const ts = this.tasks.get(key);
         if (!ts) continue;
-        ts.whoWants.add(hold);
+        ts.addWhoWants(hold);
         hold.wantsWhat.add(ts);
         if (ts.state === 'released') recs.set(key, 'waiting');
       }
@@ -953,6 +983,18 @@ export class SchedulerState {
    * for a million tasks is hundreds of megabytes of identical strings.
    */
   private internFunction(fn: FunctionSpec): FunctionSpec {
+    // The tasks of a graph mostly share one function: compare with the last
+    // one first, which builds no id string and looks nothing up.
+    const last = this.lastFunction;
+    if (last && sameFunction(last, fn)) return last;
+    const shared = this.internById(fn);
+    this.lastFunction = shared;
+    return shared;
+  }
+
+  private lastFunction: FunctionSpec | null = null;
+
+  private internById(fn: FunctionSpec): FunctionSpec {
     // Inline functions by their source (no copy of a long text per task); same source, other name: not shared.
     const id = fn.kind === 'module' ? `${fn.export}\0${fn.url}` : fn.source;
     const known = this.functions.get(id);
@@ -988,7 +1030,7 @@ export class SchedulerState {
         });
         continue;
       }
-      ts.whoWants.add(cs);
+      ts.addWhoWants(cs);
       cs.wantsWhat.add(ts);
       if (ts.state === 'released') recs.set(key, 'waiting');
     }
@@ -1011,7 +1053,7 @@ export class SchedulerState {
   private releaseKeys(cs: ClientState, keys: readonly string[], recs: Recs): void {
     for (const key of keys) {
       const ts = this.tasks.get(key);
-      if (!ts || !ts.whoWants.delete(cs)) continue;
+      if (!ts || !ts.deleteWhoWants(cs)) continue;
       cs.wantsWhat.delete(ts);
       if (!this.needed(ts)) {
         if (ts.state === 'erred' || ts.state === 'released') {
@@ -1131,7 +1173,7 @@ export class SchedulerState {
       if (!ws) continue;
       let ts = this.tasks.get(it.key);
       if (!ts) ts = this.newTask(it.key);
-      ts.whoWants.add(cs);
+      ts.addWhoWants(cs);
       cs.wantsWhat.add(ts);
       if (ts.state === 'memory') {
         this.addReplica(ts, ws);
@@ -1264,5 +1306,6 @@ export class SchedulerState {
       for (const ts of ws.hasWhat) if (!ts.whoHas.has(ws)) fail(`${ws.address} has ${ts.key}, which does not list it`);
     }
     for (const ts of this.unrunnable) if (ts.state !== 'no-worker') fail(`${ts.key} in unrunnable set while ${ts.state}`);
+    if (!this.queue.ordered()) fail('the root-task queue is out of heap order');
   }
 }
