@@ -27,6 +27,7 @@ export abstract class KeyRef {
 }
 
 let collecting: Map<string, KeyRef> | null = null;
+const collectedRefs = new Map<string, KeyRef>();
 let resolving: Map<string, unknown> | null = null;
 
 addExtension({
@@ -194,15 +195,46 @@ function describeFunction(fn: AnyFunction): string {
   return fn.name ? `function "${fn.name}"` : 'an anonymous function';
 }
 
+/** The refs of arguments that refer to nothing: one shared empty list, not one per item of a large map. */
+const NO_REFS: KeyRef[] = Object.freeze([]) as unknown as KeyRef[];
+
+/**
+ * Encoded arguments are copied into shared slabs rather than each into an
+ * ArrayBuffer of its own: an argument list is a few bytes, and a typed array
+ * with its own buffer costs ~150 bytes of heap besides them, which a
+ * million-item map() pays a million times. Larger lists get their own
+ * buffer, so a kept slab pins at most ARG_SLAB_BYTES. Nothing transfers or
+ * grows these buffers: they are only read (hashed into keys, sent).
+ */
+const ARG_SLAB_BYTES = 64 * 1024;
+const ARG_SLAB_MAX_ITEM = 1024;
+let argSlab = new ArrayBuffer(0);
+let argSlabUsed = 0;
+
+function keepArgBytes(f: Uint8Array): Uint8Array {
+  const n = f.byteLength;
+  if (n > ARG_SLAB_MAX_ITEM) return copyBytes(f);
+  if (argSlabUsed + n > argSlab.byteLength) {
+    argSlab = new ArrayBuffer(ARG_SLAB_BYTES);
+    argSlabUsed = 0;
+  }
+  const out = new Uint8Array(argSlab, argSlabUsed, n);
+  out.set(f);
+  argSlabUsed += n;
+  return out;
+}
+
 /** Encodes a task's argument list; returns the bytes and the Futures/Delayed values it refers to. */
 export function encodeArgs(args: readonly unknown[]): { bytes: Uint8Array; refs: KeyRef[] } {
-  const refs = new Map<string, KeyRef>();
+  // One map reused by every call (encoding is synchronous): most argument lists refer to nothing.
+  const refs = collectedRefs;
+  refs.clear();
   collecting = refs;
   packing = 'args';
   failedFunction = null;
   try {
     // pack() returns a view into msgpackr's reusable buffer: copy what we keep.
-    return { bytes: copyBytes(packr.pack(args)), refs: [...refs.values()] };
+    return { bytes: keepArgBytes(packr.pack(args)), refs: refs.size ? [...refs.values()] : NO_REFS };
   } catch (err) {
     const fn = failedFunction;
     if (fn !== null) {
@@ -217,6 +249,7 @@ export function encodeArgs(args: readonly unknown[]): { bytes: Uint8Array; refs:
     return serializeError(err, 'the task arguments');
   } finally {
     collecting = null;
+    refs.clear();
     packing = null;
     failedFunction = null;
   }
@@ -284,6 +317,11 @@ export function serializeValue(value: unknown, what = 'a task result'): Serializ
     packing = null;
     failedFunction = null;
   }
+}
+
+/** Decodes one msgpack frame of a value (what deserializeValue does for kind 'msgpack' with one frame). */
+export function unpackValue(frame: Uint8Array): unknown {
+  return packr.unpack(frame);
 }
 
 export function deserializeValue(sv: SerializedValue): unknown {
