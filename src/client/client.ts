@@ -13,7 +13,8 @@ import type {
 } from '../protocol/messages.js';
 import { serializeFunction, functionName } from '../graph/functions.js';
 import type { AnyFunction, FunctionOf, TaskFunction } from '../graph/function-spec.js';
-import { deserializeValue, encodeArgs, serializeValue, unpackValue, valueType } from '../graph/serialize.js';
+import { copyBytes, deserializeValue, encodeArgs, packArgs, serializeValue, unpackValue, valueType } from '../graph/serialize.js';
+import { MapTasks, TaskSequence } from '../graph/task-sequence.js';
 import { Delayed, collectGraph, setDelayedCompute, type LazyArgs } from '../graph/delayed.js';
 import { safeName, taskKey, tokenize, uniqueToken } from '../graph/keys.js';
 import { connectToScheduler, resolveScheduler, type ConnectTarget } from '../comm/resolve-scheduler.js';
@@ -79,17 +80,18 @@ export interface GraphStreamReport {
 
 /** Results asked of one worker per get-data request (see fetchValues). */
 const GET_DATA_BATCH = 4_096;
-/** The dependencies of a task that has none: one shared (frozen) array, not one per item of a large map. */
-const NO_DEPS = Object.freeze([]) as unknown as string[];
 
 /** Keys asked of the scheduler per who-has request (see fetchValues). */
 const WHO_HAS_BATCH = 65_536;
 
 /** True when `keys` are the keys of `tasks`, in the same order (what map() submits). */
-function sameKeys(tasks: readonly TaskDef[], keys: readonly string[]): boolean {
+function sameKeys(tasks: TaskSequence, keys: readonly string[]): boolean {
   if (tasks.length !== keys.length) return false;
-  for (let i = 0; i < keys.length; i++) if (tasks[i]!.key !== keys[i]) return false;
-  return true;
+  let same = true;
+  tasks.forEach((key, _deps, i) => {
+    if (key !== keys[i]) same = false;
+  });
+  return same;
 }
 
 /** A fetched value: one msgpack frame (the usual small result) decoded without building a SerializedValue for it. */
@@ -97,6 +99,13 @@ function wireValue(w: WireValue): unknown {
   const frames = w.data.frames;
   if (w.kind === 'msgpack' && frames.length === 1) return unpackValue(frames[0]!);
   return deserializeValue({ kind: w.kind, frames });
+}
+
+/** A graph update waiting for the end of the turn (see Client.queueGraph). */
+interface PendingGraph {
+  tasks: TaskSequence;
+  keys: string[];
+  priority: number;
 }
 
 /**
@@ -276,9 +285,9 @@ export class Client implements AsyncDisposable {
    * submits) go to the scheduler as one update. Every other message flushes
    * the pending update first, so the scheduler sees everything in order.
    */
-  private pendingGraph: { tasks: TaskDef[]; keys: string[]; priority: number } | null = null;
+  private pendingGraph: PendingGraph | null = null;
 
-  private queueGraph(tasks: TaskDef[], keys: string[], priority: number): void {
+  private queueGraph(tasks: TaskSequence, keys: string[], priority: number): void {
     if (this.pendingGraph && this.pendingGraph.priority !== priority) this.flushGraph();
     if (!this.pendingGraph) {
       // The caller's arrays are its own (built for this call): adopted, not copied.
@@ -286,7 +295,7 @@ export class Client implements AsyncDisposable {
       setImmediate(() => this.flushGraph());
       return;
     }
-    for (const t of tasks) this.pendingGraph.tasks.push(t);
+    this.pendingGraph.tasks.append(tasks);
     for (const k of keys) this.pendingGraph.keys.push(k);
   }
 
@@ -296,7 +305,7 @@ export class Client implements AsyncDisposable {
     this.pendingGraph = null;
     if (this.closed) return;
     if (g.tasks.length > this.chunkTasks) void this.afterStream(() => this.streamGraph(g));
-    else void this.afterStream(() => this.comm.send({ op: 'update-graph', tasks: g.tasks, keys: g.keys, priority: g.priority }));
+    else void this.afterStream(() => this.comm.send({ op: 'update-graph', tasks: g.tasks.takeNext(g.tasks.length), keys: g.keys, priority: g.priority }));
   }
 
   /**
@@ -341,27 +350,34 @@ export class Client implements AsyncDisposable {
    * or in earlier ones. A task that a later chunk depends on is held by the
    * stream until that chunk is sent, so its result is kept for it.
    */
-  private async streamGraph(g: { tasks: TaskDef[]; keys: string[]; priority: number }): Promise<void> {
+  private async streamGraph(g: PendingGraph): Promise<void> {
     const stream = ++this.streamCounter;
     const tasks = g.tasks;
     const nChunks = Math.ceil(tasks.length / this.chunkTasks);
     const chunkOf = (i: number) => Math.floor(i / this.chunkTasks);
-    // The chunk of each key's last dependent (only keys something depends on).
+    // The chunk of the last dependent of each key that a later chunk than its
+    // own depends on. Only such crossing keys are mapped, found with a set of
+    // the current chunk's keys: not a map entry for every key of the graph.
     const lastUse = new Map<string, number>();
-    for (let i = 0; i < tasks.length; i++) for (const d of tasks[i]!.deps) lastUse.set(d, chunkOf(i));
+    const inChunk = new Set<string>();
+    tasks.forEach((key, deps, i) => {
+      if (i % this.chunkTasks === 0) inChunk.clear();
+      const c = chunkOf(i);
+      for (const d of deps) if (!inChunk.has(d)) lastUse.set(d, c);
+      inChunk.add(key);
+    });
+    inChunk.clear();
     const hold: string[][] = Array.from({ length: nChunks }, () => []);
     const release: string[][] = Array.from({ length: nChunks }, () => []);
     const wantedIn: string[][] = Array.from({ length: nChunks }, () => []);
     if (lastUse.size) {
-      for (let i = 0; i < tasks.length; i++) {
-        const key = tasks[i]!.key;
-        const c = chunkOf(i);
+      tasks.forEach((key, _deps, i) => {
         const last = lastUse.get(key);
-        if (last !== undefined && last > c) {
-          hold[c]!.push(key);
+        if (last !== undefined) {
+          hold[chunkOf(i)]!.push(key);
           release[last]!.push(key);
         }
-      }
+      });
       lastUse.clear();
     }
     if (sameKeys(tasks, g.keys)) {
@@ -369,10 +385,9 @@ export class Client implements AsyncDisposable {
       for (let c = 0; c < nChunks; c++) wantedIn[c] = g.keys.slice(c * this.chunkTasks, (c + 1) * this.chunkTasks);
     } else {
       const wanted = new Set(g.keys);
-      for (let i = 0; i < tasks.length; i++) {
-        const key = tasks[i]!.key;
+      tasks.forEach((key, _deps, i) => {
         if (wanted.delete(key)) wantedIn[chunkOf(i)]!.push(key);
-      }
+      });
       // Wanted keys the graph does not define (already submitted): with the last chunk.
       for (const key of wanted) wantedIn[nChunks - 1]!.push(key);
       wanted.clear();
@@ -384,9 +399,8 @@ export class Client implements AsyncDisposable {
       while (inFlight.length >= GRAPH_CHUNK_WINDOW) await inFlight.shift();
       if (this.closed) return;
       const final = c === nChunks - 1;
-      const slice = tasks.slice(c * this.chunkTasks, (c + 1) * this.chunkTasks);
-      // Sent: the client keeps nothing of a chunk but its futures.
-      tasks.fill(undefined as never, c * this.chunkTasks, (c + 1) * this.chunkTasks);
+      // Built now and sent: the client keeps nothing of a chunk but its futures.
+      const slice = tasks.takeNext(this.chunkTasks);
       if (final) report.resultsBeforeFinal = this.resultsReceived - resultsAtStart;
       const reply = this.comm.request({
         op: 'graph-chunk', stream, tasks: slice, keys: wantedIn[c]!, priority: g.priority, hold: hold[c]!, release: release[c]!, final,
@@ -433,7 +447,7 @@ export class Client implements AsyncDisposable {
     if (o.allowOtherWorkers) def.allowOtherWorkers = true;
     tasks.push(def);
     const fut = this.futureFor(key);
-    this.queueGraph(tasks, [key], o.priority ?? 0);
+    this.queueGraph(TaskSequence.of(tasks), [key], o.priority ?? 0);
     return fut;
   }
 
@@ -447,29 +461,39 @@ export class Client implements AsyncDisposable {
     const spec = serializeFunction(fn as TaskFunction<AnyFunction>);
     const name = safeName(opts.key ?? functionName(spec));
     const specId = spec.kind === 'inline' ? spec.source : `${spec.url}#${spec.export}`;
-    const tasks: TaskDef[] = [];
+    const tasks = new TaskSequence();
     const keys: string[] = [];
     const futures: Future<Awaited<ReturnType<FunctionOf<TF>>>>[] = [];
     const pure = opts.pure !== false;
+    const retries = opts.retries ?? 0;
+    const workers = opts.workers?.length ? opts.workers : null;
+    // Items whose arguments refer to no task go into a MapTasks run (TaskDefs built as
+    // they are sent); an item referring to Futures or Delayed values, with its graph, as TaskDefs.
+    let run: MapTasks | null = null;
     const one: unknown[] = [undefined];
     for (const item of items) {
-      // One argument list reused for every item: encodeArgs copies what it keeps.
+      // One argument list reused for every item: what is kept is copied.
       one[0] = item;
-      const { bytes, refs } = encodeArgs(one);
+      const { bytes, refs } = packArgs(one);
       const key = taskKey(name, pure ? tokenize(specId, bytes) : uniqueToken());
-      let deps = NO_DEPS;
-      if (refs.length) {
-        for (const d of collectGraph(refs)) tasks.push(d);
-        deps = refs.map((r) => r.key);
+      if (refs.length === 0) {
+        (run ??= new MapTasks(spec, retries, workers)).add(key, bytes);
+      } else {
+        if (run) tasks.pushMap(run);
+        run = null;
+        const args = copyBytes(bytes);
+        const graph = collectGraph(refs);
+        const def: TaskDef = { key, fn: spec, args, deps: refs.map((r) => r.key) };
+        if (retries) def.retries = retries;
+        if (workers) def.workers = workers;
+        graph.push(def);
+        tasks.push(graph);
       }
-      const def: TaskDef = { key, fn: spec, args: bytes, deps };
-      if (opts.retries) def.retries = opts.retries;
-      if (opts.workers?.length) def.workers = opts.workers;
-      tasks.push(def);
       keys.push(key);
       futures.push(this.futureFor(key));
     }
     one[0] = undefined;
+    if (run) tasks.pushMap(run);
     this.queueGraph(tasks, keys, opts.priority ?? 0);
     return futures;
   }
@@ -483,7 +507,7 @@ export class Client implements AsyncDisposable {
     const tasks = collectGraph(list);
     const keys = list.map((d) => d.key);
     const futures = keys.map((k) => this.futureFor(k));
-    this.queueGraph(tasks, keys, opts.priority ?? 0);
+    this.queueGraph(TaskSequence.of(tasks), keys, opts.priority ?? 0);
     return Array.isArray(values) ? futures : futures[0]!;
   }
 

@@ -226,15 +226,24 @@ function keepArgBytes(f: Uint8Array): Uint8Array {
 
 /** Encodes a task's argument list; returns the bytes and the Futures/Delayed values it refers to. */
 export function encodeArgs(args: readonly unknown[]): { bytes: Uint8Array; refs: KeyRef[] } {
+  const packed = packArgs(args);
+  // packArgs returns a view into msgpackr's reusable buffer: copy what we keep.
+  return { bytes: keepArgBytes(packed.bytes), refs: packed.refs };
+}
+
+/**
+ * encodeArgs without the copy: `bytes` is valid only until the next encoding
+ * (for a caller that copies them somewhere of its own, as MapTasks does).
+ */
+export function packArgs(args: readonly unknown[]): { bytes: Uint8Array; refs: KeyRef[] } {
   // One map reused by every call (encoding is synchronous): most argument lists refer to nothing.
+  // (Cleared only when used: clearing a Map allocates it a new table.)
   const refs = collectedRefs;
-  refs.clear();
   collecting = refs;
   packing = 'args';
   failedFunction = null;
   try {
-    // pack() returns a view into msgpackr's reusable buffer: copy what we keep.
-    return { bytes: keepArgBytes(packr.pack(args)), refs: refs.size ? [...refs.values()] : NO_REFS };
+    return { bytes: packr.pack(args), refs: refs.size ? [...refs.values()] : NO_REFS };
   } catch (err) {
     const fn = failedFunction;
     if (fn !== null) {
@@ -249,7 +258,7 @@ export function encodeArgs(args: readonly unknown[]): { bytes: Uint8Array; refs:
     return serializeError(err, 'the task arguments');
   } finally {
     collecting = null;
-    refs.clear();
+    if (refs.size) refs.clear();
     packing = null;
     failedFunction = null;
   }
