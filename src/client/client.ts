@@ -13,7 +13,7 @@ import type {
 } from '../protocol/messages.js';
 import { serializeFunction, functionName } from '../graph/functions.js';
 import type { AnyFunction, FunctionOf, TaskFunction } from '../graph/function-spec.js';
-import { copyBytes, deserializeValue, encodeArgs, packArgs, serializeValue, unpackValue, valueType } from '../graph/serialize.js';
+import { copyBytes, deserializeValue, encodeArgs, numberArgBytes, packArgs, packNumberArg, serializeValue, unpackValue, valueType } from '../graph/serialize.js';
 import { MapTasks, TaskSequence } from '../graph/task-sequence.js';
 import { Delayed, collectGraph, setDelayedCompute, type LazyArgs } from '../graph/delayed.js';
 import { safeName, taskKey, tokenize, uniqueToken } from '../graph/keys.js';
@@ -473,6 +473,15 @@ export class Client implements AsyncDisposable {
     const one: unknown[] = [undefined];
     for (const item of items) {
       // One argument list reused for every item: what is kept is copied.
+      const numberLength = packNumberArg(item);
+      if (numberLength) {
+        // A number: its argument bytes written directly (the same bytes packArgs gives).
+        const key = taskKey(name, pure ? tokenize(specId, numberArgBytes.subarray(0, numberLength)) : uniqueToken());
+        (run ??= new MapTasks(spec, retries, workers)).add(key, numberArgBytes, numberLength);
+        keys.push(key);
+        futures.push(this.futureFor(key));
+        continue;
+      }
       one[0] = item;
       const { bytes, refs } = packArgs(one);
       const key = taskKey(name, pure ? tokenize(specId, bytes) : uniqueToken());

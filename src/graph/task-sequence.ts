@@ -31,11 +31,11 @@ export class MapTasks {
     return this.keys.length;
   }
 
-  /** Adds a task; `args` is copied (it may be an encoder's reusable buffer). */
-  add(key: string, args: Uint8Array): void {
+  /** Adds a task; its arguments, the first `length` bytes of `args`, are copied (it may be an encoder's reusable buffer). */
+  add(key: string, args: Uint8Array, length = args.byteLength): void {
     const i = this.keys.length;
-    if (this.used + args.byteLength > this.bytes.byteLength) {
-      const grown = new Uint8Array(Math.max(this.bytes.byteLength * 2, this.used + args.byteLength));
+    if (this.used + length > this.bytes.byteLength) {
+      const grown = new Uint8Array(Math.max(this.bytes.byteLength * 2, this.used + length));
       grown.set(this.bytes.subarray(0, this.used));
       this.bytes = grown;
     }
@@ -44,8 +44,12 @@ export class MapTasks {
       grown.set(this.ends);
       this.ends = grown;
     }
-    this.bytes.set(args, this.used);
-    this.used += args.byteLength;
+    if (length <= 16) {
+      // Small (a number, a short string): a loop beats set()'s call overhead.
+      const b = this.bytes;
+      for (let j = 0; j < length; j++) b[this.used + j] = args[j]!;
+    } else this.bytes.set(length === args.byteLength ? args : args.subarray(0, length), this.used);
+    this.used += length;
     this.ends[i] = this.used;
     this.keys.push(key);
   }

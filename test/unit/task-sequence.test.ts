@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MapTasks, TaskSequence } from '../../src/graph/task-sequence.js';
-import { decodeArgs, encodeArgs, packArgs } from '../../src/graph/serialize.js';
+import { decodeArgs, encodeArgs, numberArgBytes, packArgs, packNumberArg } from '../../src/graph/serialize.js';
 import type { FunctionSpec, TaskDef } from '../../src/protocol/messages.js';
 
 const fn: FunctionSpec = { kind: 'inline', source: '(x) => x', name: 'id' };
@@ -53,4 +53,17 @@ test('TaskSequence: tasks in order across runs and TaskDefs, taken chunk by chun
   assert.deepEqual(seq.takeNext(3), [], 'nothing is left');
   // A sent chunk's TaskDefs are not kept by the adopted array.
   assert.deepEqual(defs, [undefined, undefined]);
+});
+
+test('packNumberArg writes the bytes packArgs gives for [n] (so map() and submit() agree on keys)', () => {
+  const edges = [63, 64, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, -1, -32, -33, -128, -129, -32_768, -32_769,
+    -(2 ** 31), -(2 ** 31) - 1, 0.5, -2.25, NaN, Infinity, -Infinity, -0, 1e300, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER];
+  const values = [...Array.from({ length: 600 }, (_, i) => i - 300), ...edges];
+  for (const v of values) {
+    const n = packNumberArg(v);
+    assert.deepEqual([...numberArgBytes.subarray(0, n)], [...packArgs([v]).bytes], `bytes of [${v}]`);
+    // (-0 arrives as 0, as it does through packArgs: the encoder writes it as the integer 0.)
+    assert.deepEqual(decodeArgs(numberArgBytes.subarray(0, n), new Map()), [Object.is(v, -0) ? 0 : v]);
+  }
+  for (const v of ['1', 1n, null, undefined, [1], { a: 1 }]) assert.equal(packNumberArg(v), 0, `${typeof v} is not written`);
 });
