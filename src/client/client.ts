@@ -557,17 +557,16 @@ export class Client implements AsyncDisposable {
     // Each distinct key is fetched once; its value fills every position that wants it.
     const n = futures.length;
     const keys: string[] = [];
-    const firstAt = new Map<string, number>();
     let repeats: number[] | null = null;
     for (let i = 0; i < n; i++) {
-      const key = futures[i]!.key;
-      const u = firstAt.get(key);
-      if (u === undefined) {
-        firstAt.set(key, keys.length);
-        keys.push(key);
-      } else (repeats ??= []).push(i, u);
+      const f = futures[i]!;
+      const st = f.state;
+      if (st.gatherIndex < 0) {
+        st.gatherIndex = keys.length;
+        keys.push(f.key);
+      } else (repeats ??= []).push(i, st.gatherIndex);
     }
-    firstAt.clear();
+    for (let i = 0; i < n; i++) futures[i]!.state.gatherIndex = -1;
     const values = await this.fetchValues(keys);
     if (!repeats) return values as T[];
     // A position holding a repeated key takes that key's value; the others are the distinct keys, in order.
