@@ -274,7 +274,8 @@ export class Client implements AsyncDisposable {
   }
 
   private futureFor<T>(key: string): Future<T> {
-    this.pendingRelease.delete(key);
+    // (Checked first: a map() makes a million futures while nothing is pending.)
+    if (this.pendingRelease.size) this.pendingRelease.delete(key);
     return new Future<T>(key, this, this.stateFor(key));
   }
 
