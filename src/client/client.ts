@@ -13,9 +13,10 @@ import type {
 } from '../protocol/messages.js';
 import { serializeFunction, functionName } from '../graph/functions.js';
 import type { AnyFunction, FunctionOf, TaskFunction } from '../graph/function-spec.js';
-import { deserializeValue, encodeArgs, serializeValue, valueType } from '../graph/serialize.js';
+import { copyBytes, deserializeValue, encodeArgs, numberArgBytes, packArgs, packNumberArg, serializeValue, unpackValue, valueType } from '../graph/serialize.js';
+import { MapTasks, TaskSequence } from '../graph/task-sequence.js';
 import { Delayed, collectGraph, setDelayedCompute, type LazyArgs } from '../graph/delayed.js';
-import { safeName, tokenize, uniqueToken } from '../graph/keys.js';
+import { safeName, taskKey, tokenize, uniqueToken } from '../graph/keys.js';
 import { connectToScheduler, resolveScheduler, type ConnectTarget } from '../comm/resolve-scheduler.js';
 import { Future, KeyState } from './future.js';
 import { formatBytes } from '../util/bytes.js';
@@ -79,11 +80,33 @@ export interface GraphStreamReport {
 
 /** Results asked of one worker per get-data request (see fetchValues). */
 const GET_DATA_BATCH = 4_096;
-/** The dependencies of a task that has none: one shared (frozen) array, not one per item of a large map. */
-const NO_DEPS = Object.freeze([]) as unknown as string[];
 
 /** Keys asked of the scheduler per who-has request (see fetchValues). */
 const WHO_HAS_BATCH = 65_536;
+
+/** True when `keys` are the keys of `tasks`, in the same order (what map() submits). */
+function sameKeys(tasks: TaskSequence, keys: readonly string[]): boolean {
+  if (tasks.length !== keys.length) return false;
+  let same = true;
+  tasks.forEach((key, _deps, i) => {
+    if (key !== keys[i]) same = false;
+  });
+  return same;
+}
+
+/** A fetched value: one msgpack frame (the usual small result) decoded without building a SerializedValue for it. */
+function wireValue(w: WireValue): unknown {
+  const frames = w.data.frames;
+  if (w.kind === 'msgpack' && frames.length === 1) return unpackValue(frames[0]!);
+  return deserializeValue({ kind: w.kind, frames });
+}
+
+/** A graph update waiting for the end of the turn (see Client.queueGraph). */
+interface PendingGraph {
+  tasks: TaskSequence;
+  keys: string[];
+  priority: number;
+}
 
 /**
  * The error a future fails with. The scheduler's own verdicts come back as
@@ -251,7 +274,8 @@ export class Client implements AsyncDisposable {
   }
 
   private futureFor<T>(key: string): Future<T> {
-    this.pendingRelease.delete(key);
+    // (Checked first: a map() makes a million futures while nothing is pending.)
+    if (this.pendingRelease.size) this.pendingRelease.delete(key);
     return new Future<T>(key, this, this.stateFor(key));
   }
 
@@ -262,15 +286,17 @@ export class Client implements AsyncDisposable {
    * submits) go to the scheduler as one update. Every other message flushes
    * the pending update first, so the scheduler sees everything in order.
    */
-  private pendingGraph: { tasks: TaskDef[]; keys: string[]; priority: number } | null = null;
+  private pendingGraph: PendingGraph | null = null;
 
-  private queueGraph(tasks: TaskDef[], keys: string[], priority: number): void {
+  private queueGraph(tasks: TaskSequence, keys: string[], priority: number): void {
     if (this.pendingGraph && this.pendingGraph.priority !== priority) this.flushGraph();
     if (!this.pendingGraph) {
-      this.pendingGraph = { tasks: [], keys: [], priority };
+      // The caller's arrays are its own (built for this call): adopted, not copied.
+      this.pendingGraph = { tasks, keys, priority };
       setImmediate(() => this.flushGraph());
+      return;
     }
-    for (const t of tasks) this.pendingGraph.tasks.push(t);
+    this.pendingGraph.tasks.append(tasks);
     for (const k of keys) this.pendingGraph.keys.push(k);
   }
 
@@ -280,7 +306,7 @@ export class Client implements AsyncDisposable {
     this.pendingGraph = null;
     if (this.closed) return;
     if (g.tasks.length > this.chunkTasks) void this.afterStream(() => this.streamGraph(g));
-    else void this.afterStream(() => this.comm.send({ op: 'update-graph', tasks: g.tasks, keys: g.keys, priority: g.priority }));
+    else void this.afterStream(() => this.comm.send({ op: 'update-graph', tasks: g.tasks.takeNext(g.tasks.length), keys: g.keys, priority: g.priority }));
   }
 
   /**
@@ -325,32 +351,48 @@ export class Client implements AsyncDisposable {
    * or in earlier ones. A task that a later chunk depends on is held by the
    * stream until that chunk is sent, so its result is kept for it.
    */
-  private async streamGraph(g: { tasks: TaskDef[]; keys: string[]; priority: number }): Promise<void> {
+  private async streamGraph(g: PendingGraph): Promise<void> {
     const stream = ++this.streamCounter;
     const tasks = g.tasks;
     const nChunks = Math.ceil(tasks.length / this.chunkTasks);
     const chunkOf = (i: number) => Math.floor(i / this.chunkTasks);
-    // The chunk of each key's last dependent (only keys something depends on).
+    // The chunk of the last dependent of each key that a later chunk than its
+    // own depends on. Only such crossing keys are mapped, found with a set of
+    // the current chunk's keys: not a map entry for every key of the graph.
     const lastUse = new Map<string, number>();
-    for (let i = 0; i < tasks.length; i++) for (const d of tasks[i]!.deps) lastUse.set(d, chunkOf(i));
+    const inChunk = new Set<string>();
+    tasks.forEach((key, deps, i) => {
+      if (i % this.chunkTasks === 0) inChunk.clear();
+      const c = chunkOf(i);
+      for (const d of deps) if (!inChunk.has(d)) lastUse.set(d, c);
+      inChunk.add(key);
+    });
+    inChunk.clear();
     const hold: string[][] = Array.from({ length: nChunks }, () => []);
     const release: string[][] = Array.from({ length: nChunks }, () => []);
     const wantedIn: string[][] = Array.from({ length: nChunks }, () => []);
-    const wanted = new Set(g.keys);
-    for (let i = 0; i < tasks.length; i++) {
-      const key = tasks[i]!.key;
-      const c = chunkOf(i);
-      if (wanted.delete(key)) wantedIn[c]!.push(key);
-      const last = lastUse.get(key);
-      if (last !== undefined && last > c) {
-        hold[c]!.push(key);
-        release[last]!.push(key);
-      }
+    if (lastUse.size) {
+      tasks.forEach((key, _deps, i) => {
+        const last = lastUse.get(key);
+        if (last !== undefined) {
+          hold[chunkOf(i)]!.push(key);
+          release[last]!.push(key);
+        }
+      });
+      lastUse.clear();
     }
-    lastUse.clear();
-    // Wanted keys the graph does not define (already submitted): with the last chunk.
-    for (const key of wanted) wantedIn[nChunks - 1]!.push(key);
-    wanted.clear();
+    if (sameKeys(tasks, g.keys)) {
+      // A map(): every task is wanted, in order; no set of a million keys needed.
+      for (let c = 0; c < nChunks; c++) wantedIn[c] = g.keys.slice(c * this.chunkTasks, (c + 1) * this.chunkTasks);
+    } else {
+      const wanted = new Set(g.keys);
+      tasks.forEach((key, _deps, i) => {
+        if (wanted.delete(key)) wantedIn[chunkOf(i)]!.push(key);
+      });
+      // Wanted keys the graph does not define (already submitted): with the last chunk.
+      for (const key of wanted) wantedIn[nChunks - 1]!.push(key);
+      wanted.clear();
+    }
     const resultsAtStart = this.resultsReceived;
     const inFlight: Promise<{ started: number }>[] = [];
     const report: GraphStreamReport = { stream, tasks: tasks.length, chunks: nChunks, startedBeforeFinal: 0, resultsBeforeFinal: 0 };
@@ -358,9 +400,8 @@ export class Client implements AsyncDisposable {
       while (inFlight.length >= GRAPH_CHUNK_WINDOW) await inFlight.shift();
       if (this.closed) return;
       const final = c === nChunks - 1;
-      const slice = tasks.slice(c * this.chunkTasks, (c + 1) * this.chunkTasks);
-      // Sent: the client keeps nothing of a chunk but its futures.
-      tasks.fill(undefined as never, c * this.chunkTasks, (c + 1) * this.chunkTasks);
+      // Built now and sent: the client keeps nothing of a chunk but its futures.
+      const slice = tasks.takeNext(this.chunkTasks);
       if (final) report.resultsBeforeFinal = this.resultsReceived - resultsAtStart;
       const reply = this.comm.request({
         op: 'graph-chunk', stream, tasks: slice, keys: wantedIn[c]!, priority: g.priority, hold: hold[c]!, release: release[c]!, final,
@@ -399,7 +440,7 @@ export class Client implements AsyncDisposable {
     const spec = serializeFunction(o.fn as TaskFunction<AnyFunction>);
     const { bytes, refs } = encodeArgs((o.args ?? []) as unknown[]);
     const name = safeName(functionName(spec));
-    const key = o.key ?? (o.pure === false ? `${name}-${uniqueToken()}` : `${name}-${tokenize(spec.kind === 'inline' ? spec.source : `${spec.url}#${spec.export}`, bytes)}`);
+    const key = o.key ?? taskKey(name, o.pure === false ? uniqueToken() : tokenize(spec.kind === 'inline' ? spec.source : `${spec.url}#${spec.export}`, bytes));
     const tasks: TaskDef[] = collectGraph(refs);
     const def: TaskDef = { key, fn: spec, args: bytes, deps: refs.map((r) => r.key) };
     if (o.retries) def.retries = o.retries;
@@ -407,7 +448,7 @@ export class Client implements AsyncDisposable {
     if (o.allowOtherWorkers) def.allowOtherWorkers = true;
     tasks.push(def);
     const fut = this.futureFor(key);
-    this.queueGraph(tasks, [key], o.priority ?? 0);
+    this.queueGraph(TaskSequence.of(tasks), [key], o.priority ?? 0);
     return fut;
   }
 
@@ -421,20 +462,48 @@ export class Client implements AsyncDisposable {
     const spec = serializeFunction(fn as TaskFunction<AnyFunction>);
     const name = safeName(opts.key ?? functionName(spec));
     const specId = spec.kind === 'inline' ? spec.source : `${spec.url}#${spec.export}`;
-    const tasks: TaskDef[] = [];
+    const tasks = new TaskSequence();
     const keys: string[] = [];
     const futures: Future<Awaited<ReturnType<FunctionOf<TF>>>>[] = [];
+    const pure = opts.pure !== false;
+    const retries = opts.retries ?? 0;
+    const workers = opts.workers?.length ? opts.workers : null;
+    // Items whose arguments refer to no task go into a MapTasks run (TaskDefs built as
+    // they are sent); an item referring to Futures or Delayed values, with its graph, as TaskDefs.
+    let run: MapTasks | null = null;
+    const one: unknown[] = [undefined];
     for (const item of items) {
-      const { bytes, refs } = encodeArgs([item]);
-      const key = opts.pure === false ? `${name}-${uniqueToken()}` : `${name}-${tokenize(specId, bytes)}`;
-      for (const d of collectGraph(refs)) tasks.push(d);
-      const def: TaskDef = { key, fn: spec, args: bytes, deps: refs.length ? refs.map((r) => r.key) : NO_DEPS };
-      if (opts.retries) def.retries = opts.retries;
-      if (opts.workers?.length) def.workers = opts.workers;
-      tasks.push(def);
+      // One argument list reused for every item: what is kept is copied.
+      const numberLength = packNumberArg(item);
+      if (numberLength) {
+        // A number: its argument bytes written directly (the same bytes packArgs gives).
+        const key = taskKey(name, pure ? tokenize(specId, numberArgBytes.subarray(0, numberLength)) : uniqueToken());
+        (run ??= new MapTasks(spec, retries, workers)).add(key, numberArgBytes, numberLength);
+        keys.push(key);
+        futures.push(this.futureFor(key));
+        continue;
+      }
+      one[0] = item;
+      const { bytes, refs } = packArgs(one);
+      const key = taskKey(name, pure ? tokenize(specId, bytes) : uniqueToken());
+      if (refs.length === 0) {
+        (run ??= new MapTasks(spec, retries, workers)).add(key, bytes);
+      } else {
+        if (run) tasks.pushMap(run);
+        run = null;
+        const args = copyBytes(bytes);
+        const graph = collectGraph(refs);
+        const def: TaskDef = { key, fn: spec, args, deps: refs.map((r) => r.key) };
+        if (retries) def.retries = retries;
+        if (workers) def.workers = workers;
+        graph.push(def);
+        tasks.push(graph);
+      }
       keys.push(key);
       futures.push(this.futureFor(key));
     }
+    one[0] = undefined;
+    if (run) tasks.pushMap(run);
     this.queueGraph(tasks, keys, opts.priority ?? 0);
     return futures;
   }
@@ -448,7 +517,7 @@ export class Client implements AsyncDisposable {
     const tasks = collectGraph(list);
     const keys = list.map((d) => d.key);
     const futures = keys.map((k) => this.futureFor(k));
-    this.queueGraph(tasks, keys, opts.priority ?? 0);
+    this.queueGraph(TaskSequence.of(tasks), keys, opts.priority ?? 0);
     return Array.isArray(values) ? futures : futures[0]!;
   }
 
@@ -486,9 +555,27 @@ export class Client implements AsyncDisposable {
         clearTimeout(timer);
       }
     } else await waitAll;
-    const unique = [...new Set(futures.map((f) => f.key))];
-    const values = await this.fetchValues(unique);
-    return futures.map((f) => values.get(f.key) as T);
+    // Each distinct key is fetched once; its value fills every position that wants it.
+    const n = futures.length;
+    const keys: string[] = [];
+    let repeats: number[] | null = null;
+    for (let i = 0; i < n; i++) {
+      const f = futures[i]!;
+      const st = f.state;
+      if (st.gatherIndex < 0) {
+        st.gatherIndex = keys.length;
+        keys.push(f.key);
+      } else (repeats ??= []).push(i, st.gatherIndex);
+    }
+    for (let i = 0; i < n; i++) futures[i]!.state.gatherIndex = -1;
+    const values = await this.fetchValues(keys);
+    if (!repeats) return values as T[];
+    // A position holding a repeated key takes that key's value; the others are the distinct keys, in order.
+    const out = new Array<T>(n);
+    const uniqueAt = new Int32Array(n).fill(-1);
+    for (let r = 0; r < repeats.length; r += 2) uniqueAt[repeats[r]!] = repeats[r + 1]!;
+    for (let i = 0, u = 0; i < n; i++) out[i] = (uniqueAt[i]! >= 0 ? values[uniqueAt[i]!] : values[u++]) as T;
+    return out;
   }
 
   /**
@@ -531,65 +618,78 @@ export class Client implements AsyncDisposable {
     });
   }
 
-  private async fetchValues(keys: string[], attempt = 0): Promise<Map<string, unknown>> {
-    const out = new Map<string, unknown>();
+  /**
+   * The values of distinct `keys`, in their order. who-has goes to the
+   * scheduler in slices (one reply naming the holders of a million keys
+   * would be one huge message), and the next slice's who-has is asked while
+   * the current slice's values are fetched from the workers.
+   */
+  private async fetchValues(keys: readonly string[], attempt = 0): Promise<unknown[]> {
+    const out = new Array<unknown>(keys.length);
     if (keys.length === 0) return out;
-    // who-has in slices: one reply naming the holders of a million keys would be one huge message.
-    for (let i = 0; i < keys.length; i += WHO_HAS_BATCH) {
-      const more = await this.fetchSlice(keys.length > WHO_HAS_BATCH ? keys.slice(i, i + WHO_HAS_BATCH) : keys, attempt);
-      for (const [k, v] of more) out.set(k, v);
+    const missing: number[] = [];
+    const whoHasOf = (start: number) => this.request({ op: 'who-has', keys: keys.length > WHO_HAS_BATCH ? keys.slice(start, start + WHO_HAS_BATCH) : keys as string[] });
+    let next: Promise<ReplyOf<ClientToScheduler, 'who-has'>> | null = whoHasOf(0);
+    try {
+      for (let start = 0; start < keys.length; start += WHO_HAS_BATCH) {
+        const { whoHas } = await next!;
+        next = start + WHO_HAS_BATCH < keys.length ? whoHasOf(start + WHO_HAS_BATCH) : null;
+        await this.fetchSlice(keys, start, Math.min(start + WHO_HAS_BATCH, keys.length), whoHas, out, missing);
+      }
+    } finally {
+      // A failed slice leaves the prefetched who-has unawaited: its outcome no longer matters.
+      next?.catch(() => {});
+    }
+    if (missing.length) {
+      // The holder died or freed it; the scheduler recomputes lost data: wait for it and retry.
+      if (attempt >= 20) throw new TesseraError('ERR_TESSERA_MISSING_DATA', `could not fetch ${missing.length} results (e.g. ${keys[missing[0]!]}) from the workers after ${attempt} attempts`);
+      await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 1000)));
+      const again = missing.map((i) => keys[i]!);
+      for (const k of again) await this.keys.get(k)?.wait();
+      const more = await this.fetchValues(again, attempt + 1);
+      for (let j = 0; j < missing.length; j++) out[missing[j]!] = more[j];
     }
     return out;
   }
 
-  private async fetchSlice(keys: string[], attempt: number): Promise<Map<string, unknown>> {
-    const out = new Map<string, unknown>();
-    const reply = await this.request({ op: 'who-has', keys });
-    const whoHas = reply.whoHas;
-    const byWorker = new Map<string, string[]>();
-    const missing: string[] = [];
-    for (const key of keys) {
-      const w = whoHas[key]?.[0];
+  /** Fetches keys[start..end) from the workers `whoHas` names into `out` (same positions); records in `missing` the positions nobody served. */
+  private async fetchSlice(keys: readonly string[], start: number, end: number, whoHas: Record<string, string[]>, out: unknown[], missing: number[]): Promise<void> {
+    const byWorker = new Map<string, number[]>();
+    for (let i = start; i < end; i++) {
+      const w = whoHas[keys[i]!]?.[0];
       if (!w) {
-        missing.push(key);
+        missing.push(i);
         continue;
       }
       let list = byWorker.get(w);
       if (!list) byWorker.set(w, (list = []));
-      list.push(key);
+      list.push(i);
     }
     await Promise.all([...byWorker].map(async ([worker, list]) => {
       // In batches: one reply per 200,000 results would pass the frame-count limit of a message, and
       // results arrive (and are decoded) while the worker prepares the next batch.
-      for (let i = 0; i < list.length; i += GET_DATA_BATCH) {
-        const batch = list.slice(i, i + GET_DATA_BATCH);
+      for (let b = 0; b < list.length; b += GET_DATA_BATCH) {
+        const at = list.slice(b, b + GET_DATA_BATCH);
+        const batch = at.map((i) => keys[i]!);
         let r: ReplyOf<PeerToWorker, 'get-data'>;
         try {
           const comm = await this.peers.get(worker);
           r = await comm.request({ op: 'get-data', keys: batch }, 120_000);
         } catch {
           this.peers.discard(worker);
-          missing.push(...list.slice(i));
+          for (let j = b; j < list.length; j++) missing.push(list[j]!);
           return;
         }
         const { data, refused } = r;
-        for (const key of batch) {
+        for (let j = 0; j < batch.length; j++) {
+          const key = batch[j]!;
           const w = data[key];
-          if (w) out.set(key, deserializeValue({ kind: w.kind, frames: w.data.frames }));
+          if (w) out[at[j]!] = wireValue(w);
           else if (refused?.[key]) throw errorFromInfo(refused[key]);
-          else missing.push(key);
+          else missing.push(at[j]!);
         }
       }
     }));
-    if (missing.length) {
-      // The holder died or freed it; the scheduler recomputes lost data: wait for it and retry.
-      if (attempt >= 20) throw new TesseraError('ERR_TESSERA_MISSING_DATA', `could not fetch ${missing.length} results (e.g. ${missing[0]}) from the workers after ${attempt} attempts`);
-      await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 1000)));
-      for (const k of missing) await this.keys.get(k)?.wait();
-      const more = await this.fetchValues(missing, attempt + 1);
-      for (const [k, v] of more) out.set(k, v);
-    }
-    return out;
   }
 
   // ---------------------------------------------------------------- scatter

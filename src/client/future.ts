@@ -23,6 +23,12 @@ export class KeyState {
   type = '';
   error: Error | null = null;
   refcount = 0;
+  /**
+   * @internal Client.gather's mark while it lists the distinct keys of its
+   * futures (in one synchronous pass, reset before it returns): -1 outside
+   * it. Cheaper than a Map of a million keys per gather.
+   */
+  gatherIndex = -1;
   /** Who waits for this key to settle; null (not an empty array) while nobody does: a client may hold a million keys. */
   private waiters: KeyWaiter[] | null = null;
   /** Ends the hold on the connection that someone awaiting this key keeps (see Comm.hold). */

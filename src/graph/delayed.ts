@@ -8,7 +8,7 @@ import { KeyRef, encodeArgs } from './serialize.js';
 import { serializeFunction, functionName } from './functions.js';
 import type { AnyFunction, FunctionOf, ModuleFunction, TaskFunction } from './function-spec.js';
 import type { FunctionSpec, TaskDef } from '../protocol/messages.js';
-import { safeName, tokenize, uniqueToken } from './keys.js';
+import { safeName, taskKey, tokenize, uniqueToken } from './keys.js';
 import { TesseraError } from '../errors.js';
 
 /**
@@ -80,7 +80,7 @@ export function delayed<TF extends TaskFunction>(
   const specId = spec.kind === 'inline' ? spec.source : `${spec.url}#${spec.export}`;
   return (...args) => {
     const { bytes, refs } = encodeArgs(args);
-    const key = opts.pure ? `${name}-${tokenize(specId, bytes)}` : `${name}-${uniqueToken()}`;
+    const key = taskKey(name, opts.pure ? tokenize(specId, bytes) : uniqueToken());
     return new Delayed(key, spec, bytes, refs, opts.retries ?? 0);
   };
 }

@@ -35,3 +35,13 @@ export function safeName(name: string): string {
   const s = name.replace(/[^A-Za-z0-9_.]/g, '_');
   return s.length ? s : 'lambda';
 }
+
+/**
+ * The key '<name>-<token>' as one flat string. Joined rather than added with
+ * `+`: V8 keeps a sum of strings as a tree of pieces (a "cons string", ~100
+ * bytes for a task key) for as long as the key lives, and a client may hold
+ * a million keys.
+ */
+export function taskKey(name: string, token: string): string {
+  return [name, token].join('-');
+}

@@ -27,6 +27,7 @@ export abstract class KeyRef {
 }
 
 let collecting: Map<string, KeyRef> | null = null;
+const collectedRefs = new Map<string, KeyRef>();
 let resolving: Map<string, unknown> | null = null;
 
 addExtension({
@@ -194,15 +195,118 @@ function describeFunction(fn: AnyFunction): string {
   return fn.name ? `function "${fn.name}"` : 'an anonymous function';
 }
 
+/** The refs of arguments that refer to nothing: one shared empty list, not one per item of a large map. */
+const NO_REFS: KeyRef[] = Object.freeze([]) as unknown as KeyRef[];
+
+/**
+ * Encoded arguments are copied into shared slabs rather than each into an
+ * ArrayBuffer of its own: an argument list is a few bytes, and a typed array
+ * with its own buffer costs ~150 bytes of heap besides them, which a
+ * million-item map() pays a million times. Larger lists get their own
+ * buffer, so a kept slab pins at most ARG_SLAB_BYTES. Nothing transfers or
+ * grows these buffers: they are only read (hashed into keys, sent).
+ */
+const ARG_SLAB_BYTES = 64 * 1024;
+const ARG_SLAB_MAX_ITEM = 1024;
+let argSlab = new ArrayBuffer(0);
+let argSlabUsed = 0;
+
+function keepArgBytes(f: Uint8Array): Uint8Array {
+  const n = f.byteLength;
+  if (n > ARG_SLAB_MAX_ITEM) return copyBytes(f);
+  if (argSlabUsed + n > argSlab.byteLength) {
+    argSlab = new ArrayBuffer(ARG_SLAB_BYTES);
+    argSlabUsed = 0;
+  }
+  const out = new Uint8Array(argSlab, argSlabUsed, n);
+  out.set(f);
+  argSlabUsed += n;
+  return out;
+}
+
+/**
+ * Where packNumberArg writes: the bytes of the argument list `[n]`, valid
+ * until its next call.
+ */
+export const numberArgBytes = new Uint8Array(10);
+const numberArgView = new DataView(numberArgBytes.buffer);
+
+/**
+ * Writes the argument list `[value]` of a number into numberArgBytes and
+ * returns its length, or returns 0 when `value` is not a number. The bytes
+ * are exactly those packArgs([value]) gives (the smallest msgpack form the
+ * encoder above chooses; a test compares them), so a map() over numbers
+ * gets the same keys as submit() of the same values, without an encoder
+ * call, a result object and a Buffer per item.
+ */
+export function packNumberArg(value: unknown): number {
+  if (typeof value !== 'number') return 0;
+  const t = numberArgBytes;
+  t[0] = 0x91; // array of one
+  if (value >>> 0 === value) {
+    // (Records are on, so fixints stop at 63: 64..127 are record ids.)
+    if (value < 64) {
+      t[1] = value;
+      return 2;
+    }
+    if (value < 256) {
+      t[1] = 0xcc;
+      t[2] = value;
+      return 3;
+    }
+    if (value < 65536) {
+      t[1] = 0xcd;
+      numberArgView.setUint16(2, value);
+      return 4;
+    }
+    t[1] = 0xce;
+    numberArgView.setUint32(2, value);
+    return 6;
+  }
+  if (value >> 0 === value) {
+    if (value >= -32) {
+      t[1] = 256 + value;
+      return 2;
+    }
+    if (value >= -128) {
+      t[1] = 0xd0;
+      t[2] = value + 256;
+      return 3;
+    }
+    if (value >= -32768) {
+      t[1] = 0xd1;
+      numberArgView.setInt16(2, value);
+      return 4;
+    }
+    t[1] = 0xd2;
+    numberArgView.setInt32(2, value);
+    return 6;
+  }
+  t[1] = 0xcb;
+  numberArgView.setFloat64(2, value);
+  return 10;
+}
+
 /** Encodes a task's argument list; returns the bytes and the Futures/Delayed values it refers to. */
 export function encodeArgs(args: readonly unknown[]): { bytes: Uint8Array; refs: KeyRef[] } {
-  const refs = new Map<string, KeyRef>();
+  const packed = packArgs(args);
+  // packArgs returns a view into msgpackr's reusable buffer: copy what we keep.
+  return { bytes: keepArgBytes(packed.bytes), refs: packed.refs };
+}
+
+/**
+ * encodeArgs without the copy: `bytes` is valid only until the next encoding
+ * (for a caller that copies them somewhere of its own, as MapTasks does).
+ */
+export function packArgs(args: readonly unknown[]): { bytes: Uint8Array; refs: KeyRef[] } {
+  // One map reused by every call (encoding is synchronous): most argument lists refer to nothing.
+  // (Cleared only when used: clearing a Map allocates it a new table.)
+  const refs = collectedRefs;
   collecting = refs;
   packing = 'args';
   failedFunction = null;
   try {
-    // pack() returns a view into msgpackr's reusable buffer: copy what we keep.
-    return { bytes: copyBytes(packr.pack(args)), refs: [...refs.values()] };
+    return { bytes: packr.pack(args), refs: refs.size ? [...refs.values()] : NO_REFS };
   } catch (err) {
     const fn = failedFunction;
     if (fn !== null) {
@@ -217,6 +321,7 @@ export function encodeArgs(args: readonly unknown[]): { bytes: Uint8Array; refs:
     return serializeError(err, 'the task arguments');
   } finally {
     collecting = null;
+    if (refs.size) refs.clear();
     packing = null;
     failedFunction = null;
   }
@@ -284,6 +389,11 @@ export function serializeValue(value: unknown, what = 'a task result'): Serializ
     packing = null;
     failedFunction = null;
   }
+}
+
+/** Decodes one msgpack frame of a value (what deserializeValue does for kind 'msgpack' with one frame). */
+export function unpackValue(frame: Uint8Array): unknown {
+  return packr.unpack(frame);
 }
 
 export function deserializeValue(sv: SerializedValue): unknown {

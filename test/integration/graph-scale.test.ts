@@ -66,3 +66,35 @@ test('streamed graphs: map and tree reduction in several chunks, results right, 
   // Nothing is left behind: the stream's holds ended with its last chunk.
   await schedulerEmpties(client, 30_000);
 });
+
+test('streamed map mixing plain items and items that refer to tasks; gather of repeated futures', { timeout: 180_000 }, async () => {
+  await using cluster = await LocalCluster.start({ nWorkers: 2, dashboard: false });
+  await using client = await Client.connect(cluster, { graphChunkTasks: 1_000 });
+  await client.waitForWorkers(2, { timeoutMs: 30_000 });
+
+  // Every 700th item is a Delayed value or a Future: runs of plain items
+  // (sent as MapTasks, built chunk by chunk) alternate with TaskDefs, and
+  // the boundaries fall inside chunks as well as between them.
+  const n = 5_000;
+  const double = delayed((x: number) => x * 2);
+  const seed = client.submit((x: number) => x * 2, 7);
+  const items: (number | Delayed<number> | typeof seed)[] = Array.from({ length: n }, (_, i) => i * 2);
+  for (let i = 0; i < n; i += 700) items[i] = i % 1400 === 0 ? double(i) : client.submit((x: number) => x * 2, i);
+  items[n - 1] = seed;
+  const want = (i: number) => (i === n - 1 ? 14 : i * 2) + 1;
+  const futures = client.map((x: number) => x + 1, items, { retries: 1 });
+  const values = await client.gather(futures, { timeoutMs: 120_000 });
+  let wrong = 0;
+  for (let i = 0; i < n; i++) if (values[i] !== want(i)) wrong++;
+  assert.equal(wrong, 0, `${wrong} of ${n} values are wrong`);
+  assert.ok(client.lastGraphStream && client.lastGraphStream.chunks >= 5, `the map was streamed (${JSON.stringify(client.lastGraphStream)})`);
+
+  // Repeated futures (and a pure map's repeated items, which share a key) each get their value.
+  const again = client.map((x: number) => x - 1, [5, 6, 5, 5, 9]);
+  assert.equal(again[0]!.key, again[2]!.key);
+  const picked = [futures[3]!, again[0]!, futures[3]!, again[1]!, again[2]!, futures[n - 1]!, again[4]!, again[3]!];
+  assert.deepEqual(await client.gather(picked, { timeoutMs: 60_000 }), [7, 4, 7, 5, 4, 15, 8, 4]);
+  client.release(futures);
+  client.release(again);
+  seed.release();
+});

@@ -1,0 +1,145 @@
+/**
+ * The tasks of a submission, in order, as the client holds them until they
+ * are sent. A map() over a million plain items would otherwise hold a
+ * million TaskDef objects, each with an argument array of its own (~150
+ * bytes of heap per task besides the few bytes of arguments), all at once
+ * before the first chunk goes out. Here such items are a MapTasks run: one
+ * function, the keys, and every item's encoded arguments in one growing
+ * buffer; their TaskDefs are built chunk by chunk as the chunks are sent
+ * (see Client.streamGraph), and dropped with the chunk.
+ */
+import type { FunctionSpec, TaskDef } from '../protocol/messages.js';
+
+/** The dependencies of a task that has none: one shared (frozen) array. */
+const NO_DEPS = Object.freeze([]) as unknown as string[];
+
+/** Tasks of one function over items whose arguments refer to no other task. */
+export class MapTasks {
+  readonly keys: string[] = [];
+  private bytes = new Uint8Array(4096);
+  private used = 0;
+  /** Where each task's arguments end in `bytes`. */
+  private ends = new Uint32Array(1024);
+
+  constructor(
+    readonly fn: FunctionSpec,
+    private readonly retries = 0,
+    private readonly workers: string[] | null = null,
+  ) {}
+
+  get length(): number {
+    return this.keys.length;
+  }
+
+  /** Adds a task; its arguments, the first `length` bytes of `args`, are copied (it may be an encoder's reusable buffer). */
+  add(key: string, args: Uint8Array, length = args.byteLength): void {
+    const i = this.keys.length;
+    if (this.used + length > this.bytes.byteLength) {
+      const grown = new Uint8Array(Math.max(this.bytes.byteLength * 2, this.used + length));
+      grown.set(this.bytes.subarray(0, this.used));
+      this.bytes = grown;
+    }
+    if (i === this.ends.length) {
+      const grown = new Uint32Array(this.ends.length * 2);
+      grown.set(this.ends);
+      this.ends = grown;
+    }
+    if (length <= 16) {
+      // Small (a number, a short string): a loop beats set()'s call overhead.
+      const b = this.bytes;
+      for (let j = 0; j < length; j++) b[this.used + j] = args[j]!;
+    } else this.bytes.set(length === args.byteLength ? args : args.subarray(0, length), this.used);
+    this.used += length;
+    this.ends[i] = this.used;
+    this.keys.push(key);
+  }
+
+  /** The i-th task as sent. Its arguments are a view of this run's buffer (never written again at that place). */
+  def(i: number): TaskDef {
+    const start = i === 0 ? 0 : this.ends[i - 1]!;
+    const d: TaskDef = { key: this.keys[i]!, fn: this.fn, args: this.bytes.subarray(start, this.ends[i]!), deps: NO_DEPS };
+    if (this.retries) d.retries = this.retries;
+    if (this.workers) d.workers = this.workers;
+    return d;
+  }
+}
+
+type Segment = TaskDef[] | MapTasks;
+
+/** TaskDefs and MapTasks runs in submission order, taken (built) from the front chunk by chunk. */
+export class TaskSequence {
+  private segments: (Segment | null)[] = [];
+  private total = 0;
+  /** Reading position of takeNext: segment index, and offset in it. */
+  private seg = 0;
+  private offset = 0;
+
+  static of(defs: TaskDef[]): TaskSequence {
+    const s = new TaskSequence();
+    s.push(defs);
+    return s;
+  }
+
+  get length(): number {
+    return this.total;
+  }
+
+  /** Appends TaskDefs (the array is adopted: the caller does not change it afterwards). */
+  push(defs: TaskDef[]): void {
+    if (defs.length === 0) return;
+    this.segments.push(defs);
+    this.total += defs.length;
+  }
+
+  pushMap(run: MapTasks): void {
+    if (run.length === 0) return;
+    this.segments.push(run);
+    this.total += run.length;
+  }
+
+  /** Appends the tasks of another sequence not yet taken from. */
+  append(other: TaskSequence): void {
+    for (const s of other.segments) if (s) this.segments.push(s);
+    this.total += other.total;
+  }
+
+  /** Calls `fn` with each task's key and dependencies, in order (tasks not yet taken). */
+  forEach(fn: (key: string, deps: readonly string[], index: number) => void): void {
+    let index = 0;
+    for (const s of this.segments) {
+      if (!s) continue;
+      if (s instanceof MapTasks) {
+        for (const key of s.keys) fn(key, NO_DEPS, index++);
+      } else {
+        for (const d of s) fn(d.key, d.deps, index++);
+      }
+    }
+  }
+
+  /**
+   * The next `count` tasks (fewer at the end) as TaskDefs. What they came
+   * from is dropped once wholly taken, so a sent chunk can be collected.
+   */
+  takeNext(count: number): TaskDef[] {
+    const out: TaskDef[] = [];
+    while (out.length < count && this.seg < this.segments.length) {
+      const s = this.segments[this.seg]!;
+      const n = Math.min(count - out.length, s.length - this.offset);
+      if (s instanceof MapTasks) {
+        for (let i = 0; i < n; i++) out.push(s.def(this.offset + i));
+      } else {
+        for (let i = 0; i < n; i++) {
+          out.push(s[this.offset + i]!);
+          // Let each sent chunk's defs go now, not when the whole (maybe million-task) array is done.
+          s[this.offset + i] = undefined as never;
+        }
+      }
+      this.offset += n;
+      if (this.offset === s.length) {
+        this.segments[this.seg++] = null;
+        this.offset = 0;
+      }
+    }
+    return out;
+  }
+}
