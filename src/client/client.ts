@@ -632,7 +632,7 @@ export class Client implements AsyncDisposable {
     let next: Promise<ReplyOf<ClientToScheduler, 'who-has'>> | null = whoHasOf(0);
     try {
       for (let start = 0; start < keys.length; start += WHO_HAS_BATCH) {
-        const { whoHas } = await next!;
+        const whoHas = await next!;
         next = start + WHO_HAS_BATCH < keys.length ? whoHasOf(start + WHO_HAS_BATCH) : null;
         await this.fetchSlice(keys, start, Math.min(start + WHO_HAS_BATCH, keys.length), whoHas, out, missing);
       }
@@ -652,12 +652,16 @@ export class Client implements AsyncDisposable {
     return out;
   }
 
-  /** Fetches keys[start..end) from the workers `whoHas` names into `out` (same positions); records in `missing` the positions nobody served. */
-  private async fetchSlice(keys: readonly string[], start: number, end: number, whoHas: Record<string, string[]>, out: unknown[], missing: number[]): Promise<void> {
+  /**
+   * Fetches keys[start..end) from the holders who-has named (its reply for
+   * that slice, by position) into `out` (same positions); records in
+   * `missing` the positions nobody served.
+   */
+  private async fetchSlice(keys: readonly string[], start: number, end: number, whoHas: ReplyOf<ClientToScheduler, 'who-has'>, out: unknown[], missing: number[]): Promise<void> {
     const byWorker = new Map<string, number[]>();
     for (let i = start; i < end; i++) {
-      const w = whoHas[keys[i]!]?.[0];
-      if (!w) {
+      const w = whoHas.workers[whoHas.holders[i - start] ?? -1];
+      if (w === undefined) {
         missing.push(i);
         continue;
       }
@@ -680,10 +684,10 @@ export class Client implements AsyncDisposable {
           for (let j = b; j < list.length; j++) missing.push(list[j]!);
           return;
         }
-        const { data, refused } = r;
+        const { values, refused } = r;
         for (let j = 0; j < batch.length; j++) {
           const key = batch[j]!;
-          const w = data[key];
+          const w = values[j];
           if (w) out[at[j]!] = wireValue(w);
           else if (refused?.[key]) throw errorFromInfo(refused[key]);
           else missing.push(at[j]!);

@@ -207,7 +207,14 @@ export interface ClientToScheduler extends Channel {
     'client-releases-keys': { keys: string[] };
   };
   requests: {
-    'who-has': { args: { keys: string[] }; reply: { whoHas: Record<string, string[]> } };
+    /**
+     * A holder of each key, by position: `holders[i]` indexes `workers` for
+     * `keys[i]`, or is -1 where no worker holds it. Positional, not a map
+     * keyed by task key: a gather of a million results asks for 65,536 keys
+     * at a time, and a map that large costs its decoder a string and a
+     * dictionary entry per key.
+     */
+    'who-has': { args: { keys: string[] }; reply: { workers: string[]; holders: number[] } };
     /**
      * One chunk of a large graph sent in several (docs/architecture.md,
      * "Streamed graph submission"): `tasks` in topological order, every
@@ -295,8 +302,12 @@ export interface WorkerToScheduler extends Channel {
 export interface PeerToWorker extends Channel {
   sends: Empty;
   requests: {
-    /** `refused`: keys held but not sent, and why (a value too large for one frame). */
-    'get-data': { args: { keys: string[] }; reply: { data: Record<string, WireValue>; refused?: Record<string, ErrorInfo> } };
+    /**
+     * `values[i]` is the value of `keys[i]`, or null where this worker does
+     * not hold it (positional, as who-has: no map keyed by task key).
+     * `refused`: keys held but not sent, and why (a value too large for one frame).
+     */
+    'get-data': { args: { keys: string[] }; reply: { values: (WireValue | null)[]; refused?: Record<string, ErrorInfo> } };
     /**
      * Shards of shuffle `id` (run `runId`) from input partition `input`: frame k of `shards` is for output
      * partition `outputs[k]`, which the receiver owns (worker/shuffle/service.ts).

@@ -140,7 +140,7 @@ export function checkClientToScheduler(m: Fields): string | null {
 
 export function checkClientToSchedulerReply(op: string, m: Fields): string | null {
   switch (op) {
-    case 'who-has': return recordOf(m, 'whoHas', areStrings, 'an array of strings');
+    case 'who-has': return strings(m, 'workers') ?? numbers(m, 'holders');
     case 'graph-chunk': return num(m, 'started');
     case 'identity': return obj(m, 'info');
     case 'wait-for-workers': return num(m, 'n');
@@ -228,8 +228,10 @@ export function checkPeerToWorker(m: Fields): string | null {
 
 export function checkPeerToWorkerReply(op: string, m: Fields): string | null {
   if (op !== 'get-data') return null;
-  return recordOf(m, 'data', isWireValue, 'a value (kind, data frames)') ??
-    (m['refused'] === undefined ? null : recordOf(m, 'refused', isErrorInfo, 'an error (name, message, stack)'));
+  const values = m['values'];
+  if (!Array.isArray(values)) return bad('values', 'an array of values (kind, data frames) or nulls');
+  for (let i = 0; i < values.length; i++) if (values[i] !== null && !isWireValue(values[i])) return `values[${i}]: not a value (kind, data frames) or null`;
+  return (m['refused'] === undefined ? null : recordOf(m, 'refused', isErrorInfo, 'an error (name, message, stack)'));
 }
 
 const none = (): null => null;

@@ -374,12 +374,22 @@ export class SchedulerServer {
         this.apply(this.state.clientReleasesKeys(session.id, msg.keys, this.stimulus('client-releases-keys')));
         break;
       case 'who-has': {
-        const out: Record<string, string[]> = {};
-        for (const key of msg.keys) {
-          const ts = this.state.tasks.get(key);
-          out[key] = ts ? [...ts.whoHas].map((w) => w.address) : [];
+        const workers: string[] = [];
+        const index = new Map<string, number>();
+        const holders = new Array<number>(msg.keys.length);
+        for (let i = 0; i < msg.keys.length; i++) {
+          let holder = -1;
+          for (const ws of this.state.tasks.get(msg.keys[i]!)?.whoHas ?? []) {
+            holder = index.get(ws.address) ?? -1;
+            if (holder < 0) {
+              holder = workers.push(ws.address) - 1;
+              index.set(ws.address, holder);
+            }
+            break;
+          }
+          holders[i] = holder;
         }
-        session.comm.reply(msg, { whoHas: out });
+        session.comm.reply(msg, { workers, holders });
         break;
       }
       case 'identity':

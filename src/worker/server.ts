@@ -51,6 +51,16 @@ function fromWire(w: WireValue): SerializedValue {
   return { kind: w.kind, frames: w.data.frames };
 }
 
+/** A get-data reply's values (positional, null where not held) as the state machine's map of what arrived. */
+function receivedValues(keys: readonly string[], values: readonly (WireValue | null)[]): Record<string, SerializedValue> {
+  const data: Record<string, SerializedValue> = {};
+  for (let i = 0; i < keys.length; i++) {
+    const w = values[i];
+    if (w) data[keys[i]!] = fromWire(w);
+  }
+  return data;
+}
+
 /** What the executor pool reported for a run, as an event for the state machine. */
 function outcomeEvent(key: string, runId: number, r: JobOutcome): WorkerEvent {
   return r.ok
@@ -312,12 +322,12 @@ export class WorkerServer {
   private async fetchFrom(g: GatherDep): Promise<void> {
     const { peer, keys, gatherId } = g;
     const start = Date.now();
-    let data: Record<string, WireValue> = {};
+    let values: (WireValue | null)[] = [];
     let failed: Error | null = null;
     try {
       const comm = await this.peers!.get(peer);
       const reply = await comm.request({ op: 'get-data', keys }, 60_000);
-      data = reply.data;
+      values = reply.values;
     } catch (err) {
       failed = err as Error;
       this.peers!.discard(peer);
@@ -326,7 +336,7 @@ export class WorkerServer {
     // Replies to requests made before a reset are ignored by the state: it no longer has those keys in flight.
     const event: WorkerEvent = failed
       ? { op: 'gather-dep-failure', gatherId, peer, keys }
-      : { op: 'gather-dep-success', gatherId, peer, keys, data: Object.fromEntries(Object.entries(data).map(([k, w]) => [k, fromWire(w)])), start, stop };
+      : { op: 'gather-dep-success', gatherId, peer, keys, data: receivedValues(keys, values), start, stop };
     if (this.closing) return;
     const instructions = this.state.handle(event);
     for (const ins of instructions) {
@@ -463,11 +473,12 @@ export class WorkerServer {
   }
 
   private async serveData(comm: PeerServerComm, msg: Extract<PeerToWorkerMsg, { op: 'get-data' }>): Promise<void> {
-    const data: Record<string, WireValue> = {};
+    const values = new Array<WireValue | null>(msg.keys.length).fill(null);
     // A value with a frame over the receiver's limit would make it drop the connection, and the
     // requester would retry for ever: refuse that key instead, saying why.
     const refused: Record<string, ErrorInfo> = {};
-    for (const key of msg.keys) {
+    for (let i = 0; i < msg.keys.length; i++) {
+      const key = msg.keys[i]!;
       const v = this.store.getIfInMemory(key) ?? (await this.store.get(key));
       if (!v) continue;
       let largest = 0;
@@ -476,9 +487,9 @@ export class WorkerServer {
         refused[key] = errorToInfo(new FrameTooLargeError(largest, DEFAULT_MAX_FRAME_BYTES, key));
         continue;
       }
-      data[key] = toWire(v);
+      values[i] = toWire(v);
     }
-    comm.reply(msg, Object.keys(refused).length ? { data, refused } : { data });
+    comm.reply(msg, Object.keys(refused).length ? { values, refused } : { values });
   }
 
   // -------------------------------------------------------------- heartbeats

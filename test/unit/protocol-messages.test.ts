@@ -84,7 +84,7 @@ const peerToWorker: Samples<PeerToWorkerMsg> = {
 };
 
 const clientToSchedulerReplies: ReplySamples<ClientToScheduler> = {
-  'who-has': { whoHas: { a: ['tcp://w:1'] } },
+  'who-has': { workers: ['tcp://w:1'], holders: [0, -1] },
   'graph-chunk': { started: 3 },
   'identity': { info: { type: 'Scheduler', id: 's', address: 'tcp://s:1', version: '0', started: 0, services: {}, workers: {}, tasksByState: {} } },
   'wait-for-workers': { n: 2 },
@@ -104,7 +104,7 @@ const schedulerToWorkerReplies: ReplySamples<SchedulerToWorker> = {
 const workerToSchedulerReplies: ReplySamples<WorkerToScheduler> = {
   'register-worker': { id: 's', workerName: 'w' }, 'shuffle-get': { runId: 1, owners: ['tcp://w:1', 'tcp://w:2'] },
 };
-const peerToWorkerReplies: ReplySamples<PeerToWorker> = { 'get-data': { data: { a: value }, refused: { b: error } }, 'shuffle-receive': {} };
+const peerToWorkerReplies: ReplySamples<PeerToWorker> = { 'get-data': { values: [value, null], refused: { b: error } }, 'shuffle-receive': {} };
 
 /** A decoded value in comparable form: binary as plain arrays, raw frames as their bytes. */
 function plain(v: unknown): unknown {
@@ -187,9 +187,11 @@ test('a malformed message of each channel is a ProtocolError at decode', () => {
     // In a batch too: one bad message spoils the wire message.
     assert.throws(() => decodeFor(protocol, travel([msg])), ProtocolError, `${what} (batched)`);
   }
-  assert.throws(() => checkReply(CLIENT_TO_SCHEDULER, 'who-has', { op: 'reply', rid: 1, ok: true, whoHas: { a: [1] } }), ProtocolError);
+  assert.throws(() => checkReply(CLIENT_TO_SCHEDULER, 'who-has', { op: 'reply', rid: 1, ok: true, workers: ['tcp://w:1'], holders: ['tcp://w:1'] }), ProtocolError);
+  assert.throws(() => checkReply(CLIENT_TO_SCHEDULER, 'who-has', { op: 'reply', rid: 1, ok: true, whoHas: { a: ['tcp://w:1'] } }), ProtocolError);
   assert.throws(() => checkReply(SCHEDULER_TO_WORKER, 'restart', { op: 'reply', rid: 1, ok: true, mode: 'reboot' }), ProtocolError);
-  assert.throws(() => checkReply(PEER_CLIENT, 'get-data', { op: 'reply', rid: 1, ok: true, data: { a: { kind: 'bytes', data: [] } } }), ProtocolError);
+  assert.throws(() => checkReply(PEER_CLIENT, 'get-data', { op: 'reply', rid: 1, ok: true, values: [null, { kind: 'bytes', data: [] }] }), ProtocolError);
+  assert.throws(() => checkReply(PEER_CLIENT, 'get-data', { op: 'reply', rid: 1, ok: true, data: { a: null } }), ProtocolError);
 });
 
 test('an error whose message, name or stack user code set to a non-string still makes a valid task-erred', () => {
