@@ -16,14 +16,20 @@
  * Targets (issue 14): each under 60 s including gather, client under 1 GB,
  * scheduler under 0.03 CPU-s per 1,000 tasks and 1.5 kB of RSS per task.
  *
- * Measured 2026-12-05 on the shared 2-core AMD EPYC box at load average
- * 15-20 (five other engineers building and testing), streamed submission on:
- *   tessera map  1,000,000 tasks 1055 s, client peak 1187 MiB, sched 0.090 CPU-s/1k, 2302 B/task
- *   tessera tree 1,048,575 tasks  365 s, client peak  884 MiB, sched 0.071 CPU-s/1k, 2728 B/task
- *   dask map        20,000 tasks  153 s, client peak  275 MiB, sched 1.304 CPU-s/1k, 9647 B/task
- *   dask tree       20,971 tasks   90 s, client peak  238 MiB, sched 1.679 CPU-s/1k, 7434 B/task
- * Not yet at target: wall time (the box was oversubscribed ~8x), client
- * memory of the map, scheduler CPU and RSS per task.
+ * Measured 2026-12-05 on the project's 2-core AMD EPYC VM, alone on it
+ * (load average 1-3), scale 1, Dask not run:
+ *                 tasks    seconds  client peak  sched CPU-s/1k  sched B/task  client / workers CPU-s/1k
+ *   before (a63aedc):
+ *   tessera map   1,000,000  99.9   1452 MiB     0.059           2499          0.037 / -
+ *   tessera tree  1,048,575  83.6   1025 MiB     0.059           2920          0.011 / -
+ *   after (issue 14, part 3/4 work: wire codec, scheduler, worker, client, positional gather replies):
+ *   tessera map   1,000,000  51.1   1010 MiB     0.025            901          0.016 / 0.031
+ *   tessera tree  1,048,575  50.5    554 MiB     0.030           1599          0.007 / 0.033
+ * Earlier, under load 15-20, Dask did a 20,000-task map in 153 s and a
+ * 20,971-task tree in 90 s (1.3-1.7 scheduler CPU-s per 1,000 tasks).
+ * Left: the map's client peak is just over 1 GB (about twice its ~450 MB of
+ * live futures: V8's old generation grows before it collects, and gather
+ * makes garbage per value); the tree's scheduler keeps ~1.6 kB per task.
  */
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
