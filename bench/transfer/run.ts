@@ -31,6 +31,14 @@
  * the receiver's CPU matches the socket pair's; what the ratio leaves out is
  * the control path (scheduler to worker to peer and back), which a loaded
  * machine stretches most.
+ *
+ * Later the same day, alone on the machine (load 0.5-1.1), after values of
+ * 1-32 MiB had their pages faulted in with one madvise(MADV_POPULATE_WRITE)
+ * (worker/shared-memory.ts) rather than a trap per 4 KiB page:
+ *   1 x 256 MiB: 350 / 359 MB/s, socket pair 184 / 241 (149-190%), Dask 192
+ *   100 x 1 MiB: 359 / 441 MB/s, socket pair 417 / 447 (86-99%), Dask 179
+ * Back to back at load 15-18, that change took the 1 MiB receiver from
+ * 3.4-3.9 to 2.5-2.8 CPU-s per GiB.
  */
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
