@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { abandonWriteTarget } from '../../src/dataframe/io/write-target.js';
 import { Client, LocalCluster } from '../../src/index.js';
 import {
   DataFrameError, DistributedExecutor, LocalExecutor, fromPolars, readCsv, readParquet, type DataFrame, type Executor,
@@ -186,4 +188,29 @@ test('a path that is a file, lies under a file, or cannot be written is refused 
   }
   assert.equal(readFileSync(file, 'utf8'), 'not a folder\n');
   assert.deepEqual(readdirSync(parent), ['data.txt']);
+});
+
+test("an abandoned write's temporary folder is removed even while a task of it is still making files there", async () => {
+  const parent = tempDir('tessera-abandon-');
+  after(parent.cleanup);
+  const tmp = join(parent.dir, '.out.tessera-tmp-test');
+  mkdirSync(tmp);
+  // Still-running tasks of the abandoned job, as a separate process: for 200 ms it makes files in the folder as fast as it
+  // can (so files appear while the folder is being removed), then stops, as the job's last task would.
+  const writer = spawn(process.execPath, ['-e', `
+    const { writeFileSync } = require('node:fs');
+    const end = Date.now() + 200;
+    for (let i = 0; Date.now() < end; i++) {
+      try { writeFileSync(${JSON.stringify(tmp)} + '/part.' + i + '.csv', 'x'); } catch { /* the folder is gone: a task's write fails */ }
+    }
+  `], { stdio: 'ignore' });
+  const exited = new Promise<number | null>((resolve) => writer.on('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 10_000;
+  while (readdirSync(tmp).length === 0) {
+    if (Date.now() > deadline) throw new Error('the writer process made no file within 10 s');
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  abandonWriteTarget({ tmp });
+  assert.equal(existsSync(tmp), false, 'the folder is gone, although files kept appearing while it was being removed');
+  assert.equal(await exited, 0);
 });

@@ -284,13 +284,25 @@ export function requireOutputFolder(dir: string): void {
 
 /** Removes the temporary folder of a write that will not be committed. */
 export function abandonWriteTarget(target: { readonly tmp: string }): void {
-  try {
-    // Retries: a task of the abandoned job may still be creating its file there (ENOTEMPTY).
-    rmSync(target.tmp, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
-  } catch {
-    // Best effort: the error that abandoned the write is the one to report, and a hidden temporary folder loses nothing.
+  // A task of the abandoned job may still be creating its file there; it
+  // checks that the folder exists just before writing (requireOutputFolder),
+  // so once the folder is gone no task makes a file in it. rmSync's own
+  // retries list the folder only once, and a file made after that listing
+  // fails every retry with ENOTEMPTY: each attempt here lists it anew.
+  for (let attempt = 1; attempt <= ABANDON_ATTEMPTS; attempt++) {
+    try {
+      rmSync(target.tmp, { recursive: true, force: true });
+      return;
+    } catch {
+      // Best effort after the last attempt: the error that abandoned the write is the one to report, and a hidden temporary folder loses nothing.
+      if (attempt < ABANDON_ATTEMPTS) Atomics.wait(SLEEP, 0, 0, 50 * attempt);
+    }
   }
 }
+
+/** Attempts to remove an abandoned write's temporary folder (about 2 s of waits between them in all). */
+const ABANDON_ATTEMPTS = 10;
+const SLEEP = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * Puts the written folder in place of the output folder, once every
