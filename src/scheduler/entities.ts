@@ -114,7 +114,6 @@ export class TaskState {
     return this.heldBy ?? NONE;
   }
 
-  /** Links this task and `dep` both ways (dependency and dependent). */
   /** The set of just this task (never changed): a relation of other tasks that holds only this one. */
   get solo(): ReadonlySet<TaskState> {
     return (this.soloSet ??= new Set([this]));
@@ -193,7 +192,6 @@ function withoutMember<T extends Solo<T>>(set: ReadonlySet<T>, x: T): ReadonlySe
   (set as Set<T>).delete(x);
   return set;
 }
-
 
 export class WorkerState {
   status: 'running' | 'paused' | 'closing' | 'removed' = 'running';
