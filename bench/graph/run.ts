@@ -27,9 +27,10 @@
  *   tessera tree  1,048,575  50.5    554 MiB     0.030           1599          0.007 / 0.033
  * Earlier, under load 15-20, Dask did a 20,000-task map in 153 s and a
  * 20,971-task tree in 90 s (1.3-1.7 scheduler CPU-s per 1,000 tasks).
- * Left: the map's client peak is just over 1 GB (about twice its ~450 MB of
- * live futures: V8's old generation grows before it collects, and gather
- * makes garbage per value); the tree's scheduler keeps ~1.6 kB per task.
+ * Left: the map's client peak is just over 1 GB, reached during gather: the
+ * client's live heap stays at 356-367 MB (forced collections between
+ * phases), but decoding a million values leaves garbage that V8 collects
+ * late (heap 740 MB at the peak); the tree's scheduler keeps ~1.6 kB per task.
  */
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
