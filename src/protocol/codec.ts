@@ -46,11 +46,17 @@ addExtension({
   },
 });
 
+// Whether a message header is being encoded or decoded (encodeMessage,
+// decodeMessage), rather than a value elsewhere that uses msgpackr.
+let encodingHeader = false;
+let decodingHeader = false;
+
 // Function specs shared within one message (see function-specs.ts): the
 // encoder numbers each spec at its first mention, the decoder collects them
-// in the same order, so a later mention is just the number.
-let outSpecs: Map<WireFunctionSpec, number> | null = null;
-let inSpecs: FunctionSpec[] | null = null;
+// in the same order, so a later mention is just the number. One table each
+// way, emptied after every message.
+const outSpecs = new Map<WireFunctionSpec, number>();
+const inSpecs: FunctionSpec[] = [];
 
 /** A spec's fields as written: [0, source, name] (inline) or [1, url, export] (module). */
 type SpecFields = [0 | 1, string, string];
@@ -60,7 +66,7 @@ addExtension({
   type: 0x53, // 'S' (0x46 is graph/serialize.ts's shipped function)
   write(value: WireFunctionSpec): SpecFields | number {
     const spec = value as unknown as FunctionSpec;
-    if (outSpecs) {
+    if (encodingHeader) {
       const seen = outSpecs.get(value);
       if (seen !== undefined) return seen;
       outSpecs.set(value, outSpecs.size);
@@ -69,7 +75,7 @@ addExtension({
   },
   read(data: SpecFields | number): FunctionSpec {
     if (typeof data === 'number') {
-      const spec = inSpecs?.[data];
+      const spec = decodingHeader ? inSpecs[data] : undefined;
       if (!spec) throw new ProtocolError(`function spec reference ${data} names no spec written earlier in the message`);
       return spec;
     }
@@ -77,7 +83,7 @@ addExtension({
       throw new ProtocolError('malformed function spec: expected [0, source, name] or [1, url, export]');
     }
     const spec = wireFunctionSpec(data[0] === 0 ? { kind: 'inline', source: data[1], name: data[2] } : { kind: 'module', url: data[1], export: data[2] });
-    inSpecs?.push(spec);
+    if (decodingHeader) inSpecs.push(spec);
     return spec;
   },
 });
@@ -91,7 +97,6 @@ addExtension({
 // (comm/direct-reads.ts hands over or copies its chunks). Everywhere else
 // (values, which users may take `.buffer` of) the extension keeps msgpackr's
 // behaviour, restated here because an extension replaces it whole.
-let decodingHeader = false;
 const TYPED_ARRAYS = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array];
 addExtension({
   type: 0x74, // msgpackr's typed-array extension: [type code, bytes...]
@@ -113,12 +118,13 @@ const packr = new Packr({ useRecords: false, moreTypes: true, variableMapSize: t
 export function encodeMessage(msg: unknown): Uint8Array[] {
   const frames: Uint8Array[] = [new Uint8Array(0)];
   outFrames = frames;
-  outSpecs = new Map();
+  encodingHeader = true;
   try {
     frames[0] = packr.pack(msg);
   } finally {
     outFrames = null;
-    outSpecs = null;
+    encodingHeader = false;
+    outSpecs.clear();
   }
   return frames;
 }
@@ -126,7 +132,6 @@ export function encodeMessage(msg: unknown): Uint8Array[] {
 /** Decodes frames into a message; throws ProtocolError on anything malformed. */
 export function decodeMessage(frames: Buffer[]): unknown {
   inFrames = frames;
-  inSpecs = [];
   decodingHeader = true;
   try {
     return packr.unpack(frames[0]!);
@@ -135,7 +140,7 @@ export function decodeMessage(frames: Buffer[]): unknown {
     throw new ProtocolError(`undecodable message header: ${(err as Error).message}`);
   } finally {
     inFrames = null;
-    inSpecs = null;
     decodingHeader = false;
+    inSpecs.length = 0;
   }
 }
