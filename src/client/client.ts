@@ -13,14 +13,14 @@ import type {
 } from '../protocol/messages.js';
 import { serializeFunction, functionName } from '../graph/functions.js';
 import type { AnyFunction, FunctionOf, TaskFunction } from '../graph/function-spec.js';
-import { copyBytes, deserializeValue, encodeArgs, numberArgBytes, packArgs, packNumberArg, serializeValue, unpackValue, valueType } from '../graph/serialize.js';
+import { copyBytes, deserializeValue, encodeArgs, numberArgBytes, packArgs, packNumberArg, serializeValue, unpackValue, unpackValues, valueType } from '../graph/serialize.js';
 import { MapTasks, TaskSequence } from '../graph/task-sequence.js';
 import { Delayed, collectGraph, setDelayedCompute, type LazyArgs } from '../graph/delayed.js';
 import { safeName, taskKey, tokenize, uniqueToken } from '../graph/keys.js';
 import { connectToScheduler, resolveScheduler, type ConnectTarget } from '../comm/resolve-scheduler.js';
 import { Future, KeyState } from './future.js';
 import { formatBytes } from '../util/bytes.js';
-import { CancelledError, InvalidArgumentError, TaskError, TesseraError, TimeoutError, KilledWorkerError } from '../errors.js';
+import { CancelledError, InvalidArgumentError, ProtocolError, TaskError, TesseraError, TimeoutError, KilledWorkerError } from '../errors.js';
 
 export interface ConnectOptions {
   token?: string;
@@ -78,6 +78,8 @@ export interface GraphStreamReport {
   resultsBeforeFinal: number;
 }
 
+const NO_VALUES: readonly unknown[] = Object.freeze([]);
+
 /** Results asked of one worker per get-data request (see fetchValues). */
 const GET_DATA_BATCH = 4_096;
 
@@ -125,11 +127,14 @@ export class Client implements AsyncDisposable {
   private closed = false;
   private readonly peers: ConnectionPool;
   /**
-   * Drops the reference of a Future that was garbage-collected unreleased.
-   * One registry per client, holding just the key: a client of a million
-   * futures would otherwise keep a million {client, key} records.
+   * Drops the reference of a Future that was garbage-collected. One
+   * registry per client, holding the key's state, and no unregister token:
+   * a token costs another ~33 bytes per future (V8 keeps a table of them),
+   * and a client may hold a million. So an explicit release cannot
+   * unregister; the callback instead ignores a future released before
+   * (see _release and _collected).
    */
-  private readonly finalizer = new FinalizationRegistry<string>((key) => this._decref(key));
+  private readonly finalizer = new FinalizationRegistry<KeyState>((st) => this._collected(st));
   private info: SchedulerInfo | null = null;
   private readonly idReady: Promise<void>;
   private resolveId!: () => void;
@@ -239,19 +244,34 @@ export class Client implements AsyncDisposable {
   /** @internal */
   _retain(f: Future<unknown>): void {
     f.state.refcount++;
-    this.finalizer.register(f, f.key, f);
+    this.finalizer.register(f, f.state);
   }
 
-  /** @internal */
+  /** @internal An explicit release (once per Future). Its garbage collection comes later and must not count again. */
   _release(f: Future<unknown>): void {
-    this.finalizer.unregister(f);
-    this._decref(f.key);
+    const st = f.state;
+    // When this was the last reference, the state is dropped here and its
+    // later callbacks find it gone; otherwise the state remembers to ignore one.
+    if (st.refcount > 1 && this.keys.get(st.key) === st) st.releasedBeforeCollection();
+    this.decref(st);
   }
 
-  /** @internal */
-  _decref(key: string): void {
-    const st = this.keys.get(key);
-    if (!st) return;
+  /**
+   * A Future was garbage-collected. Which one is not known (no token), only
+   * its key's state: when a future of that key was released explicitly and
+   * not yet collected, this collection is taken to be that one. Counting it
+   * the other way round only delays a release, never releases early: the
+   * count of unreleased futures never falls below the true number.
+   */
+  private _collected(st: KeyState): void {
+    if (this.keys.get(st.key) !== st) return; // every future of it was released already
+    if (st.collectedAfterRelease()) return;
+    this.decref(st);
+  }
+
+  private decref(st: KeyState): void {
+    const key = st.key;
+    if (this.keys.get(key) !== st) return;
     if (--st.refcount > 0) return;
     this.keys.delete(key);
     if (this.closed) return;
@@ -276,7 +296,7 @@ export class Client implements AsyncDisposable {
   private futureFor<T>(key: string): Future<T> {
     // (Checked first: a map() makes a million futures while nothing is pending.)
     if (this.pendingRelease.size) this.pendingRelease.delete(key);
-    return new Future<T>(key, this, this.stateFor(key));
+    return new Future<T>(this, this.stateFor(key));
   }
 
   // --------------------------------------------------------------- sending
@@ -678,17 +698,22 @@ export class Client implements AsyncDisposable {
         let r: ReplyOf<PeerToWorker, 'get-data'>;
         try {
           const comm = await this.peers.get(worker);
-          r = await comm.request({ op: 'get-data', keys: batch }, 120_000);
+          r = await comm.request({ op: 'get-data', keys: batch, inline: true }, 120_000);
         } catch {
           this.peers.discard(worker);
           for (let j = b; j < list.length; j++) missing.push(list[j]!);
           return;
         }
         const { values, refused } = r;
+        const inline = r.inline ? unpackValues(r.inline) : NO_VALUES;
+        let next = 0;
         for (let j = 0; j < batch.length; j++) {
           const key = batch[j]!;
           const w = values[j];
-          if (w) out[at[j]!] = wireValue(w);
+          if (w === true) {
+            if (next >= inline.length) throw new ProtocolError(`worker ${worker} marked more get-data values inline than it sent (${inline.length})`);
+            out[at[j]!] = inline[next++];
+          } else if (w) out[at[j]!] = wireValue(w);
           else if (refused?.[key]) throw errorFromInfo(refused[key]);
           else missing.push(at[j]!);
         }

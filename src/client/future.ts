@@ -9,7 +9,6 @@ import type { Client } from './client.js';
 
 export type FutureStatus = 'pending' | 'finished' | 'error' | 'cancelled';
 
-/** Client-side state of one key, shared by all Futures of that key. */
 /** What settles a wait on a key (see KeyState.addWaiter). */
 export interface KeyWaiter {
   resolve: () => void;
@@ -18,10 +17,25 @@ export interface KeyWaiter {
 
 const NO_WAITERS: readonly KeyWaiter[] = Object.freeze([]);
 
+/**
+ * What only some keys need: waiters, the hold on the connection while they
+ * wait, the error, and explicit releases still to be collected. Kept apart
+ * so a KeyState of a plain finished result stays small (a client may hold a
+ * million).
+ */
+class KeyExtras {
+  waiters: KeyWaiter[] | null = null;
+  /** Ends the hold on the connection that someone awaiting this key keeps (see Comm.hold). */
+  releaseHold: (() => void) | null = null;
+  error: Error | null = null;
+  /** Futures of the key released explicitly while others still refer to it, not yet garbage-collected (see Client._release). */
+  releasedUncollected = 0;
+}
+
+/** Client-side state of one key, shared by all Futures of that key. */
 export class KeyState {
   status: FutureStatus = 'pending';
   type = '';
-  error: Error | null = null;
   refcount = 0;
   /**
    * @internal Client.gather's mark while it lists the distinct keys of its
@@ -29,13 +43,20 @@ export class KeyState {
    * it. Cheaper than a Map of a million keys per gather.
    */
   gatherIndex = -1;
-  /** Who waits for this key to settle; null (not an empty array) while nobody does: a client may hold a million keys. */
-  private waiters: KeyWaiter[] | null = null;
-  /** Ends the hold on the connection that someone awaiting this key keeps (see Comm.hold). */
-  private releaseHold: (() => void) | null = null;
+  /** Made on first need (see KeyExtras): null for most keys. */
+  private extras: KeyExtras | null = null;
 
   /** `connection`: held open while anyone awaits this key, so a script waiting on a result does not exit. */
   constructor(readonly key: string, private readonly connection?: { hold(): () => void }) {}
+
+  /** The task's error (or the cancellation), once status is 'error' or 'cancelled'. */
+  get error(): Error | null {
+    return this.extras?.error ?? null;
+  }
+
+  private more(): KeyExtras {
+    return (this.extras ??= new KeyExtras());
+  }
 
   /** Resolves when the result is in memory; rejects with the task's error or a cancellation. */
   wait(): Promise<void> {
@@ -45,41 +66,63 @@ export class KeyState {
   }
 
   /**
+   * @internal The connection this key's result comes over: a caller waiting
+   * on many keys holds it once (Comm.hold) instead of once per key.
+   */
+  get resultConnection(): { hold(): () => void } | undefined {
+    return this.connection;
+  }
+
+  /**
    * Calls `w` once this pending key settles. One waiter may wait on many
    * keys (gather's): no promise per key. `hold`: keep the connection open
    * meanwhile (a caller waiting on many keys holds it once itself).
    */
   addWaiter(w: KeyWaiter, hold: boolean): void {
-    if (!this.waiters) this.waiters = [];
-    if (hold && !this.releaseHold && this.connection) this.releaseHold = this.connection.hold();
-    this.waiters.push(w);
+    const x = this.more();
+    if (hold && !x.releaseHold && this.connection) x.releaseHold = this.connection.hold();
+    (x.waiters ??= []).push(w);
   }
 
   finish(type: string): void {
     this.status = 'finished';
     this.type = type;
-    for (const x of this.takeWaiters()) x.resolve();
+    if (this.extras) for (const x of this.takeWaiters(this.extras)) x.resolve();
   }
 
   fail(err: Error, status: 'error' | 'cancelled' = 'error'): void {
     this.status = status;
-    this.error = err;
-    for (const x of this.takeWaiters()) x.reject(err);
+    const x = this.more();
+    x.error = err;
+    for (const w of this.takeWaiters(x)) w.reject(err);
   }
 
-  private takeWaiters(): readonly KeyWaiter[] {
-    const w = this.waiters ?? NO_WAITERS;
-    this.waiters = null;
-    this.releaseHold?.();
-    this.releaseHold = null;
+  private takeWaiters(x: KeyExtras): readonly KeyWaiter[] {
+    const w = x.waiters ?? NO_WAITERS;
+    x.waiters = null;
+    x.releaseHold?.();
+    x.releaseHold = null;
     return w;
+  }
+
+  /** @internal One Future of this key was released explicitly while others still refer to it: its collection is not to count again. */
+  releasedBeforeCollection(): void {
+    this.more().releasedUncollected++;
+  }
+
+  /** @internal A Future of this key was collected: true if it was one released explicitly before (and so already counted). */
+  collectedAfterRelease(): boolean {
+    const x = this.extras;
+    if (!x || x.releasedUncollected === 0) return false;
+    x.releasedUncollected--;
+    return true;
   }
 
   /** Submitted again after it was cancelled (or the cluster restarted): the scheduler computes it anew. */
   revive(): void {
     if (this.status !== 'cancelled') return;
     this.status = 'pending';
-    this.error = null;
+    if (this.extras) this.extras.error = null;
   }
 
   /** The data was lost and is being recomputed. */
@@ -92,11 +135,16 @@ export class Future<T = unknown> extends KeyRef {
   private released = false;
 
   /** @internal use client.submit / client.map / client.compute */
-  constructor(readonly key: string, readonly client: Client, readonly state: KeyState) {
+  constructor(readonly client: Client, readonly state: KeyState) {
     super();
     // Futures are made for keys being submitted (client.submit/map/compute/scatter).
     state.revive();
     client._retain(this);
+  }
+
+  /** The task's key (kept once, on the key's state: a client may hold a million futures). */
+  get key(): string {
+    return this.state.key;
   }
 
   get status(): FutureStatus {

@@ -396,6 +396,11 @@ export function unpackValue(frame: Uint8Array): unknown {
   return packr.unpack(frame);
 }
 
+/** Decodes msgpack values written one after another (a get-data reply's inline values), in order. */
+export function unpackValues(bytes: Uint8Array): unknown[] {
+  return packr.unpackMultiple(bytes);
+}
+
 export function deserializeValue(sv: SerializedValue): unknown {
   const f = sv.frames.length === 1 ? sv.frames[0]! : Buffer.concat(sv.frames);
   if (sv.kind === 'bytes') return Buffer.isBuffer(f) ? f : Buffer.from(f.buffer, f.byteOffset, f.byteLength);

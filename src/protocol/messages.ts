@@ -74,6 +74,9 @@ export interface SerializedValue {
   frames: Uint8Array[];
 }
 
+/** The largest msgpack value a get-data reply carries inline when asked to (see PeerToWorker 'get-data'). */
+export const INLINE_VALUE_MAX_BYTES = 1024;
+
 export interface WireValue {
   kind: 'bytes' | 'msgpack';
   data: RawFrames;
@@ -305,9 +308,17 @@ export interface PeerToWorker extends Channel {
     /**
      * `values[i]` is the value of `keys[i]`, or null where this worker does
      * not hold it (positional, as who-has: no map keyed by task key).
+     * `inline` (a client's request): small msgpack values (up to
+     * INLINE_VALUE_MAX_BYTES each) come back concatenated in the reply's
+     * `inline`, in key order, each marked `true` in `values`: the client
+     * decodes them all in one pass, with no value object, frame list and
+     * frame view per result (gather of a million small results).
      * `refused`: keys held but not sent, and why (a value too large for one frame).
      */
-    'get-data': { args: { keys: string[] }; reply: { values: (WireValue | null)[]; refused?: Record<string, ErrorInfo> } };
+    'get-data': {
+      args: { keys: string[]; inline?: boolean };
+      reply: { values: (WireValue | true | null)[]; inline?: Uint8Array; refused?: Record<string, ErrorInfo> };
+    };
     /**
      * Shards of shuffle `id` (run `runId`) from input partition `input`: frame k of `shards` is for output
      * partition `outputs[k]`, which the receiver owns (worker/shuffle/service.ts).

@@ -218,7 +218,7 @@ export function checkWorkerToSchedulerReply(op: string, m: Fields): string | nul
 
 export function checkPeerToWorker(m: Fields): string | null {
   switch (m['op']) {
-    case 'get-data': return rid(m) ?? strings(m, 'keys');
+    case 'get-data': return rid(m) ?? strings(m, 'keys') ?? (m['inline'] === undefined ? null : bool(m, 'inline'));
     case 'shuffle-receive':
       return rid(m) ?? str(m, 'id') ?? num(m, 'runId') ?? num(m, 'input') ?? numbers(m, 'outputs') ??
         (m['shards'] instanceof RawFrames ? null : bad('shards', 'binary frames'));
@@ -230,7 +230,12 @@ export function checkPeerToWorkerReply(op: string, m: Fields): string | null {
   if (op !== 'get-data') return null;
   const values = m['values'];
   if (!Array.isArray(values)) return bad('values', 'an array of values (kind, data frames) or nulls');
-  for (let i = 0; i < values.length; i++) if (values[i] !== null && !isWireValue(values[i])) return `values[${i}]: not a value (kind, data frames) or null`;
+  const inline = m['inline'];
+  if (inline !== undefined && !(inline instanceof Uint8Array)) return bad('inline', 'bytes (concatenated msgpack values)');
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === true ? inline === undefined : v !== null && !isWireValue(v)) return `values[${i}]: not a value (kind, data frames), null, or true with inline values`;
+  }
   return (m['refused'] === undefined ? null : recordOf(m, 'refused', isErrorInfo, 'an error (name, message, stack)'));
 }
 

@@ -20,6 +20,7 @@ import type {
   ErrorInfo, FunctionSpec, NoMessages, PeerToWorker, PeerToWorkerMsg, RequestOf, SchedulerToWorker, SchedulerToWorkerMsg, SerializedValue,
   WireValue, WorkerMetrics, WorkerToScheduler,
 } from '../protocol/messages.js';
+import { INLINE_VALUE_MAX_BYTES } from '../protocol/messages.js';
 import { PEER_SERVER, WORKER_TO_SCHEDULER, unexpectedOp } from '../protocol/validate.js';
 import { createLogger, type Logger } from '../logging.js';
 import { resolveScheduler } from '../comm/resolve-scheduler.js';
@@ -33,7 +34,7 @@ import { MEMORY_PAUSE, MEMORY_SPILL, MEMORY_TARGET, collectGarbage, parseMemoryL
 import { formatBytes } from '../util/bytes.js';
 import { trimMalloc } from '../native/libc.js';
 import { resolveWorkerOptions, type WorkerOptions } from './options.js';
-import { FrameTooLargeError, TesseraError } from '../errors.js';
+import { FrameTooLargeError, ProtocolError, TesseraError } from '../errors.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frames.js';
 import { parseShuffleKey, shuffleKey } from '../graph/shuffle-keys.js';
 import { ShuffleService } from './shuffle/service.js';
@@ -327,7 +328,9 @@ export class WorkerServer {
     try {
       const comm = await this.peers!.get(peer);
       const reply = await comm.request({ op: 'get-data', keys }, 60_000);
-      values = reply.values;
+      // Validation lets `true` (an inline value) through only beside `inline`, which a worker never asks for.
+      if (reply.inline) throw new ProtocolError(`worker ${peer} answered get-data with inline values, which only a client asks for`);
+      values = reply.values as (WireValue | null)[];
     } catch (err) {
       failed = err as Error;
       this.peers!.discard(peer);
@@ -473,7 +476,10 @@ export class WorkerServer {
   }
 
   private async serveData(comm: PeerServerComm, msg: Extract<PeerToWorkerMsg, { op: 'get-data' }>): Promise<void> {
-    const values = new Array<WireValue | null>(msg.keys.length).fill(null);
+    const values = new Array<WireValue | true | null>(msg.keys.length).fill(null);
+    // Small msgpack values, when the requester (a client) takes them inline: their bytes, in key order.
+    const inline: Uint8Array[] | null = msg.inline ? [] : null;
+    let inlineBytes = 0;
     // A value with a frame over the receiver's limit would make it drop the connection, and the
     // requester would retry for ever: refuse that key instead, saying why.
     const refused: Record<string, ErrorInfo> = {};
@@ -487,9 +493,17 @@ export class WorkerServer {
         refused[key] = errorToInfo(new FrameTooLargeError(largest, DEFAULT_MAX_FRAME_BYTES, key));
         continue;
       }
-      values[i] = toWire(v);
+      if (inline && v.kind === 'msgpack' && v.frames.length === 1 && largest <= INLINE_VALUE_MAX_BYTES) {
+        inline.push(v.frames[0]!);
+        inlineBytes += largest;
+        values[i] = true;
+      } else values[i] = toWire(v);
     }
-    comm.reply(msg, Object.keys(refused).length ? { values, refused } : { values });
+    comm.reply(msg, {
+      values,
+      ...(inline?.length ? { inline: Buffer.concat(inline, inlineBytes) } : {}),
+      ...(Object.keys(refused).length ? { refused } : {}),
+    });
   }
 
   // -------------------------------------------------------------- heartbeats

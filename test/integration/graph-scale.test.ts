@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, LocalCluster, delayed, type Delayed } from 'tessera-compute';
+import { Client, LocalCluster, asCompleted, delayed, wait, type Delayed } from 'tessera-compute';
 
 /** Waits until the scheduler holds no tasks (released futures are forgotten). */
 async function schedulerEmpties(client: Client, timeoutMs: number): Promise<void> {
@@ -21,6 +21,34 @@ async function schedulerEmpties(client: Client, timeoutMs: number): Promise<void
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+test('wait and asCompleted over 50,000 futures: each future once, as a user loops over them', { timeout: 180_000 }, async () => {
+  await using cluster = await LocalCluster.start({ nWorkers: 2, dashboard: false });
+  await using client = await Client.connect(cluster);
+  await client.waitForWorkers(2, { timeoutMs: 30_000 });
+  const n = 50_000;
+  // Completion order while most are still pending (asCompleted used to race every pending future again per result).
+  const futures = client.map((x: number) => x + 1, Array.from({ length: n }, (_, i) => i));
+  const seen = new Set<string>();
+  let finished = 0;
+  for await (const f of asCompleted(futures)) {
+    seen.add(f.key);
+    if (f.status === 'finished') finished++;
+  }
+  assert.equal(seen.size, n, 'every future yielded once');
+  assert.equal(finished, n);
+  // wait on futures that are done, and on a fresh map, all and first.
+  assert.equal((await wait(futures)).done.length, n);
+  const more = client.map((x: number) => x * 2, Array.from({ length: n }, (_, i) => i));
+  const first = await wait(more, { returnWhen: 'FIRST_COMPLETED', timeoutMs: 120_000 });
+  assert.ok(first.done.length >= 1);
+  const all = await wait(more, { timeoutMs: 120_000 });
+  assert.equal(all.notDone.length, 0);
+  const values = await client.gather(more);
+  assert.equal(values[n - 1], 2 * (n - 1));
+  client.release(futures);
+  client.release(more);
+});
 
 test('streamed graphs: map and tree reduction in several chunks, results right, work started before the last chunk', { timeout: 180_000 }, async () => {
   await using cluster = await LocalCluster.start({ nWorkers: 2, dashboard: false });

@@ -51,6 +51,14 @@ test('values round-trip: objects, typed arrays, Maps, Buffers, undefined, BigInt
   assert.ok(Buffer.isBuffer(buf));
   assert.equal(buf.length, 3_000_000);
   assert.equal(buf[2_999_999], 7);
+  // Many results in one gather: small ones travel inline, concatenated, the rest as frames; records of
+  // different shapes, and the same shape again, must each decode as themselves.
+  const mixed: unknown[] = [
+    { a: 1 }, { b: 'x', c: [1, 2] }, null, undefined, 'str', 'y'.repeat(5000), Buffer.from([1, 2, 3]), new Float32Array([1, 2]),
+    new Map([['k', { z: 1 }]]), 2n ** 70n, { a: 2 }, [{ x: 1 }, { y: 2 }, { x: 3 }], new Date(5), { nested: { a: { b: 'c' } } },
+  ];
+  const items = Array.from({ length: 20 }, () => mixed).flat();
+  assert.deepEqual(await client.gather(client.map((v: unknown) => v, items, { pure: false })), items);
 });
 
 test('a 2,000-task delayed graph with dependencies across workers', async () => {
@@ -156,6 +164,24 @@ test('wait and asCompleted', async () => {
   assert.ok(first.done.length >= 1);
   const all = await wait(more);
   assert.equal(all.notDone.length, 0);
+  // Nothing to wait for: both return at once.
+  assert.deepEqual(await wait([]), { done: [], notDone: [] });
+  assert.deepEqual(await wait([], { returnWhen: 'FIRST_COMPLETED' }), { done: [], notDone: [] });
+  // Errors and cancellations count as completed; wait never throws them.
+  const bad = client.submit({ fn: (x: number) => { throw new Error(`bad ${x}`); }, args: [1], pure: false });
+  const slow = client.submit({ fn: tasks.slowInc, args: [5, 3_000], pure: false });
+  const cancelled = client.submit({ fn: tasks.slowInc, args: [6, 3_000], pure: false });
+  await cancelled.cancel();
+  const settled = await wait([bad, cancelled]);
+  assert.deepEqual(settled.done.map((f) => f.status).sort(), ['cancelled', 'error']);
+  // A timeout names how many futures are still pending.
+  await assert.rejects(wait([slow, bad], { timeoutMs: 200 }), /futures not complete within 200 ms \(1 of 2 still pending\)/);
+  const statuses: string[] = [];
+  for await (const f of asCompleted([slow, bad])) {
+    statuses.push(f.status);
+    if (statuses.length === 1) await slow.cancel();
+  }
+  assert.deepEqual(statuses, ['error', 'cancelled']);
 });
 
 test('releasing futures frees the data on the workers', async () => {
@@ -190,6 +216,35 @@ test('a garbage-collected future releases its key', async () => {
     present = client.keys.has(key);
   }
   assert.equal(present, false, 'the client dropped the key after GC');
+});
+
+test('an explicit release and garbage collection of futures of one key: the key stays while any future of it is unreleased', async () => {
+  const gc = (globalThis as { gc?: () => void }).gc!;
+  const collect = async () => {
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  // Pure tasks with the same function and arguments share a key: three futures of one key.
+  let a: Future<Buffer> | null = client.submit(tasks.bytes, 1_000, 3);
+  let b: Future<Buffer> | null = client.submit(tasks.bytes, 1_000, 3);
+  const c: Future<Buffer> = client.submit(tasks.bytes, 1_000, 3);
+  const key = c.key;
+  assert.equal(a.key, key);
+  assert.equal(b.key, key);
+  await c.result();
+  a.release();
+  a = null;
+  await collect();
+  assert.ok(client.keys.has(key), 'b and c still hold the key after a was released and collected');
+  b = null; // unreleased, collected
+  await collect();
+  assert.ok(client.keys.has(key), 'c still holds the key');
+  assert.equal((await c.result()).length, 1_000);
+  c.release();
+  assert.equal(client.keys.has(key), false, 'released with its last future');
+  assert.equal(b, null);
 });
 
 test('a long CPU-bound task does not block the worker: heartbeats and data serving continue', async () => {

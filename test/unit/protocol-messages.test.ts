@@ -79,7 +79,7 @@ const workerToScheduler: Samples<WorkerToSchedulerMsg> = {
 };
 
 const peerToWorker: Samples<PeerToWorkerMsg> = {
-  'get-data': { op: 'get-data', rid: 1, keys: ['a'] },
+  'get-data': { op: 'get-data', rid: 1, keys: ['a'], inline: true },
   'shuffle-receive': { op: 'shuffle-receive', rid: 2, id: 'ab12', runId: 1, input: 3, outputs: [0, 2], shards: new RawFrames([new Uint8Array([1, 2]), new Uint8Array([3])]) },
 };
 
@@ -104,7 +104,9 @@ const schedulerToWorkerReplies: ReplySamples<SchedulerToWorker> = {
 const workerToSchedulerReplies: ReplySamples<WorkerToScheduler> = {
   'register-worker': { id: 's', workerName: 'w' }, 'shuffle-get': { runId: 1, owners: ['tcp://w:1', 'tcp://w:2'] },
 };
-const peerToWorkerReplies: ReplySamples<PeerToWorker> = { 'get-data': { values: [value, null], refused: { b: error } }, 'shuffle-receive': {} };
+const peerToWorkerReplies: ReplySamples<PeerToWorker> = {
+  'get-data': { values: [value, null, true, true], inline: new Uint8Array([0x01, 0xa1, 0x78]), refused: { b: error } }, 'shuffle-receive': {},
+};
 
 /** A decoded value in comparable form: binary as plain arrays, raw frames as their bytes. */
 function plain(v: unknown): unknown {
@@ -192,6 +194,10 @@ test('a malformed message of each channel is a ProtocolError at decode', () => {
   assert.throws(() => checkReply(SCHEDULER_TO_WORKER, 'restart', { op: 'reply', rid: 1, ok: true, mode: 'reboot' }), ProtocolError);
   assert.throws(() => checkReply(PEER_CLIENT, 'get-data', { op: 'reply', rid: 1, ok: true, values: [null, { kind: 'bytes', data: [] }] }), ProtocolError);
   assert.throws(() => checkReply(PEER_CLIENT, 'get-data', { op: 'reply', rid: 1, ok: true, data: { a: null } }), ProtocolError);
+  // `true` marks an inline value: only beside the inline bytes.
+  assert.throws(() => checkReply(PEER_CLIENT, 'get-data', { op: 'reply', rid: 1, ok: true, values: [true] }), ProtocolError);
+  assert.throws(() => checkReply(PEER_CLIENT, 'get-data', { op: 'reply', rid: 1, ok: true, values: [true], inline: [1] }), ProtocolError);
+  assert.throws(() => decodeFor(PEER_SERVER, travel({ op: 'get-data', rid: 1, keys: ['a'], inline: 'yes' })), ProtocolError);
 });
 
 test('an error whose message, name or stack user code set to a non-string still makes a valid task-erred', () => {
