@@ -326,7 +326,12 @@ export class Client implements AsyncDisposable {
     this.pendingGraph = null;
     if (this.closed) return;
     if (g.tasks.length > this.chunkTasks) void this.afterStream(() => this.streamGraph(g));
-    else void this.afterStream(() => this.comm.send({ op: 'update-graph', tasks: g.tasks.takeNext(g.tasks.length), keys: g.keys, priority: g.priority }));
+    else {
+      void this.afterStream(() => {
+        const { tasks, runs } = g.tasks.takeNext(g.tasks.length);
+        this.comm.send({ op: 'update-graph', tasks, ...(runs.length ? { runs } : {}), keys: g.keys, priority: g.priority });
+      });
+    }
   }
 
   /**
@@ -424,7 +429,8 @@ export class Client implements AsyncDisposable {
       const slice = tasks.takeNext(this.chunkTasks);
       if (final) report.resultsBeforeFinal = this.resultsReceived - resultsAtStart;
       const reply = this.comm.request({
-        op: 'graph-chunk', stream, tasks: slice, keys: wantedIn[c]!, priority: g.priority, hold: hold[c]!, release: release[c]!, final,
+        op: 'graph-chunk', stream, tasks: slice.tasks, ...(slice.runs.length ? { runs: slice.runs } : {}), keys: wantedIn[c]!, priority: g.priority,
+        hold: hold[c]!, release: release[c]!, final,
       });
       // One chunk per write: chunks queued in one turn would otherwise go out as one message.
       this.comm.flush();

@@ -5,10 +5,11 @@
  * bytes of heap per task besides the few bytes of arguments), all at once
  * before the first chunk goes out. Here such items are a MapTasks run: one
  * function, the keys, and every item's encoded arguments in one growing
- * buffer; their TaskDefs are built chunk by chunk as the chunks are sent
- * (see Client.streamGraph), and dropped with the chunk.
+ * buffer. They are never made into TaskDefs: each chunk sent carries
+ * them as TaskRuns (protocol/messages.ts), slices of those keys and bytes
+ * (see Client.streamGraph), which the scheduler expands.
  */
-import type { FunctionSpec, TaskDef } from '../protocol/messages.js';
+import type { FunctionSpec, TaskDef, TaskRun } from '../protocol/messages.js';
 
 /** The dependencies of a task that has none: one shared (frozen) array. */
 const NO_DEPS = Object.freeze([]) as unknown as string[];
@@ -54,14 +55,28 @@ export class MapTasks {
     this.keys.push(key);
   }
 
-  /** The i-th task as sent. Its arguments are a view of this run's buffer (never written again at that place). */
-  def(i: number): TaskDef {
-    const start = i === 0 ? 0 : this.ends[i - 1]!;
-    const d: TaskDef = { key: this.keys[i]!, fn: this.fn, args: this.bytes.subarray(start, this.ends[i]!), deps: NO_DEPS };
-    if (this.retries) d.retries = this.retries;
-    if (this.workers) d.workers = this.workers;
-    return d;
+  /**
+   * Tasks [from, to) as sent: one TaskRun at place `at` of its message. The
+   * arguments are a view of this run's buffer (never written again at that
+   * place); the ends are copied, counted from the first task's start.
+   */
+  run(from: number, to: number, at: number): TaskRun {
+    const base = from === 0 ? 0 : this.ends[from - 1]!;
+    const ends = this.ends.slice(from, to);
+    if (base) for (let i = 0; i < ends.length; i++) ends[i] = ends[i]! - base;
+    const r: TaskRun = { at, fn: this.fn, keys: this.keys.slice(from, to), args: this.bytes.subarray(base, to > from ? this.ends[to - 1]! : base), ends };
+    if (this.retries) r.retries = this.retries;
+    if (this.workers) r.workers = this.workers;
+    return r;
   }
+}
+
+/** Tasks as one message carries them: TaskDefs, and map() runs in their places among them (see TaskRun). */
+export interface TaskSlice {
+  tasks: TaskDef[];
+  runs: TaskRun[];
+  /** Tasks in all: TaskDefs and the runs' tasks. */
+  length: number;
 }
 
 type Segment = TaskDef[] | MapTasks;
@@ -117,29 +132,33 @@ export class TaskSequence {
   }
 
   /**
-   * The next `count` tasks (fewer at the end) as TaskDefs. What they came
-   * from is dropped once wholly taken, so a sent chunk can be collected.
+   * The next `count` tasks (fewer at the end), as a message carries them.
+   * What they came from is dropped once wholly taken, so a sent chunk can
+   * be collected.
    */
-  takeNext(count: number): TaskDef[] {
-    const out: TaskDef[] = [];
-    while (out.length < count && this.seg < this.segments.length) {
+  takeNext(count: number): TaskSlice {
+    const tasks: TaskDef[] = [];
+    const runs: TaskRun[] = [];
+    let length = 0;
+    while (length < count && this.seg < this.segments.length) {
       const s = this.segments[this.seg]!;
-      const n = Math.min(count - out.length, s.length - this.offset);
+      const n = Math.min(count - length, s.length - this.offset);
       if (s instanceof MapTasks) {
-        for (let i = 0; i < n; i++) out.push(s.def(this.offset + i));
+        runs.push(s.run(this.offset, this.offset + n, length));
       } else {
         for (let i = 0; i < n; i++) {
-          out.push(s[this.offset + i]!);
+          tasks.push(s[this.offset + i]!);
           // Let each sent chunk's defs go now, not when the whole (maybe million-task) array is done.
           s[this.offset + i] = undefined as never;
         }
       }
+      length += n;
       this.offset += n;
       if (this.offset === s.length) {
         this.segments[this.seg++] = null;
         this.offset = 0;
       }
     }
-    return out;
+    return { tasks, runs, length };
   }
 }

@@ -68,6 +68,26 @@ export interface TaskDef {
   allowOtherWorkers?: boolean;
 }
 
+/**
+ * Tasks of one function over items whose arguments refer to no task (what
+ * map() makes), sent as one record instead of a TaskDef each: the function
+ * once, the keys, and all their argument bytes end to end (task i's are
+ * `args[ends[i-1] .. ends[i])`, from 0 for the first). They take the places
+ * `at`, `at + 1`, ... of the message's task order, between its TaskDefs
+ * (graph/task-sequence.ts writes them, protocol/task-runs.ts expands them).
+ * A TaskDef each cost the client an object, a view and an encoded map with
+ * four field names per task, and the scheduler their decoding.
+ */
+export interface TaskRun {
+  at: number;
+  fn: FunctionSpec;
+  keys: string[];
+  args: Uint8Array;
+  ends: Uint32Array;
+  retries?: number;
+  workers?: string[];
+}
+
 /** A serialized value: raw bytes (Uint8Array results) or msgpack. */
 export interface SerializedValue {
   kind: 'bytes' | 'msgpack';
@@ -195,6 +215,8 @@ export interface GraphChunk {
   /** The client's number for the stream; chunks of one stream arrive in order. */
   stream: number;
   tasks: TaskDef[];
+  /** Runs of map() tasks among `tasks` (see TaskRun). */
+  runs?: TaskRun[];
   /** Keys of this chunk the client holds futures of. */
   keys: string[];
   priority: number;
@@ -205,7 +227,7 @@ export interface GraphChunk {
 
 export interface ClientToScheduler extends Channel {
   sends: {
-    'update-graph': { tasks: TaskDef[]; keys: string[]; priority: number };
+    'update-graph': { tasks: TaskDef[]; runs?: TaskRun[]; keys: string[]; priority: number };
     'client-desires-keys': { keys: string[] };
     'client-releases-keys': { keys: string[] };
   };

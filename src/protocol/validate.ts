@@ -11,8 +11,9 @@
  */
 import { RawFrames, decodeMessage } from './codec.js';
 import { ProtocolError } from '../errors.js';
+import { checkTaskRuns } from './task-runs.js';
 import type {
-  Channel, ClientToScheduler, ErrorInfo, MessageOf, NoMessages, ReplyOf, RequestOp, PeerToWorker, SchedulerToClient, SchedulerToWorker, WorkerToScheduler,
+  Channel, ClientToScheduler, ErrorInfo, MessageOf, NoMessages, ReplyOf, RequestOp, PeerToWorker, SchedulerToClient, SchedulerToWorker, TaskRun, WorkerToScheduler,
 } from './messages.js';
 import type { Hello, Refused, Welcome } from './handshake.js';
 
@@ -104,6 +105,15 @@ function recordOf(m: Fields, k: string, each: (v: unknown) => boolean, what: str
 const taskDef = (t: Fields): string | null =>
   str(t, 'key') ?? fn(t, 'fn') ?? bytes(t, 'args') ?? strings(t, 'deps') ?? optNum(t, 'retries') ?? optStrings(t, 'workers') ??
   (t['allowOtherWorkers'] === undefined || typeof t['allowOtherWorkers'] === 'boolean' ? null : bad('allowOtherWorkers', 'a boolean'));
+const taskRun = (r: Fields): string | null =>
+  num(r, 'at') ?? fn(r, 'fn') ?? strings(r, 'keys') ?? bytes(r, 'args') ??
+  (r['ends'] instanceof Uint32Array ? null : bad('ends', 'a Uint32Array (where each task\'s arguments end)')) ??
+  optNum(r, 'retries') ?? optStrings(r, 'workers');
+/** The optional `runs` of a graph message: each a TaskRun, and together fitting among its `tasks`. */
+function runs(m: Fields): string | null {
+  if (m['runs'] === undefined) return null;
+  return arrayOf(m, 'runs', taskRun) ?? checkTaskRuns(m['runs'] as TaskRun[], (m['tasks'] as unknown[]).length);
+}
 const scatterItem = (it: Fields): string | null => str(it, 'key') ?? optStr(it, 'type') ?? wire(it, 'value');
 const replica = (r: Fields): string | null => str(r, 'key') ?? num(r, 'nbytes') ?? strings(r, 'who');
 const startStop = (s: Fields): string | null => str(s, 'action') ?? num(s, 'start') ?? num(s, 'stop');
@@ -117,12 +127,12 @@ const unknownOp = (m: Fields): string => `unknown op '${String(m['op'])}'`;
 
 export function checkClientToScheduler(m: Fields): string | null {
   switch (m['op']) {
-    case 'update-graph': return arrayOf(m, 'tasks', taskDef) ?? strings(m, 'keys') ?? num(m, 'priority');
+    case 'update-graph': return arrayOf(m, 'tasks', taskDef) ?? runs(m) ?? strings(m, 'keys') ?? num(m, 'priority');
     case 'client-desires-keys':
     case 'client-releases-keys': return strings(m, 'keys');
     case 'who-has': return rid(m) ?? strings(m, 'keys');
     case 'graph-chunk':
-      return rid(m) ?? num(m, 'stream') ?? arrayOf(m, 'tasks', taskDef) ?? strings(m, 'keys') ?? num(m, 'priority') ??
+      return rid(m) ?? num(m, 'stream') ?? arrayOf(m, 'tasks', taskDef) ?? runs(m) ?? strings(m, 'keys') ?? num(m, 'priority') ??
         strings(m, 'hold') ?? strings(m, 'release') ?? bool(m, 'final');
     case 'identity':
     case 'shutdown': return rid(m);

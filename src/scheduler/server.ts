@@ -16,6 +16,7 @@ import type {
   SchedulerToWorker, StartStop, WireValue, WorkerToScheduler, WorkerToSchedulerMsg,
 } from '../protocol/messages.js';
 import { SCHEDULER_TO_CLIENT, SCHEDULER_TO_WORKER, unexpectedOp } from '../protocol/validate.js';
+import { withRuns } from '../protocol/task-runs.js';
 import { RawFrames } from '../protocol/codec.js';
 import { createLogger, type Logger } from '../logging.js';
 import { VERSION } from '../version.js';
@@ -355,13 +356,13 @@ export class SchedulerServer {
     this.flushFinished();
     switch (msg.op) {
       case 'update-graph':
-        this.apply(this.state.updateGraph(session.id, msg.tasks, msg.keys, msg.priority, this.stimulus('update-graph')));
+        this.apply(this.state.updateGraph(session.id, withRuns(msg.tasks, msg.runs), msg.keys, msg.priority, this.stimulus('update-graph')));
         break;
       case 'graph-chunk': {
         const id = `${session.id}#${msg.stream}`;
         if (!this.state.graphStreams.has(id)) this.streamStarts.set(id, this.state.tasksAssigned);
         const started = this.state.tasksAssigned - (this.streamStarts.get(id) ?? 0);
-        this.apply(this.state.updateGraph(session.id, msg.tasks, msg.keys, msg.priority, this.stimulus('graph-chunk'), msg));
+        this.apply(this.state.updateGraph(session.id, withRuns(msg.tasks, msg.runs), msg.keys, msg.priority, this.stimulus('graph-chunk'), msg));
         if (msg.final) this.streamStarts.delete(id);
         // What had started before this chunk: tasks of earlier chunks running while the client still sends.
         session.comm.reply(msg, { started });

@@ -8,7 +8,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MapTasks, TaskSequence } from '../../src/graph/task-sequence.js';
 import { decodeArgs, encodeArgs, numberArgBytes, packArgs, packNumberArg } from '../../src/graph/serialize.js';
+import { checkTaskRuns, withRuns } from '../../src/protocol/task-runs.js';
 import type { FunctionSpec, TaskDef } from '../../src/protocol/messages.js';
+
+/** The TaskDefs a message of `slice` stands for, as the scheduler expands them. */
+const expand = (slice: { tasks: TaskDef[]; runs: Parameters<typeof withRuns>[1] }): TaskDef[] => withRuns(slice.tasks, slice.runs);
 
 const fn: FunctionSpec = { kind: 'inline', source: '(x) => x', name: 'id' };
 
@@ -17,8 +21,15 @@ test('MapTasks: arguments of thousands of items (past every buffer growth) come 
   const n = 5_000;
   for (let i = 0; i < n; i++) run.add(`id-${i}`, packArgs([i % 3 === 0 ? 'x'.repeat(i % 50) : i]).bytes);
   assert.equal(run.length, n);
+  // Sent in uneven slices, each counted from its own start.
+  const defs: TaskDef[] = [];
+  for (let from = 0; from < n; from += 777) {
+    const r = run.run(from, Math.min(n, from + 777), 0);
+    assert.equal(checkTaskRuns([r], 0), null);
+    defs.push(...withRuns([], [r]));
+  }
   for (let i = 0; i < n; i++) {
-    const d = run.def(i);
+    const d = defs[i]!;
     assert.equal(d.key, `id-${i}`);
     assert.deepEqual(d.deps, []);
     assert.equal(d.retries, 2);
@@ -48,11 +59,27 @@ test('TaskSequence: tasks in order across runs and TaskDefs, taken chunk by chun
   assert.deepEqual(seen, ['0:first', '1:a0', '2:a1', '3:a2', '4:a3', '5:a4', '6:t0', '7:t1<a0,t0', '8:b0', '9:b1', '10:b2']);
 
   const chunks: string[][] = [];
-  for (let c = 0; c < 4; c++) chunks.push(seq.takeNext(3).map((d) => d.key));
+  for (let c = 0; c < 4; c++) {
+    const slice = seq.takeNext(3);
+    assert.equal(checkTaskRuns(slice.runs, slice.tasks.length), null);
+    const keys = expand(slice).map((d) => d.key);
+    assert.equal(slice.length, keys.length);
+    chunks.push(keys);
+  }
   assert.deepEqual(chunks, [['first', 'a0', 'a1'], ['a2', 'a3', 'a4'], ['t0', 't1', 'b0'], ['b1', 'b2']]);
-  assert.deepEqual(seq.takeNext(3), [], 'nothing is left');
+  assert.deepEqual(seq.takeNext(3), { tasks: [], runs: [], length: 0 }, 'nothing is left');
   // A sent chunk's TaskDefs are not kept by the adopted array.
   assert.deepEqual(defs, [undefined, undefined]);
+});
+
+test('checkTaskRuns refuses runs that overlap, leave gaps, or point outside their bytes', () => {
+  const run = (at: number, keys: string[], ends: number[], bytes = 4) => ({ at, fn, keys, args: new Uint8Array(bytes), ends: Uint32Array.from(ends) });
+  assert.equal(checkTaskRuns([run(0, ['a', 'b'], [2, 4]), run(3, ['c'], [1])], 1), null);
+  assert.match(checkTaskRuns([run(0, ['a', 'b'], [2, 4]), run(1, ['c'], [1])], 1)!, /overlaps/);
+  assert.match(checkTaskRuns([run(2, ['a'], [1])], 1)!, /gap/);
+  assert.match(checkTaskRuns([run(0, ['a', 'b'], [2])], 0)!, /2 keys but 1 argument ends/);
+  assert.match(checkTaskRuns([run(0, ['a', 'b'], [3, 2])], 0)!, /outside/);
+  assert.match(checkTaskRuns([run(0, ['a'], [5])], 0)!, /outside/);
 });
 
 test('packNumberArg writes the bytes packArgs gives for [n] (so map() and submit() agree on keys)', () => {
