@@ -35,6 +35,16 @@ export class TaskGroup {
  */
 const NONE: ReadonlySet<never> = new Set<never>();
 
+/** Tasks with at most this many dependencies track the ones they wait on as bits (see TaskState.waitingBits). */
+const MAX_BIT_DEPENDENCIES = 30;
+
+/** Set bits of a 32-bit integer. */
+function bitCount(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
+}
+
 /**
  * One task. Its six relations (dependencies, dependents, waitingOn, waiters,
  * whoWants, whoHas) are sets made only when needed: most tasks of a big
@@ -45,11 +55,34 @@ const NONE: ReadonlySet<never> = new Set<never>();
  * shared `solo` set (see withMember). They read as ReadonlySets and change
  * only through the methods below.
  */
+/**
+ * What only some tasks need: failure, retries, worker restrictions. Kept
+ * apart (TaskState reads and writes them through accessors) so a task that
+ * runs once and succeeds, nearly every task of a million-task graph, does not
+ * carry seven empty fields (~56 bytes).
+ */
+class TaskExtras {
+  exception: ErrorInfo | null = null;
+  exceptionBlame: TaskState | null = null;
+  pendingException: ErrorInfo | null = null;
+  retries = 0;
+  suspicious = 0;
+  workerRestrictions: Set<string> | null = null;
+  looseRestrictions = false;
+}
+
 export class TaskState {
   state: TaskStateName = 'released';
-  /** The function and its serialized arguments; null for data without lineage (scattered, or a dependency never defined). */
+  /** The function and its serialized arguments (see `args`); null for data without lineage (scattered, or a dependency never defined). */
   fn: FunctionSpec | null = null;
-  args: Uint8Array | null = null;
+  /**
+   * The argument bytes as where they lie (usually the received graph
+   * chunk's frame), not as a view: a Uint8Array view is ~80 bytes per task
+   * for as long as the task lives; `args` makes one when a task is sent.
+   */
+  private argsBuffer: ArrayBufferLike | null = null;
+  private argsOffset = 0;
+  private argsLength = 0;
   /**
    * The priority tuple [-userPriority, generation, order] as three numbers
    * (lexicographically smaller runs first): no array per task, and the
@@ -61,7 +94,14 @@ export class TaskState {
   /** A one-member relation is that member's `solo` set, shared by all such relations (see withMember). */
   private deps: ReadonlySet<TaskState> | null = null;
   private dependentSet: ReadonlySet<TaskState> | null = null;
-  private waitingOnSet: ReadonlySet<TaskState> | null = null;
+  /**
+   * Dependencies not yet in memory, while waiting: bit i for the i-th of
+   * `dependencies` while it has at most MAX_BIT_DEPENDENCIES members (a
+   * tree node waits on two, and a two-member Set is ~150 bytes for as long
+   * as it waits), else a Set.
+   */
+  private waitingBits = 0;
+  private waitingOnSet: Set<TaskState> | null = null;
   private waiterSet: ReadonlySet<TaskState> | null = null;
   /** {this}, made when first needed as a one-member relation of another task. */
   private soloSet: ReadonlySet<TaskState> | null = null;
@@ -70,23 +110,75 @@ export class TaskState {
   processingOn: WorkerState | null = null;
   nbytes = -1;
   type = '';
-  exception: ErrorInfo | null = null;
-  /** The task whose failure made this one err (itself when it failed on its own). */
-  exceptionBlame: TaskState | null = null;
-  retries = 0;
-  /** How many workers died while this task was assigned to them. */
-  suspicious = 0;
-  /** Worker names or addresses this task must (or, if loose, should) run on. */
-  workerRestrictions: Set<string> | null = null;
-  looseRestrictions = false;
   /** Set while the task sits in the scheduler's root-task queue. */
   inQueue = false;
-  /** An exception to apply on the next transition to erred (KilledWorker). */
-  pendingException: ErrorInfo | null = null;
   /** ms since epoch when assigned to a worker (for stealing decisions). */
   assignedAt = 0;
+  /** Made on the first non-default write of one of its fields (see TaskExtras). */
+  private extras: TaskExtras | null = null;
 
   constructor(readonly key: string, readonly group: TaskGroup) {}
+
+  private more(): TaskExtras {
+    return (this.extras ??= new TaskExtras());
+  }
+
+  /** The serialized argument list (a view made per call), or null for data without lineage. */
+  get args(): Uint8Array | null {
+    return this.argsBuffer ? new Uint8Array(this.argsBuffer, this.argsOffset, this.argsLength) : null;
+  }
+  set args(v: Uint8Array | null) {
+    this.argsBuffer = v ? v.buffer : null;
+    this.argsOffset = v ? v.byteOffset : 0;
+    this.argsLength = v ? v.byteLength : 0;
+  }
+
+  get exception(): ErrorInfo | null {
+    return this.extras?.exception ?? null;
+  }
+  set exception(v: ErrorInfo | null) {
+    if (v || this.extras) this.more().exception = v;
+  }
+  /** The task whose failure made this one err (itself when it failed on its own). */
+  get exceptionBlame(): TaskState | null {
+    return this.extras?.exceptionBlame ?? null;
+  }
+  set exceptionBlame(v: TaskState | null) {
+    if (v || this.extras) this.more().exceptionBlame = v;
+  }
+  /** An exception to apply on the next transition to erred (KilledWorker). */
+  get pendingException(): ErrorInfo | null {
+    return this.extras?.pendingException ?? null;
+  }
+  set pendingException(v: ErrorInfo | null) {
+    if (v || this.extras) this.more().pendingException = v;
+  }
+  get retries(): number {
+    return this.extras?.retries ?? 0;
+  }
+  set retries(v: number) {
+    if (v || this.extras) this.more().retries = v;
+  }
+  /** How many workers died while this task was assigned to them. */
+  get suspicious(): number {
+    return this.extras?.suspicious ?? 0;
+  }
+  set suspicious(v: number) {
+    if (v || this.extras) this.more().suspicious = v;
+  }
+  /** Worker names or addresses this task must (or, if loose, should) run on. */
+  get workerRestrictions(): Set<string> | null {
+    return this.extras?.workerRestrictions ?? null;
+  }
+  set workerRestrictions(v: Set<string> | null) {
+    if (v || this.extras) this.more().workerRestrictions = v;
+  }
+  get looseRestrictions(): boolean {
+    return this.extras?.looseRestrictions ?? false;
+  }
+  set looseRestrictions(v: boolean) {
+    if (v || this.extras) this.more().looseRestrictions = v;
+  }
 
   /** [-userPriority, generation, order], a new array (what workers are sent). */
   get priority(): number[] {
@@ -99,9 +191,18 @@ export class TaskState {
   get dependents(): ReadonlySet<TaskState> {
     return this.dependentSet ?? NONE;
   }
-  /** Dependencies not yet in memory (only while waiting). */
+  /** Dependencies not yet in memory (only while waiting). Built from the bits when asked (checks, tests); the state machine asks waitingCount. */
   get waitingOn(): ReadonlySet<TaskState> {
-    return this.waitingOnSet ?? NONE;
+    if (this.waitingOnSet) return this.waitingOnSet;
+    if (this.waitingBits === 0) return NONE;
+    const out = new Set<TaskState>();
+    let i = 0;
+    for (const d of this.dependencies) if (this.waitingBits & (1 << i++)) out.add(d);
+    return out;
+  }
+  /** How many dependencies are waited on: waitingOn.size, without building the set. */
+  get waitingCount(): number {
+    return this.waitingOnSet ? this.waitingOnSet.size : bitCount(this.waitingBits);
   }
   /** Dependents that still need this task's data. */
   get waiters(): ReadonlySet<TaskState> {
@@ -121,23 +222,59 @@ export class TaskState {
 
   /** Links this task and `dep` both ways (dependency and dependent). */
   addDependency(dep: TaskState): void {
+    if (this.waitingBits !== 0) this.waitingToSet(); // places are about to change
     this.deps = withMember(this.deps, dep);
     dep.dependentSet = withMember(dep.dependentSet, this);
   }
   /** Unlinks every dependency both ways (the task is being forgotten); the detached set is not changed after. */
   clearDependencies(): void {
     if (!this.deps) return;
+    if (this.waitingBits !== 0) this.waitingToSet();
     for (const dep of this.deps) if (dep.dependentSet?.has(this)) dep.dependentSet = withoutMember(dep.dependentSet, this);
     this.deps = null;
   }
   addWaitingOn(dep: TaskState): void {
-    this.waitingOnSet = withMember(this.waitingOnSet, dep);
+    if (!this.waitingOnSet && this.dependencies.size <= MAX_BIT_DEPENDENCIES) {
+      const i = this.placeOf(dep);
+      if (i >= 0) {
+        this.waitingBits |= 1 << i;
+        return;
+      }
+    }
+    // Too many dependencies for the bits (or not a dependency at all, which validate() reports).
+    this.waitingToSet().add(dep);
   }
   deleteWaitingOn(dep: TaskState): void {
-    if (this.waitingOnSet?.has(dep)) this.waitingOnSet = withoutMember(this.waitingOnSet, dep);
+    if (this.waitingOnSet) {
+      this.waitingOnSet.delete(dep);
+      return;
+    }
+    if (this.waitingBits === 0) return;
+    const i = this.placeOf(dep);
+    if (i >= 0) this.waitingBits &= ~(1 << i);
   }
   clearWaitingOn(): void {
+    this.waitingBits = 0;
     this.waitingOnSet = null;
+  }
+
+  /** `dep`'s place in `dependencies`, or -1. */
+  private placeOf(dep: TaskState): number {
+    let i = 0;
+    for (const d of this.dependencies) {
+      if (d === dep) return i;
+      i++;
+    }
+    return -1;
+  }
+
+  /** The waited-on dependencies as a Set from now on (the bits would no longer mean places). */
+  private waitingToSet(): Set<TaskState> {
+    if (!this.waitingOnSet) {
+      this.waitingOnSet = new Set(this.waitingOn);
+      this.waitingBits = 0;
+    }
+    return this.waitingOnSet;
   }
   addWaiter(dts: TaskState): void {
     this.waiterSet = withMember(this.waiterSet, dts);

@@ -538,13 +538,13 @@ export class SchedulerState {
       }
     }
     this.setState(ts, 'waiting');
-    if (ts.waitingOn.size === 0) recs.set(ts.key, 'processing');
+    if (ts.waitingCount === 0) recs.set(ts.key, 'processing');
     return recs;
   }
 
   private waitingProcessing(ts: TaskState, eff: Effects, stim: Stimulus, steal: StealConfirmedPayload | undefined): RecsOut {
     // A stale recommendation: an input was lost again in the same cascade.
-    if (ts.waitingOn.size > 0) return NO_RECS;
+    if (ts.waitingCount > 0) return NO_RECS;
     if (steal) {
       if (steal.kind !== 'steal-confirmed') throw this.missingPayload(ts, 'processing', 'steal-confirmed', steal);
       // The thief asked for work: it gets the task even beyond its slots (as the steal plan intended).
@@ -632,7 +632,7 @@ export class SchedulerState {
     this.taskStream.record(ts, ws, info.startstops, false);
     for (const dts of ts.dependents) {
       dts.deleteWaitingOn(ts);
-      if (dts.state === 'waiting' && dts.waitingOn.size === 0) recs.set(dts.key, 'processing');
+      if (dts.state === 'waiting' && dts.waitingCount === 0) recs.set(dts.key, 'processing');
     }
     for (const dep of ts.dependencies) {
       dep.deleteWaiter(ts);
@@ -680,7 +680,7 @@ export class SchedulerState {
     this.addReplica(ts, scattered.worker);
     for (const dts of ts.dependents) {
       dts.deleteWaitingOn(ts);
-      if (dts.state === 'waiting' && dts.waitingOn.size === 0) recs.set(dts.key, 'processing');
+      if (dts.state === 'waiting' && dts.waitingCount === 0) recs.set(dts.key, 'processing');
     }
     return recs;
   }
@@ -1264,7 +1264,7 @@ export class SchedulerState {
       for (const cs of ts.whoWants) if (!cs.wantsWhat.has(ts)) fail(`${key} wanted by ${cs.id}, which does not list it`);
       switch (ts.state) {
         case 'waiting':
-          if (ts.waitingOn.size === 0) fail(`${key} is waiting on nothing`);
+          if (ts.waitingCount === 0) fail(`${key} is waiting on nothing`);
           for (const d of ts.waitingOn) if (d.state === 'memory') fail(`${key} waits on ${d.key}, which is in memory`);
           for (const d of ts.dependencies) if (!d.waiters.has(ts) && d.state !== 'erred') fail(`${key} is waiting but is not a waiter of ${d.key}`);
           break;

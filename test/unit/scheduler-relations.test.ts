@@ -62,3 +62,28 @@ test('two clients want a key, then release it one after the other: it is forgott
   assert.equal(s.tasks.has('b'), false, 'b is forgotten once nobody wants it');
   assert.equal(s.tasks.has('a'), false, 'and so is its dependency');
 });
+
+test('waitingOn: tracked as bits up to 30 dependencies and as a set beyond, same answers either way', () => {
+  for (const n of [2, 30, 31, 45]) {
+    const s = new SchedulerState({ validate: true });
+    addWorker(s, 'w1');
+    const inputs = Array.from({ length: n }, (_, i) => `in${i}`);
+    s.updateGraph('c', [...inputs.map((k) => def(k)), def('sum', inputs)], ['sum'], 0, st());
+    const sum = s.tasks.get('sum')!;
+    assert.equal(sum.state, 'waiting');
+    assert.equal(sum.waitingCount, n);
+    assert.deepEqual([...sum.waitingOn].map((t) => t.key), inputs, `${n}: waits on every input, in order`);
+    // Finish inputs as the worker holds them, the most recently assigned first (not in dependency order);
+    // validation checks waitingOn against the states after each.
+    while (sum.state === 'waiting') {
+      const held = [...s.workers.get('w1')!.processing.keys()];
+      s.taskFinished('w1', held[held.length - 1]!.key, 8, 'number', [], st());
+      const notInMemory = inputs.filter((k) => s.tasks.get(k)!.state !== 'memory');
+      if (sum.state === 'waiting') {
+        assert.equal(sum.waitingCount, notInMemory.length);
+        assert.deepEqual([...sum.waitingOn].map((t) => t.key), notInMemory);
+      }
+    }
+    assert.equal(sum.state, 'processing', `${n}: runs once every input is in memory`);
+  }
+});
