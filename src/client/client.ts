@@ -294,8 +294,9 @@ export class Client implements AsyncDisposable {
   }
 
   private futureFor<T>(key: string): Future<T> {
-    // (Checked first: a map() makes a million futures while nothing is pending.)
-    if (this.pendingRelease.size) this.pendingRelease.delete(key);
+    // A key released in this turn and wanted again stays in pendingRelease:
+    // the flush skips every key that is held again by then (see decref), so
+    // a loop of submits right after a large release does not probe that set per future.
     return new Future<T>(this, this.stateFor(key));
   }
 

@@ -218,6 +218,19 @@ test('a garbage-collected future releases its key', async () => {
   assert.equal(present, false, 'the client dropped the key after GC');
 });
 
+test('a key released and submitted again in the same turn keeps its result', async () => {
+  const first = client.submit(tasks.bytes, 2_000, 4);
+  const key = first.key;
+  await first.result();
+  first.release();
+  const again = client.submit(tasks.bytes, 2_000, 4); // the same key, before the release is sent
+  assert.equal(again.key, key);
+  await new Promise((r) => setTimeout(r, 200)); // the batched release has gone out by now
+  assert.equal((await again.result({ timeoutMs: 30_000 })).length, 2_000);
+  assert.ok(client.keys.has(key));
+  again.release();
+});
+
 test('an explicit release and garbage collection of futures of one key: the key stays while any future of it is unreleased', async () => {
   const gc = (globalThis as { gc?: () => void }).gc!;
   const collect = async () => {
