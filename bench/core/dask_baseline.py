@@ -7,8 +7,9 @@ Times the same four workloads the TypeScript side runs, on a LocalCluster of
   {"submit": {"tasks": N, "seconds": s}, "map": {...}, "delayed": {...}, "tree": {...}}
 
 Each figure is wall time from building the work on the client to having the
-results back in the client (what a user waits for), after a warm-up round so
-worker start-up and first-use imports are not counted.
+results back in the client (what a user waits for), after a warm-up round
+(small, then full-size) so worker start-up and first-use imports are not
+counted.
 
 Run with Debian's Dask (apt-get install python3-dask python3-distributed):
   /usr/bin/python3 bench/core/dask_baseline.py [--scale 0.1]
@@ -116,11 +117,16 @@ def main():
                       dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
             Client(cluster) as client:
         client.wait_for_workers(2)
-        # Warm-up: every code path once on every worker.
+        # Warm-up: every code path once on every worker, then one full-size
+        # round of each (as the Tessera side does before its measured runs).
         run_submit(client, 200)
         run_map(client, 200)
         run_delayed(70)
         run_tree(200)
+        run_submit(client, n_of(10_000, args.scale))
+        run_map(client, n_of(10_000, args.scale))
+        run_delayed(n_of(5_000, args.scale))
+        run_tree(n_of(10_000, args.scale))
 
         out = {
             "submit": run_submit(client, n_of(10_000, args.scale)),

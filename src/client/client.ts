@@ -9,7 +9,7 @@ import { ConnectionPool } from '../comm/pool.js';
 import { parseAddress } from '../comm/address.js';
 import { RawFrames } from '../protocol/codec.js';
 import type {
-  ClientToScheduler, ReplyOf, RequestArgs, RequestOp, SchedulerInfo, ErrorInfo, PeerToWorker, SchedulerToClient, SchedulerToClientMsg, SendOf, TaskDef, WireValue,
+  ClientToScheduler, FunctionSpec, ReplyOf, RequestArgs, RequestOp, SchedulerInfo, ErrorInfo, PeerToWorker, SchedulerToClient, SchedulerToClientMsg, SendOf, TaskDef, WireValue,
 } from '../protocol/messages.js';
 import { serializeFunction, functionName } from '../graph/functions.js';
 import type { AnyFunction, FunctionOf, TaskFunction } from '../graph/function-spec.js';
@@ -321,6 +321,17 @@ export class Client implements AsyncDisposable {
     for (const k of keys) this.pendingGraph.keys.push(k);
   }
 
+  /** queueGraph for one task whose arguments refer to no task and that has no options: it joins a run (see TaskSequence.addToRun). */
+  private queuePlainTask(fn: FunctionSpec, key: string, args: Uint8Array, priority: number): void {
+    if (this.pendingGraph && this.pendingGraph.priority !== priority) this.flushGraph();
+    if (!this.pendingGraph) {
+      this.pendingGraph = { tasks: new TaskSequence(), keys: [], priority };
+      setImmediate(() => this.flushGraph());
+    }
+    this.pendingGraph.tasks.addToRun(fn, key, args);
+    this.pendingGraph.keys.push(key);
+  }
+
   private flushGraph(): void {
     const g = this.pendingGraph;
     if (!g) return;
@@ -468,6 +479,11 @@ export class Client implements AsyncDisposable {
     const { bytes, refs } = encodeArgs((o.args ?? []) as unknown[]);
     const name = safeName(functionName(spec));
     const key = o.key ?? taskKey(name, o.pure === false ? uniqueToken() : tokenize(spec.kind === 'inline' ? spec.source : `${spec.url}#${spec.export}`, bytes));
+    if (refs.length === 0 && !o.retries && !o.workers?.length && !o.allowOtherWorkers) {
+      const fut = this.futureFor(key);
+      this.queuePlainTask(spec, key, bytes, o.priority ?? 0);
+      return fut;
+    }
     const tasks: TaskDef[] = collectGraph(refs);
     const def: TaskDef = { key, fn: spec, args: bytes, deps: refs.map((r) => r.key) };
     if (o.retries) def.retries = o.retries;

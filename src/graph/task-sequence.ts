@@ -32,6 +32,11 @@ export class MapTasks {
     return this.keys.length;
   }
 
+  /** No retries and no worker restrictions: a plain submit may join it (see TaskSequence.addToRun). */
+  get plain(): boolean {
+    return this.retries === 0 && this.workers === null;
+  }
+
   /** Adds a task; its arguments, the first `length` bytes of `args`, are copied (it may be an encoder's reusable buffer). */
   add(key: string, args: Uint8Array, length = args.byteLength): void {
     const i = this.keys.length;
@@ -104,6 +109,21 @@ export class TaskSequence {
     if (defs.length === 0) return;
     this.segments.push(defs);
     this.total += defs.length;
+  }
+
+  /**
+   * Adds one task of `fn` whose arguments refer to no task (a plain
+   * submit): to the last run when that is of the same function and nothing
+   * was taken from this sequence yet, else as a new run. A loop of 10,000
+   * submits then goes out as one TaskRun, as a map() does.
+   */
+  addToRun(fn: FunctionSpec, key: string, args: Uint8Array): void {
+    const last = this.segments.length ? this.segments[this.segments.length - 1] : null;
+    let run: MapTasks;
+    if (last instanceof MapTasks && last.fn === fn && last.plain && this.seg === 0 && this.offset === 0) run = last;
+    else this.segments.push((run = new MapTasks(fn)));
+    run.add(key, args);
+    this.total++;
   }
 
   pushMap(run: MapTasks): void {

@@ -146,7 +146,24 @@ interface Step {
  */
 const PAYLOAD_ONLY: ReadonlySet<TransitionName> = new Set<TransitionName>(['released>memory', 'processing>waiting']);
 
-const DEFAULT_ROUND_TRIP_MS = 5;
+/**
+ * The time the tasks assigned to a worker should cover (see taskSlots): from
+ * a task finishing, through the worker's batched report (a connection writes
+ * at most every 2 ms), the scheduler's turn and its batched reply, to the
+ * worker reading it, on machines where these processes share a few cores.
+ * At 5 ms the workers of a 2-core LocalCluster sat idle between batches of
+ * tiny tasks (20-22k tasks/s in bench/core); at 20 ms they did not (27-36k).
+ */
+const QUEUE_COVER_MS = 20;
+/** Tasks per thread at most, however tiny. */
+const MAX_SLOTS_PER_THREAD = 256;
+/**
+ * Result bytes per thread that assigned-but-unfinished tasks may add at
+ * most, going by recent results: quick tasks with large results (reading
+ * partitions from a cache) must not fill a worker's memory because they
+ * are quick.
+ */
+const SLOT_BYTES_PER_THREAD = 256 * 2 ** 20;
 /** Distinct functions whose specs the scheduler shares between tasks (see internFunction). */
 const MAX_INTERNED_FUNCTIONS = 10_000;
 
@@ -185,6 +202,8 @@ export class SchedulerState {
   private readonly bandwidth: number;
   /** Exponential average of recent task durations, drives how deep workers are fed. */
   private recentDurationMs: number | undefined;
+  /** Recent results' size in bytes (a moving average; see taskSlots). */
+  private recentNbytes = 0;
   private rrCounter = 0;
 
   constructor(opts: SchedulerStateOptions = {}) {
@@ -235,13 +254,17 @@ export class SchedulerState {
 
   /**
    * How many tasks a worker may hold per thread. Enough to cover a scheduler
-   * round trip at the current task durations (so tiny tasks never leave a
-   * thread idle waiting for the next assignment), but few for long tasks (so
-   * root tasks stay queued here, where any worker can take them).
+   * round trip at the current task durations (QUEUE_COVER_MS, so tiny tasks
+   * never leave a thread idle waiting for the next assignment), but few for
+   * long tasks (so root tasks stay queued here, where any worker can take
+   * them), and few when recent results are large (SLOT_BYTES_PER_THREAD).
    */
   taskSlots(ws: WorkerState): number {
     const d = this.recentDurationMs;
-    const perThread = d === undefined ? 2 : Math.min(64, Math.max(2, 1 + Math.ceil(DEFAULT_ROUND_TRIP_MS / Math.max(d, 0.01))));
+    if (d === undefined) return ws.nthreads * 2;
+    let perThread = Math.min(MAX_SLOTS_PER_THREAD, Math.max(2, 1 + Math.ceil(QUEUE_COVER_MS / Math.max(d, 0.01))));
+    const b = this.recentNbytes;
+    if (b > 0) perThread = Math.min(perThread, Math.max(2, Math.floor(SLOT_BYTES_PER_THREAD / b)));
     return ws.nthreads * perThread;
   }
 
@@ -626,6 +649,7 @@ export class SchedulerState {
     ts.nbytes = info.nbytes;
     ts.type = info.type;
     ts.group.nbytes += Math.max(info.nbytes, 0);
+    this.recentNbytes = 0.9 * this.recentNbytes + 0.1 * Math.max(info.nbytes, 0);
     this.addReplica(ts, ws);
     this.tasksCompleted++;
     this.learnDurations(ts, info.startstops);

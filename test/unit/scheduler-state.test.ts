@@ -492,7 +492,7 @@ test('restart forgets every task, tells each client which of its keys are gone, 
   worker(s, 'w2');
   s.updateGraph('c1', [def('a'), def('b', ['a'])], ['b'], 0, st());
   finish(s, 'a');
-  const qs = Array.from({ length: 40 }, (_, i) => `q${i}`);
+  const qs = Array.from({ length: 200 }, (_, i) => `q${i}`);
   s.updateGraph('c2', [def('x'), ...qs.map((k) => def(k))], ['x', ...qs], 0, st());
   assert.ok(s.queue.size > 0, 'some root tasks are queued');
   s.addClient('idle', st());
@@ -546,4 +546,27 @@ test('streamed graph: a client that leaves mid-stream takes the stream\'s hold w
   s.removeClient('c', st());
   assert.equal(s.graphStreams.size, 0);
   assert.equal(s.tasks.size, 0, 'nothing is kept for chunks that will never come');
+});
+
+test('worker slots: many for tiny quick tasks, few for slow tasks or large results', () => {
+  const s = new SchedulerState({ validate: true });
+  worker(s, 'w1');
+  const ws = s.workers.get('w1')!;
+  assert.equal(s.taskSlots(ws), 2, 'nothing known yet: two per thread');
+  const run = (prefix: string, n: number, nbytes: number, ms: number): void => {
+    const keys = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+    s.updateGraph('c', keys.map((k) => def(k)), keys, 0, st());
+    for (let done = 0; done < n;) {
+      for (const ts of [...ws.processing.keys()]) {
+        s.taskFinished('w1', ts.key, nbytes, 'x', [{ action: 'compute', start: 0, stop: ms, thread: 0 }], st());
+        done++;
+      }
+    }
+  };
+  run('tiny', 300, 8, 0);
+  assert.equal(s.taskSlots(ws), 256, 'tiny quick tasks: as many as a thread may hold');
+  run('slow', 100, 8, 1000);
+  assert.equal(s.taskSlots(ws), 2, 'slow tasks: two per thread');
+  run('big', 300, 200e6, 0);
+  assert.equal(s.taskSlots(ws), 2, 'quick tasks with 200 MB results: two per thread');
 });

@@ -72,6 +72,25 @@ test('TaskSequence: tasks in order across runs and TaskDefs, taken chunk by chun
   assert.deepEqual(defs, [undefined, undefined]);
 });
 
+test('TaskSequence.addToRun: plain submits of one function share a run, in order; another function or options start a new one', () => {
+  const other: FunctionSpec = { kind: 'inline', source: '(y) => y', name: 'other' };
+  const seq = new TaskSequence();
+  for (let i = 0; i < 3; i++) seq.addToRun(fn, `s${i}`, packArgs([i]).bytes);
+  seq.addToRun(other, 'o0', packArgs(['x']).bytes);
+  seq.addToRun(fn, 's3', packArgs([3]).bytes);
+  const withRetries = new MapTasks(fn, 2);
+  withRetries.add('r0', packArgs([0]).bytes);
+  seq.pushMap(withRetries);
+  seq.addToRun(fn, 's4', packArgs([4]).bytes); // not into the run with retries
+  assert.equal(seq.length, 7);
+  const slice = seq.takeNext(10);
+  assert.equal(slice.tasks.length, 0);
+  assert.deepEqual(slice.runs.map((r) => r.keys), [['s0', 's1', 's2'], ['o0'], ['s3'], ['r0'], ['s4']]);
+  const defs = expand(slice);
+  assert.deepEqual(defs.map((d) => decodeArgs(d.args, new Map())), [[0], [1], [2], ['x'], [3], [0], [4]]);
+  assert.deepEqual(defs.map((d) => d.retries ?? 0), [0, 0, 0, 0, 0, 2, 0]);
+});
+
 test('checkTaskRuns refuses runs that overlap, leave gaps, or point outside their bytes', () => {
   const run = (at: number, keys: string[], ends: number[], bytes = 4) => ({ at, fn, keys, args: new Uint8Array(bytes), ends: Uint32Array.from(ends) });
   assert.equal(checkTaskRuns([run(0, ['a', 'b'], [2, 4]), run(3, ['c'], [1])], 1), null);
