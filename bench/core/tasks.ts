@@ -13,19 +13,16 @@
  *
  * Also prints CPU-seconds per 1,000 tasks of the scheduler, the workers
  * (together) and the client, read from /proc: steadier than wall time on a
- * shared machine, though still +-30% at high load. 2026-12-05, 2-core AMD
- * EPYC at load average 12-14, the commit before issue 14's work (base) and
- * after, run alternately in the same minutes (scheduler CPU-s/1k for
- * submit / map / delayed / tree):
- *   base  0.104 0.078 0.056 0.064 | 0.117 0.131 0.080 0.067
- *   after 0.108 0.082 0.067 0.078 | 0.094 0.073 0.054 0.063
- * i.e. no change beyond the noise at 10,000 tasks; at 100,000 the state
- * machine alone (no processes) went from 58-60 to 25-26 us per task for a
- * map and 38-47 to 24-25 for a tree (the transitions loop rescanned deleted
- * map slots). Profile (TESSERA_NODE_OPTIONS, scripts/cpuprofile-top.js):
- * scheduler top self time before: writev 13%, GC 10%, transitions 9%,
- * msgpack pack 5%; after: GC 13%, writev 12%, processingMemory 5%, msgpack
- * pack 4%, transitions 2%. Workers: postMessage to the executor thread 16-19%.
+ * shared machine, though still +-30% at high load. Profiles: for on-CPU
+ * time, `perf record -a -g` with TESSERA_NODE_OPTIONS='--perf-basic-prof'
+ * (V8's own sampler also counts time a process waits to be scheduled);
+ * TESSERA_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=DIR' and
+ * scripts/cpuprofile-top.js for JavaScript call trees.
+ *
+ * 2026-12-05, 2-core AMD EPYC, load 2: warm figures went from 16-22k to
+ * 29-38k tasks/s when workers were given 20 ms of queued work instead of
+ * 5 ms (SchedulerState.taskSlots): with all processes on two cores, the
+ * batched round trip to the scheduler had left workers idle between batches.
  */
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
