@@ -250,9 +250,10 @@ export class Client implements AsyncDisposable {
   /** @internal An explicit release (once per Future). Its garbage collection comes later and must not count again. */
   _release(f: Future<unknown>): void {
     const st = f.state;
+    if (this.keys.get(st.key) !== st) return; // dropped already: every future of it was released
     // When this was the last reference, the state is dropped here and its
     // later callbacks find it gone; otherwise the state remembers to ignore one.
-    if (st.refcount > 1 && this.keys.get(st.key) === st) st.releasedBeforeCollection();
+    if (st.refcount > 1) st.releasedBeforeCollection();
     this.decref(st);
   }
 
@@ -269,9 +270,9 @@ export class Client implements AsyncDisposable {
     this.decref(st);
   }
 
+  /** One reference fewer to `st`, the current state of its key. */
   private decref(st: KeyState): void {
     const key = st.key;
-    if (this.keys.get(key) !== st) return;
     if (--st.refcount > 0) return;
     this.keys.delete(key);
     if (this.closed) return;

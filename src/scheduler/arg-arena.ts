@@ -8,7 +8,17 @@
  * is free once the message is handled. A million-task tree reduction kept
  * ~150 bytes per task of frames that way.
  */
-import type { TaskDef } from '../protocol/messages.js';
+import type { TaskDef, TaskRun } from '../protocol/messages.js';
+
+/**
+ * Gives a graph message's argument bytes buffers of their own: the TaskDefs'
+ * one shared buffer of just their bytes, each run its own copy of its bytes
+ * (one copy per run, which protocol/task-runs.ts then cuts per task).
+ */
+export function detachArgs(defs: TaskDef[], runs: TaskRun[] | undefined): void {
+  if (defs.length) compactArgs(defs);
+  if (runs) for (const run of runs) run.args = run.args.slice();
+}
 
 /** Points each def's `args` at a copy in one buffer of all their bytes (the defs are the caller's, just decoded). */
 export function compactArgs(defs: TaskDef[]): void {

@@ -17,7 +17,7 @@ import type {
 } from '../protocol/messages.js';
 import { SCHEDULER_TO_CLIENT, SCHEDULER_TO_WORKER, unexpectedOp } from '../protocol/validate.js';
 import { withRuns } from '../protocol/task-runs.js';
-import { compactArgs } from './arg-arena.js';
+import { detachArgs } from './arg-arena.js';
 import { RawFrames } from '../protocol/codec.js';
 import { createLogger, type Logger } from '../logging.js';
 import { VERSION } from '../version.js';
@@ -357,18 +357,16 @@ export class SchedulerServer {
     this.flushFinished();
     switch (msg.op) {
       case 'update-graph': {
-        const defs = withRuns(msg.tasks, msg.runs);
-        compactArgs(defs);
-        this.apply(this.state.updateGraph(session.id, defs, msg.keys, msg.priority, this.stimulus('update-graph')));
+        detachArgs(msg.tasks, msg.runs);
+        this.apply(this.state.updateGraph(session.id, withRuns(msg.tasks, msg.runs), msg.keys, msg.priority, this.stimulus('update-graph')));
         break;
       }
       case 'graph-chunk': {
         const id = `${session.id}#${msg.stream}`;
         if (!this.state.graphStreams.has(id)) this.streamStarts.set(id, this.state.tasksAssigned);
         const started = this.state.tasksAssigned - (this.streamStarts.get(id) ?? 0);
-        const defs = withRuns(msg.tasks, msg.runs);
-        compactArgs(defs);
-        this.apply(this.state.updateGraph(session.id, defs, msg.keys, msg.priority, this.stimulus('graph-chunk'), msg));
+        detachArgs(msg.tasks, msg.runs);
+        this.apply(this.state.updateGraph(session.id, withRuns(msg.tasks, msg.runs), msg.keys, msg.priority, this.stimulus('graph-chunk'), msg));
         if (msg.final) this.streamStarts.delete(id);
         // What had started before this chunk: tasks of earlier chunks running while the client still sends.
         session.comm.reply(msg, { started });

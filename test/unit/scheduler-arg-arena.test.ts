@@ -1,7 +1,7 @@
 /** The scheduler copies a graph message's argument bytes out of the received frame, into one buffer per message. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compactArgs } from '../../src/scheduler/arg-arena.js';
+import { compactArgs, detachArgs } from '../../src/scheduler/arg-arena.js';
 import type { TaskDef } from '../../src/protocol/messages.js';
 
 test('compactArgs: every task keeps exactly its bytes, in one buffer that shares nothing with the frame', () => {
@@ -19,4 +19,13 @@ test('compactArgs: every task keeps exactly its bytes, in one buffer that shares
   assert.equal(buffer.byteLength, spans.reduce((n, [a, b]) => n + b - a, 0), 'just the argument bytes');
   frame.fill(0);
   assert.deepEqual([...defs[2]!.args], [...new Uint8Array(1000).map((_, i) => i % 251).subarray(20, 60)], 'a copy, not a view of the frame');
+});
+
+test('detachArgs: a run keeps its bytes in a copy of its own', () => {
+  const frame = new Uint8Array(64).map((_, i) => i);
+  const fn = { kind: 'inline', source: '(x) => x', name: 'f' } as const;
+  const run = { at: 0, fn, keys: ['a', 'b'], args: frame.subarray(8, 16), ends: Uint32Array.from([3, 8]) };
+  detachArgs([], [run]);
+  assert.notEqual(run.args.buffer, frame.buffer);
+  assert.deepEqual([...run.args], [8, 9, 10, 11, 12, 13, 14, 15]);
 });
