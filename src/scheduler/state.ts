@@ -253,14 +253,17 @@ export class SchedulerState {
   }
 
   /**
-   * How many tasks a worker may hold per thread. Enough to cover a scheduler
-   * round trip at the current task durations (QUEUE_COVER_MS, so tiny tasks
-   * never leave a thread idle waiting for the next assignment), but few for
-   * long tasks (so root tasks stay queued here, where any worker can take
-   * them), and few when recent results are large (SLOT_BYTES_PER_THREAD).
+   * How many tasks a worker may hold per thread when the next root task is
+   * of `group`. Enough to cover a scheduler round trip at that group's mean
+   * duration (QUEUE_COVER_MS, so tiny tasks never leave a thread idle
+   * waiting for the next assignment), but few for long tasks (so root tasks
+   * stay queued here, where any worker can take them), two while none of the
+   * group has finished (its tasks may take seconds: reading partitions), and
+   * few when recent results are large (SLOT_BYTES_PER_THREAD). Without a
+   * group, the recent duration of all tasks.
    */
-  taskSlots(ws: WorkerState): number {
-    const d = this.recentDurationMs;
+  taskSlots(ws: WorkerState, group?: TaskGroup): number {
+    const d = group ? group.meanDurationMs : this.recentDurationMs;
     if (d === undefined) return ws.nthreads * 2;
     let perThread = Math.min(MAX_SLOTS_PER_THREAD, Math.max(2, 1 + Math.ceil(QUEUE_COVER_MS / Math.max(d, 0.01))));
     const b = this.recentNbytes;
@@ -268,8 +271,8 @@ export class SchedulerState {
     return ws.nthreads * perThread;
   }
 
-  private hasSlot(ws: WorkerState): boolean {
-    return ws.status === 'running' && ws.processing.size < this.taskSlots(ws);
+  private hasSlot(ws: WorkerState, group: TaskGroup): boolean {
+    return ws.status === 'running' && ws.processing.size < this.taskSlots(ws, group);
   }
 
   private matchesRestrictions(ts: TaskState, ws: WorkerState): boolean {
@@ -283,8 +286,8 @@ export class SchedulerState {
 
   // ------------------------------------------------------------- placement
 
-  /** Root tasks: the least-loaded worker that has a free slot, or null (queue it). */
-  private decideRootWorker(): WorkerState | null {
+  /** Root tasks: the least-loaded worker that has a free slot for a task of `group`, or null (queue it). */
+  private decideRootWorker(group: TaskGroup): WorkerState | null {
     let best: WorkerState | null = null;
     let bestLoad = Infinity;
     const all = this.runningWorkers();
@@ -293,7 +296,7 @@ export class SchedulerState {
     const offset = n ? this.rrCounter++ % n : 0;
     for (let i = 0; i < n; i++) {
       const ws = all[(i + offset) % n]!;
-      if (!this.hasSlot(ws)) continue;
+      if (!this.hasSlot(ws, group)) continue;
       const load = ws.processing.size / ws.nthreads;
       if (load < bestLoad) {
         best = ws;
@@ -373,7 +376,8 @@ export class SchedulerState {
   /** A worker freed slots: hand it queued root tasks. */
   private fillSlots(ws: WorkerState, recs: Recs): void {
     if (ws.status !== 'running') return;
-    let free = this.taskSlots(ws) - ws.processing.size;
+    // Slots for the kind of task next in the queue.
+    let free = this.taskSlots(ws, this.queue.peek()?.group) - ws.processing.size;
     for (const [, v] of recs) if (v === 'processing') free--; // already promised
     while (free > 0 && this.queue.size) {
       const ts = this.queue.pop()!;
@@ -577,7 +581,7 @@ export class SchedulerState {
       }
     }
     if (this.isRootish(ts)) {
-      const ws = this.decideRootWorker();
+      const ws = this.decideRootWorker(ts.group);
       if (ws) this.assign(ts, ws, eff, stim.now);
       else if (this.runningWorkers().length === 0) this.toNoWorker(ts);
       else {
@@ -600,7 +604,7 @@ export class SchedulerState {
 
   private queuedProcessing(ts: TaskState, eff: Effects, stim: Stimulus): RecsOut {
     ts.inQueue = false;
-    const ws = this.decideRootWorker();
+    const ws = this.decideRootWorker(ts.group);
     if (ws) {
       this.assign(ts, ws, eff, stim.now);
     } else {
@@ -611,7 +615,7 @@ export class SchedulerState {
   }
 
   private noWorkerProcessing(ts: TaskState, eff: Effects, stim: Stimulus): RecsOut {
-    const ws = this.isRootish(ts) ? this.decideRootWorker() : this.decideWorker(ts);
+    const ws = this.isRootish(ts) ? this.decideRootWorker(ts.group) : this.decideWorker(ts);
     if (!ws) {
       if (this.isRootish(ts) && this.runningWorkers().length > 0) {
         this.unrunnable.delete(ts);

@@ -548,25 +548,33 @@ test('streamed graph: a client that leaves mid-stream takes the stream\'s hold w
   assert.equal(s.tasks.size, 0, 'nothing is kept for chunks that will never come');
 });
 
-test('worker slots: many for tiny quick tasks, few for slow tasks or large results', () => {
+test('worker slots: by the duration of the next root task\'s group: many for tiny ones, two for slow or unknown ones or large results', () => {
   const s = new SchedulerState({ validate: true });
   worker(s, 'w1');
   const ws = s.workers.get('w1')!;
   assert.equal(s.taskSlots(ws), 2, 'nothing known yet: two per thread');
-  const run = (prefix: string, n: number, nbytes: number, ms: number): void => {
-    const keys = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
-    s.updateGraph('c', keys.map((k) => def(k)), keys, 0, st());
-    for (let done = 0; done < n;) {
-      for (const ts of [...ws.processing.keys()]) {
-        s.taskFinished('w1', ts.key, nbytes, 'x', [{ action: 'compute', start: 0, stop: ms, thread: 0 }], st());
-        done++;
-      }
+  const finishAll = (nbytes: number, ms: number): void => {
+    while (ws.processing.size) {
+      for (const ts of [...ws.processing.keys()]) s.taskFinished('w1', ts.key, nbytes, 'x', [{ action: 'compute', start: 0, stop: ms, thread: 0 }], st());
     }
   };
-  run('tiny', 300, 8, 0);
-  assert.equal(s.taskSlots(ws), 256, 'tiny quick tasks: as many as a thread may hold');
-  run('slow', 100, 8, 1000);
-  assert.equal(s.taskSlots(ws), 2, 'slow tasks: two per thread');
-  run('big', 300, 200e6, 0);
-  assert.equal(s.taskSlots(ws), 2, 'quick tasks with 200 MB results: two per thread');
+  const submit = (group: string, from: number, n: number): void => {
+    const keys = Array.from({ length: n }, (_, i) => `${group}-${from + i}`);
+    s.updateGraph('c', keys.map((k) => def(k)), keys, 0, st());
+  };
+  submit('tiny', 0, 300);
+  assert.equal(ws.processing.size, 2, 'a group none of which has finished: two per thread');
+  finishAll(8, 0);
+  assert.equal(s.taskSlots(ws, s.groups.get('tiny')), 256, 'tiny quick tasks: as many as a thread may hold');
+  submit('slow', 0, 10);
+  finishAll(8, 1000);
+  assert.equal(s.taskSlots(ws, s.groups.get('slow')), 2, 'slow tasks: two per thread');
+  assert.equal(s.taskSlots(ws, s.groups.get('tiny')), 256, 'tiny tasks still many, though the last ones were slow');
+  // Both kinds queued: slots follow the task at the head of the queue.
+  submit('tiny', 300, 1000);
+  assert.equal(ws.processing.size, 256);
+  finishAll(8, 0);
+  submit('big', 0, 300);
+  finishAll(200e6, 0);
+  assert.equal(s.taskSlots(ws, s.groups.get('big')), 2, 'quick tasks with 200 MB results: two per thread');
 });
