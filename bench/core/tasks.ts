@@ -23,6 +23,8 @@
  * 29-38k tasks/s when workers were given 20 ms of queued work instead of
  * 5 ms (SchedulerState.taskSlots): with all processes on two cores, the
  * batched round trip to the scheduler had left workers idle between batches.
+ * With the slots following each task group's own duration (the final form):
+ * 26.2k / 27.7k / 28.3k / 25.9k, Dask 480 / 525 / 472 / 396.
  */
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
