@@ -112,8 +112,13 @@ export class TaskState {
   type = '';
   /** Set while the task sits in the scheduler's root-task queue. */
   inQueue = false;
-  /** ms since epoch when assigned to a worker (for stealing decisions). */
-  assignedAt = 0;
+  /**
+   * When the task was assigned to a worker, in ms after the state's clock
+   * origin (SchedulerState.assignedAt gives ms since the epoch). A small
+   * integer: a field that ever holds ms since the epoch, or -0, is boxed in
+   * a heap number in every task, 16 bytes each.
+   */
+  assignedMs = 0;
   /** Made on the first non-default write of one of its fields (see TaskExtras). */
   private extras: TaskExtras | null = null;
 
@@ -317,7 +322,7 @@ interface Solo<T> {
 function withMember<T extends Solo<T>>(set: ReadonlySet<T> | null, x: T): ReadonlySet<T> {
   if (!set) return x.solo;
   if (set.has(x)) return set;
-  if (set.size === 1) return new Set([...set, x]);
+  if (set.size === 1) return new Set(set).add(x);
   (set as Set<T>).add(x); // two or more members: the task's own set
   return set;
 }
@@ -341,6 +346,8 @@ export class WorkerState {
   lastSeen = 0;
   /** The set of just this worker: whoHas of every task held here alone (never changed). */
   readonly solo: ReadonlySet<WorkerState> = new Set([this]);
+  /** Scratch of the scheduler's placement: the last placement that weighed this worker. */
+  placementRound = 0;
   metrics: WorkerMetrics = { rss: 0, cpu: 0, executing: 0, ready: 0, managedBytes: 0, spilledBytes: 0, inMemory: 0, paused: false };
 
   constructor(

@@ -45,10 +45,19 @@ function verdict(err: TesseraError): ErrorInfo {
   return { name: err.name, message: err.message, stack: '', code: err.code, fields, origin: 'scheduler' };
 }
 
-type Recs = Map<string, TaskStateName>;
-/** What a transition recommends; read only, so transitions that recommend nothing share one empty map. */
-type RecsOut = ReadonlyMap<string, TaskStateName>;
-const NO_RECS: RecsOut = new Map();
+/**
+ * Recommendations: the state each task should move to next, in the order
+ * they were made. One map per stimulus, which every transition of its
+ * cascade writes into, keyed by the task itself: a transition neither
+ * allocates a map nor looks its task up by key (in a graph of a million
+ * tasks each such lookup is a few cache misses).
+ */
+type Recs = Map<TaskState, TaskStateName>;
+
+function firstOf<T>(set: ReadonlySet<T>): T | undefined {
+  for (const x of set) return x;
+  return undefined;
+}
 
 /** The same function: same module export, or same inline source and name. */
 function sameFunction(a: FunctionSpec, b: FunctionSpec): boolean {
@@ -129,7 +138,7 @@ export class InvalidTransitionError extends InvalidStateError {
   }
 }
 
-type TransitionHandler<T extends TransitionName> = (ts: TaskState, eff: Effects, stim: Stimulus, payload: PayloadOf<T> | undefined) => RecsOut;
+type TransitionHandler<T extends TransitionName> = (ts: TaskState, recs: Recs, eff: Effects, stim: Stimulus, payload: PayloadOf<T> | undefined) => void;
 type TransitionTable = { readonly [T in TransitionName]?: TransitionHandler<T> };
 /** One entry of the transition table, found by start and finish state. */
 interface Step {
@@ -166,6 +175,39 @@ const MAX_SLOTS_PER_THREAD = 256;
 const SLOT_BYTES_PER_THREAD = 256 * 2 ** 20;
 /** Distinct functions whose specs the scheduler shares between tasks (see internFunction). */
 const MAX_INTERNED_FUNCTIONS = 10_000;
+
+/**
+ * The best worker found so far while placing one task, and which workers
+ * were weighed already: a worker can be a candidate twice (it holds an
+ * input and is idle), and is weighed once. Marked by placement number, so
+ * starting a placement clears nothing (WorkerState.placementRound).
+ */
+let placementRounds = 0; // one count for every Placement: a worker's mark names one placement only
+
+class Placement {
+  best: WorkerState | null = null;
+  bestCost = Infinity;
+  bestBytes = Infinity;
+  count = 0;
+  private round = 0;
+
+  start(): this {
+    this.best = null;
+    this.bestCost = Infinity;
+    this.bestBytes = Infinity;
+    this.count = 0;
+    this.round = ++placementRounds;
+    return this;
+  }
+
+  /** False when `ws` was weighed already in this placement. */
+  visit(ws: WorkerState): boolean {
+    if (ws.placementRound === this.round) return false;
+    ws.placementRound = this.round;
+    this.count++;
+    return true;
+  }
+}
 
 export class SchedulerState {
   readonly tasks = new Map<string, TaskState>();
@@ -205,6 +247,8 @@ export class SchedulerState {
   /** Recent results' size in bytes (a moving average; see taskSlots). */
   private recentNbytes = 0;
   private rrCounter = 0;
+  /** The time of the first assignment; tasks keep their assignment time relative to it (see TaskState.assignedMs). */
+  private clockOrigin: number | null = null;
 
   constructor(opts: SchedulerStateOptions = {}) {
     this.allowedFailures = opts.allowedFailures ?? 3;
@@ -239,6 +283,11 @@ export class SchedulerState {
     ts.group.states.released++;
     ts.group.total++;
     return ts;
+  }
+
+  /** When `ts` was last assigned to a worker, in ms since the epoch (the stimulus's clock). */
+  assignedAt(ts: TaskState): number {
+    return (this.clockOrigin ?? 0) + ts.assignedMs;
   }
 
   /** Workers that take new tasks (not paused, closing or removed). */
@@ -290,54 +339,66 @@ export class SchedulerState {
   private decideRootWorker(group: TaskGroup): WorkerState | null {
     let best: WorkerState | null = null;
     let bestLoad = Infinity;
-    const all = this.runningWorkers();
-    const n = all.length;
-    // Start at a rotating offset so ties spread over workers.
+    let bestRank = Infinity;
+    const n = this.workers.size;
+    // Ties go to the first in an order that starts at a rotating offset, so they spread over workers.
     const offset = n ? this.rrCounter++ % n : 0;
-    for (let i = 0; i < n; i++) {
-      const ws = all[(i + offset) % n]!;
-      if (!this.hasSlot(ws, group)) continue;
+    let i = 0;
+    for (const ws of this.workers.values()) {
+      const rank = (i++ - offset + n) % n;
+      if (ws.status !== 'running' || !this.hasSlot(ws, group)) continue;
       const load = ws.processing.size / ws.nthreads;
-      if (load < bestLoad) {
+      if (load < bestLoad || (load === bestLoad && rank < bestRank)) {
         best = ws;
         bestLoad = load;
+        bestRank = rank;
       }
     }
     return best;
   }
 
+  private hasRunningWorker(): boolean {
+    for (const ws of this.workers.values()) if (ws.status === 'running') return true;
+    return false;
+  }
+
   /**
    * Other tasks: minimise estimated start time = queued work per thread +
-   * time to transfer the inputs the worker lacks; prefer less stored data on ties.
+   * time to transfer the inputs the worker lacks; prefer less stored data on
+   * ties. The candidates: workers holding an input, and idle workers (worth
+   * considering even without the data); all running workers when there are
+   * none. Each is weighed once, in that order, without building a list: this
+   * runs for every task that has inputs.
    */
   private decideWorker(ts: TaskState): WorkerState | null {
-    let candidates: WorkerState[];
     if (ts.workerRestrictions) {
-      candidates = this.runningWorkers().filter((ws) => this.matchesRestrictions(ts, ws));
+      let candidates = this.runningWorkers().filter((ws) => this.matchesRestrictions(ts, ws));
       if (candidates.length === 0 && ts.looseRestrictions) candidates = this.runningWorkers();
-    } else {
-      const set = new Set<WorkerState>();
-      for (const dep of ts.dependencies) for (const ws of dep.whoHas) if (ws.status === 'running') set.add(ws);
-      // Idle workers are worth considering even without the data.
-      for (const ws of this.workers.values()) if (ws.status === 'running' && ws.processing.size < ws.nthreads) set.add(ws);
-      candidates = set.size ? [...set] : this.runningWorkers();
+      const pick = new Placement().start();
+      for (const ws of candidates) this.weigh(pick, ts, ws);
+      return pick.best;
     }
-    if (candidates.length === 0) return null;
-    if (candidates.length === 1) return candidates[0]!;
-    let best: WorkerState | null = null;
-    let bestCost = Infinity;
-    let bestBytes = Infinity;
-    for (const ws of candidates) {
-      let missing = 0;
-      for (const dep of ts.dependencies) if (!dep.whoHas.has(ws)) missing += Math.max(dep.nbytes, 0);
-      const cost = ws.occupancy / ws.nthreads + (missing / this.bandwidth) * 1000;
-      if (cost < bestCost || (cost === bestCost && ws.nbytes < bestBytes)) {
-        best = ws;
-        bestCost = cost;
-        bestBytes = ws.nbytes;
-      }
+    const pick = this.placement.start();
+    for (const dep of ts.dependencies) for (const ws of dep.whoHas) if (ws.status === 'running') this.weigh(pick, ts, ws);
+    for (const ws of this.workers.values()) if (ws.status === 'running' && ws.processing.size < ws.nthreads) this.weigh(pick, ts, ws);
+    if (pick.count === 0) for (const ws of this.workers.values()) if (ws.status === 'running') this.weigh(pick, ts, ws);
+    return pick.best;
+  }
+
+  /** One reused Placement for decideWorker (the state machine is not reentrant). */
+  private readonly placement = new Placement();
+
+  /** Weighs `ws` for `ts` (once per placement), keeping the cheaper in `pick`. */
+  private weigh(pick: Placement, ts: TaskState, ws: WorkerState): void {
+    if (!pick.visit(ws)) return;
+    let missing = 0;
+    for (const dep of ts.dependencies) if (!dep.whoHas.has(ws)) missing += Math.max(dep.nbytes, 0);
+    const cost = ws.occupancy / ws.nthreads + (missing / this.bandwidth) * 1000;
+    if (cost < pick.bestCost || (cost === pick.bestCost && ws.nbytes < pick.bestBytes)) {
+      pick.best = ws;
+      pick.bestCost = cost;
+      pick.bestBytes = ws.nbytes;
     }
-    return best;
   }
 
   private computeMsg(ts: TaskState): SendOf<SchedulerToWorker> {
@@ -355,7 +416,10 @@ export class SchedulerState {
     ws.processing.set(ts, d);
     ws.occupancy += d;
     ts.processingOn = ws;
-    ts.assignedAt = now;
+    this.clockOrigin ??= now;
+    // An int32, which V8 keeps unboxed (a difference of two doubles is stored as a double even when whole).
+    // Capped at about 12 days after the origin, which only makes later tasks look assigned earlier.
+    ts.assignedMs = Math.min(Math.max(now - this.clockOrigin, 0), 2 ** 30) | 0;
     this.tasksAssigned++;
     this.setState(ts, 'processing');
     eff.worker(ws, this.computeMsg(ts));
@@ -373,17 +437,20 @@ export class SchedulerState {
     return ws;
   }
 
-  /** A worker freed slots: hand it queued root tasks. */
-  private fillSlots(ws: WorkerState, recs: Recs): void {
+  /**
+   * A worker freed slots: hand it queued root tasks. `promised` tasks were
+   * just recommended for processing by the same transition (dependents
+   * that became ready, tasks that had no worker): they count as taking slots.
+   */
+  private fillSlots(ws: WorkerState, recs: Recs, promised: number): void {
     if (ws.status !== 'running') return;
     // Slots for the kind of task next in the queue.
-    let free = this.taskSlots(ws, this.queue.peek()?.group) - ws.processing.size;
-    for (const [, v] of recs) if (v === 'processing') free--; // already promised
+    let free = this.taskSlots(ws, this.queue.peek()?.group) - ws.processing.size - promised;
     while (free > 0 && this.queue.size) {
       const ts = this.queue.pop()!;
       if (!ts.inQueue) continue; // lazily deleted
       ts.inQueue = false;
-      recs.set(ts.key, 'processing');
+      recs.set(ts, 'processing');
       free--;
     }
   }
@@ -410,7 +477,7 @@ export class SchedulerState {
     for (const dep of ts.dependencies) {
       dep.deleteWaiter(ts);
       if (!this.needed(dep) && dep.state !== 'released' && dep.state !== 'erred' && dep.state !== 'forgotten') {
-        recs.set(dep.key, 'released');
+        recs.set(dep, 'released');
       }
     }
   }
@@ -424,41 +491,41 @@ export class SchedulerState {
   // ------------------------------------------------------------ transitions
 
   private readonly table: TransitionTable = {
-    'released>waiting': (ts) => this.releasedWaiting(ts),
-    'released>memory': (ts, _eff, _stim, p) => this.releasedMemory(ts, p),
-    'released>forgotten': (ts) => this.releasedForgotten(ts),
-    'released>erred': (ts, eff) => this.toErredFromBlame(ts, eff),
-    'waiting>processing': (ts, eff, stim, p) => this.waitingProcessing(ts, eff, stim, p),
-    'waiting>released': (ts) => this.waitingReleased(ts),
-    'waiting>erred': (ts, eff) => this.toErredFromBlame(ts, eff),
-    'queued>processing': (ts, eff, stim) => this.queuedProcessing(ts, eff, stim),
-    'queued>released': (ts) => this.waitingReleased(ts),
-    'queued>erred': (ts, eff) => this.toErredFromBlame(ts, eff),
-    'no-worker>processing': (ts, eff, stim) => this.noWorkerProcessing(ts, eff, stim),
-    'no-worker>released': (ts) => this.waitingReleased(ts),
-    'no-worker>erred': (ts, eff) => this.toErredFromBlame(ts, eff),
-    'processing>memory': (ts, eff, _stim, p) => this.processingMemory(ts, eff, p),
-    'processing>erred': (ts, eff, _stim, p) => this.processingErred(ts, eff, p),
-    'processing>released': (ts, eff) => this.processingReleased(ts, eff),
-    'processing>waiting': (ts, _eff, _stim, p) => this.processingWaiting(ts, p),
-    'memory>released': (ts, eff) => this.memoryReleased(ts, eff),
-    'erred>released': (ts) => this.erredReleased(ts),
-    'erred>forgotten': (ts) => this.releasedForgotten(ts),
+    'released>waiting': (ts, recs) => this.releasedWaiting(ts, recs),
+    'released>memory': (ts, recs, _eff, _stim, p) => this.releasedMemory(ts, recs, p),
+    'released>forgotten': (ts, recs) => this.releasedForgotten(ts, recs),
+    'released>erred': (ts, recs, eff) => this.toErredFromBlame(ts, recs, eff),
+    'waiting>processing': (ts, _recs, eff, stim, p) => this.waitingProcessing(ts, eff, stim, p),
+    'waiting>released': (ts, recs) => this.waitingReleased(ts, recs),
+    'waiting>erred': (ts, recs, eff) => this.toErredFromBlame(ts, recs, eff),
+    'queued>processing': (ts, _recs, eff, stim) => this.queuedProcessing(ts, eff, stim),
+    'queued>released': (ts, recs) => this.waitingReleased(ts, recs),
+    'queued>erred': (ts, recs, eff) => this.toErredFromBlame(ts, recs, eff),
+    'no-worker>processing': (ts, _recs, eff, stim) => this.noWorkerProcessing(ts, eff, stim),
+    'no-worker>released': (ts, recs) => this.waitingReleased(ts, recs),
+    'no-worker>erred': (ts, recs, eff) => this.toErredFromBlame(ts, recs, eff),
+    'processing>memory': (ts, recs, eff, _stim, p) => this.processingMemory(ts, recs, eff, p),
+    'processing>erred': (ts, recs, eff, _stim, p) => this.processingErred(ts, recs, eff, p),
+    'processing>released': (ts, recs, eff) => this.processingReleased(ts, recs, eff),
+    'processing>waiting': (ts, _recs, _eff, _stim, p) => this.processingWaiting(ts, p),
+    'memory>released': (ts, recs, eff) => this.memoryReleased(ts, recs, eff),
+    'erred>released': (ts, recs) => this.erredReleased(ts, recs),
+    'erred>forgotten': (ts, recs) => this.releasedForgotten(ts, recs),
   };
 
   /**
-   * Moves `key` towards `finish`, records the step in the transition log and
-   * returns the recommendations for other tasks (and maybe this one). The
-   * payload carries what the stimulus learned (a result, an error, a thief).
+   * Moves `ts` towards `finish`, records the step in the transition log and
+   * adds its recommendations for other tasks (and maybe this one) to `recs`.
+   * The payload carries what the stimulus learned (a result, an error, a
+   * thief). A task forgotten earlier in the cascade stays forgotten.
    */
-  private transition<F extends TaskStateName>(key: string, finish: F, eff: Effects, stim: Stimulus, payload?: PayloadInto<F>): RecsOut {
-    const ts = this.tasks.get(key);
-    if (!ts || ts.state === finish) return NO_RECS;
+  private transition<F extends TaskStateName>(ts: TaskState, finish: F, recs: Recs, eff: Effects, stim: Stimulus, payload?: PayloadInto<F>): void {
     const start = ts.state;
+    if (start === finish || start === 'forgotten') return;
     const step = this.steps[start][finish];
-    if (step && (payload !== undefined || !step.payloadOnly)) return this.runTransition(ts, step.fn, eff, stim, payload);
-    if (start !== 'released' && finish !== 'released') return this.throughReleased(ts, finish, eff, stim, payload);
-    throw this.invalidTransition(ts, start, finish);
+    if (step && (payload !== undefined || !step.payloadOnly)) this.runTransition(ts, step.fn, recs, eff, stim, payload);
+    else if (start !== 'released' && finish !== 'released') this.throughReleased(ts, finish, recs, eff, stim, payload);
+    else throw this.invalidTransition(ts, start, finish);
   }
 
   /**
@@ -477,32 +544,31 @@ export class SchedulerState {
     return steps;
   }
 
-  private runTransition(ts: TaskState, fn: TransitionHandler<TransitionName>, eff: Effects, stim: Stimulus, payload: TransitionPayload | undefined): RecsOut {
+  private runTransition(ts: TaskState, fn: TransitionHandler<TransitionName>, recs: Recs, eff: Effects, stim: Stimulus, payload: TransitionPayload | undefined): void {
     const start = ts.state;
-    const recs = fn(ts, eff, stim, payload as never);
+    fn(ts, recs, eff, stim, payload as never);
     // The state reached, which is not always the one asked for (e.g. processing may end up queued).
     this.transitionLog.record(ts.key, start, ts.state, stim.stimulusId, stim.now);
-    return recs;
   }
 
   /** No direct transition: go through 'released', as Dask does. */
-  private throughReleased(ts: TaskState, finish: TaskStateName, eff: Effects, stim: Stimulus, payload: TransitionPayload | undefined): RecsOut {
-    const key = ts.key;
+  private throughReleased(ts: TaskState, finish: TaskStateName, recs: Recs, eff: Effects, stim: Stimulus, payload: TransitionPayload | undefined): void {
     const start = ts.state;
     const release = this.steps[start].released;
     if (!release) throw this.invalidTransition(ts, start, finish);
-    const recs = new Map(this.runTransition(ts, release.fn, eff, stim, undefined));
-    const next = recs.get(key);
-    recs.delete(key);
-    if (!this.tasks.has(key)) return recs;
+    // The release's own recommendation for ts is read apart: the request it serves comes after it.
+    const released: Recs = new Map();
+    this.runTransition(ts, release.fn, released, eff, stim, undefined);
+    const next = released.get(ts);
+    released.delete(ts);
+    for (const [t, f] of released) recs.set(t, f);
+    if (ts.state === 'forgotten') return;
     if (next === 'forgotten' && finish !== 'forgotten') {
       // The task is no longer needed; honour the release rather than the request.
-      recs.set(key, 'forgotten');
-      return recs;
+      recs.set(ts, 'forgotten');
+      return;
     }
-    const more = this.transition(key, finish, eff, stim, payload as never);
-    for (const [k, v] of more) recs.set(k, v);
-    return recs;
+    this.transition(ts, finish, recs, eff, stim, payload as never);
   }
 
   private invalidTransition(ts: TaskState, start: TaskStateName, finish: TaskStateName, reason?: string): InvalidTransitionError {
@@ -516,22 +582,16 @@ export class SchedulerState {
 
   /** Runs recommendations to a fixed point. */
   private transitions(recs: Recs, eff: Effects, stim: Stimulus): void {
-    // One live iterator: it visits what later transitions add (a key added
-    // again after its turn comes round again; a key recommended anew keeps
+    // One live iterator: it visits what later transitions add (a task added
+    // again after its turn comes round again; a task recommended anew keeps
     // its place with the new target). Taking the first entry afresh each time
     // rescans the deleted slots at the front of the table: quadratic for a
     // large graph's thousands of recommendations.
-    for (const [key, finish] of recs) {
-      recs.delete(key);
-      const more = this.transition(key, finish, eff, stim);
-      if (more.size) more.forEach(this.addRec, recs);
+    for (const [ts, finish] of recs) {
+      recs.delete(ts);
+      this.transition(ts, finish, recs, eff, stim);
     }
     if (this.validating) this.validate();
-  }
-
-  /** Merges one recommendation into `this` (a Recs), for Map.forEach without a closure per call. */
-  private addRec(this: Recs, finish: TaskStateName, key: string): void {
-    this.set(key, finish);
   }
 
   /**
@@ -542,59 +602,58 @@ export class SchedulerState {
     return this.transitionLog.story(keyOrStimulusId);
   }
 
-  private releasedWaiting(ts: TaskState): Recs {
-    const recs: Recs = new Map();
+  private releasedWaiting(ts: TaskState, recs: Recs): void {
     if (!ts.fn) {
       // Scattered data that was lost: there is no lineage to recompute it from.
       ts.pendingException = verdict(new MissingDataError(ts.key, 'lost',
         `the data of ${ts.key} was lost with the worker that held it, and it was scattered, not computed, so it cannot be recomputed; scatter it again`));
-      recs.set(ts.key, 'erred');
-      return recs;
+      recs.set(ts, 'erred');
+      return;
     }
     for (const dep of ts.dependencies) {
       if (dep.exceptionBlame) {
-        recs.set(ts.key, 'erred');
-        return recs;
+        recs.set(ts, 'erred');
+        return;
       }
     }
     for (const dep of ts.dependencies) {
       dep.addWaiter(ts);
       if (dep.state !== 'memory') {
         ts.addWaitingOn(dep);
-        if (dep.state === 'released') recs.set(dep.key, 'waiting');
+        if (dep.state === 'released') recs.set(dep, 'waiting');
       }
     }
     this.setState(ts, 'waiting');
-    if (ts.waitingCount === 0) recs.set(ts.key, 'processing');
-    return recs;
+    if (ts.waitingCount === 0) recs.set(ts, 'processing');
+    return;
   }
 
-  private waitingProcessing(ts: TaskState, eff: Effects, stim: Stimulus, steal: StealConfirmedPayload | undefined): RecsOut {
+  private waitingProcessing(ts: TaskState, eff: Effects, stim: Stimulus, steal: StealConfirmedPayload | undefined): void {
     // A stale recommendation: an input was lost again in the same cascade.
-    if (ts.waitingCount > 0) return NO_RECS;
+    if (ts.waitingCount > 0) return;
     if (steal) {
       if (steal.kind !== 'steal-confirmed') throw this.missingPayload(ts, 'processing', 'steal-confirmed', steal);
       // The thief asked for work: it gets the task even beyond its slots (as the steal plan intended).
       if (steal.thief?.status === 'running') {
         this.assign(ts, steal.thief, eff, stim.now);
-        return NO_RECS;
+        return;
       }
     }
     if (this.isRootish(ts)) {
       const ws = this.decideRootWorker(ts.group);
       if (ws) this.assign(ts, ws, eff, stim.now);
-      else if (this.runningWorkers().length === 0) this.toNoWorker(ts);
+      else if (!this.hasRunningWorker()) this.toNoWorker(ts);
       else {
         this.setState(ts, 'queued');
         ts.inQueue = true;
         this.queue.push(ts, ts.priorityUser, ts.priorityGeneration, ts.priorityOrder);
       }
-      return NO_RECS;
+      return;
     }
     const ws = this.decideWorker(ts);
     if (ws) this.assign(ts, ws, eff, stim.now);
     else this.toNoWorker(ts);
-    return NO_RECS;
+    return;
   }
 
   private toNoWorker(ts: TaskState): void {
@@ -602,7 +661,7 @@ export class SchedulerState {
     this.unrunnable.add(ts);
   }
 
-  private queuedProcessing(ts: TaskState, eff: Effects, stim: Stimulus): RecsOut {
+  private queuedProcessing(ts: TaskState, eff: Effects, stim: Stimulus): void {
     ts.inQueue = false;
     const ws = this.decideRootWorker(ts.group);
     if (ws) {
@@ -611,43 +670,41 @@ export class SchedulerState {
       ts.inQueue = true;
       this.queue.push(ts, ts.priorityUser, ts.priorityGeneration, ts.priorityOrder);
     }
-    return NO_RECS;
+    return;
   }
 
-  private noWorkerProcessing(ts: TaskState, eff: Effects, stim: Stimulus): RecsOut {
+  private noWorkerProcessing(ts: TaskState, eff: Effects, stim: Stimulus): void {
     const ws = this.isRootish(ts) ? this.decideRootWorker(ts.group) : this.decideWorker(ts);
     if (!ws) {
-      if (this.isRootish(ts) && this.runningWorkers().length > 0) {
+      if (this.isRootish(ts) && this.hasRunningWorker()) {
         this.unrunnable.delete(ts);
         this.setState(ts, 'queued');
         ts.inQueue = true;
         this.queue.push(ts, ts.priorityUser, ts.priorityGeneration, ts.priorityOrder);
       }
-      return NO_RECS;
+      return;
     }
     this.unrunnable.delete(ts);
     this.assign(ts, ws, eff, stim.now);
-    return NO_RECS;
+    return;
   }
 
-  private waitingReleased(ts: TaskState): Recs {
-    const recs: Recs = new Map();
+  private waitingReleased(ts: TaskState, recs: Recs): void {
     ts.clearWaitingOn();
     ts.inQueue = false;
     this.unrunnable.delete(ts);
     this.setState(ts, 'released');
     if (this.needed(ts)) {
-      recs.set(ts.key, 'waiting');
+      recs.set(ts, 'waiting');
     } else {
       this.releaseUnneededDeps(ts, recs);
-      if (ts.dependents.size === 0) recs.set(ts.key, 'forgotten');
+      if (ts.dependents.size === 0) recs.set(ts, 'forgotten');
     }
-    return recs;
+    return;
   }
 
-  private processingMemory(ts: TaskState, eff: Effects, info: TaskFinishedPayload | undefined): Recs {
+  private processingMemory(ts: TaskState, recs: Recs, eff: Effects, info: TaskFinishedPayload | undefined): void {
     if (info?.kind !== 'task-finished') throw this.missingPayload(ts, 'memory', 'task-finished', info);
-    const recs: Recs = new Map();
     const ws = this.unassign(ts)!;
     this.setState(ts, 'memory');
     ts.nbytes = info.nbytes;
@@ -658,24 +715,27 @@ export class SchedulerState {
     this.tasksCompleted++;
     this.learnDurations(ts, info.startstops);
     this.taskStream.record(ts, ws, info.startstops, false);
+    let ready = 0;
     for (const dts of ts.dependents) {
       dts.deleteWaitingOn(ts);
-      if (dts.state === 'waiting' && dts.waitingCount === 0) recs.set(dts.key, 'processing');
+      if (dts.state === 'waiting' && dts.waitingCount === 0) {
+        recs.set(dts, 'processing');
+        ready++;
+      }
     }
     for (const dep of ts.dependencies) {
       dep.deleteWaiter(ts);
-      if (!this.needed(dep) && dep.state === 'memory') recs.set(dep.key, 'released');
+      if (!this.needed(dep) && dep.state === 'memory') recs.set(dep, 'released');
     }
     for (const cs of ts.whoWants) eff.inMemory(cs, ts.key, ts.type);
-    if (!this.needed(ts)) recs.set(ts.key, 'released');
-    this.fillSlots(ws, recs);
-    return recs;
+    if (!this.needed(ts)) recs.set(ts, 'released');
+    this.fillSlots(ws, recs, ready);
+    return;
   }
 
   /** `info` from the worker's error report; none when the scheduler errs the task itself (KilledWorker). */
-  private processingErred(ts: TaskState, eff: Effects, info: TaskErredPayload | undefined): Recs {
+  private processingErred(ts: TaskState, recs: Recs, eff: Effects, info: TaskErredPayload | undefined): void {
     if (info && info.kind !== 'task-erred') throw this.missingPayload(ts, 'erred', 'task-erred', info);
-    const recs: Recs = new Map();
     const ws = this.unassign(ts);
     if (info) this.taskStream.record(ts, info.worker, info.startstops, true);
     const exception = info?.exception ?? ts.pendingException;
@@ -683,24 +743,23 @@ export class SchedulerState {
     if (info && ts.retries > 0) {
       ts.retries--;
       this.setState(ts, 'released');
-      recs.set(ts.key, 'waiting');
+      recs.set(ts, 'waiting');
     } else {
       ts.exception = exception ?? { name: 'Error', message: `task ${ts.key} failed`, stack: '' };
       ts.exceptionBlame = ts;
       this.setState(ts, 'erred');
       this.tasksErred++;
       this.notifyErred(ts, eff);
-      for (const dts of ts.dependents) if (dts.state !== 'erred' && dts.state !== 'memory') recs.set(dts.key, 'erred');
+      for (const dts of ts.dependents) if (dts.state !== 'erred' && dts.state !== 'memory') recs.set(dts, 'erred');
       this.releaseUnneededDeps(ts, recs);
     }
-    if (ws) this.fillSlots(ws, recs);
-    return recs;
+    if (ws) this.fillSlots(ws, recs, 0);
+    return;
   }
 
   /** Scattered data arrived on a worker: the task is in memory without having run. */
-  private releasedMemory(ts: TaskState, scattered: ScatteredPayload | undefined): Recs {
+  private releasedMemory(ts: TaskState, recs: Recs, scattered: ScatteredPayload | undefined): void {
     if (scattered?.kind !== 'scattered') throw this.missingPayload(ts, 'memory', 'scattered', scattered);
-    const recs: Recs = new Map();
     ts.nbytes = scattered.nbytes;
     ts.type = scattered.type;
     this.setState(ts, 'memory');
@@ -708,9 +767,9 @@ export class SchedulerState {
     this.addReplica(ts, scattered.worker);
     for (const dts of ts.dependents) {
       dts.deleteWaitingOn(ts);
-      if (dts.state === 'waiting' && dts.waitingCount === 0) recs.set(dts.key, 'processing');
+      if (dts.state === 'waiting' && dts.waitingCount === 0) recs.set(dts, 'processing');
     }
-    return recs;
+    return;
   }
 
   /**
@@ -718,16 +777,15 @@ export class SchedulerState {
    * starting it. Its inputs are all in memory, so it waits on nothing and the
    * stimulus follows with waiting>processing towards the thief.
    */
-  private processingWaiting(ts: TaskState, steal: StealConfirmedPayload | undefined): RecsOut {
+  private processingWaiting(ts: TaskState, steal: StealConfirmedPayload | undefined): void {
     if (steal?.kind !== 'steal-confirmed') throw this.missingPayload(ts, 'waiting', 'steal-confirmed', steal);
     this.unassign(ts);
     this.setState(ts, 'waiting');
-    return NO_RECS;
+    return;
   }
 
   /** A task errs because a dependency erred (or its own pending exception, for lost scattered data). */
-  private toErredFromBlame(ts: TaskState, eff: Effects): Recs {
-    const recs: Recs = new Map();
+  private toErredFromBlame(ts: TaskState, recs: Recs, eff: Effects): void {
     let blame: TaskState | null = null;
     for (const dep of ts.dependencies) if (dep.exceptionBlame) { blame = dep.exceptionBlame; break; }
     if (blame) {
@@ -746,31 +804,30 @@ export class SchedulerState {
     if (ws) eff.freeKey(ws, ts.key);
     this.setState(ts, 'erred');
     this.notifyErred(ts, eff);
-    for (const dts of ts.dependents) if (dts.state !== 'erred' && dts.state !== 'memory') recs.set(dts.key, 'erred');
+    for (const dts of ts.dependents) if (dts.state !== 'erred' && dts.state !== 'memory') recs.set(dts, 'erred');
     this.releaseUnneededDeps(ts, recs);
-    if (ws) this.fillSlots(ws, recs);
-    return recs;
+    if (ws) this.fillSlots(ws, recs, 0);
+    return;
   }
 
-  private processingReleased(ts: TaskState, eff: Effects): Recs {
-    const recs: Recs = new Map();
+  private processingReleased(ts: TaskState, recs: Recs, eff: Effects): void {
     const ws = this.unassign(ts);
     if (ws) eff.freeKey(ws, ts.key);
     this.setState(ts, 'released');
     if (this.needed(ts)) {
       for (const dep of ts.dependencies) dep.deleteWaiter(ts); // re-added by released>waiting
-      recs.set(ts.key, 'waiting');
+      recs.set(ts, 'waiting');
     } else {
       this.releaseUnneededDeps(ts, recs);
-      if (ts.dependents.size === 0) recs.set(ts.key, 'forgotten');
+      if (ts.dependents.size === 0) recs.set(ts, 'forgotten');
     }
-    if (ws) this.fillSlots(ws, recs);
-    return recs;
+    if (ws) this.fillSlots(ws, recs, 0);
+    return;
   }
 
-  private memoryReleased(ts: TaskState, eff: Effects): Recs {
-    const recs: Recs = new Map();
-    for (const ws of [...ts.whoHas]) {
+  private memoryReleased(ts: TaskState, recs: Recs, eff: Effects): void {
+    // Removing a replica changes whoHas: take the first until none is left.
+    for (let ws = firstOf(ts.whoHas); ws; ws = firstOf(ts.whoHas)) {
       this.removeReplica(ts, ws);
       eff.freeKey(ws, ts.key);
     }
@@ -778,42 +835,40 @@ export class SchedulerState {
     this.setState(ts, 'released');
     for (const dts of ts.dependents) {
       if (dts.state === 'waiting') dts.addWaitingOn(ts);
-      else if (dts.state === 'processing' || dts.state === 'no-worker') recs.set(dts.key, 'released');
+      else if (dts.state === 'processing' || dts.state === 'no-worker') recs.set(dts, 'released');
     }
     for (const cs of ts.whoWants) eff.client(cs, { op: 'lost-data', key: ts.key });
-    if (this.needed(ts)) recs.set(ts.key, 'waiting');
-    else if (ts.dependents.size === 0) recs.set(ts.key, 'forgotten');
-    return recs;
+    if (this.needed(ts)) recs.set(ts, 'waiting');
+    else if (ts.dependents.size === 0) recs.set(ts, 'forgotten');
+    return;
   }
 
-  private erredReleased(ts: TaskState): Recs {
-    const recs: Recs = new Map();
+  private erredReleased(ts: TaskState, recs: Recs): void {
     ts.exception = null;
     ts.exceptionBlame = null;
     this.setState(ts, 'released');
-    for (const dts of ts.dependents) if (dts.state === 'erred') recs.set(dts.key, 'released');
-    if (this.needed(ts)) recs.set(ts.key, 'waiting');
-    else if (ts.dependents.size === 0) recs.set(ts.key, 'forgotten');
-    return recs;
+    for (const dts of ts.dependents) if (dts.state === 'erred') recs.set(dts, 'released');
+    if (this.needed(ts)) recs.set(ts, 'waiting');
+    else if (ts.dependents.size === 0) recs.set(ts, 'forgotten');
+    return;
   }
 
-  private releasedForgotten(ts: TaskState): Recs {
-    const recs: Recs = new Map();
-    if (ts.dependents.size > 0 || this.needed(ts)) return recs; // still part of someone's lineage
+  private releasedForgotten(ts: TaskState, recs: Recs): void {
+    if (ts.dependents.size > 0 || this.needed(ts)) return; // still part of someone's lineage
     // Unlinked both ways first; the detached set still lists them, in order, for the checks.
     const deps = ts.dependencies;
     ts.clearDependencies();
     for (const dep of deps) {
       dep.deleteWaiter(ts);
       if (dep.dependents.size === 0 && !this.needed(dep)) {
-        recs.set(dep.key, dep.state === 'memory' ? 'released' : 'forgotten');
+        recs.set(dep, dep.state === 'memory' ? 'released' : 'forgotten');
       }
     }
     this.setState(ts, 'forgotten');
     this.counts.forgotten--; // forgotten tasks are not counted: they no longer exist
     ts.group.states.forgotten--;
     this.tasks.delete(ts.key);
-    return recs;
+    return;
   }
 
   // ---------------------------------------------------------------- stimuli
@@ -853,8 +908,8 @@ export class SchedulerState {
     this.workers.set(ws.address, ws);
     this.totalThreads += ws.nthreads;
     const recs: Recs = new Map();
-    for (const ts of this.unrunnable) recs.set(ts.key, 'processing');
-    this.fillSlots(ws, recs);
+    for (const ts of this.unrunnable) recs.set(ts, 'processing');
+    this.fillSlots(ws, recs, this.unrunnable.size);
     this.transitions(recs, eff, stim);
     return eff;
   }
@@ -872,14 +927,14 @@ export class SchedulerState {
       ts.suspicious++;
       if (ts.suspicious > this.allowedFailures) {
         ts.pendingException = verdict(new KilledWorkerError(ts.key, ts.suspicious, ws.address, ws.name));
-        this.transitionNow(ts.key, 'erred', eff, recs, stim);
+        this.transition(ts, 'erred', recs, eff, stim);
       } else {
-        this.transitionNow(ts.key, 'released', eff, recs, stim);
+        this.transition(ts, 'released', recs, eff, stim);
       }
     }
     for (const ts of [...ws.hasWhat]) {
       this.removeReplica(ts, ws);
-      if (ts.whoHas.size === 0 && ts.state === 'memory') recs.set(ts.key, 'released');
+      if (ts.whoHas.size === 0 && ts.state === 'memory') recs.set(ts, 'released');
     }
     this.transitions(recs, eff, stim);
     return eff;
@@ -916,11 +971,6 @@ export class SchedulerState {
     return eff;
   }
 
-  /** Runs one transition immediately, queueing its recommendations. */
-  private transitionNow<F extends TaskStateName>(key: string, finish: F, eff: Effects, recs: Recs, stim: Stimulus, payload?: PayloadInto<F>): void {
-    for (const [k, v] of this.transition(key, finish, eff, stim, payload)) recs.set(k, v);
-  }
-
   /**
    * New tasks from a client. `defs` are in the client's topological order
    * (dependencies first), which is also their priority order.
@@ -947,7 +997,7 @@ export class SchedulerState {
       if (!ts) ts = this.newTask(d.key);
       ts.fn = this.internFunction(d.fn);
       ts.args = d.args;
-      ts.priorityUser = -userPriority;
+      ts.priorityUser = userPriority === 0 ? 0 : -userPriority; // not -0, which V8 would box (see TaskState.assignedMs)
       ts.priorityGeneration = gen;
       ts.priorityOrder = base + i;
       ts.retries = d.retries ?? 0;
@@ -968,7 +1018,7 @@ export class SchedulerState {
           dep = this.newTask(depKey);
           dep.pendingException = verdict(new MissingDataError(depKey, 'unknown-dependency',
             `task ${ts.key} depends on ${depKey}, which the scheduler does not know (was its future released?)`));
-          recs.set(depKey, 'erred');
+          recs.set(dep, 'erred');
         }
         ts.addDependency(dep);
       }
@@ -979,7 +1029,7 @@ export class SchedulerState {
       if (!ts) continue;
       ts.addWhoWants(cs);
       cs.wantsWhat.add(ts);
-      if (ts.state === 'released') recs.set(key, 'waiting');
+      if (ts.state === 'released') recs.set(ts, 'waiting');
     }
     if (chunk && stream) {
       // Held keys are wanted by the stream until the chunk that names them in
@@ -990,7 +1040,7 @@ export class SchedulerState {
         if (!ts) continue;
         ts.addWhoWants(hold);
         hold.wantsWhat.add(ts);
-        if (ts.state === 'released') recs.set(key, 'waiting');
+        if (ts.state === 'released') recs.set(ts, 'waiting');
       }
     }
     this.reportExisting(cs, wanted, eff);
@@ -1060,7 +1110,7 @@ export class SchedulerState {
       }
       ts.addWhoWants(cs);
       cs.wantsWhat.add(ts);
-      if (ts.state === 'released') recs.set(key, 'waiting');
+      if (ts.state === 'released') recs.set(ts, 'waiting');
     }
     this.reportExisting(cs, keys, eff);
     this.transitions(recs, eff, stim);
@@ -1085,8 +1135,8 @@ export class SchedulerState {
       cs.wantsWhat.delete(ts);
       if (!this.needed(ts)) {
         if (ts.state === 'erred' || ts.state === 'released') {
-          if (ts.dependents.size === 0) recs.set(key, 'forgotten');
-        } else recs.set(key, 'released');
+          if (ts.dependents.size === 0) recs.set(ts, 'forgotten');
+        } else recs.set(ts, 'released');
       }
     }
   }
@@ -1117,8 +1167,11 @@ export class SchedulerState {
       return;
     }
     if (ts.state === 'processing' && ts.processingOn === ws) {
-      const recs: Recs = new Map();
-      this.transitionNow(key, 'memory', eff, recs, stim, { kind: 'task-finished', nbytes, type, startstops });
+      // One map for every report of a batch: each cascade runs to its fixed
+      // point, which leaves the map empty (cleared anyway, in case one threw).
+      const recs = this.finishedRecs;
+      recs.clear();
+      this.transition(ts, 'memory', recs, eff, stim, { kind: 'task-finished', nbytes, type, startstops });
       this.transitions(recs, eff, stim);
     } else if (ts.state === 'memory') {
       // A duplicate (e.g. a steal raced with completion): keep it as a replica.
@@ -1130,13 +1183,15 @@ export class SchedulerState {
     }
   }
 
+  private readonly finishedRecs: Recs = new Map();
+
   taskErred(address: string, key: string, exception: ErrorInfo, startstops: StartStop[], stim: Stimulus): Effects {
     const eff = new Effects();
     const ws = this.workers.get(address);
     const ts = this.tasks.get(key);
     if (!ws || !ts || ts.state !== 'processing' || ts.processingOn !== ws) return eff;
     const recs: Recs = new Map();
-    this.transitionNow(key, 'erred', eff, recs, stim, { kind: 'task-erred', exception, startstops, worker: ws });
+    this.transition(ts, 'erred', recs, eff, stim, { kind: 'task-erred', exception, startstops, worker: ws });
     this.transitions(recs, eff, stim);
     return eff;
   }
@@ -1150,9 +1205,9 @@ export class SchedulerState {
     if (ts) {
       const bad = this.workers.get(errant);
       if (bad) this.removeReplica(ts, bad);
-      if (ts.state === 'memory' && ts.whoHas.size === 0) recs.set(key, 'released');
+      if (ts.state === 'memory' && ts.whoHas.size === 0) recs.set(ts, 'released');
       for (const dts of ts.dependents) {
-        if (dts.state === 'processing' && dts.processingOn === reporter) recs.set(dts.key, 'released');
+        if (dts.state === 'processing' && dts.processingOn === reporter) recs.set(dts, 'released');
       }
     }
     this.transitions(recs, eff, stim);
@@ -1170,7 +1225,7 @@ export class SchedulerState {
     const recs: Recs = new Map();
     for (const key of keys) {
       const ts = this.tasks.get(key);
-      if (ts && (ts.state === 'memory' || ts.state === 'processing')) this.transitionNow(key, 'released', eff, recs, stim);
+      if (ts && (ts.state === 'memory' || ts.state === 'processing')) this.transition(ts, 'released', recs, eff, stim);
     }
     this.transitions(recs, eff, stim);
     return eff;
@@ -1208,7 +1263,7 @@ export class SchedulerState {
         continue;
       }
       if (ts.state !== 'released') continue;
-      this.transitionNow(it.key, 'memory', eff, recs, stim, { kind: 'scattered', worker: ws, nbytes: it.nbytes, type: it.type });
+      this.transition(ts, 'memory', recs, eff, stim, { kind: 'scattered', worker: ws, nbytes: it.nbytes, type: it.type });
       // Only the scattering client hears of it: it is the one waiting for the scatter.
       eff.inMemory(cs, it.key, it.type);
     }
@@ -1233,8 +1288,8 @@ export class SchedulerState {
     const ws = this.workers.get(address);
     if (!ws) return eff;
     const recs: Recs = new Map();
-    this.fillSlots(ws, recs);
-    for (const ts of this.unrunnable) recs.set(ts.key, 'processing');
+    this.fillSlots(ws, recs, 0);
+    for (const ts of this.unrunnable) recs.set(ts, 'processing');
     this.transitions(recs, eff, stim);
     return eff;
   }
@@ -1252,8 +1307,8 @@ export class SchedulerState {
     if (!ts || ts.state !== 'processing' || ts.processingOn !== victim) return eff;
     const steal: StealConfirmedPayload = { kind: 'steal-confirmed', thief: this.workers.get(thiefAddress) ?? null };
     const recs: Recs = new Map();
-    this.transitionNow(key, 'waiting', eff, recs, stim, steal);
-    this.transitionNow(key, 'processing', eff, recs, stim, steal);
+    this.transition(ts, 'waiting', recs, eff, stim, steal);
+    this.transition(ts, 'processing', recs, eff, stim, steal);
     this.transitions(recs, eff, stim);
     return eff;
   }

@@ -39,7 +39,7 @@ export function planSteals(state: SchedulerState, now: number, maxPerWorker = 8)
     const want = Math.min(maxPerWorker, thief.nthreads * 2, Math.floor((victim.processing.size - victim.nthreads) / 2));
     // Newest assignments first (the end of the processing map): least likely to have started.
     // A task stamped later than `now` (clock steps back) is left alone.
-    const candidates = [...victim.processing.keys()].filter((ts) => !ts.workerRestrictions && now - ts.assignedAt >= 0);
+    const candidates = [...victim.processing.keys()].filter((ts) => !ts.workerRestrictions && now - state.assignedAt(ts) >= 0);
     let taken = 0;
     for (let i = candidates.length - 1; i >= 0 && taken < want; i--) {
       const ts = candidates[i]!;

@@ -43,7 +43,7 @@ test('the plan takes the newest unstarted tasks of the overloaded worker for the
   // w1 holds 8 for 1 thread: half of the excess, at most 2 per idle thread.
   assert.deepEqual(plans.map((p) => [p.ts.key, p.victim.address, p.thief.address]), [['t-7', 'w1', 'w2'], ['t-6', 'w1', 'w2']]);
   assert.ok(keys.every((k) => s.tasks.get(k)!.processingOn!.address === 'w1'), 'planning moves nothing');
-  assert.deepEqual(planSteals(s, s.tasks.get('t-7')!.assignedAt - 1), [], 'tasks stamped after now are left alone');
+  assert.deepEqual(planSteals(s, s.assignedAt(s.tasks.get('t-7')!) - 1), [], 'tasks stamped after now are left alone');
 });
 
 test('nothing to steal: no idle worker, or restricted tasks', () => {
@@ -62,7 +62,7 @@ test('a confirmed steal is processing>waiting>processing under the steal stimulu
   const response = stim('steal-response');
   const eff = confirmSteal(s, key, 'w1', 'w2', true, response);
   assert.equal(s.tasks.get(key)!.processingOn!.address, 'w2');
-  assert.equal(s.tasks.get(key)!.assignedAt, response.now);
+  assert.equal(s.assignedAt(s.tasks.get(key)!), response.now);
   assert.deepEqual(computeKeys(eff, 'w2'), [key]);
   assert.deepEqual(s.story(response.stimulusId).map((r) => [r.key, r.start, r.finish]), [
     [key, 'processing', 'waiting'],

@@ -9,6 +9,7 @@ import { Effects, InvalidTransitionError, SchedulerState } from '../../src/sched
 import { TransitionLog, formatStory } from '../../src/scheduler/transition-log.js';
 import { stimulusFactory, type Stimulus } from '../../src/scheduler/stimulus.js';
 import type { TaskDef } from '../../src/protocol/messages.js';
+import type { TaskState } from '../../src/scheduler/entities.js';
 import type { TaskStateName } from '../../src/scheduler/snapshot.js';
 import type { TransitionPayload } from '../../src/scheduler/transition-payloads.js';
 
@@ -25,8 +26,9 @@ function cluster(): { s: SchedulerState; stim: (name: string) => Stimulus } {
 
 /** The private dispatcher, to ask for transitions no stimulus would. */
 function requestTransition(s: SchedulerState, key: string, finish: TaskStateName, stim: Stimulus, payload?: TransitionPayload): void {
-  const transition = (s as unknown as { transition: (k: string, f: TaskStateName, e: Effects, st: Stimulus, p?: TransitionPayload) => unknown }).transition;
-  transition.call(s, key, finish, new Effects(), stim, payload);
+  // The private step every stimulus takes, here asked for directly, with a recommendations map of its own.
+  const transition = (s as unknown as { transition: (ts: TaskState, f: TaskStateName, r: Map<TaskState, TaskStateName>, e: Effects, st: Stimulus, p?: TransitionPayload) => unknown }).transition;
+  transition.call(s, s.tasks.get(key)!, finish, new Map(), new Effects(), stim, payload);
 }
 
 test('the ring buffer keeps the newest entries, oldest first, and counts all', () => {
