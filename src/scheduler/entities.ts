@@ -119,6 +119,8 @@ export class TaskState {
    * a heap number in every task, 16 bytes each.
    */
   assignedMs = 0;
+  /** This task's place in the scheduler's queue of recommendations, -1 when none (see Recommendations). */
+  recSlot = -1;
   /** Made on the first non-default write of one of its fields (see TaskExtras). */
   private extras: TaskExtras | null = null;
 

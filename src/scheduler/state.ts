@@ -23,6 +23,7 @@ import type { TaskStateName } from './snapshot.js';
 import { keyGroup } from '../graph/keys.js';
 import { ClientState, TaskGroup, TaskState, WorkerState, emptyStateCounts } from './entities.js';
 import { TupleHeap } from '../util/heap.js';
+import { Recommendations } from './recommendations.js';
 import type { Stimulus } from './stimulus.js';
 import { TaskStream } from './task-stream.js';
 import { TransitionLog, formatStory, type TransitionRecord } from './transition-log.js';
@@ -46,13 +47,12 @@ function verdict(err: TesseraError): ErrorInfo {
 }
 
 /**
- * Recommendations: the state each task should move to next, in the order
- * they were made. One map per stimulus, which every transition of its
- * cascade writes into, keyed by the task itself: a transition neither
- * allocates a map nor looks its task up by key (in a graph of a million
- * tasks each such lookup is a few cache misses).
+ * Every transition of a stimulus's cascade writes into the one queue of
+ * recommendations, keyed by the task itself: a transition allocates
+ * nothing for them and never looks its task up by key (in a graph of a
+ * million tasks each such lookup is a few cache misses).
  */
-type Recs = Map<TaskState, TaskStateName>;
+type Recs = Recommendations;
 
 function firstOf<T>(set: ReadonlySet<T>): T | undefined {
   for (const x of set) return x;
@@ -388,6 +388,9 @@ export class SchedulerState {
   /** One reused Placement for decideWorker (the state machine is not reentrant). */
   private readonly placement = new Placement();
 
+  /** The recommendations of the stimulus being handled (see Recommendations). */
+  private readonly recs = new Recommendations();
+
   /** Weighs `ws` for `ts` (once per placement), keeping the cheaper in `pick`. */
   private weigh(pick: Placement, ts: TaskState, ws: WorkerState): void {
     if (!pick.visit(ws)) return;
@@ -556,12 +559,13 @@ export class SchedulerState {
     const start = ts.state;
     const release = this.steps[start].released;
     if (!release) throw this.invalidTransition(ts, start, finish);
-    // The release's own recommendation for ts is read apart: the request it serves comes after it.
-    const released: Recs = new Map();
-    this.runTransition(ts, release.fn, released, eff, stim, undefined);
-    const next = released.get(ts);
-    released.delete(ts);
-    for (const [t, f] of released) recs.set(t, f);
+    // The release's own recommendation for ts is read apart (the request it
+    // serves comes after it); one that was waiting before stays as it was.
+    const waiting = recs.take(ts);
+    this.runTransition(ts, release.fn, recs, eff, stim, undefined);
+    const next = recs.get(ts);
+    recs.take(ts);
+    if (waiting >= 0) recs.restore(ts, waiting);
     if (ts.state === 'forgotten') return;
     if (next === 'forgotten' && finish !== 'forgotten') {
       // The task is no longer needed; honour the release rather than the request.
@@ -582,15 +586,10 @@ export class SchedulerState {
 
   /** Runs recommendations to a fixed point. */
   private transitions(recs: Recs, eff: Effects, stim: Stimulus): void {
-    // One live iterator: it visits what later transitions add (a task added
-    // again after its turn comes round again; a task recommended anew keeps
-    // its place with the new target). Taking the first entry afresh each time
-    // rescans the deleted slots at the front of the table: quadratic for a
-    // large graph's thousands of recommendations.
-    for (const [ts, finish] of recs) {
-      recs.delete(ts);
-      this.transition(ts, finish, recs, eff, stim);
-    }
+    // In order, including what later transitions add (a task recommended
+    // again after its turn comes round again; a task recommended anew while
+    // it waits keeps its place with the new target).
+    for (let ts = recs.next(); ts; ts = recs.next()) this.transition(ts, recs.nextTarget, recs, eff, stim);
     if (this.validating) this.validate();
   }
 
@@ -886,7 +885,7 @@ export class SchedulerState {
     const eff = new Effects();
     const cs = this.clients.get(id);
     if (!cs) return eff;
-    const recs: Recs = new Map();
+    const recs = this.recs.reset();
     this.releaseKeys(cs, [...cs.wantsWhat].map((ts) => ts.key), recs);
     // Its unfinished streamed submissions end with it.
     for (const [sid, stream] of this.graphStreams) {
@@ -907,7 +906,7 @@ export class SchedulerState {
     ws.lastSeen = stim.now;
     this.workers.set(ws.address, ws);
     this.totalThreads += ws.nthreads;
-    const recs: Recs = new Map();
+    const recs = this.recs.reset();
     for (const ts of this.unrunnable) recs.set(ts, 'processing');
     this.fillSlots(ws, recs, this.unrunnable.size);
     this.transitions(recs, eff, stim);
@@ -922,7 +921,7 @@ export class SchedulerState {
     ws.status = 'removed';
     this.workers.delete(address);
     this.totalThreads -= ws.nthreads;
-    const recs: Recs = new Map();
+    const recs = this.recs.reset();
     for (const ts of [...ws.processing.keys()]) {
       ts.suspicious++;
       if (ts.suspicious > this.allowedFailures) {
@@ -987,7 +986,7 @@ export class SchedulerState {
     const gen = stream ? stream.gen : this.generation++;
     const base = stream ? stream.next : 0;
     if (stream) stream.next += defs.length;
-    const recs: Recs = new Map();
+    const recs = this.recs.reset();
     const fresh: TaskState[] = [];
     const freshDefs: TaskDef[] = [];
     for (let i = 0; i < defs.length; i++) {
@@ -1098,7 +1097,7 @@ export class SchedulerState {
   clientDesiresKeys(clientId: string, keys: string[], stim: Stimulus): Effects {
     const eff = new Effects();
     const cs = this.addClient(clientId, stim);
-    const recs: Recs = new Map();
+    const recs = this.recs.reset();
     for (const key of keys) {
       const ts = this.tasks.get(key);
       if (!ts) {
@@ -1121,7 +1120,7 @@ export class SchedulerState {
     const eff = new Effects();
     const cs = this.clients.get(clientId);
     if (!cs) return eff;
-    const recs: Recs = new Map();
+    const recs = this.recs.reset();
     this.releaseKeys(cs, keys, recs);
     this.transitions(recs, eff, stim);
     return eff;
@@ -1167,10 +1166,7 @@ export class SchedulerState {
       return;
     }
     if (ts.state === 'processing' && ts.processingOn === ws) {
-      // One map for every report of a batch: each cascade runs to its fixed
-      // point, which leaves the map empty (cleared anyway, in case one threw).
-      const recs = this.finishedRecs;
-      recs.clear();
+      const recs = this.recs.reset();
       this.transition(ts, 'memory', recs, eff, stim, { kind: 'task-finished', nbytes, type, startstops });
       this.transitions(recs, eff, stim);
     } else if (ts.state === 'memory') {
@@ -1183,14 +1179,12 @@ export class SchedulerState {
     }
   }
 
-  private readonly finishedRecs: Recs = new Map();
-
   taskErred(address: string, key: string, exception: ErrorInfo, startstops: StartStop[], stim: Stimulus): Effects {
     const eff = new Effects();
     const ws = this.workers.get(address);
     const ts = this.tasks.get(key);
     if (!ws || !ts || ts.state !== 'processing' || ts.processingOn !== ws) return eff;
-    const recs: Recs = new Map();
+    const recs = this.recs.reset();
     this.transition(ts, 'erred', recs, eff, stim, { kind: 'task-erred', exception, startstops, worker: ws });
     this.transitions(recs, eff, stim);
     return eff;
@@ -1201,7 +1195,7 @@ export class SchedulerState {
     const eff = new Effects();
     const ts = this.tasks.get(key);
     const reporter = this.workers.get(address);
-    const recs: Recs = new Map();
+    const recs = this.recs.reset();
     if (ts) {
       const bad = this.workers.get(errant);
       if (bad) this.removeReplica(ts, bad);
@@ -1222,7 +1216,7 @@ export class SchedulerState {
    */
   rerun(keys: readonly string[], stim: Stimulus): Effects {
     const eff = new Effects();
-    const recs: Recs = new Map();
+    const recs = this.recs.reset();
     for (const key of keys) {
       const ts = this.tasks.get(key);
       if (ts && (ts.state === 'memory' || ts.state === 'processing')) this.transition(ts, 'released', recs, eff, stim);
@@ -1250,7 +1244,7 @@ export class SchedulerState {
   scattered(clientId: string, items: { key: string; nbytes: number; type: string; worker: string }[], stim: Stimulus): Effects {
     const eff = new Effects();
     const cs = this.addClient(clientId, stim);
-    const recs: Recs = new Map();
+    const recs = this.recs.reset();
     for (const it of items) {
       const ws = this.workers.get(it.worker);
       if (!ws) continue;
@@ -1287,7 +1281,7 @@ export class SchedulerState {
     const eff = new Effects();
     const ws = this.workers.get(address);
     if (!ws) return eff;
-    const recs: Recs = new Map();
+    const recs = this.recs.reset();
     this.fillSlots(ws, recs, 0);
     for (const ts of this.unrunnable) recs.set(ts, 'processing');
     this.transitions(recs, eff, stim);
@@ -1306,7 +1300,7 @@ export class SchedulerState {
     const victim = this.workers.get(victimAddress);
     if (!ts || ts.state !== 'processing' || ts.processingOn !== victim) return eff;
     const steal: StealConfirmedPayload = { kind: 'steal-confirmed', thief: this.workers.get(thiefAddress) ?? null };
-    const recs: Recs = new Map();
+    const recs = this.recs.reset();
     this.transition(ts, 'waiting', recs, eff, stim, steal);
     this.transition(ts, 'processing', recs, eff, stim, steal);
     this.transitions(recs, eff, stim);

@@ -10,6 +10,7 @@ import { TransitionLog, formatStory } from '../../src/scheduler/transition-log.j
 import { stimulusFactory, type Stimulus } from '../../src/scheduler/stimulus.js';
 import type { TaskDef } from '../../src/protocol/messages.js';
 import type { TaskState } from '../../src/scheduler/entities.js';
+import { Recommendations } from '../../src/scheduler/recommendations.js';
 import type { TaskStateName } from '../../src/scheduler/snapshot.js';
 import type { TransitionPayload } from '../../src/scheduler/transition-payloads.js';
 
@@ -27,8 +28,8 @@ function cluster(): { s: SchedulerState; stim: (name: string) => Stimulus } {
 /** The private dispatcher, to ask for transitions no stimulus would. */
 function requestTransition(s: SchedulerState, key: string, finish: TaskStateName, stim: Stimulus, payload?: TransitionPayload): void {
   // The private step every stimulus takes, here asked for directly, with a recommendations map of its own.
-  const transition = (s as unknown as { transition: (ts: TaskState, f: TaskStateName, r: Map<TaskState, TaskStateName>, e: Effects, st: Stimulus, p?: TransitionPayload) => unknown }).transition;
-  transition.call(s, s.tasks.get(key)!, finish, new Map(), new Effects(), stim, payload);
+  const transition = (s as unknown as { transition: (ts: TaskState, f: TaskStateName, r: Recommendations, e: Effects, st: Stimulus, p?: TransitionPayload) => unknown }).transition;
+  transition.call(s, s.tasks.get(key)!, finish, new Recommendations(), new Effects(), stim, payload);
 }
 
 test('the ring buffer keeps the newest entries, oldest first, and counts all', () => {
