@@ -1,5 +1,6 @@
 /** `tessera-compute scheduler`: run a scheduler until a client shuts it down or it gets SIGINT/SIGTERM. */
 import { SchedulerServer } from '../scheduler/server.js';
+import { tuneSchedulerProcess } from '../deploy/scheduler-process.js';
 import { addressFlag, parseFlags, intFlag, portFlag, strFlag, onTerminationSignal, type CommandSpec } from './args.js';
 
 export const spec: CommandSpec = {
@@ -26,6 +27,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!parsed) return 0;
   const f = parsed.flags;
   const jobId = strFlag(f, 'job-id') ?? process.env.SLURM_JOB_ID;
+  tuneSchedulerProcess(); // this process runs only the scheduler
   const s = await SchedulerServer.start({
     ...(strFlag(f, 'host') ? { host: strFlag(f, 'host')! } : {}),
     port: portFlag(f, 'port') ?? 8786,

@@ -8,6 +8,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { TesseraError, TimeoutError, rebuildError, type WireError } from '../errors.js';
 import type { SchedulerOptions } from '../scheduler/options.js';
 import type { WorkerOptions } from '../worker/options.js';
+import { SCHEDULER_NODE_OPTIONS } from './scheduler-process.js';
 
 export type ChildSpec =
   | { role: 'scheduler'; options: SchedulerOptions }
@@ -46,7 +47,6 @@ export function childExecArgv(argv: readonly string[] = process.execArgv): strin
   return out;
 }
 
-/** Forks a child running `spec` and resolves once it reports ready; kills it and rejects on failure or timeout. */
 /**
  * Node flags for the children only, from TESSERA_NODE_OPTIONS (split on
  * spaces): `TESSERA_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof'`
@@ -57,9 +57,16 @@ export function extraNodeOptions(env: NodeJS.ProcessEnv = process.env): string[]
   return (env.TESSERA_NODE_OPTIONS ?? '').split(/\s+/).filter((a) => a.length > 0);
 }
 
+/** V8 flags by role (see scheduler-process.ts). */
+export function roleNodeOptions(role: ChildSpec['role']): readonly string[] {
+  return role === 'scheduler' ? SCHEDULER_NODE_OPTIONS : [];
+}
+
+/** Forks a child running `spec` and resolves once it reports ready; kills it and rejects on failure or timeout. */
 export function spawnTesseraChild(spec: ChildSpec, token: string, label: string, timeoutMs = 30_000): Promise<{ child: ChildProcess; ready: Ready }> {
   const child = fork(CHILD_ENTRY, [], {
-    execArgv: [...new Set([...childExecArgv(), ...extraNodeOptions()])],
+    // Flags of the parent first, then the role's, then TESSERA_NODE_OPTIONS: a later repeat of a flag wins in Node.
+    execArgv: [...new Set([...childExecArgv(), ...roleNodeOptions(spec.role), ...extraNodeOptions()])],
     // The token goes through the environment, never the command line (visible in ps).
     env: { ...process.env, TESSERA_CHILD_SPEC: JSON.stringify(spec), TESSERA_TOKEN: token },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -25,6 +25,7 @@ import type { WorkerOptions } from '../../worker/options.js';
 import { DEFAULT_DASHBOARD_ADDRESS, RANK_TAGS, RankCluster, type Contact, type RankConfig, type SchedulerConfig, type WorkerConfig, type WorkerHandle } from './cluster.js';
 import { resolveExternal, waitForFreshSchedulerFile } from './find-scheduler.js';
 import { trace } from './trace.js';
+import { tuneSchedulerProcess } from '../scheduler-process.js';
 
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -52,6 +53,7 @@ function hostOf(address: string): string {
 
 async function startScheduler(cfg: RankConfig, log: Logger): Promise<{ server: SchedulerServer; lifeline: LifelineServer | null }> {
   const s = cfg.scheduler;
+  tuneSchedulerProcess(); // rank 0 runs only the scheduler
   if (s.file) await rm(s.file, { force: true });
   const [{ SchedulerServer }, dashboardAddress] = await Promise.all([import('../../scheduler/server.js'), dashboardAddressFor(s)]);
   const server = await SchedulerServer.start({
