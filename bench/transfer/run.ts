@@ -11,9 +11,12 @@
  * the sending worker and of the socket pair's receiver: on a shared machine
  * wall time mostly measures the other tenants, CPU time much less so. First
  * it prints how fast this machine copies 256 MiB into fresh memory and into
- * memory already touched (see memoryRates): on the development VM 350 MB/s
- * fresh (548 MB/s on huge pages, as a worker allocates) against 13.7 GB/s
- * warm, so no transfer of a new 256 MiB value can reach 1 GB/s there.
+ * memory already touched (see memoryRates). On the development VM: 350 MB/s
+ * fresh on 4 KiB pages; 0.55-6.1 GB/s on huge pages, as a worker allocates,
+ * depending on whether the kernel has free 2 MiB pages at that moment;
+ * 13.7-15.3 GB/s warm. The socket pair on 1 MiB messages, the wire itself,
+ * reached 420-465 MB/s there, so neither 1 GB/s nor 600 MB/s is in reach
+ * of any transfer on that machine.
  *
  * Measured 2026-12-05 on the 2-core development VM (AMD EPYC) under load
  * 12-20 from other work, best of 3, main's code and this data path run
@@ -127,8 +130,8 @@ const mbps = (bytes: number, s: number) => (bytes / s / 1e6).toFixed(0);
  * buffer: shared, on huge pages where the kernel allows) and into memory
  * already touched. A received value needs new memory, so on a machine
  * whose first touch is slow (a virtual machine faulting pages in through
- * its hypervisor) the fresh-memory rate bounds the 256 MiB case, whatever
- * the wire does.
+ * its hypervisor) the fresh-memory rate can bound the 256 MiB case below
+ * what the wire does.
  */
 function memoryRates(): { fresh: number; worker: number; warm: number } {
   const bytes = 256 * MiB;
@@ -163,7 +166,7 @@ const [a, b] = cluster.workers.map((w) => w.address) as [string, string];
 console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model}), load ${loadavg().map((l) => l.toFixed(1)).join(' ')}; best of ${repeat}`);
 const mem = memoryRates();
 console.log(`memory: copying 256 MiB into fresh memory ${mem.fresh.toFixed(0)} MB/s (as a worker allocates a value: ${mem.worker.toFixed(0)} MB/s), ` +
-  `into memory already touched ${mem.warm.toFixed(0)} MB/s; a received value needs fresh memory, which bounds the 256 MiB case on this machine`);
+  `into memory already touched ${mem.warm.toFixed(0)} MB/s (a received value lands in fresh memory: below the wire's rate, that rate is the bound)`);
 console.log('case          | Tessera          | socket pair      | ratio | Dask             | CPU s/GiB: Tessera receiver, sender | socket pair receiver');
 for (const c of CASES) {
   const total = c.bytes * c.count;
