@@ -19,7 +19,8 @@ import type { TaskStateName } from './snapshot.js';
 const KEEP_CAPACITY = 1 << 16;
 
 export class Recommendations {
-  private tasks: TaskState[] = [];
+  /** Emptied (null) once handed out or withdrawn, so the queue never keeps a forgotten task alive. */
+  private tasks: (TaskState | null)[] = [];
   private targets: TaskStateName[] = [];
   /** Entries in use: tasks[0..count). */
   private count = 0;
@@ -31,6 +32,8 @@ export class Recommendations {
     if (this.tasks.length > KEEP_CAPACITY) {
       this.tasks = [];
       this.targets = [];
+    } else {
+      for (let i = this.head; i < this.count; i++) this.tasks[i] = null; // left by a stimulus that threw
     }
     this.count = 0;
     this.head = 0;
@@ -59,7 +62,7 @@ export class Recommendations {
     if (!this.holds(ts)) return -1;
     const slot = ts.recSlot;
     ts.recSlot = -1;
-    return slot;
+    return slot; // the entry stays until handed out: restore may put it back
   }
 
   /** Puts back a recommendation withdrawn by `take`, in its place with its target; nothing was handed out since. */
@@ -73,6 +76,7 @@ export class Recommendations {
     while (this.head < this.count) {
       const i = this.head++;
       const ts = this.tasks[i]!;
+      this.tasks[i] = null;
       if (ts.recSlot !== i) continue; // withdrawn (take)
       ts.recSlot = -1;
       this.nextTarget = this.targets[i]!;
